@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// sminitd: parses its command line and runs the daemon (lib/daemon.ts).
+
+import { resolve } from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runDaemon } from '../lib/daemon.js';
+import { parseSize } from '../lib/duration.js';
+import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES } from '../lib/logs.js';
+
+/** zinit's -b counts lines; a bare number is taken that way, at this many bytes a line. */
+const BYTES_PER_LINE = 256;
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('sminitd')
+  .usage('$0 [options]\n\nRun the sminit service manager in the foreground.')
+  .option('config', {
+    alias: 'c',
+    type: 'string',
+    default: '/etc/sminit',
+    describe: 'directory of service files (NAME.yaml)',
+  })
+  .option('socket', {
+    alias: 's',
+    type: 'string',
+    default: process.env.SMINIT_SOCKET ?? '/run/sminit.sock',
+    describe: 'unix socket to serve (mode 0600)',
+  })
+  .option('buffer', {
+    alias: 'b',
+    type: 'string',
+    describe: `log ring size: bytes with a unit (8MiB), or a bare number of lines as zinit takes it (min ${MIN_LOG_BYTES / 1024} KiB)`,
+  })
+  .option('container', {
+    type: 'boolean',
+    default: false,
+    describe: 'container mode: SIGTERM, SIGINT and SIGHUP stop everything in order and exit',
+  })
+  .strict()
+  .help()
+  .version(false)
+  .parseAsync();
+
+let bufferBytes = DEFAULT_LOG_BYTES;
+if (argv.buffer !== undefined) {
+  const raw = argv.buffer.trim();
+  const size = /^\d+$/.test(raw) ? Number(raw) * BYTES_PER_LINE : parseSize(raw);
+  if (typeof size === 'string') {
+    process.stderr.write(`sminitd: --buffer ${raw}: ${size}\n`);
+    process.exit(2);
+  }
+  if (size < MIN_LOG_BYTES) {
+    process.stderr.write(
+      `sminitd: --buffer ${raw} is below the minimum; using ${MIN_LOG_BYTES} bytes\n`,
+    );
+  }
+  bufferBytes = Math.max(MIN_LOG_BYTES, size);
+}
+
+const code = await runDaemon({
+  configDir: resolve(argv.config),
+  socket: resolve(argv.socket),
+  bufferBytes,
+  container: argv.container,
+});
+process.exit(code);

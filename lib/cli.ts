@@ -1,0 +1,305 @@
+// The CLI's verbs: argument parsing (pure), output formatting (pure, so what
+// people read can be snapshot-tested) and running a verb through the client.
+// Imports nothing heavy at load time: `check` loads the validator on demand.
+
+import { Client, ConnectError, DEFAULT_SOCKET, RpcError } from './client.js';
+import type { LogLine, ServiceStats, ServiceStatus } from './wire.js';
+
+export interface VerbSpec {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly usage: string;
+  readonly describe: string;
+  /** Positional arguments: required count and the most allowed (Infinity for a list). */
+  readonly min: number;
+  readonly max: number;
+}
+
+const verb = (
+  name: string,
+  usage: string,
+  describe: string,
+  min = 0,
+  max = min,
+  aliases: string[] = [],
+): VerbSpec => ({
+  name,
+  aliases,
+  usage,
+  describe,
+  min,
+  max,
+});
+
+export const VERBS: readonly VerbSpec[] = [
+  verb('list', 'list', 'every service: state, pid, uptime, restarts'),
+  verb('status', 'status <name>', 'one service in detail', 1),
+  verb('start', 'start <name>', 'start a service (once its dependencies are up)', 1),
+  verb('stop', 'stop <name>', 'stop a service and wait until its processes are gone', 1),
+  verb('restart', 'restart <name>', 'stop, start, and wait until it is up or say why not', 1),
+  verb('add', 'add <name>', 'track NAME.yaml from the config directory and start it', 1, 1, [
+    'monitor',
+  ]),
+  verb('delete', 'delete <name>', 'stop a service and untrack it', 1, 1, ['forget']),
+  verb('kill', 'kill <name> <signal>', "send a signal to the service's process group", 2),
+  verb(
+    'log',
+    'log [name..]',
+    'follow the log (-s: snapshot and exit; -n N: last N lines)',
+    0,
+    Infinity,
+  ),
+  verb('stats', 'stats <name>', 'memory and CPU of the service and its processes', 1),
+  verb('check', 'check [dir]', 'validate a config directory offline, like nginx -t', 0, 1),
+  verb('shutdown', 'shutdown', 'stop every service in order, then stop sminitd'),
+  verb('reboot', 'reboot', 'stop every service in order, then reboot (or exit)'),
+];
+
+export interface CliArgs {
+  readonly verb: string;
+  readonly args: readonly string[];
+  readonly socket: string;
+  readonly json: boolean;
+  readonly snapshot: boolean;
+  readonly lines: number | null;
+}
+
+/** Parses argv (without node and script). Returns 'help' for help; throws a usage message. */
+export function parseArgs(argv: readonly string[], env = process.env): CliArgs | 'help' {
+  let socket = env.SMINIT_SOCKET ?? DEFAULT_SOCKET;
+  let json = false;
+  let snapshot = false;
+  let lines: number | null = null;
+  const positional: string[] = [];
+  // Before the verb, -s is always the socket; after `log`, it means snapshot.
+  let verbName: string | undefined;
+  for (let i = 0; i < argv.length && verbName === undefined; i++) {
+    const a = argv[i] as string;
+    if (a === '-s' || a === '--socket' || a === '-n') i++;
+    else if (!a.startsWith('-')) verbName = a;
+  }
+  const isLog = verbName === 'log';
+  let seenVerb = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a === '-h' || a === '--help' || a === 'help') return 'help';
+    if (a === verbName) seenVerb = true;
+    if (a === '--socket' || (a === '-s' && !(isLog && seenVerb))) socket = value();
+    else if (a.startsWith('--socket=')) socket = a.slice('--socket='.length);
+    else if (a === '--json') json = true;
+    else if (isLog && (a === '-s' || a === '--snapshot')) snapshot = true;
+    else if (isLog && (a === '-n' || a === '--lines')) {
+      const v = value();
+      if (!/^\d+$/.test(v)) throw new Error(`-n wants a number of lines, got '${v}'`);
+      lines = Number(v);
+    } else if (a.startsWith('-') && a !== '-') throw new Error(`unknown option '${a}'`);
+    else positional.push(a);
+  }
+  const [name, ...rest] = positional;
+  if (name === undefined) return 'help';
+  const spec = VERBS.find((v) => v.name === name || v.aliases.includes(name));
+  if (!spec) throw new Error(`unknown command '${name}'`);
+  if (rest.length < spec.min || rest.length > spec.max) {
+    throw new Error(`usage: sminit ${spec.usage}`);
+  }
+  return { verb: spec.name, args: rest, socket, json, snapshot, lines };
+}
+
+// --- formatting --------------------------------------------------------------
+
+export function formatDurationShort(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function formatList(services: readonly ServiceStatus[]): string {
+  if (services.length === 0) return 'no services tracked';
+  const rows = [['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'REASON']];
+  for (const s of services) {
+    rows.push([
+      s.name,
+      s.status,
+      s.pid ? String(s.pid) : '-',
+      s.uptime_ms === null ? '-' : formatDurationShort(s.uptime_ms),
+      String(s.restarts),
+      s.reason,
+    ]);
+  }
+  return table(rows);
+}
+
+export function formatStatus(s: ServiceStatus, recent: readonly LogLine[] = []): string {
+  const lines = [
+    `name:      ${s.name}`,
+    `state:     ${s.status} (${s.reason})`,
+    `since:     ${s.since}`,
+    `pid:       ${s.pid || '-'}`,
+    `target:    ${s.target}`,
+    `uptime:    ${s.uptime_ms === null ? '-' : formatDurationShort(s.uptime_ms)}`,
+    `restarts:  ${s.restarts}`,
+  ];
+  if (s.last_exit) {
+    const how = s.last_exit.signal ? `signal ${s.last_exit.signal}` : `code ${s.last_exit.code}`;
+    lines.push(`last exit: ${how} (pid ${s.last_exit.pid}) at ${s.last_exit.at}`);
+  }
+  if (s.next_attempt) lines.push(`next try:  ${s.next_attempt}`);
+  const deps = Object.entries(s.dependencies);
+  lines.push(`after:     ${deps.length ? deps.map(([d, st]) => `${d} (${st})`).join(', ') : '-'}`);
+  lines.push(`file:      ${s.file}`);
+  if (recent.length > 0) {
+    lines.push('recent log:');
+    for (const l of recent) lines.push(`  ${formatLogLine(l, false)}`);
+  }
+  return lines.join('\n');
+}
+
+export function formatLogLine(l: LogLine, withName = true): string {
+  const mark =
+    l.stream === 'stdout' ? '+' : l.stream === 'stderr' ? '-' : l.stream === 'test' ? 't' : '*';
+  return `${l.time} ${mark}${withName ? ` ${l.service}:` : ''} ${l.text}`;
+}
+
+export function formatStats(s: ServiceStats): string {
+  const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
+  const rows = [
+    ['PID', 'MEMORY', 'CPU'],
+    [String(s.pid), mb(s.memory_usage), `${s.cpu_usage}%`],
+  ];
+  for (const c of s.children) rows.push([`  ${c.pid}`, mb(c.memory_usage), `${c.cpu_usage}%`]);
+  return `${s.name}\n${table(rows)}`;
+}
+
+// --- running -------------------------------------------------------------------
+
+const out = (s: string): void => void process.stdout.write(s + '\n');
+const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+/** Runs a parsed command; returns the exit code. Every failure is one line on stderr. */
+export async function runVerb(a: CliArgs): Promise<number> {
+  if (a.verb === 'check') return check(a);
+  let client: Client;
+  try {
+    client = await Client.connect(a.socket);
+  } catch (err) {
+    process.stderr.write(`sminit: ${err instanceof ConnectError ? err.message : String(err)}\n`);
+    return 1;
+  }
+  try {
+    return await talk(client, a);
+  } catch (err) {
+    const msg = err instanceof RpcError || err instanceof Error ? err.message : String(err);
+    process.stderr.write(`sminit: ${msg.replace(/\n/g, '\nsminit: ')}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+async function talk(c: Client, a: CliArgs): Promise<number> {
+  const name = a.args[0] ?? '';
+  switch (a.verb) {
+    case 'list': {
+      const all = await c.listFull();
+      if (a.json) json(all);
+      else out(formatList(all));
+      return 0;
+    }
+    case 'status': {
+      const s = await c.status(name);
+      if (a.json) json(s);
+      else out(formatStatus(s, (await c.readLogs({ names: [name], n: 5 })).lines));
+      return 0;
+    }
+    case 'start':
+      await c.start(name);
+      return 0;
+    case 'stop':
+      await c.stop(name);
+      return 0;
+    case 'restart': {
+      const s = await c.restart(name);
+      if (a.json) json(s);
+      const ok = s.status === 'running' || s.status === 'success' || s.status === 'starting';
+      if (!ok) {
+        process.stderr.write(
+          `sminit: service '${name}' did not come up: ${s.status} (${s.reason})\n`,
+        );
+        return 1;
+      }
+      return 0;
+    }
+    case 'add':
+      await c.monitor(name);
+      return 0;
+    case 'delete':
+      await c.forget(name);
+      return 0;
+    case 'kill':
+      await c.kill(name, a.args[1] ?? '');
+      return 0;
+    case 'stats': {
+      const s = await c.stats(name);
+      out(a.json ? JSON.stringify(s, null, 2) : formatStats(s));
+      return 0;
+    }
+    case 'shutdown':
+      await c.shutdown();
+      return 0;
+    case 'reboot':
+      await c.call('system_reboot');
+      return 0;
+    case 'log':
+      return log(c, a);
+    default:
+      throw new Error(`unknown command '${a.verb}'`);
+  }
+}
+
+async function log(c: Client, a: CliArgs): Promise<number> {
+  const query = { names: [...a.args], ...(a.lines !== null ? { n: a.lines } : {}) };
+  const show = (l: LogLine): void => out(a.json ? JSON.stringify(l) : formatLogLine(l));
+  if (a.snapshot) {
+    for (const l of (await c.readLogs(query)).lines) show(l);
+    return 0;
+  }
+  await c.followLogs(query, show, (n) => out(`-- ${n} lines dropped --`));
+  return new Promise((resolve) => {
+    c.onClose(() => resolve(0));
+    process.once('SIGINT', () => resolve(0));
+  });
+}
+
+async function check(a: CliArgs): Promise<number> {
+  const { checkDir } = await import('./check.js');
+  const dir = a.args[0] ?? process.env.SMINIT_CONFIG ?? '/etc/sminit';
+  const report = await checkDir(dir);
+  for (const line of report.lines) (report.ok ? process.stdout : process.stderr).write(line + '\n');
+  return report.ok ? 0 : 1;
+}

@@ -1,0 +1,97 @@
+// Spawning and signalling: one service process = one process group (and
+// session), created with `detached: true`, so a signal to -pgid reaches the
+// process and every descendant that stayed in its group. Owns no state.
+
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { constants } from 'node:os';
+
+/** The variable that marks every process a service starts, so ones that left the group can be found. */
+export const MARKER_VAR = 'SMINIT_SERVICE';
+/** Marks every process of any service of this daemon: one sweep finds them all at shutdown. */
+export const DAEMON_VAR = 'SMINIT_DAEMON';
+
+export function markerValue(daemonPid: number, service: string): string {
+  return `${daemonPid}:${service}`;
+}
+
+export interface SpawnSpec {
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly marker: string;
+  readonly stdio: 'pipe' | 'ignore';
+}
+
+/**
+ * Spawn in a new session. Never throws: a failure the OS reports at once is
+ * delivered as the child's 'error' event, as libuv does for ENOENT.
+ */
+export function spawnGroup(spec: SpawnSpec): ChildProcess {
+  const [file, ...args] = spec.argv;
+  const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
+  return spawn(file ?? '', args, {
+    cwd: spec.cwd,
+    env: {
+      ...process.env,
+      ...spec.env,
+      [MARKER_VAR]: spec.marker,
+      [DAEMON_VAR]: String(process.pid),
+    },
+    detached: true,
+    stdio,
+    windowsHide: true,
+  });
+}
+
+/** Signal a whole process group; false when the group no longer exists. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  if (pgid <= 1) return false;
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+export function groupExists(pgid: number): boolean {
+  return signalGroup(pgid, 0);
+}
+
+/** Canonical signal name (`SIGHUP`) from `hup`, `HUP`, `sighup`, or a number; null if unknown. */
+export function parseSignal(input: string | number): NodeJS.Signals | null {
+  const signals = constants.signals as Record<string, number>;
+  if (typeof input === 'number' || /^\d+$/.test(input)) {
+    const n = Number(input);
+    const found = Object.entries(signals).find(([, v]) => v === n);
+    return found ? (found[0] as NodeJS.Signals) : null;
+  }
+  const up = input.trim().toUpperCase();
+  const name = up.startsWith('SIG') ? up : `SIG${up}`;
+  return Object.hasOwn(signals, name) ? (name as NodeJS.Signals) : null;
+}
+
+/** A spawn error as a person reads it: what failed and why. */
+export function describeSpawnError(
+  err: NodeJS.ErrnoException,
+  argv0: string,
+  cwd: string,
+  cwdExists: boolean,
+): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return cwdExists
+        ? `cannot run '${argv0}': no such file or directory (ENOENT)`
+        : `cannot run '${argv0}': working directory '${cwd}' does not exist (ENOENT)`;
+    case 'EACCES':
+      return `cannot run '${argv0}': permission denied, not executable, or a directory (EACCES)`;
+    case 'EAGAIN':
+      return `cannot run '${argv0}': process limit reached (EAGAIN)`;
+    case 'EMFILE':
+    case 'ENFILE':
+      return `cannot run '${argv0}': out of file descriptors (${err.code})`;
+    default:
+      return `cannot run '${argv0}': ${err.message}`;
+  }
+}

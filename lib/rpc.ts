@@ -1,0 +1,343 @@
+// JSON-RPC dispatch: turns parsed requests into manager calls and manager
+// results or errors into responses. It wraps json-rpc-2.0 so none of that
+// package's quirks reach a client: batches always answer with an array,
+// errors always carry our codes, nothing is printed, nothing rejects. Knows
+// nothing of sockets: a connection hands it a Session.
+
+import {
+  JSONRPCErrorException,
+  JSONRPCServer,
+  type JSONRPCRequest,
+  type JSONRPCResponse,
+} from 'json-rpc-2.0';
+import { Code, SminitError, messageOf } from './errors.js';
+import { type LogEntry, type LogStore, toWire, zinitLine } from './logs.js';
+import type { Manager } from './manager.js';
+import { nameError } from './names.js';
+import { serviceStats } from './stats.js';
+import {
+  METHODS,
+  METHOD_NAMES,
+  type LogQuery,
+  type MethodName,
+  type NotificationMap,
+  type Params,
+  type Result,
+} from './wire.js';
+
+/** What one connection gives the dispatcher. */
+export interface Session {
+  notify<N extends keyof NotificationMap>(method: N, params: NotificationMap[N]): void;
+  /** Bytes queued to the client and not yet written: for dropping lines to a slow follower. */
+  backlog(): number;
+  /** Unsubscribe functions by subscription id; run when the connection closes. */
+  readonly subscriptions: Map<number, () => void>;
+  /** Who is asking, for the event log. */
+  readonly peer: string;
+}
+
+export interface RpcOptions {
+  readonly manager: Manager;
+  readonly logs: LogStore;
+  readonly report: (service: string | null, text: string) => void;
+  /** Called after system_shutdown / system_reboot have been answered. */
+  readonly onShutdown: (reboot: boolean) => void;
+}
+
+export const MAX_BATCH = 1000;
+/** A follower more than this many bytes behind loses lines (and is told how many). */
+const FOLLOW_BACKLOG = 4 * 1024 * 1024;
+
+type Handler<M extends MethodName> = (params: Params<M>, session: Session) => Promise<Result<M>>;
+type Handlers = { [M in MethodName]: Handler<M> };
+
+let nextSubscription = 1;
+
+export class Rpc {
+  private readonly server: JSONRPCServer<Session>;
+
+  constructor(private readonly opts: RpcOptions) {
+    // Errors are logged here, where the request is known; the package must stay quiet.
+    this.server = new JSONRPCServer<Session>({ errorListener: () => undefined });
+    const handlers = this.handlers();
+    for (const method of METHOD_NAMES) {
+      const handler = handlers[method] as Handler<MethodName>;
+      this.server.addMethod(method, async (raw, session) => {
+        try {
+          return await handler(normaliseParams(method, raw) as Params<MethodName>, session);
+        } catch (err) {
+          throw toRpcError(err, method, opts.report);
+        }
+      });
+    }
+  }
+
+  /**
+   * Answer one parsed JSON value (a request, a notification or a batch).
+   * Never rejects. Resolves null when nothing is to be written.
+   */
+  async receive(
+    value: unknown,
+    session: Session,
+  ): Promise<JSONRPCResponse | JSONRPCResponse[] | null> {
+    if (Array.isArray(value)) {
+      if (value.length === 0) return errorResponse(null, Code.InvalidRequest, 'empty batch');
+      if (value.length > MAX_BATCH) {
+        return errorResponse(
+          null,
+          Code.InvalidRequest,
+          `batch of ${value.length} requests; at most ${MAX_BATCH}`,
+        );
+      }
+      const answers = await Promise.all(value.map((v) => this.receiveOne(v, session)));
+      const out = answers.filter((a): a is JSONRPCResponse => a !== null);
+      return out.length > 0 ? out : null;
+    }
+    return this.receiveOne(value, session);
+  }
+
+  private async receiveOne(value: unknown, session: Session): Promise<JSONRPCResponse | null> {
+    if (!isRequestShaped(value)) {
+      const id = isObject(value) && isId(value.id) ? value.id : null;
+      return errorResponse(
+        id,
+        Code.InvalidRequest,
+        'invalid request: expected {"jsonrpc":"2.0","method":…}',
+      );
+    }
+    try {
+      return await this.server.receive(value, session);
+    } catch (err) {
+      this.opts.report(null, `internal error: ${messageOf(err)}`);
+      return errorResponse(isId(value.id) ? value.id : null, Code.Internal, 'internal error');
+    }
+  }
+
+  private handlers(): Handlers {
+    const { manager: m, logs, report } = this.opts;
+    const audit = (session: Session, what: string): void =>
+      report(null, `${what} (by ${session.peer})`);
+    return {
+      service_list: () => m.list(),
+      service_list_full: () => m.listFull(),
+      service_status: (p) => m.status(p.name),
+      service_start: (p, s) => (audit(s, `start ${p.name}`), m.start(p.name)),
+      service_stop: (p, s) => (audit(s, `stop ${p.name}`), m.stop(p.name)),
+      service_restart: (p, s) => (audit(s, `restart ${p.name}`), m.restart(p.name)),
+      service_monitor: (p, s) => (audit(s, `monitor ${p.name}`), m.monitor(p.name)),
+      service_forget: (p, s) => (audit(s, `forget ${p.name}`), m.forget(p.name)),
+      service_kill: (p, s) => (audit(s, `kill ${p.name} ${p.signal}`), m.kill(p.name, p.signal)),
+      service_stats: async (p) => serviceStats(p.name, await m.pidOf(p.name)),
+      system_shutdown: async (_p, s) => {
+        audit(s, 'shutdown');
+        if (m.isShuttingDown) throw new SminitError(Code.ShuttingDown, 'already shutting down');
+        setImmediate(() => this.opts.onShutdown(false));
+        return null;
+      },
+      system_reboot: async (_p, s) => {
+        audit(s, 'reboot');
+        if (m.isShuttingDown) throw new SminitError(Code.ShuttingDown, 'already shutting down');
+        setImmediate(() => this.opts.onShutdown(true));
+        return null;
+      },
+      stream_currentLogs: async (p) => {
+        if (p.name !== undefined) await m.status(p.name);
+        const q: LogQuery = p.name !== undefined ? { names: [p.name] } : {};
+        return logs.read(q).entries.map(zinitLine);
+      },
+      stream_subscribeLogs: async (p, s) => {
+        const id = nextSubscription++;
+        const q: LogQuery = p.filter ? { names: [p.filter], n: 0 } : { n: 0 };
+        const stop = logs.follow(q, (e) =>
+          s.notify('stream_subscribeLogs', { subscription: id, result: zinitLine(e) }),
+        );
+        s.subscriptions.set(id, stop);
+        return id;
+      },
+      stream_unsubscribeLogs: async (p, s) => {
+        const stop = s.subscriptions.get(p.id);
+        if (!stop) throw new SminitError(Code.InvalidParams, `no subscription ${p.id}`);
+        stop();
+        s.subscriptions.delete(p.id);
+        return null;
+      },
+      log_read: async (p) => {
+        const { entries, next } = logs.read(p);
+        return { lines: entries.map(toWire), next };
+      },
+      log_follow: async (p, s) => {
+        const id = nextSubscription++;
+        let dropped = 0;
+        const send = (e: LogEntry): void => {
+          if (s.backlog() > FOLLOW_BACKLOG) {
+            dropped++;
+            return;
+          }
+          if (dropped > 0) {
+            s.notify('log_line', { subscription: id, dropped });
+            dropped = 0;
+          }
+          s.notify('log_line', { subscription: id, line: toWire(e) });
+        };
+        // The reply must reach the client before the first line: defer the backlog a tick.
+        setImmediate(() => {
+          if (!s.subscriptions.has(id)) return;
+          s.subscriptions.set(id, logs.follow(p, send));
+        });
+        s.subscriptions.set(id, () => undefined);
+        return id;
+      },
+      'rpc.discover': async () => openRpc(),
+    };
+  }
+}
+
+// --- parameters ----------------------------------------------------------------
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function isId(v: unknown): v is string | number | null {
+  return typeof v === 'string' || typeof v === 'number' || v === null;
+}
+function isRequestShaped(v: unknown): v is JSONRPCRequest {
+  return (
+    isObject(v) &&
+    v.jsonrpc === '2.0' &&
+    typeof v.method === 'string' &&
+    (v.id === undefined || isId(v.id)) &&
+    (v.params === undefined || typeof v.params === 'object')
+  );
+}
+
+function invalid(message: string): SminitError {
+  return new SminitError(Code.InvalidParams, message);
+}
+
+function typeMatches(schema: Readonly<Record<string, unknown>>, v: unknown): boolean {
+  switch (schema.type) {
+    case 'string':
+      return typeof v === 'string';
+    case 'integer':
+      return (
+        Number.isSafeInteger(v) &&
+        (schema.minimum === undefined || (v as number) >= (schema.minimum as number))
+      );
+    case 'array':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string');
+    default:
+      return true;
+  }
+}
+
+/** Positional or named params → a checked object with the method's parameter names. */
+export function normaliseParams(method: MethodName, raw: unknown): Record<string, unknown> {
+  const spec = METHODS[method].params;
+  let named: Record<string, unknown>;
+  if (raw === undefined || raw === null) named = {};
+  else if (Array.isArray(raw)) {
+    if (raw.length > spec.length)
+      throw invalid(`${method} takes at most ${spec.length} parameters, got ${raw.length}`);
+    named = {};
+    raw.forEach((v, i) => {
+      const p = spec[i];
+      if (p) named[p.name] = v;
+    });
+  } else if (isObject(raw)) {
+    named = raw;
+    for (const key of Object.keys(raw)) {
+      if (!spec.some((p) => p.name === key)) throw invalid(`${method}: unknown parameter '${key}'`);
+    }
+  } else throw invalid(`${method}: params must be an array or an object`);
+  const out: Record<string, unknown> = {};
+  for (const p of spec) {
+    const v = named[p.name];
+    if (v === undefined || (v === null && !p.required)) {
+      if (p.required) throw invalid(`${method}: missing parameter '${p.name}'`);
+      continue;
+    }
+    if (!typeMatches(p.schema, v)) {
+      throw invalid(`${method}: parameter '${p.name}' must be ${describeType(p.schema)}`);
+    }
+    if (p.name === 'name' || p.name === 'filter') {
+      const err = nameError(v);
+      if (err) throw invalid(err);
+    }
+    if (p.name === 'names') {
+      for (const n of v as string[]) {
+        const err = nameError(n);
+        if (err) throw invalid(err);
+      }
+    }
+    out[p.name] = v;
+  }
+  return out;
+}
+
+function describeType(schema: Readonly<Record<string, unknown>>): string {
+  if (schema.type === 'array') return 'an array of strings';
+  if (schema.type === 'integer')
+    return schema.minimum === 0 ? 'a non-negative integer' : 'an integer';
+  return `a ${String(schema.type)}`;
+}
+
+// --- errors ----------------------------------------------------------------------
+
+function toRpcError(
+  err: unknown,
+  method: string,
+  report: (service: string | null, text: string) => void,
+): JSONRPCErrorException {
+  if (err instanceof SminitError) return new JSONRPCErrorException(err.message, err.code, err.data);
+  report(
+    null,
+    `internal error in ${method}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+  );
+  return new JSONRPCErrorException(`internal error in ${method}: ${messageOf(err)}`, Code.Internal);
+}
+
+export function errorResponse(
+  id: string | number | null,
+  code: number,
+  message: string,
+): JSONRPCResponse {
+  return { jsonrpc: '2.0', id, error: { code, message } };
+}
+
+// --- rpc.discover ------------------------------------------------------------------
+
+export function openRpc(): object {
+  return {
+    openrpc: '1.2.6',
+    info: {
+      title: 'sminit',
+      version: '0.1.0',
+      description: 'sminit service manager API (a superset of zinit’s JSON-RPC API)',
+    },
+    methods: METHOD_NAMES.map((name) => {
+      const m = METHODS[name];
+      return {
+        name,
+        summary: m.summary,
+        paramStructure: 'either',
+        params: m.params.map((p) => ({
+          name: p.name,
+          required: p.required,
+          description: p.description,
+          schema: p.schema,
+        })),
+        result: { name: 'result', schema: m.result },
+      };
+    }),
+    components: {
+      schemas: {
+        ServiceStatus: { type: 'object', required: ['name', 'pid', 'state', 'target', 'after'] },
+        ServiceStats: {
+          type: 'object',
+          required: ['name', 'pid', 'memory_usage', 'cpu_usage', 'children'],
+        },
+        LogRead: { type: 'object', required: ['lines', 'next'] },
+      },
+    },
+  };
+}

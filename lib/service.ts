@@ -1,0 +1,451 @@
+// One service's worker: it alone owns that service's process, its health
+// test, its timers and its state. It decides nothing about other services:
+// the manager tells it to start (dependencies are up), to block (they are
+// not), or to stop, and it reports back through its hooks when it comes up or
+// wants starting again. Decisions (restart or not, backoff delay) come from
+// the pure functions in state.ts.
+
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { messageOf } from './errors.js';
+import { LineSplitter, type LogStore } from './logs.js';
+import { findByEnv, processTable, signalAll } from './proc.js';
+import { MARKER_VAR, describeSpawnError, groupExists, signalGroup, spawnGroup } from './process.js';
+import {
+  type ExitInfo,
+  type ServiceState,
+  backoff,
+  describeExit,
+  hasProcess,
+  shouldRestart,
+} from './state.js';
+import type { ServiceDef } from './types.js';
+import type { LogStream } from './wire.js';
+
+export interface WorkerHooks {
+  /** The service came up: healthy, or a oneshot that exited 0. */
+  up(name: string): void;
+  /** A stop finished while the target is up again: ask the manager to start it. */
+  wantStart(name: string): void;
+  /** Daemon event about this service, for stderr and the service's log. */
+  event(name: string, text: string): void;
+  /** Prefixed output for `log: stdout`. */
+  stdout(line: string): void;
+}
+
+export interface WorkerContext {
+  readonly logs: LogStore;
+  readonly hooks: WorkerHooks;
+  /** Value of the marker variable for this service's processes. */
+  readonly marker: string;
+}
+
+/** How often a stopping service's group is checked for stragglers after its main process exited. */
+const GROUP_POLL_MS = 10;
+
+type Settled = (state: ServiceState) => void;
+
+export class ServiceWorker {
+  target: 'up' | 'down' = 'down';
+  state: ServiceState = { kind: 'stopped', since: Date.now(), lastExit: null };
+  /** Restarts since the service was last started by request. */
+  restarts = 0;
+  /** How many times a process was spawned: the log's run number. */
+  run = 0;
+
+  private attempt = 0;
+  private child: ChildProcess | null = null;
+  private startedAt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private killTimer: NodeJS.Timeout | null = null;
+  private testTimer: NodeJS.Timeout | null = null;
+  private testChild: ChildProcess | null = null;
+  private stopWaiters: (() => void)[] = [];
+  private settleWaiters: Settled[] = [];
+  /** How the last process ended, whatever the state now. */
+  lastExit: ExitInfo | null = null;
+  /** The last stop had to SIGKILL the group after the timeout. */
+  forcedKill = false;
+
+  constructor(
+    public def: ServiceDef,
+    private readonly ctx: WorkerContext,
+  ) {}
+
+  get name(): string {
+    return this.def.name;
+  }
+
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  get upSince(): number | null {
+    return this.child ? this.startedAt : null;
+  }
+
+  /** The manager found the dependencies up: spawn unless a process already exists. */
+  start(): void {
+    this.target = 'up';
+    if (hasProcess(this.state)) return;
+    this.clearRetry();
+    this.spawn();
+  }
+
+  /** Target up, but dependencies are not: wait. */
+  block(waitingFor: readonly string[]): void {
+    this.target = 'up';
+    if (hasProcess(this.state)) return;
+    this.clearRetry();
+    this.setState({ kind: 'blocked', since: Date.now(), waitingFor });
+  }
+
+  /** A start by request forgets earlier failures and any pending retry. */
+  resetBackoff(): void {
+    this.attempt = 0;
+    this.restarts = 0;
+    this.clearRetry();
+  }
+
+  /** Whether the worker is at rest with its target up, waiting for the manager. */
+  get idle(): boolean {
+    return !hasProcess(this.state) && this.retryTimer === null;
+  }
+
+  kill(signal: NodeJS.Signals): boolean {
+    const pid = this.child?.pid;
+    return pid !== undefined && signalGroup(pid, signal);
+  }
+
+  /**
+   * Set the target down and stop the process group: the stop signal, then
+   * SIGKILL after the timeout, then any marked process that left the group.
+   * Resolves when they are gone. `sweep: false` leaves the escaped-process
+   * sweep to the caller (a shutdown does one sweep for every service).
+   */
+  stop(sweep = true): Promise<void> {
+    this.target = 'down';
+    this.clearRetry();
+    this.stopTest();
+    const child = this.child;
+    if (child === null || child.pid === undefined) {
+      if (this.state.kind !== 'stopped') {
+        this.setState({ kind: 'stopped', since: Date.now(), lastExit: this.lastExit });
+      }
+      return Promise.resolve();
+    }
+    const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
+    if (this.state.kind !== 'stopping') {
+      const pid = child.pid;
+      const killAt = Date.now() + this.def.shutdownTimeoutMs;
+      this.forcedKill = false;
+      this.setState({ kind: 'stopping', since: Date.now(), pid, killAt });
+      this.emit(`stopping: ${this.def.stopSignal} to process group ${pid}`);
+      signalGroup(pid, this.def.stopSignal);
+      this.killTimer = setTimeout(() => {
+        this.killTimer = null;
+        if (signalGroup(pid, 'SIGKILL')) {
+          this.forcedKill = true;
+          this.emit(
+            `did not stop within ${this.def.shutdownTimeoutMs} ms: SIGKILL to process group ${pid}`,
+          );
+        }
+      }, this.def.shutdownTimeoutMs);
+    }
+    this.sweepOnStop = this.sweepOnStop && sweep;
+    return done;
+  }
+  private sweepOnStop = true;
+
+  /** Resolves at the next state a waiting client cares about (up, down, or failing). */
+  settled(): Promise<ServiceState> {
+    return new Promise((resolve) => this.settleWaiters.push(resolve));
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  private setState(state: ServiceState): void {
+    this.state = state;
+    const settledNow =
+      state.kind !== 'starting' && state.kind !== 'stopping'
+        ? true
+        : state.kind === 'starting' && state.testFailures > 0;
+    if (settledNow && this.settleWaiters.length > 0) {
+      const waiters = this.settleWaiters;
+      this.settleWaiters = [];
+      for (const w of waiters) w(state);
+    }
+  }
+
+  private emit(text: string): void {
+    this.ctx.hooks.event(this.name, text);
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private spawn(): void {
+    const def = this.def;
+    this.run++;
+    const run = this.run;
+    const mode = def.log.kind;
+    const child = spawnGroup({
+      argv: def.exec,
+      cwd: def.dir,
+      env: def.env,
+      marker: this.ctx.marker,
+      stdio: mode === 'none' ? 'ignore' : 'pipe',
+    });
+    if (child.pid === undefined) {
+      // The 'error' event follows on the next tick with the OS error.
+      this.setState({ kind: 'failed', since: Date.now(), error: 'spawn failed', retryAt: null });
+      child.once('error', (err) => this.spawnFailed(err));
+      return;
+    }
+    child.on('error', (err) => this.emit(`process error: ${err.message}`));
+    this.child = child;
+    this.startedAt = Date.now();
+    const pid = child.pid;
+    this.capture(child.stdout, 'stdout', run);
+    this.capture(child.stderr, 'stderr', run);
+    child.once('exit', (code, signal) => this.exited(child, code, signal));
+    this.emit(`started: pid ${pid}, run ${run}: ${def.exec.join(' ')}`);
+    if (def.test === null || def.oneshot) {
+      if (def.oneshot) {
+        this.setState({
+          kind: 'starting',
+          since: this.startedAt,
+          pid,
+          testFailures: 0,
+          lastTestError: null,
+        });
+      } else {
+        this.becameUp(pid);
+      }
+    } else {
+      this.setState({
+        kind: 'starting',
+        since: this.startedAt,
+        pid,
+        testFailures: 0,
+        lastTestError: null,
+      });
+      this.runTest(run);
+    }
+  }
+
+  private spawnFailed(err: NodeJS.ErrnoException): void {
+    const def = this.def;
+    const argv0 = def.exec[0] ?? '';
+    const error = describeSpawnError(
+      err,
+      argv0,
+      def.dir,
+      err.code !== 'ENOENT' || existsSync(def.dir),
+    );
+    this.emit(`failed to start: ${error}`);
+    if (this.target === 'down' || def.restart === 'never') {
+      this.setState({ kind: 'failed', since: Date.now(), error, retryAt: null });
+      this.finishStop(null);
+      return;
+    }
+    // A spawn failure backs off like a crash, so it never busy-loops.
+    const { delayMs, nextAttempt } = backoff(def, this.attempt, 0);
+    this.attempt = nextAttempt;
+    const retryAt = Date.now() + delayMs;
+    this.setState({ kind: 'failed', since: Date.now(), error, retryAt });
+    this.emit(`retrying in ${delayMs} ms`);
+    this.scheduleRetry(delayMs);
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    this.clearRetry();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.target === 'up' && !hasProcess(this.state)) {
+        this.restarts++;
+        this.spawn();
+      }
+    }, delayMs);
+  }
+
+  private becameUp(pid: number): void {
+    this.setState({ kind: 'running', since: Date.now(), pid });
+    this.ctx.hooks.up(this.name);
+  }
+
+  private capture(stream: Readable | null, kind: LogStream, run: number): void {
+    if (!stream) return;
+    const splitter = new LineSplitter();
+    const name = this.name;
+    const { logs, hooks } = this.ctx;
+    const toStdout = this.def.log.kind === 'stdout';
+    const prefix = kind === 'stdout' ? '[+]' : '[-]';
+    const sink = (line: Buffer): void => {
+      logs.append(name, kind, run, line);
+      if (toStdout) hooks.stdout(`${prefix} ${name}: ${line.toString('utf8')}`);
+    };
+    stream.on('data', (chunk: Buffer) => splitter.push(chunk, sink));
+    stream.on('end', () => splitter.flush(sink));
+    stream.on('error', () => splitter.flush(sink));
+  }
+
+  private runTest(run: number): void {
+    const def = this.def;
+    if (def.test === null || this.run !== run || this.state.kind !== 'starting') return;
+    const child = spawnGroup({
+      argv: def.test,
+      cwd: def.dir,
+      env: def.env,
+      marker: this.ctx.marker,
+      stdio: 'pipe',
+    });
+    if (child.pid === undefined) {
+      child.once('error', (err) => {
+        const argv0 = def.test?.[0] ?? '';
+        this.testFailed(run, describeSpawnError(err, argv0, def.dir, existsSync(def.dir)));
+      });
+      return;
+    }
+    const pid = child.pid;
+    this.testChild = child;
+    this.capture(child.stdout, 'test', run);
+    this.capture(child.stderr, 'test', run);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      signalGroup(pid, 'SIGKILL');
+    }, def.testTimeoutMs);
+    child.on('error', () => {});
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      // Whatever the test left behind in its group goes with it.
+      signalGroup(pid, 'SIGKILL');
+      if (this.testChild === child) this.testChild = null;
+      if (this.run !== run || this.state.kind !== 'starting') return;
+      if (code === 0) {
+        this.emit('healthy: test passed');
+        this.becameUp(this.state.pid);
+        return;
+      }
+      const why = timedOut
+        ? `timed out after ${def.testTimeoutMs} ms`
+        : describeExit({ pid, code, signal, at: Date.now() });
+      this.testFailed(run, why);
+    });
+  }
+
+  private testFailed(run: number, why: string): void {
+    const state = this.state;
+    if (this.run !== run || state.kind !== 'starting') return;
+    this.setState({ ...state, testFailures: state.testFailures + 1, lastTestError: why });
+    if (state.testFailures === 0)
+      this.emit(`health test failed: ${why}; retrying every ${this.def.testIntervalMs} ms`);
+    this.testTimer = setTimeout(() => {
+      this.testTimer = null;
+      this.runTest(run);
+    }, this.def.testIntervalMs);
+  }
+
+  private stopTest(): void {
+    if (this.testTimer) clearTimeout(this.testTimer);
+    this.testTimer = null;
+    const pid = this.testChild?.pid;
+    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+    this.testChild = null;
+  }
+
+  private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (child !== this.child) return;
+    const pid = child.pid ?? 0;
+    const now = Date.now();
+    const exit: ExitInfo = { pid, code, signal, at: now };
+    this.lastExit = exit;
+    this.child = null;
+    this.stopTest();
+    this.emit(describeExit(exit));
+    if (this.state.kind === 'stopping' || this.target === 'down') {
+      void this.drainGroup(pid, exit);
+      return;
+    }
+    const def = this.def;
+    if (def.oneshot) {
+      if (code === 0) {
+        this.setState({ kind: 'success', since: now, lastExit: exit });
+        this.ctx.hooks.up(this.name);
+      } else {
+        this.setState({ kind: 'exited', since: now, lastExit: exit });
+      }
+      return;
+    }
+    // A long-running service's leftovers would otherwise run twice after the restart.
+    signalGroup(pid, 'SIGKILL');
+    if (!shouldRestart(def.restart, exit)) {
+      this.setState({ kind: 'exited', since: now, lastExit: exit });
+      return;
+    }
+    const { delayMs, nextAttempt } = backoff(def, this.attempt, now - this.startedAt);
+    this.attempt = nextAttempt;
+    this.restarts++;
+    if (delayMs === 0) {
+      this.emit('restarting now (was up past stable_after)');
+      this.spawn();
+      return;
+    }
+    this.setState({
+      kind: 'backoff',
+      since: now,
+      retryAt: now + delayMs,
+      lastExit: exit,
+      error: null,
+    });
+    this.emit(`restarting in ${delayMs} ms`);
+    this.clearRetry();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.target === 'up' && this.state.kind === 'backoff') this.spawn();
+    }, delayMs);
+  }
+
+  /** The main process of a stopping service is gone: wait for its group, then sweep. */
+  private async drainGroup(pgid: number, exit: ExitInfo): Promise<void> {
+    try {
+      const killAt = this.state.kind === 'stopping' ? this.state.killAt : Date.now();
+      while (groupExists(pgid) && Date.now() < killAt) {
+        await new Promise((r) => setTimeout(r, GROUP_POLL_MS));
+      }
+      if (signalGroup(pgid, 'SIGKILL')) this.forcedKill = true;
+      if (this.sweepOnStop) await sweepMarked(this.ctx.marker);
+    } catch (err) {
+      this.emit(`while stopping: ${messageOf(err)}`);
+    }
+    this.finishStop(exit);
+  }
+
+  private finishStop(exit: ExitInfo | null): void {
+    if (this.killTimer) clearTimeout(this.killTimer);
+    this.killTimer = null;
+    this.sweepOnStop = true;
+    if (this.state.kind === 'stopping' || this.target === 'down') {
+      this.setState({ kind: 'stopped', since: Date.now(), lastExit: exit ?? this.lastExit });
+      this.emit('stopped');
+    }
+    const waiters = this.stopWaiters;
+    this.stopWaiters = [];
+    for (const w of waiters) w();
+    if (this.target === 'up' && !hasProcess(this.state)) this.ctx.hooks.wantStart(this.name);
+  }
+}
+
+/** SIGKILL every process whose environment has `key=value`: what escaped its group. */
+export async function sweepMarked(value: string, key = MARKER_VAR): Promise<number> {
+  const table = await processTable();
+  const pids = await findByEnv(table, key, value);
+  const self = process.pid;
+  const targets = pids.filter((p) => p !== self);
+  signalAll(targets, 'SIGKILL');
+  return targets.length;
+}

@@ -1,0 +1,244 @@
+// Wire types: method names, parameters, results and notifications of the
+// JSON-RPC API, defined once and shared by the daemon, the CLI, the client and
+// the tests. rpc.discover is generated from METHODS. Nothing here does I/O,
+// and the client imports this file alone, so it stays free of dependencies.
+
+import type { StateKind } from './state.js';
+
+export type LogStream = 'stdout' | 'stderr' | 'test' | 'event';
+
+export interface LogLine {
+  /** Daemon-wide sequence number: a cursor for reading on without loss. */
+  readonly seq: number;
+  /** ISO time with milliseconds. */
+  readonly time: string;
+  readonly service: string;
+  readonly stream: LogStream;
+  /** Which start of the service this line belongs to (1 for the first). */
+  readonly run: number;
+  readonly text: string;
+}
+
+export interface ExitWire {
+  readonly pid: number;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly at: string;
+}
+
+export interface ServiceStatus {
+  // zinit's fields, with zinit's meaning.
+  readonly name: string;
+  readonly pid: number;
+  /** zinit's state string: Running, Blocked, Spawned, Success, Error(...), ... */
+  readonly state: string;
+  readonly target: 'Up' | 'Down';
+  /** Each dependency and its zinit state (`Unknown` when not tracked). */
+  readonly after: Readonly<Record<string, string>>;
+  // sminit's own.
+  readonly status: StateKind;
+  readonly reason: string;
+  readonly since: string;
+  readonly uptime_ms: number | null;
+  readonly restarts: number;
+  readonly oneshot: boolean;
+  readonly last_exit: ExitWire | null;
+  readonly next_attempt: string | null;
+  /** Each dependency and its sminit state (`untracked` when not tracked). */
+  readonly dependencies: Readonly<Record<string, StateKind | 'untracked'>>;
+  readonly file: string;
+}
+
+export interface ProcessStats {
+  readonly pid: number;
+  readonly memory_usage: number;
+  readonly cpu_usage: number;
+}
+export interface ServiceStats extends ProcessStats {
+  readonly name: string;
+  readonly children: readonly ProcessStats[];
+}
+
+export interface LogQuery {
+  /** Services to include; all when absent or empty. */
+  readonly names?: readonly string[];
+  /** At most this many of the most recent lines. */
+  readonly n?: number;
+  /** Only lines with seq >= from. */
+  readonly from?: number;
+}
+
+export interface MethodMap {
+  service_list: { params: Record<string, never>; result: Record<string, string> };
+  service_status: { params: { name: string }; result: ServiceStatus };
+  service_start: { params: { name: string }; result: null };
+  service_stop: { params: { name: string }; result: null };
+  service_restart: { params: { name: string }; result: ServiceStatus };
+  service_monitor: { params: { name: string }; result: null };
+  service_forget: { params: { name: string }; result: null };
+  service_kill: { params: { name: string; signal: string }; result: null };
+  service_stats: { params: { name: string }; result: ServiceStats };
+  service_list_full: { params: Record<string, never>; result: ServiceStatus[] };
+  system_shutdown: { params: Record<string, never>; result: null };
+  system_reboot: { params: Record<string, never>; result: null };
+  stream_currentLogs: { params: { name?: string }; result: string[] };
+  stream_subscribeLogs: { params: { filter?: string }; result: number };
+  stream_unsubscribeLogs: { params: { id: number }; result: null };
+  log_read: { params: LogQuery; result: { lines: LogLine[]; next: number } };
+  log_follow: { params: LogQuery; result: number };
+  'rpc.discover': { params: Record<string, never>; result: object };
+}
+export type MethodName = keyof MethodMap;
+export type Params<M extends MethodName> = MethodMap[M]['params'];
+export type Result<M extends MethodName> = MethodMap[M]['result'];
+
+/** Notification methods the daemon sends on a subscription. */
+export interface NotificationMap {
+  /** zinit's shape: `result` is one formatted line. */
+  stream_subscribeLogs: { subscription: number; result: string };
+  /** sminit's: the structured line, or how many lines a slow follower missed. */
+  log_line: { subscription: number; line?: LogLine; dropped?: number };
+}
+
+type JsonSchema = Readonly<Record<string, unknown>>;
+interface ParamSpec {
+  readonly name: string;
+  readonly schema: JsonSchema;
+  readonly required: boolean;
+  readonly description: string;
+}
+export interface MethodSpec {
+  readonly summary: string;
+  /** In positional order: a params array maps onto these names. */
+  readonly params: readonly ParamSpec[];
+  readonly result: JsonSchema;
+  /** Changes state (as opposed to reading it). */
+  readonly mutates: boolean;
+}
+
+const nameParam: ParamSpec = {
+  name: 'name',
+  schema: { type: 'string' },
+  required: true,
+  description: 'service name',
+};
+const queryParams: readonly ParamSpec[] = [
+  {
+    name: 'names',
+    schema: { type: 'array', items: { type: 'string' } },
+    required: false,
+    description: 'services to include (all when absent)',
+  },
+  {
+    name: 'n',
+    schema: { type: 'integer', minimum: 0 },
+    required: false,
+    description: 'at most this many recent lines',
+  },
+  {
+    name: 'from',
+    schema: { type: 'integer', minimum: 0 },
+    required: false,
+    description: 'only lines with seq >= from',
+  },
+];
+const statusSchema: JsonSchema = { $ref: '#/components/schemas/ServiceStatus' };
+const nul: JsonSchema = { type: 'null' };
+const svc = (summary: string, mutates = true, result: JsonSchema = nul): MethodSpec => ({
+  summary,
+  params: [nameParam],
+  result,
+  mutates,
+});
+const sys = (summary: string, result: JsonSchema = nul, mutates = true): MethodSpec => ({
+  summary,
+  params: [],
+  result,
+  mutates,
+});
+
+export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
+  service_list: sys(
+    'Every tracked service and its zinit state string',
+    { type: 'object', additionalProperties: { type: 'string' } },
+    false,
+  ),
+  service_status: svc('Status of one service', false, statusSchema),
+  service_start: svc('Set the target up and start the service once its dependencies are up'),
+  service_stop: svc(
+    'Set the target down and stop the service; answers once its processes are gone',
+  ),
+  service_restart: svc(
+    'Stop, then start; answers when it is up again or why not',
+    true,
+    statusSchema,
+  ),
+  service_monitor: svc('Track the service from NAME.yaml in the config directory and start it'),
+  service_forget: svc('Stop the service and untrack it'),
+  service_kill: {
+    summary: "Send a signal to the service's process group",
+    params: [
+      nameParam,
+      { name: 'signal', schema: { type: 'string' }, required: true, description: 'e.g. SIGHUP' },
+    ],
+    result: nul,
+    mutates: true,
+  },
+  service_stats: svc('Memory (bytes) and CPU (percent) of the service and its processes', false, {
+    $ref: '#/components/schemas/ServiceStats',
+  }),
+  service_list_full: sys(
+    'Status of every tracked service',
+    { type: 'array', items: statusSchema },
+    false,
+  ),
+  system_shutdown: sys('Stop every service in reverse dependency order, then exit'),
+  system_reboot: sys('Stop every service in reverse dependency order, then reboot'),
+  stream_currentLogs: {
+    summary: 'The buffered log lines, formatted as zinit does',
+    params: [{ ...nameParam, required: false }],
+    result: { type: 'array', items: { type: 'string' } },
+    mutates: false,
+  },
+  stream_subscribeLogs: {
+    summary:
+      'Follow the log (zinit shape): notifications stream_subscribeLogs {subscription, result}',
+    params: [
+      {
+        name: 'filter',
+        schema: { type: 'string' },
+        required: false,
+        description: 'only this service',
+      },
+    ],
+    result: { type: 'integer' },
+    mutates: false,
+  },
+  stream_unsubscribeLogs: {
+    summary: 'End a log subscription',
+    params: [
+      { name: 'id', schema: { type: 'integer' }, required: true, description: 'subscription id' },
+    ],
+    result: nul,
+    mutates: false,
+  },
+  log_read: {
+    summary: 'Read buffered log lines; `next` is the cursor to follow from',
+    params: queryParams,
+    result: { $ref: '#/components/schemas/LogRead' },
+    mutates: false,
+  },
+  log_follow: {
+    summary:
+      'Send matching buffered lines, then every new one, as log_line notifications: one cursor, no line lost or repeated',
+    params: queryParams,
+    result: { type: 'integer' },
+    mutates: false,
+  },
+  'rpc.discover': sys('This API as an OpenRPC document', { type: 'object' }, false),
+};
+
+export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
+export function isMethodName(s: string): s is MethodName {
+  return Object.hasOwn(METHODS, s);
+}
