@@ -1,0 +1,84 @@
+// Durations and sizes as service files write them. Pure functions: they turn
+// what a person typed into milliseconds or bytes, or say why they cannot. The
+// grammar mirrors schemas/service.schema.json's `duration` and `size`, which
+// can state the shape but not the range of a string like "48h".
+
+export const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
+export const MAX_SIZE = 2 ** 40;
+
+const DURATION_EXAMPLES = 'seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s';
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/y;
+
+/** Milliseconds (whole, rounded), or a message saying why `value` is not a duration. */
+export function parseDuration(value: unknown): number | string {
+  let ms: number;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0)
+      return `expected a duration (${DURATION_EXAMPLES}), got ${value}`;
+    ms = value * 1000;
+  } else if (typeof value === 'string') {
+    const text = value.trim();
+    ms = 0;
+    DURATION_PART.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while (DURATION_PART.lastIndex < text.length && (m = DURATION_PART.exec(text)) !== null) {
+      ms += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? NaN);
+    }
+    if (text === '' || DURATION_PART.lastIndex !== text.length) {
+      return `expected a duration (${DURATION_EXAMPLES}), got ${JSON.stringify(value)}`;
+    }
+  } else {
+    return `expected a duration (${DURATION_EXAMPLES})`;
+  }
+  if (ms > MAX_DURATION_MS) return `duration ${shown(value)} is longer than the maximum of 1 day`;
+  return Math.round(ms);
+}
+
+const SIZE = /^([0-9]+(?:\.[0-9]+)?)([kmgt]?)(i?)(b?)$/i;
+const SIZE_POWER: Record<string, number> = { '': 0, k: 1, m: 2, g: 3, t: 4 };
+
+/**
+ * Bytes, or a message saying why `value` is not a size. A bare letter or
+ * `kB` is decimal (1000) and `KiB` binary (1024), as in SI and IEC.
+ */
+export function parseSize(value: unknown): number | string {
+  let bytes: number;
+  const examples = 'bytes, or a string like 10MiB, 512KiB, 1MB, 100k';
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) return `expected a size (${examples}), got ${value}`;
+    bytes = value;
+  } else if (typeof value === 'string') {
+    const m = SIZE.exec(value.trim());
+    // `5i` alone (binary marker without a unit or b) is not a size.
+    if (!m || (m[3] !== '' && (m[2] === '' || m[4] === ''))) {
+      return `expected a size (${examples}), got ${JSON.stringify(value)}`;
+    }
+    const power = SIZE_POWER[(m[2] ?? '').toLowerCase()] ?? 0;
+    bytes = Math.floor(Number(m[1]) * (m[3] ? 1024 : 1000) ** power);
+  } else {
+    return `expected a size (${examples})`;
+  }
+  if (bytes < 1) return `size ${shown(value)} is less than 1 byte`;
+  if (bytes > MAX_SIZE) return `size ${shown(value)} is more than the maximum of 1TiB`;
+  return bytes;
+}
+
+/** `150ms`, `2.5s`, `3m4s`, `1h2m`: short, exact to the millisecond below a minute. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  if (ms < 0) return `-${formatDuration(-ms)}`;
+  ms = Math.round(ms);
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${Number((ms / 1000).toFixed(3))}s`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  // Above a minute, seconds are rounded; carry so 59.6s never shows as "60s".
+  const [hh, mm, ss] = s === 60 ? (m === 59 ? [h + 1, 0, 0] : [h, m + 1, 0]) : [h, m, s];
+  return (hh ? `${hh}h` : '') + (mm ? `${mm}m` : '') + (ss ? `${ss}s` : '') || '0s';
+}
+
+function shown(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
