@@ -1,0 +1,25 @@
+// Waiting for a condition with a deadline, for tests that watch real
+// processes. Tests never sleep a fixed time to synchronise: they poll what
+// they expect and fail with a description when it does not come.
+
+import { setTimeout as delay } from 'node:timers/promises';
+
+/**
+ * Polls `check` until it returns something other than undefined, null or
+ * false, and returns that value; rejects after `timeoutMs`, naming `what`.
+ */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  timeoutMs = 5000,
+  intervalMs = 10,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== null && v !== false) return v;
+    if (Date.now() >= deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(intervalMs);
+  }
+}
