@@ -129,31 +129,29 @@ export class ServiceWorker {
     this.clearRetry();
     this.stopTest();
     const child = this.child;
-    if (child === null || child.pid === undefined) {
+    const pid = child?.pid;
+    if (this.state.kind !== 'stopping' && (child === null || pid === undefined)) {
       if (this.state.kind !== 'stopped') {
         this.setState({ kind: 'stopped', since: Date.now(), lastExit: this.lastExit });
       }
       return Promise.resolve();
     }
-    const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
-    if (this.state.kind !== 'stopping') {
-      const pid = child.pid;
-      const killAt = Date.now() + this.def.shutdownTimeoutMs;
-      this.forcedKill = false;
-      this.setState({ kind: 'stopping', since: Date.now(), pid, killAt });
-      this.emit(`stopping: ${this.def.stopSignal} to process group ${pid}`);
-      signalGroup(pid, this.def.stopSignal);
-      this.killTimer = setTimeout(() => {
-        this.killTimer = null;
-        if (signalGroup(pid, 'SIGKILL')) {
-          this.forcedKill = true;
-          this.emit(
-            `did not stop within ${this.def.shutdownTimeoutMs} ms: SIGKILL to process group ${pid}`,
-          );
-        }
-      }, this.def.shutdownTimeoutMs);
-    }
     this.sweepOnStop = this.sweepOnStop && sweep;
+    const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
+    // Already on its way down (perhaps draining the group): just wait with the others.
+    if (this.state.kind === 'stopping' || pid === undefined) return done;
+    const timeout = this.def.shutdownTimeoutMs;
+    this.forcedKill = false;
+    this.setState({ kind: 'stopping', since: Date.now(), pid, killAt: Date.now() + timeout });
+    this.emit(`stopping: ${this.def.stopSignal} to process group ${pid}`);
+    signalGroup(pid, this.def.stopSignal);
+    this.killTimer = setTimeout(() => {
+      this.killTimer = null;
+      if (signalGroup(pid, 'SIGKILL')) {
+        this.forcedKill = true;
+        this.emit(`did not stop within ${timeout} ms: SIGKILL to process group ${pid}`);
+      }
+    }, timeout);
     return done;
   }
   private sweepOnStop = true;
