@@ -10,7 +10,7 @@ import { findCycles, formatCycle } from './graph.js';
 import { LogStore } from './logs.js';
 import { Manager } from './manager.js';
 import { Rpc } from './rpc.js';
-import { SocketInUseError, listen } from './server.js';
+import { checkSocketFree, listen } from './server.js';
 import { formatProblem } from './types.js';
 
 export interface DaemonOptions {
@@ -37,6 +37,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   process.on('unhandledRejection', (err) =>
     report(null, `internal error (contained): ${messageOf(err)}`),
   );
+
+  // Refuse before starting anything: a second daemon must not run the services twice.
+  try {
+    await checkSocketFree(opts.socket);
+  } catch (err) {
+    process.stderr.write(`sminitd: ${messageOf(err)}\n`);
+    return 1;
+  }
 
   const logs = new LogStore(opts.bufferBytes);
   const { defs, problems } = await loadDir(opts.configDir);
@@ -86,15 +94,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       void shutdown(reboot ? 'reboot requested' : 'shutdown requested', reboot),
   });
 
+  // Queued before the socket opens, so every request waits behind the load.
+  const loaded = manager.load(defs.filter((d) => !rejected.has(d.name)));
+
   let server: Awaited<ReturnType<typeof listen>>;
   try {
     server = await listen({ path: opts.socket, rpc, report });
   } catch (err) {
-    if (err instanceof SocketInUseError || (err as NodeJS.ErrnoException).code !== undefined) {
-      process.stderr.write(`sminitd: ${messageOf(err)}\n`);
-      return 1;
-    }
-    throw err;
+    process.stderr.write(`sminitd: cannot serve ${opts.socket}: ${messageOf(err)}\n`);
+    await manager.shutdown();
+    return 1;
   }
   report(null, `listening on ${opts.socket}; config ${opts.configDir}`);
 
@@ -114,6 +123,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   if (opts.container) process.on('SIGHUP', onSignal);
   else process.on('SIGHUP', () => report(null, 'SIGHUP ignored (use --container to stop on it)'));
 
-  await manager.load(defs.filter((d) => !rejected.has(d.name)));
+  await loaded;
   return exited;
 }

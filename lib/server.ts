@@ -37,20 +37,25 @@ export function socketAnswers(path: string): Promise<boolean> {
 
 export class SocketInUseError extends Error {}
 
+/**
+ * Throws SocketInUseError when `path` cannot be taken: a live daemon answers
+ * on it, or it is not a socket. Returns whether a stale socket file is there.
+ */
+export async function checkSocketFree(path: string): Promise<boolean> {
+  const existing = await lstat(path).catch(() => null);
+  if (!existing) return false;
+  if (!existing.isSocket()) {
+    throw new SocketInUseError(`${path} exists and is not a socket; refusing to replace it`);
+  }
+  if (await socketAnswers(path)) {
+    throw new SocketInUseError(`another daemon is already listening on ${path}; refusing to start`);
+  }
+  return true;
+}
+
 export async function listen(opts: ServerOptions): Promise<Server> {
   const { path } = opts;
-  const existing = await lstat(path).catch(() => null);
-  if (existing) {
-    if (!existing.isSocket()) {
-      throw new SocketInUseError(`${path} exists and is not a socket; refusing to replace it`);
-    }
-    if (await socketAnswers(path)) {
-      throw new SocketInUseError(
-        `another daemon is already listening on ${path}; refusing to start`,
-      );
-    }
-    await unlink(path);
-  }
+  if (await checkSocketFree(path)) await unlink(path);
   const server = createServer({ allowHalfOpen: true }, (socket) => onConnection(socket, opts));
   server.maxConnections = opts.maxConnections ?? 4096;
   // Created 0600 from the start: no window in which others could connect.

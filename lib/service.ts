@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { messageOf } from './errors.js';
 import { LineSplitter, type LogStore } from './logs.js';
-import { findByEnv, processTable, signalAll } from './proc.js';
+import { findByEnv, isAlive, processTable, signalAll } from './proc.js';
 import { MARKER_VAR, describeSpawnError, groupExists, signalGroup, spawnGroup } from './process.js';
 import {
   type ExitInfo,
@@ -198,8 +198,11 @@ export class ServiceWorker {
       stdio: mode === 'none' ? 'ignore' : 'pipe',
     });
     if (child.pid === undefined) {
-      // The 'error' event follows on the next tick with the OS error.
-      this.setState({ kind: 'failed', since: Date.now(), error: 'spawn failed', retryAt: null });
+      // The 'error' event follows on the next tick with the OS error; until
+      // then the worker counts as starting, so nothing spawns twice and no
+      // waiter hears a placeholder instead of the real error.
+      const since = Date.now();
+      this.setState({ kind: 'starting', since, pid: 0, testFailures: 0, lastTestError: null });
       child.once('error', (err) => this.spawnFailed(err));
       return;
     }
@@ -438,12 +441,33 @@ export class ServiceWorker {
   }
 }
 
-/** SIGKILL every process whose environment has `key=value`: what escaped its group. */
+/** How long a sweep waits for the processes it killed to be gone. */
+const SWEEP_WAIT_MS = 2000;
+
+/**
+ * SIGKILL every process whose environment has `key=value` (what escaped its
+ * group) and wait until they are gone; scans again in case one forked
+ * meanwhile. Returns how many it killed.
+ */
 export async function sweepMarked(value: string, key = MARKER_VAR): Promise<number> {
-  const table = await processTable();
-  const pids = await findByEnv(table, key, value);
   const self = process.pid;
-  const targets = pids.filter((p) => p !== self);
-  signalAll(targets, 'SIGKILL');
-  return targets.length;
+  const deadline = Date.now() + SWEEP_WAIT_MS;
+  let killed = 0;
+  for (let round = 0; round < 3; round++) {
+    const table = await processTable();
+    const pids = (await findByEnv(table, key, value)).filter((p) => p !== self);
+    const byPid = new Map(table.map((p) => [p.pid, p]));
+    const live = pids
+      .map((pid) => byPid.get(pid))
+      .filter((p): p is NonNullable<typeof p> => p !== undefined && p.state !== 'Z');
+    if (live.length === 0) break;
+    killed += signalAll(
+      live.map((p) => p.pid),
+      'SIGKILL',
+    );
+    while (live.some((p) => isAlive(p.pid, p.startTime)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  return killed;
 }
