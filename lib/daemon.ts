@@ -7,10 +7,12 @@ import { unlink } from 'node:fs/promises';
 import { loadDir } from './config.js';
 import { messageOf } from './errors.js';
 import { findCycles, formatCycle } from './graph.js';
+import { HttpEndpoint } from './http.js';
 import { LogStore } from './logs.js';
 import { Manager } from './manager.js';
 import { Rpc } from './rpc.js';
 import { SocketInUseError, listen } from './server.js';
+import { textHandler } from './textproto.js';
 import { formatProblem } from './types.js';
 
 export interface DaemonOptions {
@@ -19,6 +21,12 @@ export interface DaemonOptions {
   readonly bufferBytes: number;
   /** Container mode: SIGHUP also means stop everything and exit. */
   readonly container: boolean;
+  /** JSON-RPC over HTTP: served from start-up when `address` is given. */
+  readonly http?: {
+    readonly address?: string;
+    readonly tokenFile?: string;
+    readonly publicReads: boolean;
+  };
 }
 
 function stamp(): string {
@@ -69,6 +77,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
     const clean = await manager.shutdown();
+    await http.dispose();
     server.close();
     await unlink(opts.socket).catch(() => undefined);
     if (reboot)
@@ -78,23 +87,49 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     resolveExit(exitCode);
   };
 
-  const rpc = new Rpc({
+  const rpc: Rpc = new Rpc({
     manager,
     logs,
     report,
     onShutdown: (reboot) =>
       void shutdown(reboot ? 'reboot requested' : 'shutdown requested', reboot),
+    http: {
+      start: (address) => http.start(address),
+      stop: () => http.stop(),
+    },
+  });
+  const http = new HttpEndpoint({
+    rpc,
+    report,
+    generatedTokenPath: `${opts.socket}.token`,
+    publicReads: opts.http?.publicReads ?? false,
+    ...(opts.http?.tokenFile !== undefined ? { tokenFile: opts.http.tokenFile } : {}),
   });
 
   let server: Awaited<ReturnType<typeof listen>>;
   try {
-    server = await listen({ path: opts.socket, rpc, report });
+    server = await listen({
+      path: opts.socket,
+      rpc,
+      report,
+      text: textHandler({ rpc, logs }),
+    });
   } catch (err) {
     if (err instanceof SocketInUseError || (err as NodeJS.ErrnoException).code !== undefined) {
       process.stderr.write(`sminitd: ${messageOf(err)}\n`);
       return 1;
     }
     throw err;
+  }
+  if (opts.http?.address !== undefined) {
+    try {
+      await http.start(opts.http.address);
+    } catch (err) {
+      process.stderr.write(`sminitd: --http ${opts.http.address}: ${messageOf(err)}\n`);
+      server.close();
+      await unlink(opts.socket).catch(() => undefined);
+      return 1;
+    }
   }
   report(null, `listening on ${opts.socket}; config ${opts.configDir}`);
 
