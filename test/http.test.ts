@@ -59,6 +59,7 @@ t.test('sminitd --http: the token guards every call', async (t) => {
     'the HTTP address',
     () => /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(d.stderr())?.[1],
   );
+  await d.waitStatus('a', (s) => s.status === 'running', 'running');
   const tokenFile = `${d.socket}.token`;
   t.equal(statSync(tokenFile).mode & 0o777, 0o600, 'token file is 0600');
   const token = readFileSync(tokenFile, 'utf8').trim();
