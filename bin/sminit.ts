@@ -3,7 +3,7 @@
 // client, prints the reply. The common path loads only the client (net and
 // JSON); yargs is loaded for help and usage errors, the validator for `check`.
 
-import { type CliArgs, VERBS, parseArgs, runVerb } from '../lib/cli.js';
+import { type CliArgs, VERBS, initArgs, parseArgs, runVerb } from '../lib/cli.js';
 
 async function usage(message: string | null): Promise<never> {
   const { default: yargs } = await import('yargs');
@@ -25,6 +25,14 @@ async function usage(message: string | null): Promise<never> {
   y.showHelp((text) => process.stderr.write(text + '\n'));
   if (message) process.stderr.write(`\nsminit: ${message}\n`);
   process.exit(message ? 2 : 0);
+}
+
+// zinit's `init`: become the daemon, in this process (it may be PID 1).
+const init = initArgs(process.argv.slice(2));
+if (init) {
+  const sminitd = new URL('./sminitd.js', import.meta.url).pathname;
+  process.argv = [process.argv[0] ?? process.execPath, sminitd, ...init];
+  await import('./sminitd.js');
 }
 
 let args: CliArgs;

@@ -36,6 +36,21 @@ const argv = await yargs(hideBin(process.argv))
     default: false,
     describe: 'container mode: SIGTERM, SIGINT and SIGHUP stop everything in order and exit',
   })
+  .option('http', {
+    type: 'string',
+    describe:
+      'also serve JSON-RPC over HTTP POST at ADDR (host:port; a bare port means 127.0.0.1); needs a bearer token',
+  })
+  .option('http-token-file', {
+    type: 'string',
+    describe:
+      'file holding the HTTP bearer token (default: one generated into SOCKET.token, mode 0600)',
+  })
+  .option('http-public-reads', {
+    type: 'boolean',
+    default: false,
+    describe: 'let HTTP calls that change nothing (list, status, logs) go without the token',
+  })
   .strict()
   .help()
   .version(false)
@@ -62,5 +77,12 @@ const code = await runDaemon({
   socket: resolve(argv.socket),
   bufferBytes,
   container: argv.container,
+  http: {
+    publicReads: argv['http-public-reads'],
+    ...(argv.http !== undefined ? { address: argv.http } : {}),
+    ...(argv['http-token-file'] !== undefined
+      ? { tokenFile: resolve(argv['http-token-file']) }
+      : {}),
+  },
 });
 process.exit(code);

@@ -41,7 +41,13 @@ export const VERBS: readonly VerbSpec[] = [
     'monitor',
   ]),
   verb('delete', 'delete <name>', 'stop a service and untrack it', 1, 1, ['forget']),
-  verb('kill', 'kill <name> <signal>', "send a signal to the service's process group", 2),
+  verb(
+    'kill',
+    'kill <name> [signal]',
+    "send a signal (default SIGTERM) to the service's process group",
+    1,
+    2,
+  ),
   verb(
     'log',
     'log [name..]',
@@ -51,6 +57,7 @@ export const VERBS: readonly VerbSpec[] = [
   ),
   verb('stats', 'stats <name>', 'memory and CPU of the service and its processes', 1),
   verb('check', 'check [dir]', 'validate a config directory offline, like nginx -t', 0, 1),
+  verb('init', 'init [-c DIR] [-b LINES] [--container]', "run the daemon, as zinit's init does"),
   verb('shutdown', 'shutdown', 'stop every service in order, then stop sminitd'),
   verb('reboot', 'reboot', 'stop every service in order, then reboot (or exit)'),
 ];
@@ -62,11 +69,47 @@ export interface CliArgs {
   readonly json: boolean;
   readonly snapshot: boolean;
   readonly lines: number | null;
+  /** No -s and no $SMINIT_SOCKET: zinit's socket is tried when sminit's is absent. */
+  readonly defaultSocket: boolean;
+}
+
+/** zinit's socket: where zinit's CLI and libraries look by default. */
+export const ZINIT_SOCKET = '/var/run/zinit.sock';
+export const ZINIT_CONFIG = '/etc/zinit/';
+
+/**
+ * `sminit [-s SOCKET] [-d] init [-c DIR] [-b LINES] [--container] [sminitd options]`,
+ * zinit's way of starting the daemon, as sminitd's arguments; null when the
+ * verb is not init. zinit's defaults apply: /etc/zinit and /var/run/zinit.sock
+ * (or $SMINIT_SOCKET), so a zinit setup starts unchanged.
+ */
+export function initArgs(argv: readonly string[], env = process.env): string[] | null {
+  let socket: string | undefined;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '-s' || a === '--socket') socket = argv[++i];
+    else if (a.startsWith('--socket=')) socket = a.slice('--socket='.length);
+    else if (a === '-d' || a === '--debug') continue;
+    else break;
+  }
+  if (argv[i] !== 'init') return null;
+  let config: string = ZINIT_CONFIG;
+  const rest: string[] = [];
+  for (i++; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '-c' || a === '--config') config = argv[++i] ?? config;
+    else if (a === '-s' || a === '--socket') socket = argv[++i];
+    else if (a === '-d' || a === '--debug') continue;
+    else rest.push(a);
+  }
+  return ['-c', config, '-s', socket ?? env.SMINIT_SOCKET ?? ZINIT_SOCKET, ...rest];
 }
 
 /** Parses argv (without node and script). Returns 'help' for help; throws a usage message. */
 export function parseArgs(argv: readonly string[], env = process.env): CliArgs | 'help' {
   let socket = env.SMINIT_SOCKET ?? DEFAULT_SOCKET;
+  let defaultSocket = env.SMINIT_SOCKET === undefined;
   let json = false;
   let snapshot = false;
   let lines: number | null = null;
@@ -93,8 +136,14 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs |
     }
     if (a === '-h' || a === '--help' || a === 'help') return 'help';
     if (a === verbName) seenVerb = true;
-    if (a === '--socket' || (a === '-s' && !(isLog && seenVerb))) socket = value();
-    else if (a.startsWith('--socket=')) socket = a.slice('--socket='.length);
+    if (a === '--socket' || (a === '-s' && !(isLog && seenVerb))) {
+      socket = value();
+      defaultSocket = false;
+    } else if (a.startsWith('--socket=')) {
+      socket = a.slice('--socket='.length);
+      defaultSocket = false;
+    } else if (a === '-d' || a === '--debug')
+      continue; // zinit's debug flag: nothing to do
     else if (a === '--json') json = true;
     else if (isLog && (a === '-s' || a === '--snapshot')) snapshot = true;
     else if (isLog && (a === '-n' || a === '--lines')) {
@@ -111,7 +160,7 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs |
   if (rest.length < spec.min || rest.length > spec.max) {
     throw new Error(`usage: sminit ${spec.usage}`);
   }
-  return { verb: spec.name, args: rest, socket, json, snapshot, lines };
+  return { verb: spec.name, args: rest, socket, json, snapshot, lines, defaultSocket };
 }
 
 // --- formatting --------------------------------------------------------------
@@ -206,7 +255,12 @@ export async function runVerb(a: CliArgs): Promise<number> {
   if (a.verb === 'check') return check(a);
   let client: Client;
   try {
-    client = await Client.connect(a.socket);
+    client = await Client.connect(a.socket).catch((err: unknown) => {
+      // Where only zinit's socket exists, a zinit setup is being driven by sminit's CLI.
+      if (!a.defaultSocket || !(err instanceof ConnectError)) throw err;
+      if (err.cause.code !== 'ENOENT' && err.cause.code !== 'ECONNREFUSED') throw err;
+      return Client.connect(ZINIT_SOCKET).catch(() => Promise.reject(err));
+    });
   } catch (err) {
     process.stderr.write(`sminit: ${err instanceof ConnectError ? err.message : String(err)}\n`);
     return 1;
@@ -262,7 +316,7 @@ async function talk(c: Client, a: CliArgs): Promise<number> {
       await c.forget(name);
       return 0;
     case 'kill':
-      await c.kill(name, a.args[1] ?? '');
+      await c.kill(name, a.args[1] ?? 'SIGTERM');
       return 0;
     case 'stats': {
       const s = await c.stats(name);

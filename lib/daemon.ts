@@ -7,10 +7,12 @@ import { unlink } from 'node:fs/promises';
 import { loadDir } from './config.js';
 import { messageOf } from './errors.js';
 import { findCycles, formatCycle } from './graph.js';
+import { HttpEndpoint } from './http.js';
 import { LogStore } from './logs.js';
 import { Manager } from './manager.js';
 import { Rpc } from './rpc.js';
 import { checkSocketFree, listen } from './server.js';
+import { textHandler } from './textproto.js';
 import { formatProblem } from './types.js';
 
 export interface DaemonOptions {
@@ -19,6 +21,12 @@ export interface DaemonOptions {
   readonly bufferBytes: number;
   /** Container mode: SIGHUP also means stop everything and exit. */
   readonly container: boolean;
+  /** JSON-RPC over HTTP: served from start-up when `address` is given. */
+  readonly http?: {
+    readonly address?: string;
+    readonly tokenFile?: string;
+    readonly publicReads: boolean;
+  };
 }
 
 function stamp(): string {
@@ -77,6 +85,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
     const clean = await manager.shutdown();
+    await http.dispose();
     server.close();
     await unlink(opts.socket).catch(() => undefined);
     if (reboot)
@@ -86,12 +95,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     resolveExit(exitCode);
   };
 
-  const rpc = new Rpc({
+  const rpc: Rpc = new Rpc({
     manager,
     logs,
     report,
     onShutdown: (reboot) =>
       void shutdown(reboot ? 'reboot requested' : 'shutdown requested', reboot),
+    http: {
+      start: (address) => http.start(address),
+      stop: () => http.stop(),
+    },
+  });
+  const http = new HttpEndpoint({
+    rpc,
+    report,
+    generatedTokenPath: `${opts.socket}.token`,
+    publicReads: opts.http?.publicReads ?? false,
+    ...(opts.http?.tokenFile !== undefined ? { tokenFile: opts.http.tokenFile } : {}),
   });
 
   // Queued before the socket opens, so every request waits behind the load.
@@ -99,11 +119,27 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   let server: Awaited<ReturnType<typeof listen>>;
   try {
-    server = await listen({ path: opts.socket, rpc, report });
+    server = await listen({
+      path: opts.socket,
+      rpc,
+      report,
+      text: textHandler({ rpc, logs }),
+    });
   } catch (err) {
     process.stderr.write(`sminitd: cannot serve ${opts.socket}: ${messageOf(err)}\n`);
     await manager.shutdown();
     return 1;
+  }
+  if (opts.http?.address !== undefined) {
+    try {
+      await http.start(opts.http.address);
+    } catch (err) {
+      process.stderr.write(`sminitd: --http ${opts.http.address}: ${messageOf(err)}\n`);
+      server.close();
+      await unlink(opts.socket).catch(() => undefined);
+      await manager.shutdown();
+      return 1;
+    }
   }
   report(null, `listening on ${opts.socket}; config ${opts.configDir}`);
 

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { loadServiceFile } from './config.js';
 import { Code, SminitError, messageOf, notFound, shuttingDown } from './errors.js';
+import { createServiceFile, deleteServiceFile, readServiceFile } from './files.js';
 import { formatCycle, wouldCycle } from './graph.js';
 import type { LogStore } from './logs.js';
 import { nameError } from './names.js';
@@ -200,6 +201,24 @@ export class Manager {
       this.opts.report(name, `sent ${sig} to process group ${w.pid}`);
       return null;
     });
+  }
+
+  // zinit's file API. These change (or read) the config directory, not the
+  // graph, but run in the queue so they never interleave with monitor reading
+  // the same files.
+
+  /** Write NAME.yaml; tracking it is service_monitor's job. */
+  createFile(name: string, content: unknown): Promise<string> {
+    return this.command(() => createServiceFile(this.opts.configDir, name, content));
+  }
+
+  /** Remove NAME's file; a tracked service stays tracked (zinit does the same). */
+  deleteFile(name: string): Promise<string> {
+    return this.command(() => deleteServiceFile(this.opts.configDir, name));
+  }
+
+  readFile(name: string): Promise<Record<string, unknown>> {
+    return this.command(() => readServiceFile(this.opts.configDir, name));
   }
 
   /**

@@ -16,6 +16,7 @@ import type { Manager } from './manager.js';
 import { nameError } from './names.js';
 import { serviceStats } from './stats.js';
 import {
+  COMPONENT_SCHEMAS,
   METHODS,
   METHOD_NAMES,
   type LogQuery,
@@ -34,6 +35,15 @@ export interface Session {
   readonly subscriptions: Map<number, () => void>;
   /** Who is asking, for the event log. */
   readonly peer: string;
+  /** False where notifications cannot be delivered (HTTP): subscriptions are refused. */
+  readonly streams?: boolean;
+}
+
+/** The HTTP endpoint, as system_start_http_server and system_stop_http_server see it. */
+export interface HttpControl {
+  /** Starts serving at `address`; resolves to the URL. */
+  start(address: string): Promise<string>;
+  stop(): Promise<void>;
 }
 
 export interface RpcOptions {
@@ -42,6 +52,7 @@ export interface RpcOptions {
   readonly report: (service: string | null, text: string) => void;
   /** Called after system_shutdown / system_reboot have been answered. */
   readonly onShutdown: (reboot: boolean) => void;
+  readonly http?: HttpControl;
 }
 
 export const MAX_BATCH = 1000;
@@ -52,6 +63,19 @@ type Handler<M extends MethodName> = (params: Params<M>, session: Session) => Pr
 type Handlers = { [M in MethodName]: Handler<M> };
 
 let nextSubscription = 1;
+
+/**
+ * Where the last stream_currentLogs snapshot of a connection ended: a
+ * stream_subscribeLogs on the same connection continues from there, so the
+ * two together lose and repeat no line.
+ */
+const snapshotEnd = new WeakMap<Session, number>();
+
+/** zinit 0.2.2x clients spelled methods `service.list`; jsonrpsee's are `service_list`. */
+export function canonicalMethod(method: string): string {
+  const m = /^(service|system|stream)\.(\w+)$/.exec(method);
+  return m ? `${m[1]}_${m[2]}` : method;
+}
 
 export class Rpc {
   private readonly server: JSONRPCServer<Session>;
@@ -105,8 +129,10 @@ export class Rpc {
         'invalid request: expected {"jsonrpc":"2.0","method":…}',
       );
     }
+    const method = canonicalMethod(value.method);
+    const request = method === value.method ? value : { ...value, method };
     try {
-      return await this.server.receive(value, session);
+      return await this.server.receive(request, session);
     } catch (err) {
       this.opts.report(null, `internal error: ${messageOf(err)}`);
       return errorResponse(isId(value.id) ? value.id : null, Code.Internal, 'internal error');
@@ -128,6 +154,18 @@ export class Rpc {
       service_forget: (p, s) => (audit(s, `forget ${p.name}`), m.forget(p.name)),
       service_kill: (p, s) => (audit(s, `kill ${p.name} ${p.signal}`), m.kill(p.name, p.signal)),
       service_stats: async (p) => serviceStats(p.name, await m.pidOf(p.name)),
+      service_create: (p, s) => (audit(s, `create ${p.name}`), m.createFile(p.name, p.content)),
+      service_delete: (p, s) => (audit(s, `delete ${p.name}`), m.deleteFile(p.name)),
+      service_get: (p) => m.readFile(p.name),
+      system_start_http_server: async (p, s) => {
+        audit(s, `start http server at ${p.address}`);
+        return this.http().start(p.address);
+      },
+      system_stop_http_server: async (_p, s) => {
+        audit(s, 'stop http server');
+        await this.http().stop();
+        return null;
+      },
       system_shutdown: async (_p, s) => {
         audit(s, 'shutdown');
         if (m.isShuttingDown) throw new SminitError(Code.ShuttingDown, 'already shutting down');
@@ -140,18 +178,30 @@ export class Rpc {
         setImmediate(() => this.opts.onShutdown(true));
         return null;
       },
-      stream_currentLogs: async (p) => {
+      stream_currentLogs: async (p, s) => {
         if (p.name !== undefined) await m.status(p.name);
         const q: LogQuery = p.name !== undefined ? { names: [p.name] } : {};
-        return logs.read(q).entries.map(zinitLine);
+        const { entries, next } = logs.read(q);
+        snapshotEnd.set(s, next);
+        return entries.map(zinitLine);
       },
       stream_subscribeLogs: async (p, s) => {
+        refuseStreams(s, 'stream_subscribeLogs');
         const id = nextSubscription++;
-        const q: LogQuery = p.filter ? { names: [p.filter], n: 0 } : { n: 0 };
-        const stop = logs.follow(q, (e) =>
-          s.notify('stream_subscribeLogs', { subscription: id, result: zinitLine(e) }),
-        );
-        s.subscriptions.set(id, stop);
+        const from = snapshotEnd.get(s) ?? logs.cursor;
+        const q: LogQuery = p.filter ? { names: [p.filter], from } : { from };
+        // The reply must reach the client before the first line: defer a tick;
+        // `from` keeps the lines that arrive meanwhile.
+        setImmediate(() => {
+          if (!s.subscriptions.has(id)) return;
+          s.subscriptions.set(
+            id,
+            logs.follow(q, (e) =>
+              s.notify('stream_subscribeLogs', { subscription: id, result: zinitLine(e) }),
+            ),
+          );
+        });
+        s.subscriptions.set(id, () => undefined);
         return id;
       },
       stream_unsubscribeLogs: async (p, s) => {
@@ -166,6 +216,7 @@ export class Rpc {
         return { lines: entries.map(toWire), next };
       },
       log_follow: async (p, s) => {
+        refuseStreams(s, 'log_follow');
         const id = nextSubscription++;
         let dropped = 0;
         const send = (e: LogEntry): void => {
@@ -189,6 +240,21 @@ export class Rpc {
       },
       'rpc.discover': async () => openRpc(),
     };
+  }
+
+  private http(): HttpControl {
+    const http = this.opts.http;
+    if (!http) throw new SminitError(Code.MethodNotFound, 'this daemon serves no HTTP endpoint');
+    return http;
+  }
+}
+
+function refuseStreams(s: Session, method: string): void {
+  if (s.streams === false) {
+    throw new SminitError(
+      Code.MethodNotFound,
+      `${method} needs a persistent connection: subscribe over the unix socket`,
+    );
   }
 }
 
@@ -225,6 +291,8 @@ function typeMatches(schema: Readonly<Record<string, unknown>>, v: unknown): boo
       );
     case 'array':
       return Array.isArray(v) && v.every((x) => typeof x === 'string');
+    case 'object':
+      return isObject(v);
     default:
       return true;
   }
@@ -276,6 +344,7 @@ export function normaliseParams(method: MethodName, raw: unknown): Record<string
 
 function describeType(schema: Readonly<Record<string, unknown>>): string {
   if (schema.type === 'array') return 'an array of strings';
+  if (schema.type === 'object') return 'an object';
   if (schema.type === 'integer')
     return schema.minimum === 0 ? 'a non-negative integer' : 'an integer';
   return `a ${String(schema.type)}`;
@@ -329,15 +398,6 @@ export function openRpc(): object {
         result: { name: 'result', schema: m.result },
       };
     }),
-    components: {
-      schemas: {
-        ServiceStatus: { type: 'object', required: ['name', 'pid', 'state', 'target', 'after'] },
-        ServiceStats: {
-          type: 'object',
-          required: ['name', 'pid', 'memory_usage', 'cpu_usage', 'children'],
-        },
-        LogRead: { type: 'object', required: ['lines', 'next'] },
-      },
-    },
+    components: { schemas: COMPONENT_SCHEMAS },
   };
 }

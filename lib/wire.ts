@@ -3,7 +3,7 @@
 // the tests. rpc.discover is generated from METHODS. Nothing here does I/O,
 // and the client imports this file alone, so it stays free of dependencies.
 
-import type { StateKind } from './state.js';
+import { STATE_KINDS, type StateKind } from './state.js';
 
 export type LogStream = 'stdout' | 'stderr' | 'test' | 'event';
 
@@ -78,9 +78,14 @@ export interface MethodMap {
   service_forget: { params: { name: string }; result: null };
   service_kill: { params: { name: string; signal: string }; result: null };
   service_stats: { params: { name: string }; result: ServiceStats };
+  service_create: { params: { name: string; content: Record<string, unknown> }; result: string };
+  service_delete: { params: { name: string }; result: string };
+  service_get: { params: { name: string }; result: Record<string, unknown> };
   service_list_full: { params: Record<string, never>; result: ServiceStatus[] };
   system_shutdown: { params: Record<string, never>; result: null };
   system_reboot: { params: Record<string, never>; result: null };
+  system_start_http_server: { params: { address: string }; result: string };
+  system_stop_http_server: { params: Record<string, never>; result: null };
   stream_currentLogs: { params: { name?: string }; result: string[] };
   stream_subscribeLogs: { params: { filter?: string }; result: number };
   stream_unsubscribeLogs: { params: { id: number }; result: null };
@@ -187,6 +192,27 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
   service_stats: svc('Memory (bytes) and CPU (percent) of the service and its processes', false, {
     $ref: '#/components/schemas/ServiceStats',
   }),
+  service_create: {
+    summary:
+      'Write NAME.yaml in the config directory from a service given as a JSON object, validated as a file on disk is; does not start it (use service_monitor)',
+    params: [
+      nameParam,
+      {
+        name: 'content',
+        schema: { type: 'object' },
+        required: true,
+        description: 'the service file as a JSON object, e.g. {"exec": "sleep 100"}',
+      },
+    ],
+    result: { type: 'string' },
+    mutates: true,
+  },
+  service_delete: svc(
+    'Remove NAME.yaml from the config directory; a tracked service keeps running (use service_forget)',
+    true,
+    { type: 'string' },
+  ),
+  service_get: svc('The service file NAME.yaml as a JSON object', false, { type: 'object' }),
   service_list_full: sys(
     'Status of every tracked service',
     { type: 'array', items: statusSchema },
@@ -194,6 +220,21 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
   ),
   system_shutdown: sys('Stop every service in reverse dependency order, then exit'),
   system_reboot: sys('Stop every service in reverse dependency order, then reboot'),
+  system_start_http_server: {
+    summary:
+      'Serve this API over HTTP POST at ADDRESS (host:port, loopback when only a port is given); answers with the URL',
+    params: [
+      {
+        name: 'address',
+        schema: { type: 'string' },
+        required: true,
+        description: 'e.g. 127.0.0.1:8080',
+      },
+    ],
+    result: { type: 'string' },
+    mutates: true,
+  },
+  system_stop_http_server: sys('Stop serving HTTP'),
   stream_currentLogs: {
     summary: 'The buffered log lines, formatted as zinit does',
     params: [{ ...nameParam, required: false }],
@@ -236,6 +277,67 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
     mutates: false,
   },
   'rpc.discover': sys('This API as an OpenRPC document', { type: 'object' }, false),
+};
+
+// --- component schemas (rpc.discover) -----------------------------------------------
+
+const str: JsonSchema = { type: 'string' };
+const int: JsonSchema = { type: 'integer' };
+const time: JsonSchema = { type: 'string', format: 'date-time' };
+const nullable = (s: JsonSchema): JsonSchema => ({ anyOf: [s, { type: 'null' }] });
+const object = (properties: Record<string, JsonSchema>, optional: string[] = []): JsonSchema => ({
+  type: 'object',
+  properties,
+  required: Object.keys(properties).filter((k) => !optional.includes(k)),
+  additionalProperties: false,
+});
+const processStats = {
+  pid: int,
+  memory_usage: { type: 'integer', minimum: 0, description: 'resident memory in bytes' },
+  cpu_usage: { type: 'number', minimum: 0, description: 'percent of one CPU' },
+};
+
+/** The shapes results refer to, for rpc.discover; kept beside the interfaces they describe. */
+export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
+  ServiceStatus: object({
+    name: str,
+    pid: { type: 'integer', minimum: 0, description: '0 when not running' },
+    state: { type: 'string', description: 'zinit state: Running, Blocked, Spawned, Success, …' },
+    target: { enum: ['Up', 'Down'] },
+    after: { type: 'object', additionalProperties: str },
+    status: { enum: STATE_KINDS },
+    reason: str,
+    since: time,
+    uptime_ms: nullable(int),
+    restarts: int,
+    oneshot: { type: 'boolean' },
+    last_exit: nullable({ $ref: '#/components/schemas/Exit' }),
+    next_attempt: nullable(time),
+    dependencies: {
+      type: 'object',
+      additionalProperties: { enum: [...STATE_KINDS, 'untracked'] },
+    },
+    file: str,
+  }),
+  Exit: object({ pid: int, code: nullable(int), signal: nullable(str), at: time }),
+  ProcessStats: object(processStats),
+  ServiceStats: object({
+    name: str,
+    ...processStats,
+    children: { type: 'array', items: { $ref: '#/components/schemas/ProcessStats' } },
+  }),
+  LogLine: object({
+    seq: int,
+    time,
+    service: str,
+    stream: { enum: ['stdout', 'stderr', 'test', 'event'] },
+    run: int,
+    text: str,
+  }),
+  LogRead: object({
+    lines: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } },
+    next: int,
+  }),
 };
 
 export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from '../../lib/client.js';
+import { Client, RpcError } from '../../lib/client.js';
 import { findByEnv, processTable, signalAll } from '../../lib/proc.js';
 import { DAEMON_VAR } from '../../lib/process.js';
 import type { ServiceStatus } from '../../lib/wire.js';
@@ -134,8 +134,13 @@ export async function startDaemon(
         return await waitFor(
           `${name} to be ${what}`,
           async () => {
-            last = await status(name);
-            return pred(last) ? last : null;
+            // Connections are accepted a moment before the services are loaded.
+            const s = await status(name).catch((e: unknown) => {
+              if (e instanceof RpcError && e.code === -32000) return null;
+              throw e;
+            });
+            last = s;
+            return s && pred(s) ? s : null;
           },
           timeoutMs,
         );
