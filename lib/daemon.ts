@@ -11,13 +11,16 @@ import { LogStore } from './logs.js';
 import { Manager } from './manager.js';
 import { Rpc } from './rpc.js';
 import { SocketInUseError, listen } from './server.js';
+import { debugMethods, faultsEnabled } from './faults.js';
+import { InitError, setupInit } from './init.js';
+import type { RebootKind } from './native.js';
 import { formatProblem } from './types.js';
 
 export interface DaemonOptions {
   readonly configDir: string;
   readonly socket: string;
   readonly bufferBytes: number;
-  /** Container mode: SIGHUP also means stop everything and exit. */
+  /** Container mode: SIGTERM, SIGINT and SIGHUP stop everything and exit; never a reboot. */
   readonly container: boolean;
 }
 
@@ -37,6 +40,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   process.on('unhandledRejection', (err) =>
     report(null, `internal error (contained): ${messageOf(err)}`),
   );
+
+  // PID 1 duties first: before any child exists, descriptors are made
+  // close-on-exec and the orphan reaper listens.
+  let init: Awaited<ReturnType<typeof setupInit>>;
+  try {
+    init = await setupInit({ container: opts.container, report });
+  } catch (err) {
+    if (!(err instanceof InitError)) throw err;
+    process.stderr.write(`sminitd: ${err.message}\n`);
+    return 1;
+  }
+  if (init.role !== 'daemon') report(null, `running as ${init.role} (pid ${process.pid})`);
 
   const logs = new LogStore(opts.bufferBytes);
   const { defs, problems } = await loadDir(opts.configDir);
@@ -60,22 +75,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     stdout: (line) => process.stdout.write(line + '\n'),
   });
 
-  let exitCode: number | null = null;
   let resolveExit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((r) => (resolveExit = r));
-  let signals = 0;
 
-  const shutdown = async (why: string, reboot: boolean): Promise<void> => {
+  /** Stop everything in order, then the final act: exit, or power off / reboot as the machine's init. */
+  const shutdown = async (why: string, end: RebootKind): Promise<void> => {
     if (manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
     const clean = await manager.shutdown();
     server.close();
     await unlink(opts.socket).catch(() => undefined);
-    if (reboot)
-      report(null, 'reboot requested; sminitd is not the machine init here, so it exits instead');
+    if (init.reaper) {
+      await init.reaper.settle();
+      report(null, `reaped ${init.reaper.reaped} orphaned processes since start`);
+    }
     report(null, clean ? 'clean shutdown' : 'shutdown done; some services had to be killed');
-    exitCode = clean ? 0 : 1;
-    resolveExit(exitCode);
+    init.finish(end);
+    resolveExit(clean ? 0 : 1);
   };
 
   const rpc = new Rpc({
@@ -83,8 +99,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logs,
     report,
     onShutdown: (reboot) =>
-      void shutdown(reboot ? 'reboot requested' : 'shutdown requested', reboot),
+      void shutdown(
+        reboot ? 'reboot requested' : 'shutdown requested',
+        reboot ? 'restart' : 'power-off',
+      ),
+    ...(faultsEnabled() ? { extraMethods: debugMethods() } : {}),
   });
+  if (faultsEnabled())
+    report(null, 'debug faults enabled (SMINIT_DEBUG_FAULTS=1): debug_fault accepted');
 
   let server: Awaited<ReturnType<typeof listen>>;
   try {
@@ -98,15 +120,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   report(null, `listening on ${opts.socket}; config ${opts.configDir}`);
 
+  // The first stop signal starts the ordered stop; one more is reported and
+  // changes nothing; the next cuts the grace periods short (SIGKILL to all).
+  let extraSignals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      void shutdown(`received ${sig}`, false);
-    } else if (signals === 2) {
-      report(null, `received ${sig} again: still stopping in order (a third signal forces exit)`);
+    if (!manager.isShuttingDown) {
+      // As the machine's init, SIGINT asks for a reboot and SIGTERM for a power-off.
+      const end: RebootKind =
+        init.role === 'machine-init' && sig === 'SIGINT' ? 'restart' : 'power-off';
+      void shutdown(`received ${sig}`, end);
+      return;
+    }
+    extraSignals++;
+    if (extraSignals === 1) {
+      report(null, `received ${sig} during shutdown: still stopping in order (one more forces it)`);
     } else {
-      report(null, `received ${sig} a third time: forcing exit`);
-      resolveExit(130);
+      report(null, `received ${sig} again: forcing the shutdown (SIGKILL to every service)`);
+      manager.force();
     }
   };
   process.on('SIGTERM', onSignal);

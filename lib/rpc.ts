@@ -42,6 +42,8 @@ export interface RpcOptions {
   readonly report: (service: string | null, text: string) => void;
   /** Called after system_shutdown / system_reboot have been answered. */
   readonly onShutdown: (reboot: boolean) => void;
+  /** Methods outside the API (debug aids): raw params in, result out; not in rpc.discover. */
+  readonly extraMethods?: Readonly<Record<string, (params: unknown) => Promise<unknown>>>;
 }
 
 export const MAX_BATCH = 1000;
@@ -65,6 +67,15 @@ export class Rpc {
       this.server.addMethod(method, async (raw, session) => {
         try {
           return await handler(normaliseParams(method, raw) as Params<MethodName>, session);
+        } catch (err) {
+          throw toRpcError(err, method, opts.report);
+        }
+      });
+    }
+    for (const [method, fn] of Object.entries(opts.extraMethods ?? {})) {
+      this.server.addMethod(method, async (raw) => {
+        try {
+          return await fn(raw);
         } catch (err) {
           throw toRpcError(err, method, opts.report);
         }
