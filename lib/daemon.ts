@@ -108,6 +108,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   if (faultsEnabled())
     report(null, 'debug faults enabled (SMINIT_DEBUG_FAULTS=1): debug_fault accepted');
 
+  // Loading is queued ahead of any request (a client must never find the
+  // services missing just after the socket appears) but runs only once the
+  // socket is ours: with another daemon live, nothing starts.
+  let socketIsOurs: () => void = () => undefined;
+  manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
+  const loaded = manager.load(defs.filter((d) => !rejected.has(d.name)));
+
   let server: Awaited<ReturnType<typeof listen>>;
   try {
     server = await listen({ path: opts.socket, rpc, report });
@@ -119,6 +126,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     throw err;
   }
   report(null, `listening on ${opts.socket}; config ${opts.configDir}`);
+  socketIsOurs();
 
   // The first stop signal starts the ordered stop; one more is reported and
   // changes nothing; the next cuts the grace periods short (SIGKILL to all).
@@ -144,6 +152,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   if (opts.container) process.on('SIGHUP', onSignal);
   else process.on('SIGHUP', () => report(null, 'SIGHUP ignored (use --container to stop on it)'));
 
-  await manager.load(defs.filter((d) => !rejected.has(d.name)));
+  await loaded;
   return exited;
 }

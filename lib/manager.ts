@@ -64,6 +64,16 @@ export class Manager {
     );
   }
 
+  /** Hold the queue until `until` settles: every command queued meanwhile waits. */
+  hold(until: Promise<unknown>): void {
+    void this.command(() =>
+      until.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+  }
+
   // --- reads ----------------------------------------------------------------
 
   list(): Promise<Record<string, string>> {
