@@ -5,7 +5,8 @@
 // the manager's; this module keeps no state.
 
 import { type Deps, longestChain } from './graph.js';
-import { descendants, findByEnv, processTable, signalAll } from './proc.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { type ProcStat, descendants, findByEnv, isAlive, processTable, signalAll } from './proc.js';
 import { DAEMON_VAR } from './process.js';
 
 /**
@@ -13,6 +14,9 @@ import { DAEMON_VAR } from './process.js';
  * the final sweep, on a loaded machine. Small next to any real timeout.
  */
 export const SHUTDOWN_MARGIN_MS = 2000;
+
+/** How long the final sweep waits for what it killed to be gone (a process stuck in the kernel may not go). */
+const LEFTOVER_GRACE_MS = 1000;
 
 /** How long a full stop may take: each link of the chain waits at most its own timeout. */
 export function shutdownBoundMs(deps: Deps, timeoutOf: (name: string) => number): number {
@@ -33,13 +37,20 @@ export async function killLeftovers(): Promise<number> {
     ...(await findByEnv(table, DAEMON_VAR, String(self))),
   ]);
   targets.delete(self);
-  let killed = 0;
-  for (const pid of targets) {
+  const killed: ProcStat[] = [];
+  for (const p of table) {
+    if (!targets.has(p.pid)) continue;
     try {
-      killed += signalAll([pid], 'SIGKILL');
+      if (signalAll([p.pid], 'SIGKILL') > 0) killed.push(p);
     } catch {
       // Not ours to kill after all (EPERM): nothing more can be done for it.
     }
   }
-  return killed;
+  // kill() returns before the target is dead: wait, briefly, so that "after
+  // shutdown nothing remains" holds when the daemon exits.
+  const deadline = Date.now() + LEFTOVER_GRACE_MS;
+  while (killed.some((p) => isAlive(p.pid, p.startTime)) && Date.now() < deadline) {
+    await delay(10);
+  }
+  return killed.length;
 }
