@@ -40,7 +40,15 @@ function after(stderr: string, from: RegExp): string[] {
 /** A service that records its stop in `file` (after `delay` seconds) and exits 0. */
 function recorder(file: string, name: string, extra = '', delay = 0): string {
   const pause = delay > 0 ? `sleep ${delay}; ` : '';
-  return `exec: sh -c 'trap "${pause}echo ${name} >> ${file}; exit 0" TERM; sleep 1000 & wait'\n${extra}`;
+  // Healthy only once the trap is set and nothing more is forked (a builtin
+  // writes the mark), so a stop never races the script's start.
+  const ready = `${file}.${name}.ready`;
+  return [
+    `exec: sh -c 'trap "${pause}echo ${name} >> ${file}; exit 0" TERM; sleep 1000 & echo > ${ready}; wait'`,
+    `test: test -f ${ready}`,
+    'test_interval: 20ms',
+    extra,
+  ].join('\n');
 }
 
 /** One JSON-RPC request on its own connection; the parsed answer. */
