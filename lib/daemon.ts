@@ -103,7 +103,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         reboot ? 'reboot requested' : 'shutdown requested',
         reboot ? 'restart' : 'power-off',
       ),
-    ...(faultsEnabled() ? { extraMethods: debugMethods() } : {}),
+    ...(faultsEnabled() ? { extraMethods: debugMethods(manager) } : {}),
   });
   if (faultsEnabled())
     report(null, 'debug faults enabled (SMINIT_DEBUG_FAULTS=1): debug_fault accepted');

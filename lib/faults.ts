@@ -12,7 +12,7 @@ export function faultsEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[FAULTS_VAR] === '1';
 }
 
-export const FAULT_KINDS = ['throw', 'reject', 'uncaught', 'rejection'] as const;
+export const FAULT_KINDS = ['throw', 'reject', 'uncaught', 'rejection', 'stall'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 function kindOf(params: unknown): FaultKind {
@@ -34,9 +34,13 @@ function kindOf(params: unknown): FaultKind {
  * - `throw`: a TypeError thrown synchronously inside the handler;
  * - `reject`: the handler's promise rejects;
  * - `uncaught`: an exception from a callback outside any request (a timer);
- * - `rejection`: a promise rejection nobody handles.
+ * - `rejection`: a promise rejection nobody handles;
+ * - `stall`: the manager's queue never moves again, as if a command hung
+ *   (every later request waits; a shutdown ends at its bound).
  */
-export function debugMethods(): Record<string, (params: unknown) => Promise<unknown>> {
+export function debugMethods(manager: {
+  hold(until: Promise<unknown>): void;
+}): Record<string, (params: unknown) => Promise<unknown>> {
   return {
     debug_fault: (params) => {
       const kind = kindOf(params);
@@ -53,6 +57,9 @@ export function debugMethods(): Record<string, (params: unknown) => Promise<unkn
           return Promise.resolve(null);
         case 'rejection':
           void Promise.reject(new Error('debug fault: a rejection nobody handles'));
+          return Promise.resolve(null);
+        case 'stall':
+          manager.hold(new Promise(() => undefined));
           return Promise.resolve(null);
       }
     },

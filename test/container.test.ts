@@ -5,11 +5,10 @@
 // a failing request does not take PID 1 (and with it the container) down.
 
 import { readFileSync, readdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { findByEnv, isAlive, processTable, readStat } from '../lib/proc.js';
-import { type Daemon, startDaemon, tempDir } from './helpers/daemon.js';
+import { type Daemon, rawCall, startDaemon, tempDir } from './helpers/daemon.js';
 import { waitFor } from './helpers/wait.js';
 
 const CONTAINER = ['--container'];
@@ -49,24 +48,6 @@ function recorder(file: string, name: string, extra = '', delay = 0): string {
     'test_interval: 20ms',
     extra,
   ].join('\n');
-}
-
-/** One JSON-RPC request on its own connection; the parsed answer. */
-function rawCall(socket: string, request: object): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const s = connect(socket);
-    let buf = '';
-    s.on('error', reject);
-    s.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl !== -1) {
-        s.destroy();
-        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      }
-    });
-    s.write(JSON.stringify({ jsonrpc: '2.0', id: 1, ...request }) + '\n');
-  });
 }
 
 t.test('reaps 1,000 orphans; every service exit status still reaches its worker', async (t) => {

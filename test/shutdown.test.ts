@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { RpcError } from '../lib/client.js';
 import { findByEnv, isAlive, processTable, readStat } from '../lib/proc.js';
-import { startDaemon, tempDir } from './helpers/daemon.js';
+import { rawCall, startDaemon, tempDir } from './helpers/daemon.js';
 import { waitFor } from './helpers/wait.js';
 
 /** A service that takes `delay` seconds to stop, then records it in `file`. */
@@ -152,4 +152,21 @@ t.test('reboot when not PID 1: says so and exits', async (t) => {
     d.stderr(),
     /reboot requested: sminitd is not PID 1, so not this machine.s init; it exits/,
   );
+});
+
+t.test('the bound holds even when the manager queue is stuck', async (t) => {
+  const d = await startDaemon(t, { web: 'exec: sleep 1000\nshutdown_timeout: 1\n' }, [], {
+    env: { ...process.env, SMINIT_DEBUG_FAULTS: '1' },
+  });
+  const web = await d.waitStatus('web', (s) => s.status === 'running', 'up');
+  // As if a command hung: the ordered stop, queued behind it, never runs.
+  await rawCall(d.socket, { method: 'debug_fault', params: { kind: 'stall' } });
+  const t0 = Date.now();
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 1, 'ended unclean');
+  const ms = Date.now() - t0;
+  t.match(d.stderr(), /bound 3000 ms/);
+  t.match(d.stderr(), /shutdown bound of 3000 ms reached: killing every process left/);
+  t.ok(ms >= 2900 && ms < 5000, `ended at the bound (${ms} ms)`);
+  t.notOk(readStat(web.pid) !== null && readStat(web.pid)?.state !== 'Z', 'the service is gone');
 });

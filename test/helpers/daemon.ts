@@ -4,6 +4,7 @@
 // process the test started (the daemon's services included).
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -92,6 +93,24 @@ export function runCli(
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
+/** One JSON-RPC request on its own connection; the parsed answer. */
+export function rawCall(socket: string, request: object): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const s = connect(socket);
+    let buf = '';
+    s.on('error', reject);
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl !== -1) {
+        s.destroy();
+        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      }
+    });
+    s.write(JSON.stringify({ jsonrpc: '2.0', id: 1, ...request }) + '\n');
   });
 }
 
