@@ -13,13 +13,16 @@ import { Manager } from './manager.js';
 import { Rpc } from './rpc.js';
 import { checkSocketFree, listen } from './server.js';
 import { textHandler } from './textproto.js';
+import { debugMethods, faultsEnabled } from './faults.js';
+import { InitError, setupInit } from './init.js';
+import type { RebootKind } from './native.js';
 import { formatProblem } from './types.js';
 
 export interface DaemonOptions {
   readonly configDir: string;
   readonly socket: string;
   readonly bufferBytes: number;
-  /** Container mode: SIGHUP also means stop everything and exit. */
+  /** Container mode: SIGTERM, SIGINT and SIGHUP stop everything and exit; never a reboot. */
   readonly container: boolean;
   /** JSON-RPC over HTTP: served from start-up when `address` is given. */
   readonly http?: {
@@ -54,6 +57,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 1;
   }
 
+  // PID 1 duties first: before any child exists, descriptors are made
+  // close-on-exec and the orphan reaper listens.
+  let init: Awaited<ReturnType<typeof setupInit>>;
+  try {
+    init = await setupInit({ container: opts.container, report });
+  } catch (err) {
+    if (!(err instanceof InitError)) throw err;
+    process.stderr.write(`sminitd: ${err.message}\n`);
+    return 1;
+  }
+  if (init.role !== 'daemon') report(null, `running as ${init.role} (pid ${process.pid})`);
+
   const logs = new LogStore(opts.bufferBytes);
   const { defs, problems } = await loadDir(opts.configDir);
   for (const p of problems) report(null, formatProblem(p));
@@ -76,23 +91,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     stdout: (line) => process.stdout.write(line + '\n'),
   });
 
-  let exitCode: number | null = null;
   let resolveExit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((r) => (resolveExit = r));
-  let signals = 0;
 
-  const shutdown = async (why: string, reboot: boolean): Promise<void> => {
+  /** Stop everything in order, then the final act: exit, or power off / reboot as the machine's init. */
+  const shutdown = async (why: string, end: RebootKind): Promise<void> => {
     if (manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
     const clean = await manager.shutdown();
     await http.dispose();
     server.close();
     await unlink(opts.socket).catch(() => undefined);
-    if (reboot)
-      report(null, 'reboot requested; sminitd is not the machine init here, so it exits instead');
+    if (init.reaper) {
+      await init.reaper.settle();
+      report(null, `reaped ${init.reaper.reaped} orphaned processes since start`);
+    }
     report(null, clean ? 'clean shutdown' : 'shutdown done; some services had to be killed');
-    exitCode = clean ? 0 : 1;
-    resolveExit(exitCode);
+    init.finish(end);
+    resolveExit(clean ? 0 : 1);
   };
 
   const rpc: Rpc = new Rpc({
@@ -100,12 +116,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logs,
     report,
     onShutdown: (reboot) =>
-      void shutdown(reboot ? 'reboot requested' : 'shutdown requested', reboot),
+      void shutdown(
+        reboot ? 'reboot requested' : 'shutdown requested',
+        reboot ? 'restart' : 'power-off',
+      ),
     http: {
       start: (address) => http.start(address),
       stop: () => http.stop(),
     },
+    ...(faultsEnabled() ? { extraMethods: debugMethods(manager) } : {}),
   });
+  if (faultsEnabled())
+    report(null, 'debug faults enabled (SMINIT_DEBUG_FAULTS=1): debug_fault accepted');
   const http = new HttpEndpoint({
     rpc,
     report,
@@ -114,7 +136,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     ...(opts.http?.tokenFile !== undefined ? { tokenFile: opts.http.tokenFile } : {}),
   });
 
-  // Queued before the socket opens, so every request waits behind the load.
+  // Loading is queued ahead of any request (a client must never find the
+  // services missing just after the socket appears) but runs only once the
+  // socket is ours: with another daemon live, nothing starts.
+  let socketIsOurs: () => void = () => undefined;
+  manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
   const loaded = manager.load(defs.filter((d) => !rejected.has(d.name)));
 
   let server: Awaited<ReturnType<typeof listen>>;
@@ -126,8 +152,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       text: textHandler({ rpc, logs }),
     });
   } catch (err) {
+    // Nothing has started: the load waits for the socket.
     process.stderr.write(`sminitd: cannot serve ${opts.socket}: ${messageOf(err)}\n`);
-    await manager.shutdown();
     return 1;
   }
   if (opts.http?.address !== undefined) {
@@ -137,21 +163,29 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       process.stderr.write(`sminitd: --http ${opts.http.address}: ${messageOf(err)}\n`);
       server.close();
       await unlink(opts.socket).catch(() => undefined);
-      await manager.shutdown();
       return 1;
     }
   }
   report(null, `listening on ${opts.socket}; config ${opts.configDir}`);
+  socketIsOurs();
 
+  // The first stop signal starts the ordered stop; one more is reported and
+  // changes nothing; the next cuts the grace periods short (SIGKILL to all).
+  let extraSignals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      void shutdown(`received ${sig}`, false);
-    } else if (signals === 2) {
-      report(null, `received ${sig} again: still stopping in order (a third signal forces exit)`);
+    if (!manager.isShuttingDown) {
+      // As the machine's init, SIGINT asks for a reboot and SIGTERM for a power-off.
+      const end: RebootKind =
+        init.role === 'machine-init' && sig === 'SIGINT' ? 'restart' : 'power-off';
+      void shutdown(`received ${sig}`, end);
+      return;
+    }
+    extraSignals++;
+    if (extraSignals === 1) {
+      report(null, `received ${sig} during shutdown: still stopping in order (one more forces it)`);
     } else {
-      report(null, `received ${sig} a third time: forcing exit`);
-      resolveExit(130);
+      report(null, `received ${sig} again: forcing the shutdown (SIGKILL to every service)`);
+      manager.force();
     }
   };
   process.on('SIGTERM', onSignal);

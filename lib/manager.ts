@@ -11,8 +11,9 @@ import { createServiceFile, deleteServiceFile, readServiceFile } from './files.j
 import { formatCycle, wouldCycle } from './graph.js';
 import type { LogStore } from './logs.js';
 import { nameError } from './names.js';
-import { DAEMON_VAR, markerValue, parseSignal } from './process.js';
-import { ServiceWorker, sweepMarked } from './service.js';
+import { markerValue, parseSignal } from './process.js';
+import { ServiceWorker } from './service.js';
+import { SHUTDOWN_MARGIN_MS, killLeftovers, shutdownBoundMs } from './shutdown.js';
 import { type ServiceState, hasProcess, isUp, reasonOf, zinitState } from './state.js';
 import { type ServiceDef, formatProblem } from './types.js';
 import type { ExitWire, ServiceStatus } from './wire.js';
@@ -61,6 +62,16 @@ export class Manager {
   private post(fn: () => void): void {
     void this.command(fn).catch((err: unknown) =>
       this.opts.report(null, `internal error in event handler: ${messageOf(err)}`),
+    );
+  }
+
+  /** Hold the queue until `until` settles: every command queued meanwhile waits. */
+  hold(until: Promise<unknown>): void {
+    void this.command(() =>
+      until.then(
+        () => undefined,
+        () => undefined,
+      ),
     );
   }
 
@@ -224,17 +235,63 @@ export class Manager {
   /**
    * Stop everything, dependants before their dependencies, independent
    * services in parallel; then kill whatever any service left behind.
-   * Resolves true when every service stopped within its own timeout.
+   * Resolves true when every service stopped within its own timeout. It
+   * cannot hang: past the bound (the longest chain of shutdown timeouts plus
+   * a margin) or on force(), everything left is SIGKILLed and it resolves false.
    */
   shutdown(): Promise<boolean> {
     if (this.shutdownPromise) return this.shutdownPromise;
-    const result = this.command(() => ({ later: this.stopAll() }));
+    // Outside the queue on purpose: from this instant nothing may spawn
+    // again, even while a slow command still holds the queue.
+    for (const w of this.workers.values()) w.freeze();
+    const boundMs = shutdownBoundMs(
+      this.deps,
+      (n) => this.workers.get(n)?.def.shutdownTimeoutMs ?? 0,
+    );
+    this.opts.report(
+      null,
+      `shutting down ${this.workers.size} services; bound ${boundMs} ms (longest chain of shutdown timeouts + ${SHUTDOWN_MARGIN_MS} ms)`,
+    );
+    const ordered = this.command(() => ({ later: this.stopAll() }));
+    const result = new Promise<boolean>((resolve) => {
+      let done = false;
+      const killAll = (why: string): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.opts.report(null, `${why}: killing every process left`);
+        for (const w of this.workers.values()) w.kill('SIGKILL');
+        void killLeftovers()
+          .then((n) => this.opts.report(null, `killed ${n} leftover processes`))
+          .catch((err: unknown) => this.opts.report(null, `final sweep: ${messageOf(err)}`))
+          .then(() => resolve(false));
+      };
+      const timer = setTimeout(() => killAll(`shutdown bound of ${boundMs} ms reached`), boundMs);
+      this.forceShutdown = killAll;
+      ordered.then(
+        (clean) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(clean);
+        },
+        (err: unknown) => {
+          this.opts.report(null, `ordered stop failed: ${messageOf(err)}`);
+          killAll('ordered stop failed');
+        },
+      );
+    });
     this.shutdownPromise = result;
     return result;
   }
 
+  /** Cut a shutdown short: SIGKILL everything now (a third signal). */
+  force(): void {
+    this.forceShutdown?.('forced');
+  }
+  private forceShutdown: ((why: string) => void) | null = null;
+
   private async stopAll(): Promise<boolean> {
-    this.opts.report(null, `shutting down ${this.workers.size} services`);
     const dependants = new Map<string, string[]>();
     for (const [name, after] of this.deps) {
       for (const d of after) {
@@ -262,7 +319,12 @@ export class Manager {
     };
     await Promise.all([...this.workers.keys()].map(stopOne));
     await Promise.all(this.draining.values());
-    const swept = await sweepMarked(String(process.pid), DAEMON_VAR).catch(() => 0);
+    // Grandchildren that left their group: by marker, and by parentage for
+    // those that also dropped the marker from their environment.
+    const swept = await killLeftovers().catch((err: unknown) => {
+      this.opts.report(null, `final sweep: ${messageOf(err)}`);
+      return 0;
+    });
     if (swept > 0) this.opts.report(null, `killed ${swept} leftover processes`);
     this.opts.report(null, 'all services stopped');
     return clean;

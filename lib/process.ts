@@ -1,6 +1,8 @@
 // Spawning and signalling: one service process = one process group (and
 // session), created with `detached: true`, so a signal to -pgid reaches the
-// process and every descendant that stayed in its group. Owns no state.
+// process and every descendant that stayed in its group. Its one piece of
+// state is the set of children libuv owns and has not reaped yet, so the
+// orphan reaper (reaper.ts) never takes a service's exit status.
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
@@ -22,6 +24,14 @@ export interface SpawnSpec {
   readonly stdio: 'pipe' | 'ignore';
 }
 
+/** Pids spawned here whose exit libuv has not delivered yet: libuv alone reaps them. */
+const spawned = new Set<number>();
+
+/** Whether `pid` is a child libuv spawned and will reap (so nobody else may). */
+export function isSpawnedChild(pid: number): boolean {
+  return spawned.has(pid);
+}
+
 /**
  * Spawn in a new session. Never throws: a failure the OS reports at once is
  * delivered as the child's 'error' event, as libuv does for ENOENT.
@@ -29,7 +39,7 @@ export interface SpawnSpec {
 export function spawnGroup(spec: SpawnSpec): ChildProcess {
   const [file, ...args] = spec.argv;
   const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
-  return spawn(file ?? '', args, {
+  const child = spawn(file ?? '', args, {
     cwd: spec.cwd,
     env: {
       ...process.env,
@@ -41,6 +51,14 @@ export function spawnGroup(spec: SpawnSpec): ChildProcess {
     stdio,
     windowsHide: true,
   });
+  // Registered before control returns to the event loop, hence before any
+  // SIGCHLD could be handled; 'exit' comes only after libuv has reaped it.
+  const pid = child.pid;
+  if (pid !== undefined) {
+    spawned.add(pid);
+    child.once('exit', () => spawned.delete(pid));
+  }
+  return child;
 }
 
 /** Signal a whole process group; false when the group no longer exists. */

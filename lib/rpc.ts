@@ -53,6 +53,8 @@ export interface RpcOptions {
   /** Called after system_shutdown / system_reboot have been answered. */
   readonly onShutdown: (reboot: boolean) => void;
   readonly http?: HttpControl;
+  /** Methods outside the API (debug aids): raw params in, result out; not in rpc.discover. */
+  readonly extraMethods?: Readonly<Record<string, (params: unknown) => Promise<unknown>>>;
 }
 
 export const MAX_BATCH = 1000;
@@ -89,6 +91,15 @@ export class Rpc {
       this.server.addMethod(method, async (raw, session) => {
         try {
           return await handler(normaliseParams(method, raw) as Params<MethodName>, session);
+        } catch (err) {
+          throw toRpcError(err, method, opts.report);
+        }
+      });
+    }
+    for (const [method, fn] of Object.entries(opts.extraMethods ?? {})) {
+      this.server.addMethod(method, async (raw) => {
+        try {
+          return await fn(raw);
         } catch (err) {
           throw toRpcError(err, method, opts.report);
         }

@@ -87,6 +87,7 @@ export class ServiceWorker {
 
   /** The manager found the dependencies up: spawn unless a process already exists. */
   start(): void {
+    if (this.frozen) return;
     this.target = 'up';
     if (hasProcess(this.state)) return;
     this.clearRetry();
@@ -95,6 +96,7 @@ export class ServiceWorker {
 
   /** Target up, but dependencies are not: wait. */
   block(waitingFor: readonly string[]): void {
+    if (this.frozen) return;
     this.target = 'up';
     if (hasProcess(this.state)) return;
     this.clearRetry();
@@ -156,6 +158,21 @@ export class ServiceWorker {
   }
   private sweepOnStop = true;
 
+  /**
+   * Shutdown has begun: never spawn again, whatever timer or exit comes. A
+   * running process keeps running until stop() (its dependants stop first);
+   * one that exits meanwhile is not restarted, and a pending retry is dropped.
+   */
+  freeze(): void {
+    this.frozen = true;
+    this.target = 'down';
+    this.clearRetry();
+    if (!hasProcess(this.state) && this.state.kind !== 'stopped') {
+      this.setState({ kind: 'stopped', since: Date.now(), lastExit: this.lastExit });
+    }
+  }
+  private frozen = false;
+
   /** Resolves at the next state a waiting client cares about (up, down, or failing). */
   settled(): Promise<ServiceState> {
     return new Promise((resolve) => this.settleWaiters.push(resolve));
@@ -186,6 +203,7 @@ export class ServiceWorker {
   }
 
   private spawn(): void {
+    if (this.frozen) return;
     const def = this.def;
     this.run++;
     const run = this.run;

@@ -4,6 +4,7 @@
 // process the test started (the daemon's services included).
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,7 +29,10 @@ interface Teardown {
 export interface Daemon {
   readonly dir: string;
   readonly socket: string;
+  /** What the test spawned: sminitd itself, or `unshare` around it. */
   readonly proc: ChildProcess;
+  /** sminitd's pid as this test sees it (in a PID namespace it calls itself 1). */
+  readonly pid: number;
   readonly client: Client;
   /** Everything sminitd wrote to stderr so far. */
   stderr(): string;
@@ -46,6 +50,20 @@ export interface Daemon {
   cli(...args: string[]): Promise<CliResult>;
   /** Resolves with the daemon's exit code. */
   exited: Promise<number | null>;
+  /** Resolves with how the daemon ended (unshare ends the same way as the init it ran). */
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface DaemonOptions {
+  /**
+   * Run sminitd as PID 1 of a new PID namespace, as a container runtime
+   * would: `unshare --pid --fork --mount-proc`. Teardown kills the
+   * namespace's init, which takes every process in it along.
+   */
+  readonly pidNamespace?: boolean;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Shell commands run just before sminitd is exec'd in their place (to set up odd inheritance). */
+  readonly viaShell?: string;
 }
 
 export interface CliResult {
@@ -78,6 +96,24 @@ export function runCli(
   });
 }
 
+/** One JSON-RPC request on its own connection; the parsed answer. */
+export function rawCall(socket: string, request: object): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const s = connect(socket);
+    let buf = '';
+    s.on('error', reject);
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl !== -1) {
+        s.destroy();
+        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      }
+    });
+    s.write(JSON.stringify({ jsonrpc: '2.0', id: 1, ...request }) + '\n');
+  });
+}
+
 /** Kill every process any service of daemon `pid` started, wherever it went. */
 export async function sweep(pid: number): Promise<void> {
   const table = await processTable();
@@ -88,6 +124,7 @@ export async function startDaemon(
   t: Teardown,
   files: Record<string, string>,
   extraArgs: readonly string[] = [],
+  options: DaemonOptions = {},
 ): Promise<Daemon> {
   const root = tempDir(t);
   const dir = join(root, 'etc');
@@ -96,21 +133,49 @@ export async function startDaemon(
   const write = (name: string, yaml: string): void =>
     writeFileSync(join(dir, name.includes('.') ? name : `${name}.yaml`), yaml);
   for (const [name, yaml] of Object.entries(files)) write(name, yaml);
-  const proc = spawn(process.execPath, [SMINITD, '-c', dir, '-s', socket, ...extraArgs], {
+  const daemonArgv = [process.execPath, SMINITD, '-c', dir, '-s', socket, ...extraArgs];
+  const argv =
+    options.viaShell === undefined
+      ? daemonArgv
+      : ['sh', '-c', `${options.viaShell}; exec "$@"`, 'sh', ...daemonArgv];
+  const ns = options.pidNamespace === true;
+  const [file, ...args] = ns
+    ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child', '--', ...argv]
+    : argv;
+  const proc = spawn(file!, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: options.env ?? process.env,
   });
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  const pid = proc.pid ?? 0;
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once('exit', (code, signal) => r({ code, signal })),
+  );
+  const exited = ended.then((e) => e.code);
+  const running = (): boolean => proc.exitCode === null && proc.signalCode === null;
+  // In a namespace, sminitd is unshare's only child.
+  const pid = ns
+    ? await waitFor(
+        'unshare to start sminitd',
+        async () =>
+          (await processTable()).find((p) => p.ppid === proc.pid)?.pid ?? (running() ? null : -1),
+        10000,
+      )
+    : (proc.pid ?? 0);
+  if (pid === -1) throw new Error(`unshare exited: ${err}`);
   t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
+    if (running()) {
+      if (ns) {
+        // SIGKILL to a namespace's init ends every process in it.
+        signalAll([pid], 'SIGKILL');
+      } else {
+        proc.kill('SIGTERM');
+      }
       const deadline = setTimeout(() => proc.kill('SIGKILL'), 15000);
-      await exited;
+      await ended;
       clearTimeout(deadline);
     }
-    await sweep(pid);
+    if (!ns) await sweep(pid);
   });
   const client = await waitFor(
     `sminitd to listen on ${socket} (stderr: ${err})`,
@@ -124,6 +189,7 @@ export async function startDaemon(
     dir,
     socket,
     proc,
+    pid,
     client,
     stderr: () => err,
     write,
@@ -150,5 +216,6 @@ export async function startDaemon(
     },
     cli: (...args) => runCli(['-s', socket, ...args]),
     exited,
+    ended,
   };
 }

@@ -1,0 +1,168 @@
+// The few system calls Node does not offer and an init needs: becoming a
+// child subreaper, reaping one exact pid, peeking at exited children without
+// reaping them, marking inherited descriptors close-on-exec, sync and
+// reboot. They go through koffi (an FFI whose npm package carries prebuilt
+// binaries, so nothing is compiled at install). It is loaded on demand and a
+// failure to load is a value, not a crash: the caller decides whether it can
+// run without. Owns no state beyond the loaded bindings; decides nothing.
+
+import { readdirSync } from 'node:fs';
+import { messageOf } from './errors.js';
+
+const PR_SET_CHILD_SUBREAPER = 36;
+const P_ALL = 0;
+const WNOHANG = 1;
+const WEXITED = 4;
+const WNOWAIT = 0x01000000;
+const CLOSE_RANGE_CLOEXEC = 1 << 2;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const ECHILD = 10;
+const EINTR = 4;
+
+export const REBOOT_CMD = {
+  'power-off': 0x4321fedc,
+  restart: 0x01234567,
+} as const;
+export type RebootKind = keyof typeof REBOOT_CMD;
+
+/** A failed system call: which one and the errno, as a person reads it. */
+export class SyscallError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call} failed: ${errnoName(errno)}`);
+    this.name = 'SyscallError';
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: 'EPERM (operation not permitted)',
+  3: 'ESRCH (no such process)',
+  4: 'EINTR',
+  9: 'EBADF',
+  10: 'ECHILD (no such child)',
+  22: 'EINVAL (invalid argument)',
+  38: 'ENOSYS (not supported by this kernel)',
+};
+function errnoName(n: number): string {
+  return ERRNO_NAMES[n] ?? `errno ${n}`;
+}
+
+export interface Native {
+  /** prctl(PR_SET_CHILD_SUBREAPER): orphans of our descendants become our children. */
+  setChildSubreaper(): void;
+  /**
+   * The pid of one child that has exited and is waiting to be reaped, without
+   * reaping it (waitid with WNOWAIT); 0 when there is none.
+   */
+  peekExited(): number;
+  /** waitpid(pid, WNOHANG): true when that exact child was reaped now. */
+  reap(pid: number): boolean;
+  /** Mark every descriptor from `first` up close-on-exec, so no child inherits it. */
+  cloexecFrom(first: number): void;
+  sync(): void;
+  /** reboot(2); returns only on failure, with the error. */
+  reboot(kind: RebootKind): SyscallError;
+}
+
+interface Koffi {
+  load(path: string | null): { func(definition: string): (...args: unknown[]) => unknown };
+  errno(): number;
+}
+
+let loaded: Native | string | undefined;
+
+/** The bindings, or why they could not be loaded. Loaded once. */
+export async function loadNative(): Promise<Native | string> {
+  if (loaded !== undefined) return loaded;
+  try {
+    const koffi = (await import('koffi')) as unknown as Koffi;
+    loaded = bind(koffi);
+  } catch (err) {
+    loaded = `cannot load the native bindings (koffi): ${messageOf(err)}`;
+  }
+  return loaded;
+}
+
+function bind(koffi: Koffi): Native {
+  // dlopen(NULL) resolves against what node itself links: glibc or musl alike.
+  const libc = koffi.load(null);
+  const fn = (def: string): ((...args: unknown[]) => number) =>
+    libc.func(def) as (...args: unknown[]) => number;
+  const prctl = fn(
+    'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
+  );
+  const waitid = fn('int waitid(int idtype, int id, void *infop, int options)');
+  const waitpid = fn('int waitpid(int pid, int *status, int options)');
+  const fcntl = fn('int fcntl(int fd, int cmd, ...)');
+  const sync = fn('void sync(void)');
+  const reboot = fn('int reboot(int cmd)');
+  let closeRange: ((...args: unknown[]) => number) | null = null;
+  try {
+    closeRange = fn('int close_range(unsigned int first, unsigned int last, int flags)');
+  } catch {
+    // glibc before 2.34: mark descriptors one by one below.
+  }
+
+  // siginfo_t is 128 bytes; si_pid sits after three ints, aligned to the
+  // union's pointer alignment: offset 16 on 64-bit, 12 on 32-bit.
+  const info = Buffer.alloc(128);
+  const pidOffset = ['x64', 'arm64', 'ppc64', 'riscv64', 'loong64', 's390x', 'mips64el'].includes(
+    process.arch,
+  )
+    ? 16
+    : 12;
+  const status = new Int32Array(1);
+
+  return {
+    setChildSubreaper() {
+      if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) !== 0) {
+        throw new SyscallError('prctl(PR_SET_CHILD_SUBREAPER)', koffi.errno());
+      }
+    },
+    peekExited() {
+      for (;;) {
+        info.fill(0);
+        if (waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) === 0) {
+          return info.readInt32LE(pidOffset);
+        }
+        const e = koffi.errno();
+        if (e === ECHILD) return 0;
+        if (e !== EINTR) throw new SyscallError('waitid', e);
+      }
+    },
+    reap(pid) {
+      if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`reap: refusing pid ${pid}`);
+      for (;;) {
+        const r = waitpid(pid, status, WNOHANG);
+        if (r === pid) return true;
+        if (r === 0) return false;
+        const e = koffi.errno();
+        if (e === ECHILD) return false;
+        if (e !== EINTR) throw new SyscallError(`waitpid(${pid})`, e);
+      }
+    },
+    cloexecFrom(first) {
+      if (closeRange !== null && closeRange(first, 0xffffffff, CLOSE_RANGE_CLOEXEC) === 0) return;
+      // Older kernels (before 5.11): one descriptor at a time.
+      for (const fd of openDescriptors()) {
+        if (fd >= first) fcntl(fd, F_SETFD, 'int', FD_CLOEXEC);
+      }
+    },
+    sync() {
+      sync();
+    },
+    reboot(kind) {
+      reboot(REBOOT_CMD[kind]);
+      return new SyscallError(`reboot(${kind})`, koffi.errno());
+    },
+  };
+}
+
+function openDescriptors(): number[] {
+  return readdirSync('/proc/self/fd')
+    .map(Number)
+    .filter((n) => Number.isSafeInteger(n));
+}
