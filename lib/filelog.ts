@@ -71,10 +71,24 @@ export class FileLog {
     return this.opts.path;
   }
 
-  /** A captured segment's lines. */
+  /** A captured segment's lines, cut where the file must rotate. */
   segment(seg: Segment): void {
     const prefix = Buffer.from(`${new Date(seg.time).toISOString()} ${seg.stream} `);
-    this.write(renderSegment(seg, prefix), seg.count - seg.start);
+    if (!this.out) this.open();
+    const { maxSize } = this.opts;
+    for (let from = seg.start; from < seg.count;) {
+      const first = prefix.length + seg.lineLength(from) + 1;
+      const room = this.size === 0 || this.size + first > maxSize ? maxSize : maxSize - this.size;
+      let to = from + 1;
+      let size = first;
+      for (; to < seg.count; to++) {
+        const len = prefix.length + seg.lineLength(to) + 1;
+        if (size + len > room) break;
+        size += len;
+      }
+      this.write(renderSegment(seg, prefix, from, to), to - from);
+      from = to;
+    }
   }
 
   /** One daemon event about the service. */

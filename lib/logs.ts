@@ -84,7 +84,7 @@ export function parseBufferOption(
     const maxBytes = Math.max(MIN_LOG_BYTES, lines * BYTES_PER_LINE);
     const warning =
       lines < MIN_LOG_LINES
-        ? `${text} lines is below the minimum; keeping ${MIN_LOG_LINES} lines`
+        ? `${text} lines is below the minimum; keeping ${MIN_LOG_LINES} lines (${maxBytes} bytes)`
         : null;
     return { limits: { maxBytes, maxLines }, warning };
   }
@@ -713,12 +713,17 @@ export class Capture {
  * A segment's lines (from `start`), each behind `prefix` and ending in a
  * newline, as one buffer: one write for a whole chunk.
  */
-export function renderSegment(seg: Segment, prefix: Buffer, from = seg.start): Buffer {
+export function renderSegment(
+  seg: Segment,
+  prefix: Buffer,
+  from = seg.start,
+  to = seg.count,
+): Buffer {
   let size = 0;
-  for (let i = from; i < seg.count; i++) size += prefix.length + seg.lineLength(i) + 1;
+  for (let i = from; i < to; i++) size += prefix.length + seg.lineLength(i) + 1;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (let i = from; i < seg.count; i++) {
+  for (let i = from; i < to; i++) {
     at += prefix.copy(out, at);
     at += seg.buf.copy(out, at, seg.offs[2 * i], seg.offs[2 * i + 1]);
     out[at++] = 10;
