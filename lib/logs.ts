@@ -126,6 +126,16 @@ export class Segment {
     return (this.offs[2 * i + 1] ?? 0) - (this.offs[2 * i] ?? 0);
   }
 
+  /**
+   * What lines [from, to) cost the budget: their bytes with separators, and
+   * LINE_COST each. Arithmetic on offsets, not a loop over lines.
+   */
+  cost(from: number, to: number): number {
+    const startOf = (i: number): number =>
+      i < this.count ? (this.offs[2 * i] ?? 0) : (this.offs[2 * this.count - 1] ?? 0) + 1;
+    return startOf(to) - startOf(from) + (to - from) * LINE_COST;
+  }
+
   line(i: number): Buffer {
     return this.buf.subarray(this.offs[2 * i], this.offs[2 * i + 1]);
   }
@@ -328,8 +338,7 @@ export class LogStore {
       log = new ServiceLog(service);
       this.services.set(service, log);
     }
-    let bytes = SEGMENT_COST;
-    for (let i = 0; i < count; i++) bytes += seg.lineLength(i) + LINE_COST;
+    const bytes = SEGMENT_COST + seg.cost(0, count);
     log.segs.push(seg);
     log.bytes += bytes;
     log.lines += count;
@@ -381,15 +390,21 @@ export class LogStore {
     const seg = s.segs[s.head] as Segment;
     const { maxBytes, maxLines } = this.limits;
     const from = seg.start;
-    let freed = 0;
-    let i = from;
-    while (
-      i < seg.count &&
-      (this.totalBytes - freed > maxBytes || this.totalLines - (i - from) > maxLines)
-    ) {
-      freed += seg.lineLength(i) + LINE_COST;
-      i++;
+    const needBytes = this.totalBytes - maxBytes;
+    const needLines = this.totalLines - maxLines;
+    const enough = (to: number): boolean =>
+      seg.cost(from, to) >= needBytes && to - from >= needLines;
+    // The fewest lines that bring the ring within budget, or the whole segment.
+    let i = seg.count;
+    if (enough(seg.count)) {
+      let lo = from + 1;
+      while (lo < i) {
+        const mid = (lo + i) >>> 1;
+        if (enough(mid)) i = mid;
+        else lo = mid + 1;
+      }
     }
+    let freed = seg.cost(from, i);
     if (i === seg.count) {
       freed += SEGMENT_COST;
       s.segs[s.head] = undefined as unknown as Segment;
@@ -630,29 +645,23 @@ export function splitLines(buf: Buffer, max: number): { count: number; rest: num
   let count = 0;
   let start = 0;
   const len = buf.length;
-  for (let i = 0; i < len; i++) {
-    const b = buf[i];
-    if (b === 10) {
-      if (2 * count + 2 > scratch.length) grow();
-      const end = i > start && buf[i - 1] === 13 ? i - 1 : i;
-      scratch[2 * count] = start;
-      scratch[2 * count + 1] = end;
-      count++;
-      start = i + 1;
-    } else if (i - start === max) {
+  // indexOf is memchr: measured faster than any byte loop in JS, even for short lines.
+  for (;;) {
+    const nl = buf.indexOf(10, start);
+    const stop = nl === -1 ? len : nl;
+    while (stop - start > max || (nl === -1 && stop - start === max)) {
       if (2 * count + 2 > scratch.length) grow();
       scratch[2 * count] = start;
-      scratch[2 * count + 1] = i;
+      scratch[2 * count + 1] = start + max;
       count++;
-      start = i;
+      start += max;
     }
-  }
-  if (len - start >= max) {
+    if (nl === -1) break;
     if (2 * count + 2 > scratch.length) grow();
     scratch[2 * count] = start;
-    scratch[2 * count + 1] = len;
+    scratch[2 * count + 1] = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
     count++;
-    start = len;
+    start = nl + 1;
   }
   return { count, rest: start };
 }
