@@ -142,7 +142,8 @@ t.test('sminitd -b: every value starts with a sane ring or fails with a clear er
     p.stderr.on('data', (b: Buffer) => (err += b.toString()));
     const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
     if (want === 'start') {
-      await waitFor(`sminitd -b ${value} to listen`, () => existsSync(socket), 10000);
+      // Its signal handlers are in place once it says it listens.
+      await waitFor(`sminitd -b ${value} to listen`, () => /listening on/.test(err), 10000);
       p.kill('SIGTERM');
       t.equal(await exited, 0, `-b ${JSON.stringify(value)} runs`);
       const warning = err.split('\n').find((l) => l.startsWith('sminitd: --buffer')) ?? '';
