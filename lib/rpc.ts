@@ -153,9 +153,13 @@ export class Rpc {
       stream_subscribeLogs: async (p, s) => {
         const id = nextSubscription++;
         const q: LogQuery = p.filter ? { names: [p.filter], n: 0 } : { n: 0 };
-        const stop = logs.follow(q, (e) =>
-          s.notify('stream_subscribeLogs', { subscription: id, result: zinitLine(e) }),
-        );
+        const send = (result: string): void =>
+          s.notify('stream_subscribeLogs', { subscription: id, result });
+        const stop = logs.follow(q, {
+          line: (e) => send(zinitLine(e)),
+          dropped: (n) => send(`[-] sminitd: -- ${n} lines dropped --`),
+          congested: () => s.backlog() > FOLLOW_BACKLOG,
+        });
         s.subscriptions.set(id, stop);
         return id;
       },
