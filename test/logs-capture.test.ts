@@ -98,10 +98,14 @@ t.test('lifecycle events and health test output are in the log, in order', async
 });
 
 t.test('an output pipe kept open by a grandchild after the main process exits', async (t) => {
+  const work = tempDir(t);
   const d = await startDaemon(t, {
     g: [
-      // The grandchild leaves the group (setsid) and keeps stdout open.
-      `exec: sh -c 'setsid sh -c "sleep 2; echo from-grandchild" & printf last-without-newline; exit 4'`,
+      // The grandchild leaves the group (setsid) and keeps stdout open; the
+      // main process exits only once it has left, or the exit's group kill
+      // would take it along.
+      `exec: sh -c 'setsid sh -c "touch left; sleep 2; echo from-grandchild" & while [ ! -e left ]; do sleep 0.01; done; printf last-without-newline; exit 4'`,
+      `dir: ${work}`,
       'restart: never',
     ].join('\n'),
   });
@@ -112,10 +116,14 @@ t.test('an output pipe kept open by a grandchild after the main process exits', 
   const exit = texts.findIndex((s) => /^event:exited with code 4/.test(s));
   t.ok(last !== -1 && exit > last, `the unfinished line is flushed at exit: ${texts.join(' | ')}`);
   t.notOk(texts.includes('stdout:from-grandchild'), 'the grandchild had not written yet');
-  const later = await waitFor('the grandchild line', async () => {
-    const r = await d.client.readLogs({ names: ['g'], stream: 'stdout' });
-    return r.lines.find((l) => l.text === 'from-grandchild') ?? null;
-  });
+  const later = await waitFor(
+    'the grandchild line',
+    async () => {
+      const r = await d.client.readLogs({ names: ['g'], stream: 'stdout' });
+      return r.lines.find((l) => l.text === 'from-grandchild') ?? null;
+    },
+    15000,
+  );
   t.equal(later.run, 1, 'attributed to the run that started it');
 });
 
