@@ -5,11 +5,7 @@ import { resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runDaemon } from '../lib/daemon.js';
-import { parseSize } from '../lib/duration.js';
-import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES } from '../lib/logs.js';
-
-/** zinit's -b counts lines; a bare number is taken that way, at this many bytes a line. */
-const BYTES_PER_LINE = 256;
+import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../lib/logs.js';
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('sminitd')
@@ -57,25 +53,23 @@ const argv = await yargs(hideBin(process.argv))
   .parseAsync();
 
 let bufferBytes = DEFAULT_LOG_BYTES;
+let bufferLines: number | undefined;
 if (argv.buffer !== undefined) {
-  const raw = argv.buffer.trim();
-  const size = /^\d+$/.test(raw) ? Number(raw) * BYTES_PER_LINE : parseSize(raw);
-  if (typeof size === 'string') {
-    process.stderr.write(`sminitd: --buffer ${raw}: ${size}\n`);
+  const parsed = parseBufferOption(String(argv.buffer));
+  if ('error' in parsed) {
+    process.stderr.write(`sminitd: --buffer ${String(argv.buffer)}: ${parsed.error}\n`);
     process.exit(2);
   }
-  if (size < MIN_LOG_BYTES) {
-    process.stderr.write(
-      `sminitd: --buffer ${raw} is below the minimum; using ${MIN_LOG_BYTES} bytes\n`,
-    );
-  }
-  bufferBytes = Math.max(MIN_LOG_BYTES, size);
+  if (parsed.warning) process.stderr.write(`sminitd: --buffer: ${parsed.warning}\n`);
+  bufferBytes = parsed.limits.maxBytes;
+  if (Number.isFinite(parsed.limits.maxLines)) bufferLines = parsed.limits.maxLines;
 }
 
 const code = await runDaemon({
   configDir: resolve(argv.config),
   socket: resolve(argv.socket),
   bufferBytes,
+  ...(bufferLines !== undefined ? { bufferLines } : {}),
   container: argv.container,
   http: {
     publicReads: argv['http-public-reads'],

@@ -3,7 +3,7 @@
 // Imports nothing heavy at load time: `check` loads the validator on demand.
 
 import { Client, ConnectError, DEFAULT_SOCKET, RpcError } from './client.js';
-import type { LogLine, ServiceStats, ServiceStatus } from './wire.js';
+import type { LogLine, LogQuery, LogStream, ServiceStats, ServiceStatus } from './wire.js';
 
 export interface VerbSpec {
   readonly name: string;
@@ -51,7 +51,7 @@ export const VERBS: readonly VerbSpec[] = [
   verb(
     'log',
     'log [name..]',
-    'follow the log (-s: snapshot and exit; -n N: last N lines)',
+    'follow the log (-s: snapshot and exit; -n N: last N lines; --since 10m|TIME; --stream stdout|stderr; --json)',
     0,
     Infinity,
   ),
@@ -71,6 +71,11 @@ export interface CliArgs {
   readonly lines: number | null;
   /** No -s and no $SMINIT_SOCKET: zinit's socket is tried when sminit's is absent. */
   readonly defaultSocket: boolean;
+  /** `log --since`: epoch ms. */
+  readonly since: number | null;
+  readonly stream: LogStream | null;
+  /** `--color` / `--no-color`; null: colour on a terminal unless NO_COLOR is set. */
+  readonly color: boolean | null;
 }
 
 /** zinit's socket: where zinit's CLI and libraries look by default. */
@@ -106,19 +111,59 @@ export function initArgs(argv: readonly string[], env = process.env): string[] |
   return ['-c', config, '-s', socket ?? env.SMINIT_SOCKET ?? ZINIT_SOCKET, ...rest];
 }
 
+const LOG_OPTION_STREAMS: readonly LogStream[] = ['stdout', 'stderr', 'test', 'event'];
+
+/**
+ * `--since`: a duration back from now (`90s`, `10m`, `1h30m`, `2d`), a date
+ * and time (`2025-01-31T10:00:00Z`, `2025-01-31 10:00`), or a time today
+ * (`10:00`, `10:00:30`, local). Epoch ms, or a message saying why not.
+ */
+export function parseSince(value: string, now = Date.now()): number | string {
+  const text = value.trim();
+  const days = /^(\d+(?:\.\d+)?)d$/.exec(text);
+  if (days) return now - Number(days[1]) * 86_400_000;
+  const dur = /^(\d+(?:\.\d+)?(ms|s|m|h))+$/.test(text) ? durationMs(text) : null;
+  if (dur !== null) return now - dur;
+  const clock = /^(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(text);
+  if (clock) {
+    const d = new Date(now);
+    d.setHours(Number(clock[1]), Number(clock[2]), Number(clock[3] ?? 0), 0);
+    return d.getTime();
+  }
+  const date = Date.parse(/^\d{4}-\d{2}-\d{2} \d/.test(text) ? text.replace(' ', 'T') : text);
+  if (!Number.isNaN(date)) return date;
+  return `--since wants a duration (10m, 2h, 1d) or a time (10:00, 2025-01-31T10:00:00Z), got '${value}'`;
+}
+
+function durationMs(text: string): number {
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let ms = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    ms += Number(m[1]) * (unit[m[2] ?? ''] ?? 0);
+  }
+  return ms;
+}
+
 /** Parses argv (without node and script). Returns 'help' for help; throws a usage message. */
-export function parseArgs(argv: readonly string[], env = process.env): CliArgs | 'help' {
+export function parseArgs(
+  argv: readonly string[],
+  env = process.env,
+  now = Date.now(),
+): CliArgs | 'help' {
   let socket = env.SMINIT_SOCKET ?? DEFAULT_SOCKET;
   let defaultSocket = env.SMINIT_SOCKET === undefined;
   let json = false;
   let snapshot = false;
   let lines: number | null = null;
+  let since: number | null = null;
+  let stream: LogStream | null = null;
+  let color: boolean | null = null;
   const positional: string[] = [];
   // Before the verb, -s is always the socket; after `log`, it means snapshot.
   let verbName: string | undefined;
   for (let i = 0; i < argv.length && verbName === undefined; i++) {
     const a = argv[i] as string;
-    if (a === '-s' || a === '--socket' || a === '-n') i++;
+    if (['-s', '--socket', '-n', '--lines', '--since', '--stream'].includes(a)) i++;
     else if (!a.startsWith('-')) verbName = a;
   }
   const isLog = verbName === 'log';
@@ -150,7 +195,19 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs |
       const v = value();
       if (!/^\d+$/.test(v)) throw new Error(`-n wants a number of lines, got '${v}'`);
       lines = Number(v);
-    } else if (a.startsWith('-') && a !== '-') throw new Error(`unknown option '${a}'`);
+    } else if (isLog && a === '--since') {
+      const v = parseSince(value(), now);
+      if (typeof v === 'string') throw new Error(v);
+      since = v;
+    } else if (isLog && a === '--stream') {
+      const v = value();
+      if (!LOG_OPTION_STREAMS.includes(v as LogStream)) {
+        throw new Error(`--stream wants one of ${LOG_OPTION_STREAMS.join(', ')}, got '${v}'`);
+      }
+      stream = v as LogStream;
+    } else if (a === '--color' || a === '--colour') color = true;
+    else if (a === '--no-color' || a === '--no-colour') color = false;
+    else if (a.startsWith('-') && a !== '-') throw new Error(`unknown option '${a}'`);
     else positional.push(a);
   }
   const [name, ...rest] = positional;
@@ -160,7 +217,18 @@ export function parseArgs(argv: readonly string[], env = process.env): CliArgs |
   if (rest.length < spec.min || rest.length > spec.max) {
     throw new Error(`usage: sminit ${spec.usage}`);
   }
-  return { verb: spec.name, args: rest, socket, json, snapshot, lines, defaultSocket };
+  return {
+    verb: spec.name,
+    args: rest,
+    socket,
+    json,
+    snapshot,
+    lines,
+    defaultSocket,
+    since,
+    stream,
+    color,
+  };
 }
 
 // --- formatting --------------------------------------------------------------
@@ -229,10 +297,36 @@ export function formatStatus(s: ServiceStatus, recent: readonly LogLine[] = []):
   return lines.join('\n');
 }
 
-export function formatLogLine(l: LogLine, withName = true): string {
+// Bright, distinct colours for service names; red and dim are kept for stderr and events.
+const NAME_COLOURS = [36, 32, 33, 35, 34, 96, 92, 93, 95, 94];
+
+function colourOf(name: string): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
+  return NAME_COLOURS[h % NAME_COLOURS.length] as number;
+}
+
+export function formatLogLine(l: LogLine, withName = true, colour = false): string {
   const mark =
     l.stream === 'stdout' ? '+' : l.stream === 'stderr' ? '-' : l.stream === 'test' ? 't' : '*';
-  return `${l.time} ${mark}${withName ? ` ${l.service}:` : ''} ${l.text}`;
+  if (!colour) return `${l.time} ${mark}${withName ? ` ${l.service}:` : ''} ${l.text}`;
+  const paint = (code: number | string, s: string): string => `\x1b[${code}m${s}\x1b[0m`;
+  const name = withName ? ` ${paint(colourOf(l.service), `${l.service}:`)}` : '';
+  const markShown = l.stream === 'stderr' ? paint(31, mark) : mark;
+  const text = l.stream === 'event' ? paint(2, l.text) : l.text;
+  return `${paint(2, l.time)} ${markShown}${name} ${text}`;
+}
+
+/** Colour when asked, else on a terminal unless NO_COLOR is set (https://no-color.org). */
+export function useColour(
+  flag: boolean | null,
+  isTTY: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  if (flag !== null) return flag;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  return isTTY && env.TERM !== 'dumb';
 }
 
 export function formatStats(s: ServiceStats): string {
@@ -337,17 +431,70 @@ async function talk(c: Client, a: CliArgs): Promise<number> {
 }
 
 async function log(c: Client, a: CliArgs): Promise<number> {
-  const query = { names: [...a.args], ...(a.lines !== null ? { n: a.lines } : {}) };
-  const show = (l: LogLine): void => out(a.json ? JSON.stringify(l) : formatLogLine(l));
+  const filter: LogQuery = {
+    names: [...a.args],
+    ...(a.since !== null ? { since: a.since } : {}),
+    ...(a.stream !== null ? { stream: a.stream } : {}),
+  };
+  const query: LogQuery = { ...filter, ...(a.lines !== null ? { n: a.lines } : {}) };
+  const colour = !a.json && useColour(a.color, process.stdout.isTTY === true);
+  const w = new LineOut();
+  const show = (l: LogLine): void =>
+    w.line(a.json ? JSON.stringify(l) : formatLogLine(l, true, colour));
+  const dropped = (n: number): void =>
+    w.line(a.json ? JSON.stringify({ dropped: n }) : `-- ${n} lines dropped --`);
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
   if (a.snapshot) {
-    for (const l of (await c.readLogs(query)).lines) show(l);
+    // Page by page up to the cursor at the first read: a snapshot ends even while services write.
+    let page = await c.readLogs(query);
+    const end = page.end;
+    for (;;) {
+      if (page.dropped) dropped(page.dropped);
+      for (const l of page.lines) show(l);
+      await w.drained();
+      if (page.next >= end) break;
+      page = await c.readLogs({ ...filter, from: page.next, until: end });
+    }
+    await w.flush();
     return 0;
   }
-  await c.followLogs(query, show, (n) => out(`-- ${n} lines dropped --`));
+  await c.followLogs(query, show, dropped);
   return new Promise((resolve) => {
     c.onClose(() => resolve(0));
     process.once('SIGINT', () => resolve(0));
   });
+}
+
+/**
+ * stdout for many lines: gathered and written a tick's worth at a time, and
+ * a reader that stops (`| head`) ends the command instead of an error.
+ */
+class LineOut {
+  private buf: string[] = [];
+  private scheduled = false;
+  line(s: string): void {
+    this.buf.push(s);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+  flush(): Promise<void> {
+    this.scheduled = false;
+    if (this.buf.length === 0) return Promise.resolve();
+    const text = this.buf.join('\n') + '\n';
+    this.buf = [];
+    return new Promise((resolve) => {
+      if (!process.stdout.write(text)) process.stdout.once('drain', resolve);
+      else resolve();
+    });
+  }
+  /** Wait until what is queued reached stdout (flow control for snapshots). */
+  drained(): Promise<void> {
+    return this.flush();
+  }
 }
 
 async function check(a: CliArgs): Promise<number> {

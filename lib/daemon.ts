@@ -3,7 +3,10 @@
 // exit. It wires the modules together and contains every stray exception; it
 // owns no service state itself.
 
+import { createWriteStream, fstatSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { BoundedWriter } from './filelog.js';
 import { loadDir } from './config.js';
 import { messageOf } from './errors.js';
 import { findCycles, formatCycle } from './graph.js';
@@ -22,6 +25,8 @@ export interface DaemonOptions {
   readonly configDir: string;
   readonly socket: string;
   readonly bufferBytes: number;
+  /** Also bound the log ring in lines (sminitd -b with a bare number). */
+  readonly bufferLines?: number;
   /** Container mode: SIGTERM, SIGINT and SIGHUP stop everything and exit; never a reboot. */
   readonly container: boolean;
   /** JSON-RPC over HTTP: served from start-up when `address` is given. */
@@ -38,6 +43,26 @@ function stamp(): string {
 
 export function report(service: string | null, text: string): void {
   process.stderr.write(`${stamp()} ${service ?? 'sminitd'}: ${text}\n`);
+}
+
+let stdoutOut: BoundedWriter | null = null;
+/**
+ * sminitd's stdout for `log: stdout` services, as a stream that never
+ * blocks: Node writes to a TTY or a file synchronously, so those get a
+ * stream of their own; a pipe (a container's log collector) is asynchronous.
+ */
+function stdoutWriter(): BoundedWriter {
+  if (stdoutOut) return stdoutOut;
+  let out: Writable = process.stdout;
+  try {
+    const st = fstatSync(1);
+    if (!st.isFIFO() && !st.isSocket()) out = createWriteStream('', { fd: 1, autoClose: false });
+  } catch {
+    // No stdout at all: the writer drops and counts.
+  }
+  out.on('error', () => undefined);
+  stdoutOut = new BoundedWriter(out);
+  return stdoutOut;
 }
 
 /** Runs until shutdown; resolves to the process exit code. */
@@ -69,7 +94,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   if (init.role !== 'daemon') report(null, `running as ${init.role} (pid ${process.pid})`);
 
-  const logs = new LogStore(opts.bufferBytes);
+  const logs = new LogStore({
+    maxBytes: opts.bufferBytes,
+    ...(opts.bufferLines !== undefined ? { maxLines: opts.bufferLines } : {}),
+  });
   const { defs, problems } = await loadDir(opts.configDir);
   for (const p of problems) report(null, formatProblem(p));
 
@@ -88,7 +116,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     configDir: opts.configDir,
     logs,
     report,
-    stdout: (line) => process.stdout.write(line + '\n'),
+    stdout: (data, lines) => void stdoutWriter().write(data, lines),
   });
 
   let resolveExit: (code: number) => void = () => undefined;

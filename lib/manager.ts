@@ -23,8 +23,8 @@ export interface ManagerOptions {
   readonly logs: LogStore;
   /** Daemon events, already formatted with the service name. */
   readonly report: (service: string | null, text: string) => void;
-  /** Output of services with `log: stdout`. */
-  readonly stdout: (line: string) => void;
+  /** Output of services with `log: stdout`: prefixed lines, a chunk at a time. */
+  readonly stdout: (data: Buffer, lines: number) => void;
 }
 
 /** Returned by a command that must wait outside the queue. */

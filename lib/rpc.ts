@@ -11,7 +11,7 @@ import {
   type JSONRPCResponse,
 } from 'json-rpc-2.0';
 import { Code, SminitError, messageOf } from './errors.js';
-import { type LogEntry, type LogStore, toWire, zinitLine } from './logs.js';
+import { type LogStore, sinceMs, toWire, zinitLine } from './logs.js';
 import type { Manager } from './manager.js';
 import { nameError } from './names.js';
 import { serviceStats } from './stats.js';
@@ -58,8 +58,13 @@ export interface RpcOptions {
 }
 
 export const MAX_BATCH = 1000;
-/** A follower more than this many bytes behind loses lines (and is told how many). */
-const FOLLOW_BACKLOG = 4 * 1024 * 1024;
+/**
+ * A follower with this many bytes unsent is paused: its lines wait in the
+ * ring, and only those evicted before it catches up are lost (and counted).
+ */
+const FOLLOW_BACKLOG = 1024 * 1024;
+/** log_read answers at most this many lines; the rest is read on from `next`. */
+export const READ_PAGE = 5000;
 
 type Handler<M extends MethodName> = (params: Params<M>, session: Session) => Promise<Result<M>>;
 type Handlers = { [M in MethodName]: Handler<M> };
@@ -199,20 +204,18 @@ export class Rpc {
       stream_subscribeLogs: async (p, s) => {
         refuseStreams(s, 'stream_subscribeLogs');
         const id = nextSubscription++;
+        // Continues from where this connection's stream_currentLogs ended, so
+        // nothing is lost or repeated between the snapshot and the follow.
         const from = snapshotEnd.get(s) ?? logs.cursor;
         const q: LogQuery = p.filter ? { names: [p.filter], from } : { from };
-        // The reply must reach the client before the first line: defer a tick;
-        // `from` keeps the lines that arrive meanwhile.
-        setImmediate(() => {
-          if (!s.subscriptions.has(id)) return;
-          s.subscriptions.set(
-            id,
-            logs.follow(q, (e) =>
-              s.notify('stream_subscribeLogs', { subscription: id, result: zinitLine(e) }),
-            ),
-          );
+        const send = (result: string): void =>
+          s.notify('stream_subscribeLogs', { subscription: id, result });
+        const stop = logs.follow(q, {
+          line: (e) => send(zinitLine(e)),
+          dropped: (n) => send(`[-] sminitd: -- ${n} lines dropped --`),
+          congested: () => s.backlog() > FOLLOW_BACKLOG,
         });
-        s.subscriptions.set(id, () => undefined);
+        s.subscriptions.set(id, stop);
         return id;
       },
       stream_unsubscribeLogs: async (p, s) => {
@@ -223,30 +226,21 @@ export class Rpc {
         return null;
       },
       log_read: async (p) => {
-        const { entries, next } = logs.read(p);
-        return { lines: entries.map(toWire), next };
+        checkSince(p);
+        const { entries, next, end, dropped } = logs.read(p, READ_PAGE);
+        return { lines: entries.map(toWire), next, end, ...(dropped > 0 ? { dropped } : {}) };
       },
       log_follow: async (p, s) => {
         refuseStreams(s, 'log_follow');
+        checkSince(p);
         const id = nextSubscription++;
-        let dropped = 0;
-        const send = (e: LogEntry): void => {
-          if (s.backlog() > FOLLOW_BACKLOG) {
-            dropped++;
-            return;
-          }
-          if (dropped > 0) {
-            s.notify('log_line', { subscription: id, dropped });
-            dropped = 0;
-          }
-          s.notify('log_line', { subscription: id, line: toWire(e) });
-        };
-        // The reply must reach the client before the first line: defer the backlog a tick.
-        setImmediate(() => {
-          if (!s.subscriptions.has(id)) return;
-          s.subscriptions.set(id, logs.follow(p, send));
+        // Subscribed before the reply is written; lines come on later turns.
+        const stop = logs.follow(p, {
+          line: (e) => s.notify('log_line', { subscription: id, line: toWire(e) }),
+          dropped: (n) => s.notify('log_line', { subscription: id, dropped: n }),
+          congested: () => s.backlog() > FOLLOW_BACKLOG,
         });
-        s.subscriptions.set(id, () => undefined);
+        s.subscriptions.set(id, stop);
         return id;
       },
       'rpc.discover': async () => openRpc(),
@@ -291,10 +285,22 @@ function invalid(message: string): SminitError {
   return new SminitError(Code.InvalidParams, message);
 }
 
+function checkSince(q: LogQuery): void {
+  if (q.since !== undefined && Number.isNaN(sinceMs(q.since))) {
+    throw invalid(`since: expected epoch ms or an ISO 8601 date, got ${JSON.stringify(q.since)}`);
+  }
+}
+
 function typeMatches(schema: Readonly<Record<string, unknown>>, v: unknown): boolean {
+  if (Array.isArray(schema.type)) {
+    return (schema.type as unknown[]).some((type) => typeMatches({ ...schema, type }, v));
+  }
   switch (schema.type) {
     case 'string':
-      return typeof v === 'string';
+      return (
+        typeof v === 'string' &&
+        (!Array.isArray(schema.enum) || (schema.enum as unknown[]).includes(v))
+      );
     case 'integer':
       return (
         Number.isSafeInteger(v) &&
@@ -354,10 +360,14 @@ export function normaliseParams(method: MethodName, raw: unknown): Record<string
 }
 
 function describeType(schema: Readonly<Record<string, unknown>>): string {
+  if (Array.isArray(schema.type)) {
+    return (schema.type as unknown[]).map((type) => describeType({ ...schema, type })).join(' or ');
+  }
   if (schema.type === 'array') return 'an array of strings';
   if (schema.type === 'object') return 'an object';
   if (schema.type === 'integer')
     return schema.minimum === 0 ? 'a non-negative integer' : 'an integer';
+  if (Array.isArray(schema.enum)) return `one of ${schema.enum.join(', ')}`;
   return `a ${String(schema.type)}`;
 }
 

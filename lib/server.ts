@@ -106,6 +106,11 @@ function onConnection(socket: Socket, opts: ServerOptions): void {
   };
   const write = (value: unknown): void => {
     if (!socket.writable) return;
+    // Everything written in one tick (a chunk's worth of log lines) leaves in one syscall.
+    if (socket.writableCorked === 0) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
     socket.write(JSON.stringify(value) + '\n');
   };
   // Answers go out in request order even when a later request finishes first.

@@ -7,9 +7,11 @@
 
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { messageOf } from './errors.js';
-import { LineSplitter, type LogStore } from './logs.js';
+import { FileLog } from './filelog.js';
+import { Capture, type LogStore, type Segment, type SegmentSink, renderSegment } from './logs.js';
 import { findByEnv, isAlive, processTable, signalAll } from './proc.js';
 import { MARKER_VAR, describeSpawnError, groupExists, signalGroup, spawnGroup } from './process.js';
 import {
@@ -30,8 +32,8 @@ export interface WorkerHooks {
   wantStart(name: string): void;
   /** Daemon event about this service, for stderr and the service's log. */
   event(name: string, text: string): void;
-  /** Prefixed output for `log: stdout`. */
-  stdout(line: string): void;
+  /** Prefixed lines (`[+] name: text\n`…) for `log: stdout`, a chunk at a time. */
+  stdout(data: Buffer, lines: number): void;
 }
 
 export interface WorkerContext {
@@ -43,6 +45,41 @@ export interface WorkerContext {
 
 /** How often a stopping service's group is checked for stragglers after its main process exited. */
 const GROUP_POLL_MS = 10;
+/**
+ * How long an exit waits for the process's output pipes to close, so its
+ * last lines come before the exit in the log. Only a process left holding
+ * them (a grandchild) makes it wait that long; its later lines still arrive.
+ */
+export const EXIT_OUTPUT_GRACE_MS = 50;
+
+/** One output pipe being captured. */
+interface Output {
+  readonly capture: Capture;
+  ended: boolean;
+  readonly onEnd: (() => void)[];
+}
+
+/** Runs `done` once every output has ended, or `graceMs` after the call if one stays open. */
+function afterOutput(outputs: readonly Output[], graceMs: number, done: () => void): void {
+  let open = outputs.filter((o) => !o.ended).length;
+  if (open === 0) {
+    done();
+    return;
+  }
+  let called = false;
+  const finish = (): void => {
+    if (called) return;
+    called = true;
+    clearTimeout(timer);
+    // The unfinished last line belongs to the process that wrote it.
+    for (const o of outputs) o.capture.flush();
+    done();
+  };
+  const timer = setTimeout(finish, graceMs);
+  for (const o of outputs) {
+    if (!o.ended) o.onEnd.push(() => --open === 0 && finish());
+  }
+}
 
 type Settled = (state: ServiceState) => void;
 
@@ -62,6 +99,8 @@ export class ServiceWorker {
   private testTimer: NodeJS.Timeout | null = null;
   private testChild: ChildProcess | null = null;
   private stopWaiters: (() => void)[] = [];
+  /** Where output goes besides the ring (`log: file` or `log: stdout`); opened on first spawn. */
+  private sink: { segment: SegmentSink; file: FileLog | null } | null = null;
   private settleWaiters: Settled[] = [];
   /** How the last process ended, whatever the state now. */
   lastExit: ExitInfo | null = null;
@@ -195,6 +234,37 @@ export class ServiceWorker {
 
   private emit(text: string): void {
     this.ctx.hooks.event(this.name, text);
+    this.sink?.file?.event(text);
+  }
+
+  /** The file or stdout writer `log:` asks for, made once and kept across runs. */
+  private outputSink(): { segment: SegmentSink; file: FileLog | null } | null {
+    const mode = this.def.log;
+    if (this.sink) return this.sink;
+    if (mode.kind === 'file') {
+      const file = new FileLog({
+        path: resolve(this.def.dir, mode.path),
+        maxSize: mode.maxSize,
+        keep: mode.keep,
+        onError: (message) => this.ctx.hooks.event(this.name, message),
+      });
+      this.sink = { segment: (seg) => file.segment(seg), file };
+    } else if (mode.kind === 'stdout') {
+      const { hooks } = this.ctx;
+      const prefixes = new Map<string, Buffer>();
+      this.sink = {
+        file: null,
+        segment: (seg: Segment) => {
+          let prefix = prefixes.get(seg.stream);
+          if (!prefix) {
+            prefix = Buffer.from(`${seg.stream === 'stdout' ? '[+]' : '[-]'} ${this.name}: `);
+            prefixes.set(seg.stream, prefix);
+          }
+          hooks.stdout(renderSegment(seg, prefix), seg.count - seg.start);
+        },
+      };
+    }
+    return this.sink;
   }
 
   private clearRetry(): void {
@@ -228,9 +298,13 @@ export class ServiceWorker {
     this.child = child;
     this.startedAt = Date.now();
     const pid = child.pid;
-    this.capture(child.stdout, 'stdout', run);
-    this.capture(child.stderr, 'stderr', run);
-    child.once('exit', (code, signal) => this.exited(child, code, signal));
+    const outputs = [
+      this.capture(child.stdout, 'stdout', run),
+      this.capture(child.stderr, 'stderr', run),
+    ].filter((o): o is Output => o !== null);
+    child.once('exit', (code, signal) =>
+      afterOutput(outputs, EXIT_OUTPUT_GRACE_MS, () => this.exited(child, code, signal)),
+    );
     this.emit(`started: pid ${pid}, run ${run}: ${def.exec.join(' ')}`);
     if (def.test === null || def.oneshot) {
       if (def.oneshot) {
@@ -296,20 +370,23 @@ export class ServiceWorker {
     this.ctx.hooks.up(this.name);
   }
 
-  private capture(stream: Readable | null, kind: LogStream, run: number): void {
-    if (!stream) return;
-    const splitter = new LineSplitter();
-    const name = this.name;
-    const { logs, hooks } = this.ctx;
-    const toStdout = this.def.log.kind === 'stdout';
-    const prefix = kind === 'stdout' ? '[+]' : '[-]';
-    const sink = (line: Buffer): void => {
-      logs.append(name, kind, run, line);
-      if (toStdout) hooks.stdout(`${prefix} ${name}: ${line.toString('utf8')}`);
+  /** Reads a pipe as it comes, in whole chunks, into the ring (and the file or stdout). */
+  private capture(stream: Readable | null, kind: LogStream, run: number): Output | null {
+    if (!stream) return null;
+    const sink = kind === 'test' ? null : (this.outputSink()?.segment ?? null);
+    const capture = new Capture(this.ctx.logs, this.name, kind, run, sink);
+    const out: Output = { capture, ended: false, onEnd: [] };
+    const ended = (): void => {
+      if (out.ended) return;
+      out.ended = true;
+      capture.flush();
+      for (const fn of out.onEnd.splice(0)) fn();
     };
-    stream.on('data', (chunk: Buffer) => splitter.push(chunk, sink));
-    stream.on('end', () => splitter.flush(sink));
-    stream.on('error', () => splitter.flush(sink));
+    stream.on('data', (chunk: Buffer) => capture.push(chunk));
+    stream.on('end', ended);
+    stream.on('close', ended);
+    stream.on('error', ended);
+    return out;
   }
 
   private runTest(run: number): void {
@@ -331,15 +408,17 @@ export class ServiceWorker {
     }
     const pid = child.pid;
     this.testChild = child;
-    this.capture(child.stdout, 'test', run);
-    this.capture(child.stderr, 'test', run);
+    const outputs = [
+      this.capture(child.stdout, 'test', run),
+      this.capture(child.stderr, 'test', run),
+    ].filter((o): o is Output => o !== null);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       signalGroup(pid, 'SIGKILL');
     }, def.testTimeoutMs);
     child.on('error', () => {});
-    child.once('exit', (code, signal) => {
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       clearTimeout(timer);
       // Whatever the test left behind in its group goes with it.
       signalGroup(pid, 'SIGKILL');
@@ -354,7 +433,10 @@ export class ServiceWorker {
         ? `timed out after ${def.testTimeoutMs} ms`
         : describeExit({ pid, code, signal, at: Date.now() });
       this.testFailed(run, why);
-    });
+    };
+    child.once('exit', (code, signal) =>
+      afterOutput(outputs, EXIT_OUTPUT_GRACE_MS, () => onExit(code, signal)),
+    );
   }
 
   private testFailed(run: number, why: string): void {
@@ -451,6 +533,8 @@ export class ServiceWorker {
     if (this.state.kind === 'stopping' || this.target === 'down') {
       this.setState({ kind: 'stopped', since: Date.now(), lastExit: exit ?? this.lastExit });
       this.emit('stopped');
+      // Not needed while stopped; the next line (a restart, a straggler) opens it again.
+      this.sink?.file?.close();
     }
     const waiters = this.stopWaiters;
     this.stopWaiters = [];

@@ -16,7 +16,10 @@ export interface LogLine {
   readonly stream: LogStream;
   /** Which start of the service this line belongs to (1 for the first). */
   readonly run: number;
+  /** The line for display: UTF-8, with any byte that is not valid UTF-8 shown as `\xNN`. */
   readonly text: string;
+  /** The exact bytes (base64), present only when they are not valid UTF-8. */
+  readonly bytes?: string;
 }
 
 export interface ExitWire {
@@ -66,7 +69,26 @@ export interface LogQuery {
   readonly n?: number;
   /** Only lines with seq >= from. */
   readonly from?: number;
+  /** Only lines with seq < until (a snapshot's end, when reading it in pages). */
+  readonly until?: number;
+  /** Only lines read at or after this time: epoch ms, or an ISO 8601 date. */
+  readonly since?: number | string;
+  /** Only this stream. */
+  readonly stream?: LogStream;
 }
+
+export interface LogRead {
+  /** Oldest first; a page of at most a few thousand lines. */
+  readonly lines: LogLine[];
+  /** The seq to read on from (or follow from) without loss or repeat. */
+  readonly next: number;
+  /** The cursor when read: the read is complete once `next` reaches it. */
+  readonly end: number;
+  /** Lines after `from` that were evicted before they could be read. */
+  readonly dropped?: number;
+}
+
+export const LOG_STREAMS: readonly LogStream[] = ['stdout', 'stderr', 'test', 'event'];
 
 export interface MethodMap {
   service_list: { params: Record<string, never>; result: Record<string, string> };
@@ -89,7 +111,7 @@ export interface MethodMap {
   stream_currentLogs: { params: { name?: string }; result: string[] };
   stream_subscribeLogs: { params: { filter?: string }; result: number };
   stream_unsubscribeLogs: { params: { id: number }; result: null };
-  log_read: { params: LogQuery; result: { lines: LogLine[]; next: number } };
+  log_read: { params: LogQuery; result: LogRead };
   log_follow: { params: LogQuery; result: number };
   'rpc.discover': { params: Record<string, never>; result: object };
 }
@@ -145,6 +167,24 @@ const queryParams: readonly ParamSpec[] = [
     schema: { type: 'integer', minimum: 0 },
     required: false,
     description: 'only lines with seq >= from',
+  },
+  {
+    name: 'until',
+    schema: { type: 'integer', minimum: 0 },
+    required: false,
+    description: 'only lines with seq < until',
+  },
+  {
+    name: 'since',
+    schema: { type: ['integer', 'string'] },
+    required: false,
+    description: 'only lines logged at or after this time: epoch ms or an ISO 8601 date',
+  },
+  {
+    name: 'stream',
+    schema: { type: 'string', enum: ['stdout', 'stderr', 'test', 'event'] },
+    required: false,
+    description: 'only this stream',
   },
 ];
 const statusSchema: JsonSchema = { $ref: '#/components/schemas/ServiceStatus' };

@@ -1,0 +1,251 @@
+// Log capture, measured. Not a test: it prints figures.
+//
+// Throughput: a C program (bench/logwriter.c) writes short printf-style lines
+// as fast as it can for a few seconds, once to /dev/null, once to a pipe
+// read by `cat` (the pipe's own cost) and once as an sminit service; it
+// reports its own bytes per second. Alternating repetitions, medians, and
+// figures as ratios against /dev/null in the same run. The daemon's CPU
+// (utime + stime from /proc/PID/stat) over the service's run, per MB captured.
+//
+// Latency: the writer prints CLOCK_MONOTONIC in each line every few ms;
+// `sminit log` follows it and the bench stamps each line as it is printed.
+//
+//   npm run bench:logs [-- --seconds 3 --reps 3 --json]
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '../lib/client.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(here, '../..');
+const SMINITD = join(ROOT, 'dist/bin/sminitd.js');
+const SMINIT = join(ROOT, 'dist/bin/sminit.js');
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i !== -1 && args[i + 1] !== undefined ? Number(args[i + 1]) : def;
+};
+const SECONDS = opt('seconds', 3);
+const REPS = opt('reps', 3);
+const LAT_LINES = opt('lines', 500);
+const JSON_ONLY = args.includes('--json');
+
+const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 (utime, stime), counted from after the comm.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICK;
+}
+
+async function waitFor<T>(
+  what: string,
+  fn: () => T | null | Promise<T | null>,
+  ms: number,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function readStats(file: string): { bytes: number; ns: number } | null {
+  try {
+    const [bytes, ns] = readFileSync(file, 'utf8').trim().split(' ').map(Number);
+    return bytes && ns ? { bytes, ns } : null;
+  } catch {
+    return null;
+  }
+}
+
+const work = mkdtempSync(join(tmpdir(), 'sminit-bench-logs-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const WRITER = join(work, 'logwriter');
+execFileSync('gcc', ['-O2', '-o', WRITER, join(ROOT, 'bench/logwriter.c')]);
+
+/** The writer's own MB/s with stdout on /dev/null, or piped into cat. */
+async function plain(into: 'null' | 'cat'): Promise<number> {
+  const stats = join(work, `plain-${into}.stats`);
+  rmSync(stats, { force: true });
+  const cmd =
+    into === 'null'
+      ? `exec ${WRITER} ${SECONDS} ${stats} >/dev/null`
+      : `${WRITER} ${SECONDS} ${stats} | cat >/dev/null`;
+  const p = spawn('sh', ['-c', cmd], { stdio: 'ignore', detached: true });
+  const s = await waitFor('the plain writer', () => readStats(stats), SECONDS * 1000 + 20000);
+  process.kill(-(p.pid as number), 'SIGKILL');
+  return s.bytes / 1e6 / (s.ns / 1e9);
+}
+
+interface Daemon {
+  pid: number;
+  socket: string;
+  client: Client;
+  stop(): Promise<void>;
+}
+
+async function daemon(services: Record<string, string>, name: string): Promise<Daemon> {
+  const dir = join(work, name);
+  mkdirSync(join(dir, 'etc'), { recursive: true });
+  for (const [n, yaml] of Object.entries(services))
+    writeFileSync(join(dir, 'etc', `${n}.yaml`), yaml);
+  const socket = join(dir, 's.sock');
+  const p = spawn(process.execPath, [SMINITD, '-c', join(dir, 'etc'), '-s', socket], {
+    stdio: 'ignore',
+  });
+  const client = await waitFor('sminitd', () => Client.connect(socket).catch(() => null), 10000);
+  return {
+    pid: p.pid as number,
+    socket,
+    client,
+    stop: async () => {
+      client.close();
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
+
+/** The writer as a service: its MB/s, and the daemon's CPU ms per MB captured. */
+async function underSminit(rep: number): Promise<{ mbps: number; cpuPerMb: number }> {
+  const stats = join(work, `svc-${rep}.stats`);
+  const d = await daemon(
+    { w: `exec: ${WRITER} ${SECONDS} ${stats}\nrestart: never\n` },
+    `tp-${rep}`,
+  );
+  // The daemon's CPU from just before the service starts is what we count;
+  // start-up before that is not capture.
+  const cpu0 = cpuMs(d.pid);
+  const s = await waitFor('the service writer', () => readStats(stats), SECONDS * 1000 + 20000);
+  await waitFor(
+    'the last line to be captured',
+    async () =>
+      (await d.client.readLogs({ names: ['w'], n: 1, stream: 'stdout' })).lines[0]?.text ===
+      'bench-done'
+        ? true
+        : null,
+    20000,
+  );
+  const cpu = cpuMs(d.pid) - cpu0;
+  await d.stop();
+  const mb = s.bytes / 1e6;
+  return { mbps: mb / (s.ns / 1e9), cpuPerMb: cpu / mb };
+}
+
+/** Line written → line printed by `sminit log`, in ms. */
+async function latency(): Promise<number[]> {
+  const d = await daemon(
+    { lat: `exec: ${WRITER} -l ${LAT_LINES} 4000\nrestart: never\n` },
+    'latency',
+  );
+  const follower = spawn(process.execPath, [SMINIT, '--socket', d.socket, 'log', '--json', 'lat'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const out: number[] = [];
+  let buf = '';
+  let done = false;
+  follower.stdout.setEncoding('utf8');
+  follower.stdout.on('data', (chunk: string) => {
+    const at = process.hrtime.bigint();
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) !== -1) {
+      const line = JSON.parse(buf.slice(0, nl)) as { text: string };
+      buf = buf.slice(nl + 1);
+      const m = /^lat (\d+)$/.exec(line.text);
+      if (m) out.push(Number(at - BigInt(m[1] as string)) / 1e6);
+      if (line.text === 'bench-done') done = true;
+    }
+  });
+  await waitFor('the latency run', () => (done ? true : null), LAT_LINES * 10 + 30000);
+  follower.kill('SIGINT');
+  await d.stop();
+  // The first lines race the follower's start-up; keep the steady state.
+  return out.slice(10);
+}
+
+const rows: { null: number; cat: number; sminit: number; cpuPerMb: number }[] = [];
+for (let rep = 0; rep < REPS; rep++) {
+  const devnull = await plain('null');
+  const cat = await plain('cat');
+  const svc = await underSminit(rep);
+  rows.push({ null: devnull, cat, sminit: svc.mbps, cpuPerMb: svc.cpuPerMb });
+  if (!JSON_ONLY) {
+    process.stderr.write(
+      `rep ${rep + 1}/${REPS}: /dev/null ${devnull.toFixed(0)} MB/s, pipe to cat ${cat.toFixed(0)} MB/s, sminit ${svc.mbps.toFixed(0)} MB/s, daemon ${svc.cpuPerMb.toFixed(2)} ms CPU/MB\n`,
+    );
+  }
+}
+const lat = await latency();
+
+const result = {
+  seconds: SECONDS,
+  reps: REPS,
+  line: '"<seq> GET /api/items 200 4.2ms" (~35 bytes), stdio-buffered',
+  devnull_mb_s: median(rows.map((r) => r.null)),
+  pipe_to_cat_mb_s: median(rows.map((r) => r.cat)),
+  sminit_mb_s: median(rows.map((r) => r.sminit)),
+  sminit_vs_devnull: median(rows.map((r) => r.sminit / r.null)),
+  cat_vs_devnull: median(rows.map((r) => r.cat / r.null)),
+  daemon_cpu_ms_per_mb: median(rows.map((r) => r.cpuPerMb)),
+  follow_latency_ms: {
+    lines: lat.length,
+    median: median(lat),
+    p90: percentile(lat, 90),
+    p99: percentile(lat, 99),
+  },
+};
+
+if (!JSON_ONLY) {
+  const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
+  const table = [
+    ['measure', 'median', 'target'],
+    ['writer to /dev/null', `${result.devnull_mb_s.toFixed(0)} MB/s`, ''],
+    [
+      'writer to a pipe read by cat',
+      `${result.pipe_to_cat_mb_s.toFixed(0)} MB/s (${pct(result.cat_vs_devnull)})`,
+      '',
+    ],
+    [
+      'writer as an sminit service',
+      `${result.sminit_mb_s.toFixed(0)} MB/s (${pct(result.sminit_vs_devnull)})`,
+      '≥ 80%',
+    ],
+    ['daemon CPU per MB captured', `${result.daemon_cpu_ms_per_mb.toFixed(2)} ms`, '≤ 5 ms'],
+    [
+      'follow latency (written → printed)',
+      `${result.follow_latency_ms.median.toFixed(3)} ms (p99 ${result.follow_latency_ms.p99.toFixed(3)})`,
+      '< 1 ms',
+    ],
+  ];
+  const w = [0, 1, 2].map((i) => Math.max(...table.map((r) => (r[i] as string).length)));
+  for (const r of table)
+    console.log(
+      r
+        .map((c, i) => c.padEnd(w[i] as number))
+        .join('  ')
+        .trimEnd(),
+    );
+  console.log();
+}
+console.log(JSON.stringify(result, null, 2));
+process.exit(0);
