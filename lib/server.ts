@@ -101,18 +101,36 @@ function onConnection(socket: Socket, opts: ServerOptions): void {
   const session: Session = {
     subscriptions: new Map(),
     peer: 'unix socket',
-    notify: (method, params) => write({ jsonrpc: '2.0', method, params }),
-    backlog: () => socket.writableLength,
+    notify: (method, params) => {
+      const line = JSON.stringify({ jsonrpc: '2.0', method, params }) + '\n';
+      // A subscription's lines must not overtake its reply, which may wait
+      // behind earlier requests: hold notifications while any is unanswered.
+      if (unanswered > 0) {
+        held.push(line);
+        heldBytes += line.length;
+      } else writeLine(line);
+    },
+    backlog: () => socket.writableLength + heldBytes,
   };
-  const write = (value: unknown): void => {
+  let unanswered = 0;
+  let held: string[] = [];
+  let heldBytes = 0;
+  const flushHeld = (): void => {
+    const lines = held;
+    held = [];
+    heldBytes = 0;
+    for (const line of lines) writeLine(line);
+  };
+  const writeLine = (line: string): void => {
     if (!socket.writable) return;
     // Everything written in one tick (a chunk's worth of log lines) leaves in one syscall.
     if (socket.writableCorked === 0) {
       socket.cork();
       process.nextTick(() => socket.uncork());
     }
-    socket.write(JSON.stringify(value) + '\n');
+    socket.write(line);
   };
+  const write = (value: unknown): void => writeLine(JSON.stringify(value) + '\n');
   // Answers go out in request order even when a later request finishes first.
   let order: Promise<void> = Promise.resolve();
 
@@ -137,14 +155,19 @@ function onConnection(socket: Socket, opts: ServerOptions): void {
         );
       }
     }
+    unanswered++;
     order = order.then(() =>
-      pending.then(
-        (res) => {
-          if (res !== null) write(res);
-        },
-        (err: unknown) =>
-          opts.report(null, `internal error answering a request: ${messageOf(err)}`),
-      ),
+      pending
+        .then(
+          (res) => {
+            if (res !== null) write(res);
+          },
+          (err: unknown) =>
+            opts.report(null, `internal error answering a request: ${messageOf(err)}`),
+        )
+        .finally(() => {
+          if (--unanswered === 0) flushHeld();
+        }),
     );
   };
 
