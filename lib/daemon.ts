@@ -67,9 +67,14 @@ function stdoutWriter(): BoundedWriter {
 
 /** Runs until shutdown; resolves to the process exit code. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  process.on('uncaughtException', (err) =>
-    report(null, `internal error (contained): ${err.stack ?? err.message}`),
-  );
+  // Whoever reads our output may go away: a failed write to stderr or stdout
+  // must be dropped, not become an exception that reports itself for ever.
+  process.stderr.on('error', () => undefined);
+  process.stdout.on('error', () => undefined);
+  process.on('uncaughtException', (err) => {
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
+    report(null, `internal error (contained): ${err.stack ?? err.message}`);
+  });
   process.on('unhandledRejection', (err) =>
     report(null, `internal error (contained): ${messageOf(err)}`),
   );
