@@ -22,7 +22,8 @@ async function usage(message: string | null): Promise<never> {
       v.usage,
       v.describe + (v.aliases.length ? ` (alias: ${v.aliases.join(', ')})` : ''),
     );
-  y.showHelp((text) => process.stderr.write(text + '\n'));
+  // Asked-for help goes to stdout; help shown for a usage error goes to stderr.
+  y.showHelp((text) => (message ? process.stderr : process.stdout).write(text + '\n'));
   if (message) process.stderr.write(`\nsminit: ${message}\n`);
   process.exit(message ? 2 : 0);
 }

@@ -179,7 +179,7 @@ export function parseArgs(
       positional.push(...argv.slice(i + 1));
       break;
     }
-    if (a === '-h' || a === '--help' || a === 'help') return 'help';
+    if (a === '-h' || a === '--help' || (a === 'help' && positional.length === 0)) return 'help';
     if (a === verbName) seenVerb = true;
     if (a === '--socket' || (a === '-s' && !(isLog && seenVerb))) {
       socket = value();
