@@ -6,14 +6,30 @@
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
+import { readStat } from './proc.js';
 
 /** The variable that marks every process a service starts, so ones that left the group can be found. */
 export const MARKER_VAR = 'SMINIT_SERVICE';
 /** Marks every process of any service of this daemon: one sweep finds them all at shutdown. */
 export const DAEMON_VAR = 'SMINIT_DAEMON';
 
+let selfId: string | null = null;
+
+/**
+ * A daemon's identity in markers: its pid and start time. The pid alone is
+ * not enough: every container's sminitd is pid 1, and a host's sminitd must
+ * never take a container's processes for its own.
+ */
+export function daemonId(pid: number = process.pid): string {
+  if (pid === process.pid && selfId !== null) return selfId;
+  const id = `${pid}.${readStat(pid)?.startTime ?? 0}`;
+  if (pid === process.pid) selfId = id;
+  return id;
+}
+
+/** The marker value of one service of the daemon `daemonPid` (which must be running). */
 export function markerValue(daemonPid: number, service: string): string {
-  return `${daemonPid}:${service}`;
+  return `${daemonId(daemonPid)}:${service}`;
 }
 
 export interface SpawnSpec {
@@ -45,7 +61,7 @@ export function spawnGroup(spec: SpawnSpec): ChildProcess {
       ...process.env,
       ...spec.env,
       [MARKER_VAR]: spec.marker,
-      [DAEMON_VAR]: String(process.pid),
+      [DAEMON_VAR]: daemonId(),
     },
     detached: true,
     stdio,

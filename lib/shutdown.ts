@@ -7,7 +7,7 @@
 import { type Deps, longestChain } from './graph.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type ProcStat, descendants, findByEnv, isAlive, processTable, signalAll } from './proc.js';
-import { DAEMON_VAR } from './process.js';
+import { DAEMON_VAR, daemonId } from './process.js';
 
 /**
  * Added to the longest chain of timeouts: noticing exits, draining groups and
@@ -34,7 +34,7 @@ export async function killLeftovers(): Promise<number> {
   const table = await processTable();
   const targets = new Set([
     ...descendants(table, [self]),
-    ...(await findByEnv(table, DAEMON_VAR, String(self))),
+    ...(await findByEnv(table, DAEMON_VAR, daemonId())),
   ]);
   targets.delete(self);
   const killed: ProcStat[] = [];

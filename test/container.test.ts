@@ -192,7 +192,9 @@ t.test('a grandchild that called setsid and dropped the marker is gone at the en
   const escapee = await waitFor('the grandchild', async () => {
     const table = await processTable();
     const tagged = await findByEnv(table, 'GC_TAG', tag);
-    const marked = new Set(await findByEnv(tagged, 'SMINIT_DAEMON', '1'));
+    // Inside its namespace sminitd is pid 1; its start time is the kernel's, the same from here.
+    const inner = `1.${readStat(d.pid)?.startTime ?? 0}`;
+    const marked = new Set(await findByEnv(tagged, 'SMINIT_DAEMON', inner));
     const gone = tagged.filter((p) => !marked.has(p));
     return gone.length === 1 ? readStat(gone[0]!) : null;
   });

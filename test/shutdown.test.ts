@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { RpcError } from '../lib/client.js';
 import { findByEnv, isAlive, processTable, readStat } from '../lib/proc.js';
+import { daemonId } from '../lib/process.js';
 import { rawCall, startDaemon, tempDir } from './helpers/daemon.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -115,7 +116,7 @@ t.test('a grandchild that left its group without the marker is killed', async (t
   const escapee = await waitFor('the grandchild', async () => {
     const table = await processTable();
     const tagged = await findByEnv(table, 'GC_TAG', tag);
-    const marked = new Set(await findByEnv(tagged, 'SMINIT_DAEMON', String(d.pid)));
+    const marked = new Set(await findByEnv(tagged, 'SMINIT_DAEMON', daemonId(d.pid)));
     const gone = tagged.filter((p) => !marked.has(p));
     return gone.length === 1 ? readStat(gone[0]!) : null;
   });

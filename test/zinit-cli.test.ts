@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '../lib/client.js';
 import { ZINIT_CONFIG, ZINIT_SOCKET, initArgs, parseArgs } from '../lib/cli.js';
+import { daemonId } from '../lib/process.js';
 import { SMINIT, runCli, startDaemon, sweep, tempDir } from './helpers/daemon.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -59,9 +60,10 @@ t.test('`sminit init` runs the daemon; zinit’s verbs drive it', async (t) => {
   let err = '';
   daemon.stderr.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise<number | null>((r) => daemon.once('exit', r));
+  const id = daemonId(daemon.pid ?? 0);
   t.teardown(async () => {
     if (daemon.exitCode === null) daemon.kill('SIGKILL');
-    await sweep(daemon.pid ?? 0);
+    await sweep(id);
   });
   const client = await waitFor(`the daemon (${err})`, () =>
     Client.connect(socket).catch(() => null),

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, RpcError } from '../../lib/client.js';
 import { findByEnv, processTable, signalAll } from '../../lib/proc.js';
-import { DAEMON_VAR } from '../../lib/process.js';
+import { DAEMON_VAR, daemonId } from '../../lib/process.js';
 import type { ServiceStatus } from '../../lib/wire.js';
 import { waitFor } from './wait.js';
 
@@ -114,10 +114,14 @@ export function rawCall(socket: string, request: object): Promise<Record<string,
   });
 }
 
-/** Kill every process any service of daemon `pid` started, wherever it went. */
-export async function sweep(pid: number): Promise<void> {
+/**
+ * Kill every process any service of a daemon started, wherever it went. Takes
+ * the daemon's id (`daemonId(pid)`, read while it runs), since its pid alone
+ * does not name it once it is gone.
+ */
+export async function sweep(id: string): Promise<void> {
   const table = await processTable();
-  signalAll(await findByEnv(table, DAEMON_VAR, String(pid)), 'SIGKILL');
+  signalAll(await findByEnv(table, DAEMON_VAR, id), 'SIGKILL');
 }
 
 export async function startDaemon(
@@ -163,6 +167,7 @@ export async function startDaemon(
       )
     : (proc.pid ?? 0);
   if (pid === -1) throw new Error(`unshare exited: ${err}`);
+  const id = daemonId(pid);
   t.teardown(async () => {
     if (running()) {
       if (ns) {
@@ -175,7 +180,7 @@ export async function startDaemon(
       await ended;
       clearTimeout(deadline);
     }
-    if (!ns) await sweep(pid);
+    if (!ns) await sweep(id);
   });
   const client = await waitFor(
     `sminitd to listen on ${socket} (stderr: ${err})`,
