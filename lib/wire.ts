@@ -366,18 +366,27 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     ...processStats,
     children: { type: 'array', items: { $ref: '#/components/schemas/ProcessStats' } },
   }),
-  LogLine: object({
-    seq: int,
-    time,
-    service: str,
-    stream: { enum: ['stdout', 'stderr', 'test', 'event'] },
-    run: int,
-    text: str,
-  }),
-  LogRead: object({
-    lines: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } },
-    next: int,
-  }),
+  LogLine: object(
+    {
+      seq: int,
+      time,
+      service: str,
+      stream: { enum: LOG_STREAMS },
+      run: int,
+      text: str,
+      bytes: { type: 'string', description: 'the exact bytes (base64) when not valid UTF-8' },
+    },
+    ['bytes'],
+  ),
+  LogRead: object(
+    {
+      lines: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } },
+      next: int,
+      end: int,
+      dropped: int,
+    },
+    ['dropped'],
+  ),
 };
 
 export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
