@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { messageOf } from './errors.js';
 import { LineSplitter, type LogStore } from './logs.js';
-import { findByEnv, processTable, signalAll } from './proc.js';
+import { findByEnv, processTable, readStat, signalAll } from './proc.js';
 import { MARKER_VAR, describeSpawnError, groupExists, signalGroup, spawnGroup } from './process.js';
 import {
   type ExitInfo,
@@ -442,10 +442,12 @@ export class ServiceWorker {
 
 /** SIGKILL every process whose environment has `key=value`: what escaped its group. */
 export async function sweepMarked(value: string, key = MARKER_VAR): Promise<number> {
-  const table = await processTable();
-  const pids = await findByEnv(table, key, value);
+  // Only a process started after the daemon can carry its marker: reading
+  // the environment of every older process on the machine is wasted work.
   const self = process.pid;
-  const targets = pids.filter((p) => p !== self);
+  const born = readStat(self)?.startTime ?? 0;
+  const table = (await processTable()).filter((p) => p.startTime >= born && p.pid !== self);
+  const targets = await findByEnv(table, key, value);
   signalAll(targets, 'SIGKILL');
   return targets.length;
 }
