@@ -143,11 +143,20 @@ function record(
   n: number | null,
   unit: string,
   samples: readonly number[],
-  extra: { floor?: string; target?: { max?: number; min?: number; ratioMax?: number } } = {},
+  extra: {
+    floor?: string;
+    /** Each sample over a floor sample taken just before it, under the same load. */
+    paired?: readonly number[];
+    target?: { max?: number; min?: number; ratioMax?: number };
+  } = {},
 ): Figure {
   const value = median(samples);
   const floorFig = extra.floor ? figures.find((f) => f.id === extra.floor) : undefined;
-  const ratio = floorFig ? value / floorFig.value : undefined;
+  const ratio = extra.paired
+    ? median(samples.map((v, i) => v / (extra.paired?.[i] ?? NaN)))
+    : floorFig
+      ? value / floorFig.value
+      : undefined;
   let target: string | undefined;
   let ok: boolean | undefined;
   const t = extra.target;
@@ -168,7 +177,7 @@ function record(
     unit,
     value,
     samples,
-    ...(floorFig && ratio !== undefined ? { floor: floorFig.id, ratio } : {}),
+    ...(extra.floor && ratio !== undefined ? { floor: extra.floor, ratio } : {}),
     ...(target !== undefined && ok !== undefined ? { target, ok } : {}),
   };
   figures.push(f);
@@ -448,12 +457,10 @@ async function floors(o: Options, root: string): Promise<void> {
       const env = { ...process.env, [FLOOR_VAR]: marker };
       const cRun = await run(cBin, [String(n)], 120_000, env);
       c.push((JSON.parse(cRun.stdout) as { spawnMs: number }).spawnMs);
-      const t0 = now();
-      const nRun = await run(process.execPath, [FLOOR_NODE, String(n), marker], 120_000);
-      const res = JSON.parse(nRun.stdout) as { spawnMs: number; doneAt: number };
-      nodeWall.push(res.doneAt - t0);
-      nodeSpawn.push(res.spawnMs);
       await sweepEnv(FLOOR_VAR, marker);
+      const res = await nodeFloorRun(n, `${marker}-node`);
+      nodeWall.push(res.wallMs);
+      nodeSpawn.push(res.spawnMs);
     }
     record(`floor.c.${n}`, 'C fork+exec floor', n, 'ms', c);
     record(`floor.node_spawn.${n}`, 'Node spawn loop alone', n, 'ms', nodeSpawn);
@@ -463,6 +470,23 @@ async function floors(o: Options, root: string): Promise<void> {
   for (let r = 0; r < o.cliRuns; r++)
     bare.push((await run(process.execPath, ['-e', '0'], 10_000)).ms);
   record('floor.node_start', 'Node start-up (node -e 0)', null, 'ms', bare);
+}
+
+/** The Node floor once: from launch to its last 'spawn' event, and the spawn loop alone. */
+async function nodeFloorRun(
+  n: number,
+  marker: string,
+): Promise<{ wallMs: number; spawnMs: number }> {
+  floorMarkers.add(marker);
+  const t0 = now();
+  const res = await run(process.execPath, [FLOOR_NODE, String(n), marker], 120_000);
+  await sweepEnv(FLOOR_VAR, marker);
+  const out = JSON.parse(res.stdout) as { spawnMs: number; doneAt: number };
+  return { wallMs: out.doneAt - t0, spawnMs: out.spawnMs };
+}
+
+async function nodeFloor(n: number, marker: string): Promise<number> {
+  return (await nodeFloorRun(n, marker)).wallMs;
 }
 
 const COLD_LABELS: Record<Variant, string> = {
@@ -479,9 +503,11 @@ async function cold(o: Options, root: string, withStop: boolean): Promise<void> 
       const dir = join(root, `cold-${variant}-${n}`);
       writeServices(dir, n, variant);
       const samples: number[] = [];
+      const paired: number[] = [];
       const stops: number[] = [];
       const exits: number[] = [];
       for (let r = 0; r < o.reps; r++) {
+        paired.push(await nodeFloor(n, `${process.pid}-${variant}-${n}-${r}`));
         const d = await startDaemon(dir, join(root, `c${r}.sock`), join(root, 'daemon.log'));
         try {
           const last = await allRunning(d, n, o.quick ? 10 : 50);
@@ -496,6 +522,7 @@ async function cold(o: Options, root: string, withStop: boolean): Promise<void> 
       const ratioMax = n === biggest ? (variant === 'dag_test' ? 1.6 : 1.15) : undefined;
       record(`cold.${variant}.${n}`, COLD_LABELS[variant], n, 'ms', samples, {
         floor: `floor.node.${n}`,
+        paired,
         ...(ratioMax !== undefined && variant !== 'flat_nolog' ? { target: { ratioMax } } : {}),
       });
       if (withStop && variant === 'flat') {
@@ -644,13 +671,16 @@ async function respawnOnce(d: Daemon, name: string): Promise<number> {
 async function control(o: Options, d: Daemon, n: number): Promise<void> {
   const name = `s${n - 1}`;
   const cli: number[] = [];
+  const bare: number[] = [];
   for (let r = 0; r < o.cliRuns; r++) {
+    bare.push((await run(process.execPath, ['-e', '0'], 10_000)).ms);
     const res = await run(process.execPath, [SMINIT, '-s', d.socket, 'status', name], 10_000);
     if (res.code !== 0) throw new Error(`sminit status ${name} exited ${res.code}`);
     cli.push(res.ms);
   }
   record('control.cli', '`sminit status NAME` round trip', n, 'ms', cli, {
     floor: 'floor.node_start',
+    paired: bare,
     target: { max: 70 },
   });
   const line =
