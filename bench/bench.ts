@@ -123,6 +123,8 @@ interface Figure {
   /** The figure this one is read against, and value / floor. */
   readonly floor?: string;
   readonly ratio?: number;
+  /** The floor sample taken just before each sample, when the ratio is paired. */
+  readonly pairedFloor?: readonly number[];
   /** The target as text and whether it is met. */
   readonly target?: string;
   readonly ok?: boolean;
@@ -178,6 +180,7 @@ function record(
     value,
     samples,
     ...(extra.floor && ratio !== undefined ? { floor: extra.floor, ratio } : {}),
+    ...(extra.paired ? { pairedFloor: extra.paired } : {}),
     ...(target !== undefined && ok !== undefined ? { target, ok } : {}),
   };
   figures.push(f);
