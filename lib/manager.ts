@@ -36,6 +36,12 @@ export class Manager {
   private readonly workers = new Map<string, ServiceWorker>();
   /** The graph: each service's dependencies as they stand now. */
   private readonly deps = new Map<string, string[]>();
+  /**
+   * The same edges reversed: who lists a service in `after`. A service coming
+   * up re-evaluates only these, instead of scanning every service's list
+   * (which made starting N services O(N²)). Kept in step with `deps`.
+   */
+  private readonly dependants = new Map<string, Set<string>>();
   /** Untracked workers whose processes are still being stopped. */
   private readonly draining = new Map<string, Promise<void>>();
   private tail: Promise<unknown> = Promise.resolve();
@@ -182,16 +188,18 @@ export class Manager {
     return this.command(() => {
       const w = this.worker(name);
       this.workers.delete(name);
-      this.deps.delete(name);
+      this.setDeps(name, null);
       this.opts.report(name, 'untracked');
       const freed: string[] = [];
-      for (const [other, after] of this.deps) {
-        const i = after.indexOf(name);
+      for (const other of this.dependants.get(name) ?? []) {
+        const after = this.deps.get(other);
+        const i = after?.indexOf(name) ?? -1;
         if (i !== -1) {
-          after.splice(i, 1);
+          after?.splice(i, 1);
           freed.push(other);
         }
       }
+      this.dependants.delete(name);
       for (const other of freed) this.evaluate(other, false);
       const stopped = w.stop();
       const gone = stopped.then(() => {
@@ -396,15 +404,28 @@ export class Manager {
       },
     });
     this.workers.set(name, w);
-    this.deps.set(name, [...def.after]);
+    this.setDeps(name, [...def.after]);
     w.target = 'up';
     this.opts.report(name, `loaded from ${def.file}`);
   }
 
-  private dependencyUp(name: string): void {
-    for (const [other, after] of this.deps) {
-      if (after.includes(name)) this.evaluate(other, false);
+  /** Replace (or, with null, remove) a service's dependency list, and its reverse edges. */
+  private setDeps(name: string, after: string[] | null): void {
+    for (const d of this.deps.get(name) ?? []) this.dependants.get(d)?.delete(name);
+    if (after === null) {
+      this.deps.delete(name);
+      return;
     }
+    this.deps.set(name, after);
+    for (const d of after) {
+      let set = this.dependants.get(d);
+      if (set === undefined) this.dependants.set(d, (set = new Set()));
+      set.add(name);
+    }
+  }
+
+  private dependencyUp(name: string): void {
+    for (const other of this.dependants.get(name) ?? []) this.evaluate(other, false);
   }
 
   /** What `name` still waits for: dependencies that are not up, and its own previous instance. */

@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { messageOf } from './errors.js';
 import { FileLog } from './filelog.js';
 import { Capture, type LogStore, type Segment, type SegmentSink, renderSegment } from './logs.js';
-import { findByEnv, isAlive, processTable, signalAll } from './proc.js';
+import { findByEnv, isAlive, processTable, readStat, signalAll } from './proc.js';
 import { MARKER_VAR, describeSpawnError, groupExists, signalGroup, spawnGroup } from './process.js';
 import {
   type ExitInfo,
@@ -553,11 +553,14 @@ const SWEEP_WAIT_MS = 2000;
  */
 export async function sweepMarked(value: string, key = MARKER_VAR): Promise<number> {
   const self = process.pid;
+  // Only a process started after the daemon can carry its marker: reading
+  // the environment of every older process on the machine is wasted work.
+  const born = readStat(self)?.startTime ?? 0;
   const deadline = Date.now() + SWEEP_WAIT_MS;
   let killed = 0;
   for (let round = 0; round < 3; round++) {
-    const table = await processTable();
-    const pids = (await findByEnv(table, key, value)).filter((p) => p !== self);
+    const table = (await processTable()).filter((p) => p.startTime >= born && p.pid !== self);
+    const pids = await findByEnv(table, key, value);
     const byPid = new Map(table.map((p) => [p.pid, p]));
     const live = pids
       .map((pid) => byPid.get(pid))
