@@ -5,8 +5,13 @@ import { resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runDaemon } from '../lib/daemon.js';
-import { parseSize } from '../lib/duration.js';
+import { formatDuration, parseDuration, parseSize } from '../lib/duration.js';
 import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES } from '../lib/logs.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from '../lib/server.js';
 
 /** zinit's -b counts lines; a bare number is taken that way, at this many bytes a line. */
 const BYTES_PER_LINE = 256;
@@ -30,6 +35,26 @@ const argv = await yargs(hideBin(process.argv))
     alias: 'b',
     type: 'string',
     describe: `log ring size: bytes with a unit (8MiB), or a bare number of lines as zinit takes it (min ${MIN_LOG_BYTES / 1024} KiB)`,
+  })
+  .option('socket-group', {
+    type: 'string',
+    describe: 'let this group (name or gid) use the socket: mode 0660 instead of 0600',
+  })
+  .option('max-connections', {
+    type: 'number',
+    default: DEFAULT_MAX_CONNECTIONS,
+    describe: 'connections open at once; past it a client is told so and closed',
+  })
+  .option('idle-timeout', {
+    type: 'string',
+    default: formatDuration(DEFAULT_IDLE_TIMEOUT_MS),
+    describe:
+      'close a connection that sends nothing, waits for nothing and follows nothing this long (0: never)',
+  })
+  .option('request-timeout', {
+    type: 'string',
+    default: formatDuration(DEFAULT_REQUEST_TIMEOUT_MS),
+    describe: 'a request begun must arrive whole within this long, or the connection is closed',
   })
   .option('container', {
     type: 'boolean',
@@ -72,11 +97,35 @@ if (argv.buffer !== undefined) {
   bufferBytes = Math.max(MIN_LOG_BYTES, size);
 }
 
+function durationFlag(flag: string, raw: string, allowZero: boolean): number {
+  const ms = parseDuration(/^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw);
+  if (typeof ms === 'string' || (ms === 0 && !allowZero)) {
+    process.stderr.write(
+      `sminitd: --${flag} ${raw}: ${typeof ms === 'string' ? ms : 'must be more than 0'}\n`,
+    );
+    process.exit(2);
+  }
+  return ms;
+}
+const maxConnections = argv['max-connections'];
+if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+  process.stderr.write(
+    `sminitd: --max-connections ${maxConnections}: must be a whole number, at least 1\n`,
+  );
+  process.exit(2);
+}
+
 const code = await runDaemon({
   configDir: resolve(argv.config),
   socket: resolve(argv.socket),
   bufferBytes,
   container: argv.container,
+  ...(argv['socket-group'] !== undefined ? { socketGroup: argv['socket-group'] } : {}),
+  limits: {
+    maxConnections,
+    idleTimeoutMs: durationFlag('idle-timeout', argv['idle-timeout'], true),
+    requestTimeoutMs: durationFlag('request-timeout', argv['request-timeout'], false),
+  },
   http: {
     publicReads: argv['http-public-reads'],
     ...(argv.http !== undefined ? { address: argv.http } : {}),

@@ -57,7 +57,12 @@ export interface RpcOptions {
   readonly extraMethods?: Readonly<Record<string, (params: unknown) => Promise<unknown>>>;
 }
 
+/** Requests in one batch. */
 export const MAX_BATCH = 1000;
+/** Log subscriptions one connection may hold. */
+export const MAX_FOLLOWS_PER_CONNECTION = 64;
+/** Log followers in the whole daemon, both dialects together. */
+export const MAX_FOLLOWERS = 256;
 /** A follower more than this many bytes behind loses lines (and is told how many). */
 const FOLLOW_BACKLOG = 4 * 1024 * 1024;
 
@@ -81,6 +86,8 @@ export function canonicalMethod(method: string): string {
 
 export class Rpc {
   private readonly server: JSONRPCServer<Session>;
+  /** Log followers now, over every connection and dialect. */
+  private followers = 0;
 
   constructor(private readonly opts: RpcOptions) {
     // Errors are logged here, where the request is known; the package must stay quiet.
@@ -197,22 +204,14 @@ export class Rpc {
         return entries.map(zinitLine);
       },
       stream_subscribeLogs: async (p, s) => {
-        refuseStreams(s, 'stream_subscribeLogs');
-        const id = nextSubscription++;
         const from = snapshotEnd.get(s) ?? logs.cursor;
         const q: LogQuery = p.filter ? { names: [p.filter], from } : { from };
-        // The reply must reach the client before the first line: defer a tick;
-        // `from` keeps the lines that arrive meanwhile.
-        setImmediate(() => {
-          if (!s.subscriptions.has(id)) return;
-          s.subscriptions.set(
-            id,
-            logs.follow(q, (e) =>
-              s.notify('stream_subscribeLogs', { subscription: id, result: zinitLine(e) }),
-            ),
-          );
-        });
-        s.subscriptions.set(id, () => undefined);
+        // `from` keeps the lines that arrive before the follow starts.
+        const id: number = this.subscribe(s, 'stream_subscribeLogs', () =>
+          logs.follow(q, (e) =>
+            s.notify('stream_subscribeLogs', { subscription: id, result: zinitLine(e) }),
+          ),
+        );
         return id;
       },
       stream_unsubscribeLogs: async (p, s) => {
@@ -227,8 +226,6 @@ export class Rpc {
         return { lines: entries.map(toWire), next };
       },
       log_follow: async (p, s) => {
-        refuseStreams(s, 'log_follow');
-        const id = nextSubscription++;
         let dropped = 0;
         const send = (e: LogEntry): void => {
           if (s.backlog() > FOLLOW_BACKLOG) {
@@ -241,16 +238,58 @@ export class Rpc {
           }
           s.notify('log_line', { subscription: id, line: toWire(e) });
         };
-        // The reply must reach the client before the first line: defer the backlog a tick.
-        setImmediate(() => {
-          if (!s.subscriptions.has(id)) return;
-          s.subscriptions.set(id, logs.follow(p, send));
-        });
-        s.subscriptions.set(id, () => undefined);
+        const id: number = this.subscribe(s, 'log_follow', () => logs.follow(p, send));
         return id;
       },
       'rpc.discover': async () => openRpc(),
     };
+  }
+
+  /**
+   * Count one more log follower; returns its release (safe to call twice),
+   * or throws when MAX_FOLLOWERS are following. The text protocol's `log`
+   * counts here too.
+   */
+  acquireFollower(): () => void {
+    if (this.followers >= MAX_FOLLOWERS) {
+      throw new SminitError(
+        Code.InvalidRequest,
+        `too many log followers (at most ${MAX_FOLLOWERS} in all); try again later`,
+      );
+    }
+    this.followers++;
+    let held = true;
+    return () => {
+      if (held) this.followers--;
+      held = false;
+    };
+  }
+
+  /**
+   * A new subscription on `s`: checks both bounds, registers it, and starts
+   * `follow` a tick later (the reply must reach the client before the first line).
+   */
+  private subscribe(s: Session, method: string, follow: () => () => void): number {
+    refuseStreams(s, method);
+    if (s.subscriptions.size >= MAX_FOLLOWS_PER_CONNECTION) {
+      throw new SminitError(
+        Code.InvalidRequest,
+        `too many subscriptions on this connection (at most ${MAX_FOLLOWS_PER_CONNECTION})`,
+      );
+    }
+    const release = this.acquireFollower();
+    const id = nextSubscription++;
+    let stop: (() => void) | null = null;
+    let ended = false;
+    s.subscriptions.set(id, () => {
+      ended = true;
+      stop?.();
+      release();
+    });
+    setImmediate(() => {
+      if (!ended) stop = follow();
+    });
+    return id;
   }
 
   private http(): HttpControl {
