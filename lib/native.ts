@@ -20,6 +20,7 @@ const F_SETFD = 2;
 const FD_CLOEXEC = 1;
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
+const POLLHUP = 0x10;
 const ECHILD = 10;
 const EINTR = 4;
 
@@ -72,6 +73,8 @@ export interface Native {
   peerCred(fd: number): PeerCred | null;
   /** getgrnam(3): the group's id, or null when there is no such group. */
   groupId(name: string): number | null;
+  /** poll(2) for POLLHUP: true when the peer of a connected socket has closed both directions. */
+  hungUp(fd: number): boolean;
 }
 
 /** The process on the other end of a unix socket, as the kernel saw it at connect. */
@@ -125,6 +128,8 @@ function bind(koffi: Koffi): Native {
     gr_passwd: 'char *',
     gr_gid: 'uint32_t',
   });
+  const poll = fn('int poll(void *fds, unsigned long nfds, int timeout)');
+  const pollfd = Buffer.alloc(8);
   const ucred = Buffer.alloc(12);
   const ucredLength = new Uint32Array(1);
   let closeRange: ((...args: unknown[]) => number) | null = null;
@@ -193,6 +198,13 @@ function bind(koffi: Koffi): Native {
       // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
       return { pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) };
     },
+    hungUp(fd) {
+      // struct pollfd { int fd; short events; short revents; }; POLLHUP needs no asking.
+      pollfd.writeInt32LE(fd, 0);
+      pollfd.writeInt16LE(0, 4);
+      pollfd.writeInt16LE(0, 6);
+      return poll(pollfd, 1, 0) === 1 && (pollfd.readInt16LE(6) & POLLHUP) !== 0;
+    },
     groupId(name) {
       const group = getgrnam(name);
       if (!group) return null;
@@ -209,15 +221,35 @@ function bind(koffi: Koffi): Native {
  * has no descriptor, or the call fails. Never throws.
  */
 export function peerCred(socket: Socket): PeerCred | null {
-  if (loaded === undefined || typeof loaded === 'string') return null;
-  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
-  const fd = handle?.fd;
-  if (typeof fd !== 'number' || !Number.isSafeInteger(fd) || fd < 0) return null;
+  const fd = socketFd(socket);
+  if (fd === null || loaded === undefined || typeof loaded === 'string') return null;
   try {
     return loaded.peerCred(fd);
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether the peer of a socket that has seen its end of input is gone for
+ * good (closed, not just done sending): a half-closed client may still be
+ * reading a stream, a closed one never will. False when it cannot be told.
+ */
+export function peerHungUp(socket: Socket): boolean {
+  const fd = socketFd(socket);
+  if (fd === null || loaded === undefined || typeof loaded === 'string') return false;
+  try {
+    return loaded.hungUp(fd);
+  } catch {
+    return false;
+  }
+}
+
+/** The descriptor libuv holds for a socket (`_handle.fd`), or null. */
+function socketFd(socket: Socket): number | null {
+  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  return typeof fd === 'number' && Number.isSafeInteger(fd) && fd >= 0 ? fd : null;
 }
 
 function openDescriptors(): number[] {

@@ -12,7 +12,7 @@ import { chmod, chown, lstat, readFile, unlink } from 'node:fs/promises';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { Code, messageOf } from './errors.js';
 import { JsonSplitter, MAX_DEPTH, nestedDeeperThan } from './jsonstream.js';
-import { type Native, type PeerCred, peerCred } from './native.js';
+import { type Native, type PeerCred, peerCred, peerHungUp } from './native.js';
 import { type Rpc, type Session, errorResponse } from './rpc.js';
 
 /** One JSON-RPC value (a request or a batch) may take this many bytes. */
@@ -331,6 +331,12 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
   });
   socket.on('end', () => {
     clearRequestTimer();
+    // A follower that hung up (rather than only finishing sending, as
+    // `socat` does) is released now, not at the next line written to it.
+    if (peerHungUp(socket) && (mode === 'done' || session.subscriptions.size > 0)) {
+      socket.destroy();
+      return;
+    }
     if (mode === 'done') return;
     if (mode === 'text') {
       mode = 'done';
