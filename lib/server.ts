@@ -27,6 +27,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** Requests of one connection being answered at once; past it, reading pauses. */
 export const MAX_IN_FLIGHT = 1024;
+/** Connections waiting to be accepted (the kernel caps it at net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
 /** Bytes of answers queued to a client that does not read; past it, reading pauses. */
 const MAX_QUEUED_ANSWERS = 16 * 1024 * 1024;
 
@@ -128,7 +130,8 @@ export async function listen(opts: ServerOptions): Promise<Server> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      // Node's default backlog (511) refuses a burst of clients with EAGAIN.
+      server.listen({ path, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });
