@@ -71,6 +71,8 @@ export class JsonSplitter {
     let start = 0;
     const take = (end: number): Buffer => {
       const tail = chunk.subarray(start, end);
+      // The last chunk can carry a value past the bound too.
+      if (this.partsLength + tail.length > this.maxFrame) this.refuse();
       if (this.parts.length === 0) return tail;
       const whole = Buffer.concat([...this.parts, tail]);
       this.parts = [];
@@ -116,12 +118,15 @@ export class JsonSplitter {
       const rest = chunk.subarray(start);
       this.parts.push(rest);
       this.partsLength += rest.length;
-      if (this.partsLength > this.maxFrame) {
-        this.parts = [];
-        throw new RangeError(`request larger than ${this.maxFrame} bytes`);
-      }
+      if (this.partsLength > this.maxFrame) this.refuse();
     }
     return frames;
+  }
+
+  private refuse(): never {
+    this.parts = [];
+    this.partsLength = 0;
+    throw new RangeError(`request larger than ${this.maxFrame} bytes`);
   }
 }
 
