@@ -21,6 +21,7 @@ import schema from '../schemas/service.schema.json' with { type: 'json' };
 import { parseDuration, parseSize } from './duration.js';
 import { nameError, stemOf } from './names.js';
 import { split } from './shellwords.js';
+import { firstInvalidUtf8 } from './utf8.js';
 import type { LogMode, Problem, RestartPolicy, ServiceDef } from './types.js';
 
 export type ParseResult = { ok: true; def: ServiceDef } | { ok: false; problems: Problem[] };
@@ -777,30 +778,6 @@ async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
   } finally {
     await handle.close();
   }
-}
-
-/** Offset of the first byte that is not valid UTF-8 (only called once a decoder has refused). */
-function firstInvalidUtf8(b: Uint8Array): number {
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i]!;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    const more =
-      c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
-    if (more === 0) return i;
-    // The second byte's range also rules out overlong forms, surrogates and > U+10FFFF.
-    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
-    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
-    for (let k = 1; k <= more; k++) {
-      const d = b[i + k];
-      if (d === undefined || d < (k === 1 ? lo : 0x80) || d > (k === 1 ? hi : 0xbf)) return i;
-    }
-    i += more + 1;
-  }
-  return b.length;
 }
 
 function byteSpot(bytes: Uint8Array, offset: number): Spot {

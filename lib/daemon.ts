@@ -14,10 +14,11 @@ import { HttpEndpoint } from './http.js';
 import { LogStore } from './logs.js';
 import { Manager } from './manager.js';
 import { Rpc } from './rpc.js';
-import { checkSocketFree, listen } from './server.js';
+import { type ServerLimits, checkSocketFree, listen, resolveGroup } from './server.js';
 import { textHandler } from './textproto.js';
 import { debugMethods, faultsEnabled } from './faults.js';
 import { InitError, setupInit } from './init.js';
+import { loadNative } from './native.js';
 import type { RebootKind } from './native.js';
 import { formatProblem } from './types.js';
 
@@ -29,6 +30,10 @@ export interface DaemonOptions {
   readonly bufferLines?: number;
   /** Container mode: SIGTERM, SIGINT and SIGHUP stop everything and exit; never a reboot. */
   readonly container: boolean;
+  /** Give this group (a name or a gid) access to the socket: mode 0660 instead of 0600. */
+  readonly socketGroup?: string;
+  /** Bounds on the socket's connections; defaults in server.ts. */
+  readonly limits?: Partial<ServerLimits>;
   /** JSON-RPC over HTTP: served from start-up when `address` is given. */
   readonly http?: {
     readonly address?: string;
@@ -98,6 +103,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 1;
   }
   if (init.role !== 'daemon') report(null, `running as ${init.role} (pid ${process.pid})`);
+
+  let socketGroup: number | undefined;
+  if (opts.socketGroup !== undefined) {
+    try {
+      socketGroup = await resolveGroup(opts.socketGroup, await loadNative());
+    } catch (err) {
+      process.stderr.write(`sminitd: --socket-group ${opts.socketGroup}: ${messageOf(err)}\n`);
+      return 2;
+    }
+  }
 
   const logs = new LogStore({
     maxBytes: opts.bufferBytes,
@@ -183,6 +198,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       rpc,
       report,
       text: textHandler({ rpc, logs }),
+      ...(socketGroup !== undefined ? { group: socketGroup } : {}),
+      ...(opts.limits ? { limits: opts.limits } : {}),
     });
   } catch (err) {
     // Nothing has started: the load waits for the socket.
@@ -199,7 +216,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       return 1;
     }
   }
-  report(null, `listening on ${opts.socket}; config ${opts.configDir}`);
+  report(
+    null,
+    `listening on ${opts.socket} (mode ${socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600'}); config ${opts.configDir}`,
+  );
   socketIsOurs();
 
   // The first stop signal starts the ordered stop; one more is reported and

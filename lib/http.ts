@@ -10,6 +10,7 @@ import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Code, SminitError, messageOf } from './errors.js';
+import { MAX_DEPTH, nestedDeeperThan } from './jsonstream.js';
 import { type HttpControl, type Rpc, type Session, canonicalMethod, errorResponse } from './rpc.js';
 import { METHODS, isMethodName } from './wire.js';
 
@@ -203,6 +204,9 @@ export class HttpEndpoint implements HttpControl {
           connection: 'close',
         });
         return;
+      }
+      if (nestedDeeperThan(body, MAX_DEPTH)) {
+        return fail(200, Code.InvalidRequest, `request nested deeper than ${MAX_DEPTH} levels`);
       }
       let value: unknown;
       try {

@@ -7,6 +7,7 @@
 // run without. Owns no state beyond the loaded bindings; decides nothing.
 
 import { readdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { messageOf } from './errors.js';
 
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -17,6 +18,9 @@ const WNOWAIT = 0x01000000;
 const CLOSE_RANGE_CLOEXEC = 1 << 2;
 const F_SETFD = 2;
 const FD_CLOEXEC = 1;
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+const POLLHUP = 0x10;
 const ECHILD = 10;
 const EINTR = 4;
 
@@ -65,11 +69,26 @@ export interface Native {
   sync(): void;
   /** reboot(2); returns only on failure, with the error. */
   reboot(kind: RebootKind): SyscallError;
+  /** getsockopt(SO_PEERCRED) on a connected unix socket's descriptor; null when it fails. */
+  peerCred(fd: number): PeerCred | null;
+  /** getgrnam(3): the group's id, or null when there is no such group. */
+  groupId(name: string): number | null;
+  /** poll(2) for POLLHUP: true when the peer of a connected socket has closed both directions. */
+  hungUp(fd: number): boolean;
+}
+
+/** The process on the other end of a unix socket, as the kernel saw it at connect. */
+export interface PeerCred {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 interface Koffi {
   load(path: string | null): { func(definition: string): (...args: unknown[]) => unknown };
   errno(): number;
+  struct(name: string, fields: Record<string, string>): unknown;
+  decode(pointer: unknown, type: unknown): unknown;
 }
 
 let loaded: Native | string | undefined;
@@ -99,6 +118,20 @@ function bind(koffi: Koffi): Native {
   const fcntl = fn('int fcntl(int fd, int cmd, ...)');
   const sync = fn('void sync(void)');
   const reboot = fn('int reboot(int cmd)');
+  const getsockopt = fn(
+    'int getsockopt(int fd, int level, int optname, void *optval, void *optlen)',
+  );
+  const getgrnam = libc.func('void *getgrnam(const char *name)') as (name: string) => unknown;
+  // struct group begins with two pointers, then gr_gid.
+  const groupHead = koffi.struct('sminit_group_head', {
+    gr_name: 'char *',
+    gr_passwd: 'char *',
+    gr_gid: 'uint32_t',
+  });
+  const poll = fn('int poll(void *fds, unsigned long nfds, int timeout)');
+  const pollfd = Buffer.alloc(8);
+  const ucred = Buffer.alloc(12);
+  const ucredLength = new Uint32Array(1);
   let closeRange: ((...args: unknown[]) => number) | null = null;
   try {
     closeRange = fn('int close_range(unsigned int first, unsigned int last, int flags)');
@@ -158,7 +191,65 @@ function bind(koffi: Koffi): Native {
       reboot(REBOOT_CMD[kind]);
       return new SyscallError(`reboot(${kind})`, koffi.errno());
     },
+    peerCred(fd) {
+      ucredLength[0] = ucred.length;
+      if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, ucredLength) !== 0) return null;
+      if (ucredLength[0] !== ucred.length) return null;
+      // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+      return { pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) };
+    },
+    hungUp(fd) {
+      // struct pollfd { int fd; short events; short revents; }; POLLHUP needs no asking.
+      pollfd.writeInt32LE(fd, 0);
+      pollfd.writeInt16LE(0, 4);
+      pollfd.writeInt16LE(0, 6);
+      return poll(pollfd, 1, 0) === 1 && (pollfd.readInt16LE(6) & POLLHUP) !== 0;
+    },
+    groupId(name) {
+      const group = getgrnam(name);
+      if (!group) return null;
+      const head = koffi.decode(group, groupHead) as { gr_gid: number };
+      return head.gr_gid;
+    },
   };
+}
+
+/**
+ * Who is connected on a unix socket: SO_PEERCRED through the socket's
+ * descriptor. Node offers neither, so this reaches into the handle libuv
+ * keeps (`_handle.fd`); null when the bindings are not loaded, the handle
+ * has no descriptor, or the call fails. Never throws.
+ */
+export function peerCred(socket: Socket): PeerCred | null {
+  const fd = socketFd(socket);
+  if (fd === null || loaded === undefined || typeof loaded === 'string') return null;
+  try {
+    return loaded.peerCred(fd);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether the peer of a socket that has seen its end of input is gone for
+ * good (closed, not just done sending): a half-closed client may still be
+ * reading a stream, a closed one never will. False when it cannot be told.
+ */
+export function peerHungUp(socket: Socket): boolean {
+  const fd = socketFd(socket);
+  if (fd === null || loaded === undefined || typeof loaded === 'string') return false;
+  try {
+    return loaded.hungUp(fd);
+  } catch {
+    return false;
+  }
+}
+
+/** The descriptor libuv holds for a socket (`_handle.fd`), or null. */
+function socketFd(socket: Socket): number | null {
+  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  return typeof fd === 'number' && Number.isSafeInteger(fd) && fd >= 0 ? fd : null;
 }
 
 function openDescriptors(): number[] {

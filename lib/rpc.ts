@@ -57,7 +57,12 @@ export interface RpcOptions {
   readonly extraMethods?: Readonly<Record<string, (params: unknown) => Promise<unknown>>>;
 }
 
+/** Requests in one batch. */
 export const MAX_BATCH = 1000;
+/** Log subscriptions one connection may hold. */
+export const MAX_FOLLOWS_PER_CONNECTION = 64;
+/** Log followers in the whole daemon, both dialects together. */
+export const MAX_FOLLOWERS = 256;
 /**
  * A follower with this many bytes unsent is paused: its lines wait in the
  * ring, and only those evicted before it catches up are lost (and counted).
@@ -86,6 +91,8 @@ export function canonicalMethod(method: string): string {
 
 export class Rpc {
   private readonly server: JSONRPCServer<Session>;
+  /** Log followers now, over every connection and dialect. */
+  private followers = 0;
 
   constructor(private readonly opts: RpcOptions) {
     // Errors are logged here, where the request is known; the package must stay quiet.
@@ -202,20 +209,19 @@ export class Rpc {
         return entries.map(zinitLine);
       },
       stream_subscribeLogs: async (p, s) => {
-        refuseStreams(s, 'stream_subscribeLogs');
-        const id = nextSubscription++;
         // Continues from where this connection's stream_currentLogs ended, so
         // nothing is lost or repeated between the snapshot and the follow.
         const from = snapshotEnd.get(s) ?? logs.cursor;
         const q: LogQuery = p.filter ? { names: [p.filter], from } : { from };
         const send = (result: string): void =>
           s.notify('stream_subscribeLogs', { subscription: id, result });
-        const stop = logs.follow(q, {
-          line: (e) => send(zinitLine(e)),
-          dropped: (n) => send(`[-] sminitd: -- ${n} lines dropped --`),
-          congested: () => s.backlog() > FOLLOW_BACKLOG,
-        });
-        s.subscriptions.set(id, stop);
+        const id: number = this.subscribe(s, 'stream_subscribeLogs', () =>
+          logs.follow(q, {
+            line: (e) => send(zinitLine(e)),
+            dropped: (n) => send(`[-] sminitd: -- ${n} lines dropped --`),
+            congested: () => s.backlog() > FOLLOW_BACKLOG,
+          }),
+        );
         return id;
       },
       stream_unsubscribeLogs: async (p, s) => {
@@ -231,20 +237,67 @@ export class Rpc {
         return { lines: entries.map(toWire), next, end, ...(dropped > 0 ? { dropped } : {}) };
       },
       log_follow: async (p, s) => {
-        refuseStreams(s, 'log_follow');
         checkSince(p);
-        const id = nextSubscription++;
-        // Subscribed before the reply is written; lines come on later turns.
-        const stop = logs.follow(p, {
-          line: (e) => s.notify('log_line', { subscription: id, line: toWire(e) }),
-          dropped: (n) => s.notify('log_line', { subscription: id, dropped: n }),
-          congested: () => s.backlog() > FOLLOW_BACKLOG,
-        });
-        s.subscriptions.set(id, stop);
+        const id: number = this.subscribe(s, 'log_follow', () =>
+          logs.follow(p, {
+            line: (e) => s.notify('log_line', { subscription: id, line: toWire(e) }),
+            dropped: (n) => s.notify('log_line', { subscription: id, dropped: n }),
+            congested: () => s.backlog() > FOLLOW_BACKLOG,
+          }),
+        );
         return id;
       },
       'rpc.discover': async () => openRpc(),
     };
+  }
+
+  /**
+   * Count one more log follower; returns its release (safe to call twice),
+   * or throws when MAX_FOLLOWERS are following. The text protocol's `log`
+   * counts here too.
+   */
+  acquireFollower(): () => void {
+    if (this.followers >= MAX_FOLLOWERS) {
+      throw new SminitError(
+        Code.InvalidRequest,
+        `too many log followers (at most ${MAX_FOLLOWERS} in all); try again later`,
+      );
+    }
+    this.followers++;
+    let held = true;
+    return () => {
+      if (held) this.followers--;
+      held = false;
+    };
+  }
+
+  /**
+   * A new subscription on `s`: checks both bounds, registers it, and starts
+   * `follow` a tick later, once `id` is known to the caller. (Its lines cannot
+   * overtake the reply: the connection holds notifications while a request
+   * is unanswered.)
+   */
+  private subscribe(s: Session, method: string, follow: () => () => void): number {
+    refuseStreams(s, method);
+    if (s.subscriptions.size >= MAX_FOLLOWS_PER_CONNECTION) {
+      throw new SminitError(
+        Code.InvalidRequest,
+        `too many subscriptions on this connection (at most ${MAX_FOLLOWS_PER_CONNECTION})`,
+      );
+    }
+    const release = this.acquireFollower();
+    const id = nextSubscription++;
+    let stop: (() => void) | null = null;
+    let ended = false;
+    s.subscriptions.set(id, () => {
+      ended = true;
+      stop?.();
+      release();
+    });
+    setImmediate(() => {
+      if (!ended) stop = follow();
+    });
+    return id;
   }
 
   private http(): HttpControl {

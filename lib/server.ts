@@ -1,27 +1,63 @@
 // The unix socket: accepts connections, frames what they send, and hands each
 // request to the dispatcher (rpc.ts) or, for the old text protocol, to
-// textproto.ts. Owns the socket file (refusing to steal a live one) and the
-// per-connection state; owns no service state.
+// textproto.ts. Owns the socket file (refusing to steal a live one, its mode
+// and group), the per-connection state and every per-connection bound: request
+// size, nesting, connections, how long a request may take to arrive and how
+// long a connection may sit idle. Past a bound the client gets an error and
+// the connection closes; the daemon buffers no more than the bound. Owns no
+// service state.
 
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chmod, chown, lstat, readFile, unlink } from 'node:fs/promises';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { Code, messageOf } from './errors.js';
-import { JsonSplitter } from './jsonstream.js';
+import { JsonSplitter, MAX_DEPTH, nestedDeeperThan } from './jsonstream.js';
+import { type Native, type PeerCred, peerCred, peerHungUp } from './native.js';
 import { type Rpc, type Session, errorResponse } from './rpc.js';
+
+/** One JSON-RPC value (a request or a batch) may take this many bytes. */
+export const MAX_REQUEST = 8 * 1024 * 1024;
+/** A text-protocol command line may take this many bytes. */
+export const MAX_TEXT_LINE = 64 * 1024;
+/** Connections open at once, unless --max-connections says otherwise. */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+/** A connection with nothing in flight and no subscription is closed after this long (--idle-timeout). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
+/** A request begun must be complete within this long (--request-timeout). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Requests of one connection being answered at once; past it, reading pauses. */
+export const MAX_IN_FLIGHT = 1024;
+/** Connections waiting to be accepted (the kernel caps it at net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
+/** Bytes of answers queued to a client that does not read; past it, reading pauses. */
+const MAX_QUEUED_ANSWERS = 16 * 1024 * 1024;
+
+export interface ServerLimits {
+  readonly maxConnections: number;
+  /** 0: never close an idle connection. */
+  readonly idleTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
+  requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+};
 
 export interface ServerOptions {
   readonly path: string;
   readonly rpc: Rpc;
-  /** Text-protocol handler (zinit ≤ 0.2.14): gets the first line, writes the reply, ends the socket. */
-  readonly text?: (line: string, socket: Socket) => void;
+  /**
+   * Text-protocol handler (zinit ≤ 0.2.14): gets the first line and who sent
+   * it, writes the reply, ends the socket.
+   */
+  readonly text?: (line: string, socket: Socket, peer: string) => void;
   readonly report: (service: string | null, text: string) => void;
-  /** Socket file mode; 0o600 unless a group is given access. */
-  readonly mode?: number;
-  readonly maxConnections?: number;
+  /** Give this group access to the socket (mode 0660); otherwise it is 0600. */
+  readonly group?: number;
+  readonly limits?: Partial<ServerLimits>;
 }
-
-export const MAX_REQUEST = 8 * 1024 * 1024;
-const MAX_DEPTH = 64;
 
 /** True when something answers on the socket path. */
 export function socketAnswers(path: string): Promise<boolean> {
@@ -53,17 +89,49 @@ export async function checkSocketFree(path: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * A group given as a name or a number, as its id: getgrnam through the native
+ * bindings (so groups from NSS count), else /etc/group. Throws a message a
+ * person can act on when there is no such group.
+ */
+export async function resolveGroup(spec: string, native: Native | string): Promise<number> {
+  const trimmed = spec.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  if (typeof native !== 'string') {
+    const gid = native.groupId(trimmed);
+    if (gid !== null) return gid;
+  } else {
+    const groups = await readFile('/etc/group', 'utf8').catch(() => '');
+    for (const line of groups.split('\n')) {
+      const [name, , gid] = line.split(':');
+      if (name === trimmed && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+    }
+  }
+  throw new Error(`no such group '${trimmed}'`);
+}
+
 export async function listen(opts: ServerOptions): Promise<Server> {
   const { path } = opts;
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   if (await checkSocketFree(path)) await unlink(path);
-  const server = createServer({ allowHalfOpen: true }, (socket) => onConnection(socket, opts));
-  server.maxConnections = opts.maxConnections ?? 4096;
+  const open = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    if (open.size >= limits.maxConnections) {
+      // Told, not just dropped: the client learns why.
+      refuse(socket, `too many connections (at most ${limits.maxConnections}); try again later`);
+      return;
+    }
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    onConnection(socket, opts, limits);
+  });
   // Created 0600 from the start: no window in which others could connect.
   const oldMask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      // Node's default backlog (511) refuses a burst of clients with EAGAIN.
+      server.listen({ path, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -71,48 +139,56 @@ export async function listen(opts: ServerOptions): Promise<Server> {
   } finally {
     process.umask(oldMask);
   }
-  await chmod(path, opts.mode ?? 0o600);
+  if (opts.group !== undefined) {
+    // The group first, then the mode: the group's members gain access only
+    // once the group is the intended one.
+    await chown(path, process.getuid?.() ?? -1, opts.group);
+    await chmod(path, 0o660);
+  } else await chmod(path, 0o600);
   server.on('error', (err) => opts.report(null, `socket error: ${err.message}`));
   return server;
 }
 
-/** Nesting deeper than MAX_DEPTH, checked before JSON.parse recurses. */
-function tooDeep(text: string): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > MAX_DEPTH) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
+/** An error as a JSON-RPC response line, then close. */
+function refuse(socket: Socket, message: string): void {
+  socket.on('error', () => undefined);
+  socket.end(JSON.stringify(errorResponse(null, Code.InvalidRequest, message)) + '\n');
+  socket.destroySoon();
 }
 
-function onConnection(socket: Socket, opts: ServerOptions): void {
+/** `uid 0 pid 1234 (sminit)`: who is asking, for the audit lines. */
+export function describePeer(cred: PeerCred | null): string {
+  if (!cred) return 'unix socket (peer unknown)';
+  let comm = '';
+  try {
+    // Read once per connection; the process may already be gone.
+    comm = readFileSync(`/proc/${cred.pid}/comm`, 'utf8').trim();
+  } catch {
+    comm = '?';
+  }
+  return `uid ${cred.uid} pid ${cred.pid} (${comm})`;
+}
+
+function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits): void {
   socket.on('error', () => undefined);
   let mode: 'unknown' | 'json' | 'text' | 'done' = 'unknown';
   let textBuf = '';
   const splitter = new JsonSplitter(MAX_REQUEST);
+  const peer = describePeer(peerCred(socket));
   const session: Session = {
     subscriptions: new Map(),
-    peer: 'unix socket',
+    peer,
     notify: (method, params) => {
       const line = JSON.stringify({ jsonrpc: '2.0', method, params }) + '\n';
       // A subscription's lines must not overtake its reply, which may wait
       // behind earlier requests: hold notifications while any is unanswered.
-      if (unanswered > 0) {
+      if (inFlight > 0) {
         held.push(line);
         heldBytes += line.length;
       } else writeLine(line);
     },
     backlog: () => socket.writableLength + heldBytes,
   };
-  let unanswered = 0;
   let held: string[] = [];
   let heldBytes = 0;
   const flushHeld = (): void => {
@@ -133,21 +209,91 @@ function onConnection(socket: Socket, opts: ServerOptions): void {
   const write = (value: unknown): void => writeLine(JSON.stringify(value) + '\n');
   // Answers go out in request order even when a later request finishes first.
   let order: Promise<void> = Promise.resolve();
+  let inFlight = 0;
+  let paused = false;
 
-  const handleFrame = (text: string, garbage: boolean): void => {
+  /** Tell the client why, in its own dialect, and close; read nothing more. */
+  const closeWith = (message: string): void => {
+    if (mode === 'text') {
+      if (socket.writable) socket.end(JSON.stringify({ state: 'error', body: message }) + '\n');
+    } else {
+      write(errorResponse(null, Code.InvalidRequest, message));
+      socket.end();
+    }
+    mode = 'done';
+    clearRequestTimer();
+    socket.destroySoon();
+  };
+
+  // A request must arrive whole in time: the clock starts with its first byte
+  // and restarts with each complete request, so a steady stream of requests
+  // is fine and a value that never ends is not.
+  let requestTimer: NodeJS.Timeout | null = null;
+  const clearRequestTimer = (): void => {
+    if (requestTimer) clearTimeout(requestTimer);
+    requestTimer = null;
+  };
+  const armRequestTimer = (): void => {
+    if (requestTimer || limits.requestTimeoutMs <= 0) return;
+    requestTimer = setTimeout(() => {
+      requestTimer = null;
+      if (mode === 'done') return;
+      opts.report(
+        null,
+        `closing a connection (${peer}): request incomplete after ${limits.requestTimeoutMs} ms`,
+      );
+      closeWith(`request not complete after ${limits.requestTimeoutMs} ms; closing the connection`);
+    }, limits.requestTimeoutMs);
+  };
+
+  // Idle: nothing received or sent for a while, nothing being answered, no
+  // subscription. A follower is idle by nature and is never closed for it.
+  if (limits.idleTimeoutMs > 0) {
+    socket.setTimeout(limits.idleTimeoutMs);
+    socket.on('timeout', () => {
+      if (mode === 'done' || inFlight > 0 || session.subscriptions.size > 0 || requestTimer) return;
+      closeWith(
+        `connection idle for ${limits.idleTimeoutMs} ms; closing it (reconnect to continue)`,
+      );
+    });
+  }
+
+  // Backpressure: a client that sends faster than it reads stops being read.
+  const throttle = (): void => {
+    const over = inFlight >= MAX_IN_FLIGHT || socket.writableLength > MAX_QUEUED_ANSWERS;
+    if (over && !paused) {
+      paused = true;
+      socket.pause();
+    } else if (!over && paused && mode !== 'done') {
+      paused = false;
+      socket.resume();
+    }
+  };
+  socket.on('drain', throttle);
+
+  const handleFrame = (frame: ReturnType<JsonSplitter['push']>[number]): void => {
     let pending: Promise<unknown>;
-    if (garbage) {
+    if (frame.kind === 'garbage') {
       pending = Promise.resolve(
         errorResponse(null, Code.ParseError, 'parse error: expected a JSON object or array'),
       );
-    } else if (tooDeep(text)) {
+    } else if (frame.kind === 'invalid-utf8') {
+      const hex = frame.byte.toString(16).padStart(2, '0');
+      pending = Promise.resolve(
+        errorResponse(
+          null,
+          Code.ParseError,
+          `parse error: request is not UTF-8 (byte 0x${hex} at offset ${frame.offset})`,
+        ),
+      );
+    } else if (nestedDeeperThan(frame.text, MAX_DEPTH)) {
       pending = Promise.resolve(
         errorResponse(null, Code.InvalidRequest, `request nested deeper than ${MAX_DEPTH} levels`),
       );
     } else {
       let value: unknown;
       try {
-        value = JSON.parse(text);
+        value = JSON.parse(frame.text);
         pending = opts.rpc.receive(value, session);
       } catch (err) {
         pending = Promise.resolve(
@@ -155,7 +301,8 @@ function onConnection(socket: Socket, opts: ServerOptions): void {
         );
       }
     }
-    unanswered++;
+    inFlight++;
+    throttle();
     order = order.then(() =>
       pending
         .then(
@@ -166,7 +313,8 @@ function onConnection(socket: Socket, opts: ServerOptions): void {
             opts.report(null, `internal error answering a request: ${messageOf(err)}`),
         )
         .finally(() => {
-          if (--unanswered === 0) flushHeld();
+          if (--inFlight === 0) flushHeld();
+          throttle();
         }),
     );
   };
@@ -181,27 +329,43 @@ function onConnection(socket: Socket, opts: ServerOptions): void {
     if (mode === 'text') {
       textBuf += chunk.toString('utf8');
       const nl = textBuf.indexOf('\n');
-      if (nl !== -1 || textBuf.length > 64 * 1024) {
-        const line = nl === -1 ? textBuf : textBuf.slice(0, nl);
-        mode = 'done'; // one text command per connection
-        socket.pause();
-        opts.text?.(line.replace(/\r$/, ''), socket);
+      if (nl === -1 && textBuf.length > MAX_TEXT_LINE) {
+        closeWith(`command line longer than ${MAX_TEXT_LINE} bytes`);
+        return;
       }
+      if (nl !== -1) {
+        const line = textBuf.slice(0, nl);
+        mode = 'done'; // one text command per connection
+        clearRequestTimer();
+        socket.pause();
+        opts.text?.(line.replace(/\r$/, ''), socket, peer);
+      } else armRequestTimer();
       return;
     }
+    let frames: ReturnType<JsonSplitter['push']>;
     try {
-      for (const f of splitter.push(chunk)) handleFrame(f.text, f.kind === 'garbage');
+      frames = splitter.push(chunk);
     } catch (err) {
-      write(errorResponse(null, Code.InvalidRequest, messageOf(err)));
-      socket.end();
-      socket.destroySoon();
+      opts.report(null, `closing a connection (${peer}): ${messageOf(err)}`);
+      closeWith(messageOf(err));
+      return;
     }
+    if (frames.length > 0) clearRequestTimer();
+    for (const f of frames) handleFrame(f);
+    if (splitter.inValue) armRequestTimer();
   });
   socket.on('end', () => {
+    clearRequestTimer();
+    // A follower that hung up (rather than only finishing sending, as
+    // `socat` does) is released now, not at the next line written to it.
+    if (peerHungUp(socket) && (mode === 'done' || session.subscriptions.size > 0)) {
+      socket.destroy();
+      return;
+    }
     if (mode === 'done') return;
     if (mode === 'text') {
       mode = 'done';
-      opts.text?.(textBuf.replace(/\r?\n?$/, ''), socket);
+      opts.text?.(textBuf.replace(/\r?\n?$/, ''), socket, peer);
       return;
     }
     // The client finished sending: answer what is pending, then close.
@@ -210,6 +374,7 @@ function onConnection(socket: Socket, opts: ServerOptions): void {
     });
   });
   socket.on('close', () => {
+    clearRequestTimer();
     for (const stop of session.subscriptions.values()) stop();
     session.subscriptions.clear();
   });

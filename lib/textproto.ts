@@ -6,7 +6,7 @@
 // so both dialects see the one manager. Owns no state beyond a connection.
 
 import type { Socket } from 'node:net';
-import { Code } from './errors.js';
+import { Code, messageOf } from './errors.js';
 import { type LogEntry, type LogStore, textOf, zinitLine } from './logs.js';
 import type { Rpc, Session } from './rpc.js';
 import { split } from './shellwords.js';
@@ -103,17 +103,19 @@ export interface TextOptions {
 }
 
 /** The handler server.ts calls with a text connection's first line. */
-export function textHandler(opts: TextOptions): (line: string, socket: Socket) => void {
-  return (line, socket) => {
+export function textHandler(
+  opts: TextOptions,
+): (line: string, socket: Socket, peer: string) => void {
+  return (line, socket, peer) => {
     // Nothing more is read from a text connection; keep reading so a close is seen.
     socket.resume();
     const command = parseCommand(line);
     if (command.kind === 'error') {
       reply(socket, { state: 'error', body: command.message });
     } else if (command.kind === 'log') {
-      streamLog(opts.logs, socket, command.snapshot);
+      streamLog(opts, socket, command.snapshot);
     } else {
-      void call(opts.rpc, socket, command.method, command.params);
+      void call(opts.rpc, socket, command.method, command.params, peer);
     }
   };
 }
@@ -128,10 +130,11 @@ async function call(
   socket: Socket,
   method: MethodName,
   params: Record<string, string>,
+  peer: string,
 ): Promise<void> {
   const session: Session = {
     subscriptions: new Map(),
-    peer: 'unix socket (text protocol)',
+    peer: `${peer}, text protocol`,
     notify: () => undefined,
     backlog: () => socket.writableLength,
     streams: false,
@@ -144,13 +147,20 @@ async function call(
   } else reply(socket, { state: 'ok', body: zinitBody(method, one.result) });
 }
 
-function streamLog(logs: LogStore, socket: Socket, snapshot: boolean): void {
+function streamLog({ logs, rpc }: TextOptions, socket: Socket, snapshot: boolean): void {
   if (snapshot) {
     const text = logs
       .read({})
       .entries.map((e) => textLogLine(e) + '\n')
       .join('');
     socket.end(text);
+    return;
+  }
+  let release: () => void;
+  try {
+    release = rpc.acquireFollower();
+  } catch (err) {
+    reply(socket, { state: 'error', body: messageOf(err) });
     return;
   }
   let dropped = 0;
@@ -166,5 +176,8 @@ function streamLog(logs: LogStore, socket: Socket, snapshot: boolean): void {
     }
     socket.write(textLogLine(e) + '\n');
   });
-  socket.once('close', stop);
+  socket.once('close', () => {
+    stop();
+    release();
+  });
 }

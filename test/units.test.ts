@@ -51,7 +51,10 @@ t.test('JsonSplitter', async (t) => {
     ];
     const got = frames(new JsonSplitter(), tricky.join(''));
     t.same(got, tricky.map(json));
-    for (const f of got) t.doesNotThrow(() => JSON.parse(f.text), f.text);
+    for (const f of got) {
+      const text = f.kind === 'json' ? f.text : '';
+      t.doesNotThrow(() => JSON.parse(text), text);
+    }
   });
   t.test('split across chunks at every byte', async (t) => {
     const text = '{"id":1,"s":"a}\\"b{"}\n[{"x":"]"}]{"é":"ü"}\nhello}\n{"z":[]}';
@@ -69,7 +72,7 @@ t.test('JsonSplitter', async (t) => {
     const oneByOne = [...bytes].flatMap((b) => s.push(Buffer.from([b])));
     t.same(oneByOne, whole, 'a byte at a time');
     t.equal(s.pending, 0, 'nothing left over');
-    t.equal(whole[2]?.text, '{"é":"ü"}', 'multi-byte characters split across chunks survive');
+    t.same(whole[2], json('{"é":"ü"}'), 'multi-byte characters split across chunks survive');
   });
   t.test('garbage lines', async (t) => {
     t.same(frames(new JsonSplitter(), 'hello}\n{"a":1}\n  junk {"b":2}\n[]'), [

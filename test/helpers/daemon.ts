@@ -64,6 +64,8 @@ export interface DaemonOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Shell commands run just before sminitd is exec'd in their place (to set up odd inheritance). */
   readonly viaShell?: string;
+  /** Prepare the config directory (files that are not plain text: links, FIFOs…) before sminitd reads it. */
+  readonly setup?: (dir: string) => void;
 }
 
 export interface CliResult {
@@ -137,6 +139,7 @@ export async function startDaemon(
   const write = (name: string, yaml: string): void =>
     writeFileSync(join(dir, name.includes('.') ? name : `${name}.yaml`), yaml);
   for (const [name, yaml] of Object.entries(files)) write(name, yaml);
+  options.setup?.(dir);
   const daemonArgv = [process.execPath, SMINITD, '-c', dir, '-s', socket, ...extraArgs];
   const argv =
     options.viaShell === undefined
