@@ -306,28 +306,15 @@ export class ServiceWorker {
       afterOutput(outputs, EXIT_OUTPUT_GRACE_MS, () => this.exited(child, code, signal)),
     );
     this.emit(`started: pid ${pid}, run ${run}: ${def.exec.join(' ')}`);
-    if (def.test === null || def.oneshot) {
-      if (def.oneshot) {
-        this.setState({
-          kind: 'starting',
-          since: this.startedAt,
-          pid,
-          testFailures: 0,
-          lastTestError: null,
-        });
-      } else {
-        this.becameUp(pid);
-      }
-    } else {
-      this.setState({
-        kind: 'starting',
-        since: this.startedAt,
-        pid,
-        testFailures: 0,
-        lastTestError: null,
-      });
-      this.runTest(run);
+    // Without a health test a long-running service is up once spawned; a
+    // oneshot is starting until it exits.
+    if (def.test === null && !def.oneshot) {
+      this.becameUp(pid);
+      return;
     }
+    const since = this.startedAt;
+    this.setState({ kind: 'starting', since, pid, testFailures: 0, lastTestError: null });
+    if (!def.oneshot) this.runTest(run);
   }
 
   private spawnFailed(err: NodeJS.ErrnoException): void {

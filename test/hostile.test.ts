@@ -21,23 +21,9 @@ import { MAX_BATCH, MAX_FOLLOWERS, MAX_FOLLOWS_PER_CONNECTION } from '../lib/rpc
 import { MAX_REQUEST } from '../lib/server.js';
 import { MAX_DEPTH } from '../lib/jsonstream.js';
 import { runCli, startDaemon } from './helpers/daemon.js';
-import { Raw, textCommand } from './helpers/raw.js';
+import { Raw, type Response, err, req, textCommand } from './helpers/raw.js';
 import { waitFor } from './helpers/wait.js';
 
-interface Response {
-  jsonrpc: '2.0';
-  id: number | string | null;
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-const req = (id: number, method: string, params?: unknown): string =>
-  JSON.stringify({ jsonrpc: '2.0', id, method, ...(params !== undefined ? { params } : {}) });
-const err = (id: number | null, code: number, message: string): Response => ({
-  jsonrpc: '2.0',
-  id,
-  error: { code, message },
-});
 const badName = (shown: string): string => `invalid service name ${shown}: ${NAME_RULE}`;
 
 // --- service files -------------------------------------------------------------

@@ -14,23 +14,9 @@ import { MAX_REQUEST } from '../lib/server.js';
 import { parseCommand } from '../lib/textproto.js';
 import { METHODS, METHOD_NAMES } from '../lib/wire.js';
 import { SMINITD, runCli, startDaemon, tempDir } from './helpers/daemon.js';
-import { Raw, textCommand } from './helpers/raw.js';
+import { Raw, type Response, err, req, textCommand } from './helpers/raw.js';
 import { waitFor } from './helpers/wait.js';
 
-interface Response {
-  jsonrpc: '2.0';
-  id: number | string | null;
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-const req = (id: number, method: string, params?: unknown): string =>
-  JSON.stringify({ jsonrpc: '2.0', id, method, ...(params !== undefined ? { params } : {}) });
-const err = (id: number | null, code: number, message: string): Response => ({
-  jsonrpc: '2.0',
-  id,
-  error: { code, message },
-});
 const FILES = { canary: 'exec: sleep 1000\n' };
 
 async function open(t: Test, socket: string): Promise<Raw> {

@@ -8,19 +8,10 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { LogLine } from '../lib/wire.js';
 import { SMINITD, startDaemon, tempDir } from './helpers/daemon.js';
-import { waitFor } from './helpers/wait.js';
+import { contiguous, waitFor } from './helpers/wait.js';
 import { lineNumber, writerExec } from './helpers/writers.js';
 
 const MiB = 1024 * 1024;
-
-function contiguous(nums: readonly number[]): string | null {
-  for (let i = 1; i < nums.length; i++) {
-    const a = nums[i - 1] as number;
-    const b = nums[i] as number;
-    if (b !== a + 1) return `after ${a} came ${b} (index ${i})`;
-  }
-  return null;
-}
 
 t.test('snapshot then follow: one cursor, no line lost or twice at full speed', async (t) => {
   const scripts = tempDir(t);

@@ -5,6 +5,25 @@
 import { type Socket, connect } from 'node:net';
 import { waitFor } from './wait.js';
 
+/** One JSON-RPC answer as it comes off the wire. */
+export interface Response {
+  jsonrpc: '2.0';
+  id: number | string | null;
+  result?: unknown;
+  error?: { code: number; message: string };
+}
+
+/** One request, serialised as a client writes it (without the newline). */
+export const req = (id: number, method: string, params?: unknown): string =>
+  JSON.stringify({ jsonrpc: '2.0', id, method, ...(params !== undefined ? { params } : {}) });
+
+/** The error answer expected for `id`. */
+export const err = (id: number | null, code: number, message: string): Response => ({
+  jsonrpc: '2.0',
+  id,
+  error: { code, message },
+});
+
 export class Raw {
   private data = Buffer.alloc(0);
   private isClosed = false;

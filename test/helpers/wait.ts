@@ -23,3 +23,13 @@ export async function waitFor<T>(
     await delay(intervalMs);
   }
 }
+
+/** Null when `nums` counts up by one throughout; otherwise where it first does not. */
+export function contiguous(nums: readonly number[]): string | null {
+  for (let i = 1; i < nums.length; i++) {
+    const a = nums[i - 1] as number;
+    const b = nums[i] as number;
+    if (b !== a + 1) return `after ${a} came ${b} (index ${i})`;
+  }
+  return null;
+}
