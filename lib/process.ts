@@ -4,7 +4,7 @@
 // state is the set of children libuv owns and has not reaped yet, so the
 // orphan reaper (reaper.ts) never takes a service's exit status.
 
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { ChildProcess, spawn, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
 
 /** The variable that marks every process a service starts, so ones that left the group can be found. */
@@ -39,18 +39,29 @@ export function isSpawnedChild(pid: number): boolean {
 export function spawnGroup(spec: SpawnSpec): ChildProcess {
   const [file, ...args] = spec.argv;
   const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
-  const child = spawn(file ?? '', args, {
-    cwd: spec.cwd,
-    env: {
-      ...process.env,
-      ...spec.env,
-      [MARKER_VAR]: spec.marker,
-      [DAEMON_VAR]: String(process.pid),
-    },
-    detached: true,
-    stdio,
-    windowsHide: true,
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(file ?? '', args, {
+      cwd: spec.cwd,
+      env: {
+        ...process.env,
+        ...spec.env,
+        [MARKER_VAR]: spec.marker,
+        [DAEMON_VAR]: String(process.pid),
+      },
+      detached: true,
+      stdio,
+      windowsHide: true,
+    });
+  } catch (err) {
+    // Node emits 'error' only for the failures it counts as run-time ones
+    // (ENOENT, EACCES, EAGAIN, EMFILE, ENFILE) and throws the rest: E2BIG
+    // (an argument over 128 KiB), ENAMETOOLONG, EPERM… Deliver them the
+    // same way, so one bad service can never throw through its caller.
+    const failed = new ChildProcess();
+    process.nextTick(() => failed.emit('error', err));
+    return failed;
+  }
   // Registered before control returns to the event loop, hence before any
   // SIGCHLD could be handled; 'exit' comes only after libuv has reaped it.
   const pid = child.pid;
@@ -109,6 +120,12 @@ export function describeSpawnError(
     case 'EMFILE':
     case 'ENFILE':
       return `cannot run '${argv0}': out of file descriptors (${err.code})`;
+    case 'E2BIG':
+      return `cannot run '${argv0}': arguments or environment too long (E2BIG)`;
+    case 'ENAMETOOLONG':
+      return `cannot run '${argv0}': a path is too long (ENAMETOOLONG)`;
+    case 'ENOMEM':
+      return `cannot run '${argv0}': out of memory (ENOMEM)`;
     default:
       return `cannot run '${argv0}': ${err.message}`;
   }
