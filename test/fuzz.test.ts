@@ -20,6 +20,8 @@ import type { Problem } from '../lib/types.js';
 const LONG = Number(process.env.SMINIT_FUZZ_RUNS ?? 0);
 /** Inputs per property: a short pass in the suite, or what SMINIT_FUZZ_RUNS asks for. */
 const runs = (suite: number): number => (LONG > 0 ? LONG : suite);
+// A long run is bounded by its input count, not by the suite's timeout.
+if (LONG > 0) t.setTimeout(0);
 
 /** Run a property; fail the test with fast-check's report (seed, path, counterexample). */
 function check<Ts extends [unknown, ...unknown[]]>(
