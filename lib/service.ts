@@ -18,6 +18,7 @@ import {
   backoff,
   describeExit,
   hasProcess,
+  isSettled,
   shouldRestart,
 } from './state.js';
 import type { ServiceDef } from './types.js';
@@ -182,11 +183,7 @@ export class ServiceWorker {
 
   private setState(state: ServiceState): void {
     this.state = state;
-    const settledNow =
-      state.kind !== 'starting' && state.kind !== 'stopping'
-        ? true
-        : state.kind === 'starting' && state.testFailures > 0;
-    if (settledNow && this.settleWaiters.length > 0) {
+    if (isSettled(state) && this.settleWaiters.length > 0) {
       const waiters = this.settleWaiters;
       this.settleWaiters = [];
       for (const w of waiters) w(state);

@@ -352,6 +352,22 @@ t.test('restart', async (t) => {
     t.not(after.pid, before.pid);
   });
 
+  t.test('answers even when a start got in first', async (t) => {
+    // The stop's end asks for a start (the target is up again) ahead of the
+    // restart's own start, which then changes nothing: it must still answer.
+    const d = await daemon(t, { web: svc({ exec: 'sleep 1000' }) });
+    const before = await d.waitStatus('web', (s) => s.status === 'running', 'running');
+    const restarted = d.client.restart('web');
+    await d.client.start('web');
+    const after = await Promise.race([
+      restarted,
+      waitFor('nothing', () => false, 5000).then(() => null),
+    ]);
+    t.ok(after, 'restart answered');
+    t.equal(after?.status, 'running');
+    t.not(after?.pid, before.pid, 'a new process');
+  });
+
   t.test('of a service whose binary is missing reports the failure', async (t) => {
     const d = await daemon(t, { gone: svc({ exec: '/nonexistent/gone-bin' }) });
     await d.waitStatus('gone', (s) => s.status === 'failed', 'failed');
