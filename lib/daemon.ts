@@ -37,7 +37,19 @@ function stamp(): string {
 }
 
 export function report(service: string | null, text: string): void {
-  process.stderr.write(`${stamp()} ${service ?? 'sminitd'}: ${text}\n`);
+  say(process.stderr, `${stamp()} ${service ?? 'sminitd'}: ${text}\n`);
+}
+
+/**
+ * Write to stdout or stderr unless whoever read it has gone away. A write
+ * to a pipe with no reader fails with EPIPE as an 'error' event; unheeded,
+ * that is an uncaught exception, whose report is another failing write:
+ * the daemon would spin on its own error reports for ever.
+ */
+function say(stream: NodeJS.WriteStream, text: string): void {
+  if (stream.destroyed || stream.errored) return;
+  if (stream.listenerCount('error') === 0) stream.on('error', () => undefined);
+  stream.write(text);
 }
 
 /** Runs until shutdown; resolves to the process exit code. */
@@ -88,7 +100,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     configDir: opts.configDir,
     logs,
     report,
-    stdout: (line) => process.stdout.write(line + '\n'),
+    stdout: (line) => say(process.stdout, line + '\n'),
   });
 
   let resolveExit: (code: number) => void = () => undefined;
