@@ -249,3 +249,23 @@ function cpuTicks(pid: number): number {
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(rest[11]) + Number(rest[12]);
 }
+
+t.test('a daemon whose stderr reader went away keeps answering and does not spin', async (t) => {
+  // stderr goes to a FIFO whose reader takes one byte and leaves: every
+  // later report fails with EPIPE.
+  const d = await startDaemon(t, { svc: 'exec: sleep 3600\n' }, [], {
+    viaShell: 'f="$4/../stderr.fifo"; mkfifo "$f"; (head -c 1 <"$f" >/dev/null &); exec 2>"$f"',
+  });
+  await d.waitStatus('svc', (s) => s.status === 'running', 'running');
+  // Each restart is reported on stderr.
+  for (let i = 0; i < 5; i++) t.equal((await d.client.restart('svc')).status, 'running');
+  const before = cpuTicks(d.pid);
+  const started = Date.now();
+  await waitFor('a second to pass', async () => {
+    await d.client.list();
+    return Date.now() - started >= 1000;
+  });
+  const spent = (cpuTicks(d.pid) - before) / clockTicks();
+  t.ok(spent < 0.3, `daemon CPU: ${spent.toFixed(2)} s in ${Date.now() - started} ms`);
+  t.equal(d.proc.exitCode, null, 'the daemon is alive');
+});
