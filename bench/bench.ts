@@ -448,6 +448,25 @@ function counters(pid: number): Counters {
   };
 }
 
+/**
+ * Wait until the daemon's main thread has not run for `quietMs` (or a
+ * minute has passed): after a start of many services V8 goes on collecting
+ * start-up garbage for a while, which is not what an idle window measures.
+ */
+async function settle(pid: number, quietMs: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last = counters(pid).mainSlices;
+  let quietSince = Date.now();
+  while (Date.now() < deadline && Date.now() - quietSince < quietMs) {
+    await delay(100);
+    const now = counters(pid).mainSlices;
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    }
+  }
+}
+
 // --- sections --------------------------------------------------------------------
 
 async function floors(o: Options, root: string): Promise<void> {
@@ -604,7 +623,7 @@ async function steady(o: Options, root: string): Promise<void> {
   const d = await startDaemon(dir, join(root, 'steady.sock'), join(root, 'daemon.log'));
   try {
     await allRunning(d, n, o.quick ? 10 : 50);
-    await delay(o.settleMs);
+    await settle(d.pid, o.settleMs);
     if (want('footprint') || want('idle')) {
       const before = counters(d.pid);
       const rssStart = kib(procStatus(d.pid).VmRSS) / 1024;

@@ -83,7 +83,7 @@ export function parseServiceText(name: string, file: string, text: string): Pars
   try {
     events = parseEvents(text, {});
   } catch (e) {
-    return { ok: false, problems: [...nameProblems(name, file), yamlProblem(file, e)] };
+    return { ok: false, problems: [...nameProblems(name, file), yamlProblem(file, e, spotOf)] };
   }
   const map = locate(text, events, spotOf);
   const problems = map.problems.map((p) => at(p.spot, p.message));
@@ -99,7 +99,7 @@ export function parseServiceText(name: string, file: string, text: string): Pars
   } catch (e) {
     return {
       ok: false,
-      problems: [...nameProblems(name, file), ...problems, yamlProblem(file, e)],
+      problems: [...nameProblems(name, file), ...problems, yamlProblem(file, e, spotOf)],
     };
   }
   const located = (pointer: string): Located | undefined => map.spots.get(pointer);
@@ -643,11 +643,21 @@ function nameProblems(name: string, file: string): Problem[] {
   return error ? [{ file, line: 0, column: 0, message: error }] : [];
 }
 
-function yamlProblem(file: string, e: unknown): Problem {
+function yamlProblem(
+  file: string,
+  e: unknown,
+  spotOf: (offset: number) => Spot | undefined,
+): Problem {
   if (e instanceof YAMLException) {
-    const line = e.mark ? e.mark.line + 1 : 0;
-    const column = e.mark ? e.mark.column + 1 : 0;
-    return { file, line, column, message: `invalid YAML: ${e.reason}` };
+    // js-yaml counts a lone CR as a line break; every other position here
+    // (and every editor's `:line`) counts LF only, so place it by offset.
+    const spot = e.mark ? spotOf(e.mark.position) : undefined;
+    return {
+      file,
+      line: spot?.line ?? 0,
+      column: spot?.column ?? 0,
+      message: `invalid YAML: ${e.reason}`,
+    };
   }
   return { file, line: 0, column: 0, message: `invalid YAML: ${String(e)}` };
 }

@@ -47,7 +47,19 @@ function stamp(): string {
 }
 
 export function report(service: string | null, text: string): void {
-  process.stderr.write(`${stamp()} ${service ?? 'sminitd'}: ${text}\n`);
+  say(process.stderr, `${stamp()} ${service ?? 'sminitd'}: ${text}\n`);
+}
+
+/**
+ * Write to stdout or stderr unless whoever read it has gone away. A write
+ * to a pipe with no reader fails with EPIPE as an 'error' event; unheeded,
+ * that is an uncaught exception, whose report is another failing write:
+ * the daemon would spin on its own error reports for ever.
+ */
+function say(stream: NodeJS.WriteStream, text: string): void {
+  if (stream.destroyed || stream.errored) return;
+  if (stream.listenerCount('error') === 0) stream.on('error', () => undefined);
+  stream.write(text);
 }
 
 let stdoutOut: BoundedWriter | null = null;
@@ -72,14 +84,9 @@ function stdoutWriter(): BoundedWriter {
 
 /** Runs until shutdown; resolves to the process exit code. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  // Whoever reads our output may go away: a failed write to stderr or stdout
-  // must be dropped, not become an exception that reports itself for ever.
-  process.stderr.on('error', () => undefined);
-  process.stdout.on('error', () => undefined);
-  process.on('uncaughtException', (err) => {
-    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
-    report(null, `internal error (contained): ${err.stack ?? err.message}`);
-  });
+  process.on('uncaughtException', (err) =>
+    report(null, `internal error (contained): ${err.stack ?? err.message}`),
+  );
   process.on('unhandledRejection', (err) =>
     report(null, `internal error (contained): ${messageOf(err)}`),
   );

@@ -1,9 +1,13 @@
-// A debug aid, off unless SMINIT_DEBUG_FAULTS=1 is in sminitd's environment:
+// Debug aids, off unless SMINIT_DEBUG_FAULTS=1 is in sminitd's environment:
 // the `debug_fault` method fails on purpose in each of the ways a request
 // handler can fail, so the claim that one failing request never takes the
-// daemon down can be checked against the real daemon. Nothing else changes
-// when it is enabled; without it the method does not exist.
+// daemon down can be checked against the real daemon; `debug_memory` reports
+// the heap, after a full garbage collection when asked, so a soak can tell
+// a leak from garbage not yet collected. Nothing else changes when they are
+// enabled; without it the methods do not exist.
 
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Code, SminitError } from './errors.js';
 
 export const FAULTS_VAR = 'SMINIT_DEBUG_FAULTS';
@@ -42,6 +46,19 @@ export function debugMethods(manager: {
   hold(until: Promise<unknown>): void;
 }): Record<string, (params: unknown) => Promise<unknown>> {
   return {
+    debug_memory: (params) => {
+      const wantGc =
+        typeof params === 'object' && params !== null && (params as { gc?: unknown }).gc === true;
+      if (wantGc) fullGc();
+      const m = process.memoryUsage();
+      return Promise.resolve({
+        rss: m.rss,
+        heap_used: m.heapUsed,
+        heap_total: m.heapTotal,
+        external: m.external,
+        array_buffers: m.arrayBuffers,
+      });
+    },
     debug_fault: (params) => {
       const kind = kindOf(params);
       switch (kind) {
@@ -64,4 +81,14 @@ export function debugMethods(manager: {
       }
     },
   };
+}
+
+let gc: (() => void) | undefined;
+/** A full, synchronous collection, without starting the daemon with --expose-gc. */
+function fullGc(): void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
 }

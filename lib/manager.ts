@@ -14,7 +14,7 @@ import { nameError } from './names.js';
 import { markerValue, parseSignal } from './process.js';
 import { ServiceWorker } from './service.js';
 import { SHUTDOWN_MARGIN_MS, killLeftovers, shutdownBoundMs } from './shutdown.js';
-import { type ServiceState, hasProcess, isUp, reasonOf, zinitState } from './state.js';
+import { type ServiceState, hasProcess, isSettled, isUp, reasonOf, zinitState } from './state.js';
 import { type ServiceDef, formatProblem } from './types.js';
 import type { ExitWire, ServiceStatus } from './wire.js';
 
@@ -151,6 +151,9 @@ export class Manager {
           w.target = 'up';
           const settled = w.settled();
           this.evaluate(name, true);
+          // Started by someone else meanwhile (or stopped again): no state
+          // change may ever come, so answer with where it stands now.
+          if (isSettled(w.state)) return this.statusOf(w);
           return { later: settled.then(() => this.statusOf(w)) };
         }),
       );

@@ -7,7 +7,7 @@
 // EACCES) mean "not there" and are swallowed; any other error propagates.
 
 import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { type FileHandle, open, readdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
@@ -152,19 +152,62 @@ export async function findByEnv(
 ): Promise<number[]> {
   const needle = Buffer.from(`${key}=${value}\0`);
   const pids = processes.map((p) => (typeof p === 'number' ? p : p.pid)).filter(validPid);
-  const hits = await Promise.all(
-    pids.map(async (pid) => {
-      let env: Buffer;
-      try {
-        env = await readFile(`/proc/${pid}/environ`);
-      } catch (err) {
-        if (unreadable(err)) return false;
-        throw err;
-      }
-      return hasEntry(env, needle);
-    }),
-  );
+  const hits: boolean[] = new Array<boolean>(pids.length).fill(false);
+  // A few lanes, each reusing one buffer: readFile would allocate 64 KiB per
+  // file (the size of a /proc file is unknown), tens of MiB per scan of a
+  // busy machine, and the allocator keeps what a sweep on every crash churns.
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    let buf: Buffer = Buffer.allocUnsafe(ENVIRON_BUFFER);
+    for (let i = next++; i < pids.length; i = next++) {
+      const env = await readEnviron(pids[i]!, buf);
+      if (env === null) continue;
+      buf = env.buffer;
+      hits[i] = hasEntry(env.data, needle);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(ENVIRON_LANES, pids.length) }, lane));
   return pids.filter((_, i) => hits[i]);
+}
+
+/** As many reads in flight as the thread pool has threads by default. */
+const ENVIRON_LANES = 4;
+const ENVIRON_BUFFER = 16 * 1024;
+
+/**
+ * The environ of `pid` read into `buf` (grown when too small); null when the
+ * process is gone or not ours to read.
+ */
+async function readEnviron(
+  pid: number,
+  buf: Buffer,
+): Promise<{ data: Buffer; buffer: Buffer } | null> {
+  let fh: FileHandle;
+  try {
+    fh = await open(`/proc/${pid}/environ`, 'r');
+  } catch (err) {
+    if (unreadable(err)) return null;
+    throw err;
+  }
+  try {
+    let length = 0;
+    for (;;) {
+      if (length === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, length);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return { data: buf.subarray(0, length), buffer: buf };
+  } catch (err) {
+    if (unreadable(err)) return null;
+    throw err;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Whether NUL-separated `env` has an entry equal to `needle` (which ends in NUL). */

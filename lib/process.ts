@@ -4,7 +4,7 @@
 // state is the set of children libuv owns and has not reaped yet, so the
 // orphan reaper (reaper.ts) never takes a service's exit status.
 
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { ChildProcess, spawn, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
 import { readStat } from './proc.js';
 
@@ -80,13 +80,24 @@ export function isSpawnedChild(pid: number): boolean {
 export function spawnGroup(spec: SpawnSpec): ChildProcess {
   const [file, ...args] = spec.argv;
   const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
-  const child = spawn(file ?? '', args, {
-    cwd: spec.cwd,
-    env: childEnv(spec),
-    detached: true,
-    stdio,
-    windowsHide: true,
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(file ?? '', args, {
+      cwd: spec.cwd,
+      env: childEnv(spec),
+      detached: true,
+      stdio,
+      windowsHide: true,
+    });
+  } catch (err) {
+    // Node emits 'error' only for the failures it counts as run-time ones
+    // (ENOENT, EACCES, EAGAIN, EMFILE, ENFILE) and throws the rest: E2BIG
+    // (an argument over 128 KiB), ENAMETOOLONG, EPERM… Deliver them the
+    // same way, so one bad service can never throw through its caller.
+    const failed = new ChildProcess();
+    process.nextTick(() => failed.emit('error', err));
+    return failed;
+  }
   // Registered before control returns to the event loop, hence before any
   // SIGCHLD could be handled; 'exit' comes only after libuv has reaped it.
   const pid = child.pid;
@@ -145,6 +156,12 @@ export function describeSpawnError(
     case 'EMFILE':
     case 'ENFILE':
       return `cannot run '${argv0}': out of file descriptors (${err.code})`;
+    case 'E2BIG':
+      return `cannot run '${argv0}': arguments or environment too long (E2BIG)`;
+    case 'ENAMETOOLONG':
+      return `cannot run '${argv0}': a path is too long (ENAMETOOLONG)`;
+    case 'ENOMEM':
+      return `cannot run '${argv0}': out of memory (ENOMEM)`;
     default:
       return `cannot run '${argv0}': ${err.message}`;
   }

@@ -20,6 +20,7 @@ import {
   backoff,
   describeExit,
   hasProcess,
+  isSettled,
   shouldRestart,
 } from './state.js';
 import type { ServiceDef } from './types.js';
@@ -175,7 +176,8 @@ export class ServiceWorker {
       if (this.state.kind !== 'stopped') {
         this.setState({ kind: 'stopped', since: Date.now(), lastExit: this.lastExit });
       }
-      return Promise.resolve();
+      // Stopped means nothing of it runs: wait for the last run's leftovers.
+      return this.leftovers ?? Promise.resolve();
     }
     this.sweepOnStop = this.sweepOnStop && sweep;
     const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
@@ -221,11 +223,7 @@ export class ServiceWorker {
 
   private setState(state: ServiceState): void {
     this.state = state;
-    const settledNow =
-      state.kind !== 'starting' && state.kind !== 'stopping'
-        ? true
-        : state.kind === 'starting' && state.testFailures > 0;
-    if (settledNow && this.settleWaiters.length > 0) {
+    if (isSettled(state) && this.settleWaiters.length > 0) {
       const waiters = this.settleWaiters;
       this.settleWaiters = [];
       for (const w of waiters) w(state);
@@ -274,6 +272,18 @@ export class ServiceWorker {
 
   private spawn(): void {
     if (this.frozen) return;
+    if (this.leftovers) {
+      // The last run's escaped processes are still being killed; a new run
+      // must not start before, or the sweep would take it for one of them.
+      if (!this.spawnQueued) {
+        this.spawnQueued = true;
+        void this.leftovers.then(() => {
+          this.spawnQueued = false;
+          if (this.target === 'up' && !hasProcess(this.state)) this.spawn();
+        });
+      }
+      return;
+    }
     const def = this.def;
     this.run++;
     const run = this.run;
@@ -469,8 +479,10 @@ export class ServiceWorker {
       }
       return;
     }
-    // A long-running service's leftovers would otherwise run twice after the restart.
+    // A long-running service's leftovers would otherwise run twice after
+    // the restart: its group, and whatever left the group (by marker).
     signalGroup(pid, 'SIGKILL');
+    this.sweepLeftovers();
     if (!shouldRestart(def.restart, exit)) {
       this.setState({ kind: 'exited', since: now, lastExit: exit });
       return;
@@ -480,6 +492,8 @@ export class ServiceWorker {
     this.restarts++;
     if (delayMs === 0) {
       this.emit('restarting now (was up past stable_after)');
+      // Until the sweep lets the new run start, it is not running.
+      this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
       this.spawn();
       return;
     }
@@ -497,6 +511,27 @@ export class ServiceWorker {
       if (this.target === 'up' && this.state.kind === 'backoff') this.spawn();
     }, delayMs);
   }
+
+  /**
+   * Kill, in the background, every process of this service that left its
+   * group (setsid) while the last run ended on its own. Until that is done
+   * no new run starts and a stop does not return.
+   */
+  private sweepLeftovers(): void {
+    const sweep: Promise<void> = sweepMarked(this.ctx.marker)
+      .then(
+        (n) => {
+          if (n > 0) this.emit(`killed ${n} processes the last run left outside its group`);
+        },
+        (err: unknown) => this.emit(`while sweeping the last run's leftovers: ${messageOf(err)}`),
+      )
+      .finally(() => {
+        if (this.leftovers === sweep) this.leftovers = null;
+      });
+    this.leftovers = sweep;
+  }
+  private leftovers: Promise<void> | null = null;
+  private spawnQueued = false;
 
   /** The main process of a stopping service is gone: wait for its group, then sweep. */
   private async drainGroup(pgid: number, exit: ExitInfo): Promise<void> {

@@ -79,6 +79,17 @@ export function hasProcess(state: ServiceState): boolean {
   return state.kind === 'starting' || state.kind === 'running' || state.kind === 'stopping';
 }
 
+/**
+ * Whether a client waiting for a service to come up can be answered: it is
+ * anywhere but on its way (a start whose test has failed at least once
+ * counts as an answer: it says why).
+ */
+export function isSettled(state: ServiceState): boolean {
+  if (state.kind === 'stopping') return false;
+  if (state.kind === 'starting') return state.testFailures > 0;
+  return true;
+}
+
 export function exitFailed(exit: ExitInfo): boolean {
   return exit.code !== 0;
 }

@@ -264,6 +264,11 @@ t.test('YAML syntax errors carry their position', async (t) => {
     'web.yaml:2:6: invalid YAML: bad indentation of a mapping entry',
   ]);
   t.same(problems('exec: [a, b\n'), ['web.yaml:2:1: invalid YAML: deficient indentation']);
+  // Lines are counted at LF, as everywhere else: a lone CR does not start one.
+  t.same(problems('a\rb: [\n'), [
+    'web.yaml:1:4: invalid YAML: end of the stream or a document separator is expected',
+  ]);
+  t.same(problems('exec: x\r\ndir: [\n'), ['web.yaml:3:1: invalid YAML: deficient indentation']);
 });
 
 t.test('the name is checked too', async (t) => {

@@ -331,6 +331,32 @@ t.test('stop reaches every descendant, including one that left the group', async
   t.equal((await d.status('tree')).status, 'stopped');
 });
 
+t.test('a crash takes along what left the group, so it never runs twice', async (t) => {
+  const d = await daemon(t, {
+    escape: svc({ exec: "sh -c 'setsid sleep 1000 & wait'", restart_delay: '50ms' }),
+  });
+  const first = await d.waitStatus('escape', (s) => s.status === 'running', 'running');
+  const [escaped] = await waitFor('the escaped sleep', async () => {
+    const found = (await serviceProcs(d, 'escape')).filter(isSleep('1000'));
+    return found.length === 1 ? found : null;
+  });
+  t.not(readStat(escaped!.pid)?.pgrp, first.pid, 'the sleep left the group');
+  process.kill(first.pid, 'SIGKILL');
+  const second = await d.waitStatus(
+    'escape',
+    (s) => s.status === 'running' && s.pid !== first.pid,
+    'running again',
+  );
+  await waitFor('the old sleep to be gone', () => !isAlive(escaped!.pid, escaped!.startTime));
+  const sleeps = await waitFor('the new escaped sleep', async () => {
+    const found = (await serviceProcs(d, 'escape')).filter(isSleep('1000'));
+    return found.length >= 1 ? found : null;
+  });
+  t.equal(sleeps.length, 1, 'one sleep: the new run');
+  t.equal(readStat(sleeps[0]!.pid)?.ppid, second.pid, "it is the new run's child");
+  await waitEvents(d, 'escape', /killed 1 processes the last run left outside its group/, 1);
+});
+
 t.test('restart', async (t) => {
   t.test('of a running service answers running, with a new pid', async (t) => {
     const d = await daemon(t, { web: svc({ exec: 'sleep 1000' }) });
@@ -351,6 +377,22 @@ t.test('restart', async (t) => {
     const after = await d.client.restart('web');
     t.equal(after.status, 'running');
     t.not(after.pid, before.pid);
+  });
+
+  t.test('answers even when a start got in first', async (t) => {
+    // The stop's end asks for a start (the target is up again) ahead of the
+    // restart's own start, which then changes nothing: it must still answer.
+    const d = await daemon(t, { web: svc({ exec: 'sleep 1000' }) });
+    const before = await d.waitStatus('web', (s) => s.status === 'running', 'running');
+    const restarted = d.client.restart('web');
+    await d.client.start('web');
+    const after = await Promise.race([
+      restarted,
+      waitFor('nothing', () => false, 5000).then(() => null),
+    ]);
+    t.ok(after, 'restart answered');
+    t.equal(after?.status, 'running');
+    t.not(after?.pid, before.pid, 'a new process');
   });
 
   t.test('of a service whose binary is missing reports the failure', async (t) => {

@@ -5,7 +5,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,12 @@ export interface DaemonOptions {
   readonly viaShell?: string;
   /** Prepare the config directory (files that are not plain text: links, FIFOs…) before sminitd reads it. */
   readonly setup?: (dir: string) => void;
+  /**
+   * Run sminitd as this unprivileged uid (and gid), through setpriv; its
+   * directory is handed over to it. Limits such as RLIMIT_NPROC bind only
+   * such a user.
+   */
+  readonly user?: number;
 }
 
 export interface CliResult {
@@ -140,7 +146,13 @@ export async function startDaemon(
     writeFileSync(join(dir, name.includes('.') ? name : `${name}.yaml`), yaml);
   for (const [name, yaml] of Object.entries(files)) write(name, yaml);
   options.setup?.(dir);
-  const daemonArgv = [process.execPath, SMINITD, '-c', dir, '-s', socket, ...extraArgs];
+  const asUser =
+    options.user === undefined
+      ? []
+      : ['setpriv', `--reuid=${options.user}`, `--regid=${options.user}`, '--clear-groups', '--'];
+  if (options.user !== undefined)
+    for (const d of [root, dir]) chownSync(d, options.user, options.user);
+  const daemonArgv = [...asUser, process.execPath, SMINITD, '-c', dir, '-s', socket, ...extraArgs];
   const argv =
     options.viaShell === undefined
       ? daemonArgv
