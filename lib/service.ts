@@ -173,10 +173,13 @@ export class ServiceWorker {
     const child = this.child;
     const pid = child?.pid;
     if (this.state.kind !== 'stopping' && (child === null || pid === undefined)) {
+      const wasExited = this.state.kind === 'exited';
       if (this.state.kind !== 'stopped') {
         this.setState({ kind: 'stopped', since: Date.now(), lastExit: this.lastExit });
       }
-      // Stopped means nothing of it runs: wait for the last run's leftovers.
+      // Stopped means nothing of it runs: wait for the last run's leftovers,
+      // and an exited run may have left some outside its group.
+      if (wasExited && sweep && this.leftovers === null) this.sweepLeftovers();
       return this.leftovers ?? Promise.resolve();
     }
     this.sweepOnStop = this.sweepOnStop && sweep;
@@ -479,14 +482,16 @@ export class ServiceWorker {
       }
       return;
     }
-    // A long-running service's leftovers would otherwise run twice after
-    // the restart: its group, and whatever left the group (by marker).
+    // What is left in the group goes with the main process.
     signalGroup(pid, 'SIGKILL');
-    this.sweepLeftovers();
     if (!shouldRestart(def.restart, exit)) {
+      // No next run to collide with: what left the group may finish (and
+      // its output is still captured); a stop sweeps it.
       this.setState({ kind: 'exited', since: now, lastExit: exit });
       return;
     }
+    // Whatever left the group would otherwise run twice after the restart.
+    this.sweepLeftovers();
     const { delayMs, nextAttempt } = backoff(def, this.attempt, now - this.startedAt);
     this.attempt = nextAttempt;
     this.restarts++;

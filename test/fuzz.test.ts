@@ -464,13 +464,18 @@ t.test('JSON stream decoder', async (t) => {
       (raw, cuts, max) => {
         const s = new JsonSplitter(max);
         for (const c of chunked(Buffer.from(raw), cuts)) {
+          let frames;
           try {
-            s.push(c);
+            frames = s.push(c);
           } catch (err) {
+            // Refused: the value over the bound is dropped, nothing is held.
             if (!(err instanceof RangeError)) throw err;
-            return s.pending > max;
+            return s.pending === 0;
           }
           if (s.pending > max) return false;
+          for (const f of frames) {
+            if (f.kind !== 'invalid-utf8' && Buffer.byteLength(f.text) > max) return false;
+          }
         }
         return true;
       },
