@@ -12,6 +12,8 @@ import { readStat } from './proc.js';
 export const MARKER_VAR = 'SMINIT_SERVICE';
 /** Marks every process of any service of this daemon: one sweep finds them all at shutdown. */
 export const DAEMON_VAR = 'SMINIT_DAEMON';
+/** Which start of the service a process belongs to: a restart sweeps the old run's, not the new one's. */
+export const RUN_VAR = 'SMINIT_RUN';
 
 let selfId: string | null = null;
 
@@ -37,6 +39,8 @@ export interface SpawnSpec {
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
   readonly marker: string;
+  /** The service's run number, set in RUN_VAR. */
+  readonly run: number;
   readonly stdio: 'pipe' | 'ignore';
 }
 
@@ -62,7 +66,7 @@ function childEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>>
     };
     byMarker.set(spec.marker, env);
   }
-  return env;
+  return { ...env, [RUN_VAR]: String(spec.run) };
 }
 
 /** Pids spawned here whose exit libuv has not delivered yet: libuv alone reaps them. */

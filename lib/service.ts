@@ -13,7 +13,14 @@ import { messageOf } from './errors.js';
 import { FileLog } from './filelog.js';
 import { Capture, type LogStore, type Segment, type SegmentSink, renderSegment } from './logs.js';
 import { findByEnv, isAlive, processTable, readStat, signalAll } from './proc.js';
-import { MARKER_VAR, describeSpawnError, groupExists, signalGroup, spawnGroup } from './process.js';
+import {
+  MARKER_VAR,
+  RUN_VAR,
+  describeSpawnError,
+  groupExists,
+  signalGroup,
+  spawnGroup,
+} from './process.js';
 import {
   type ExitInfo,
   type ServiceState,
@@ -180,7 +187,7 @@ export class ServiceWorker {
       // Stopped means nothing of it runs: wait for the last run's leftovers,
       // and an exited run may have left some outside its group.
       if (wasExited && sweep && this.leftovers === null) this.sweepLeftovers();
-      return this.leftovers ?? Promise.resolve();
+      return Promise.all([this.leftovers, this.oldRuns]).then(() => undefined);
     }
     this.sweepOnStop = this.sweepOnStop && sweep;
     const done = new Promise<void>((resolve) => this.stopWaiters.push(resolve));
@@ -296,6 +303,7 @@ export class ServiceWorker {
       cwd: def.dir,
       env: def.env,
       marker: this.ctx.marker,
+      run,
       stdio: mode === 'none' ? 'ignore' : 'pipe',
     });
     if (child.pid === undefined) {
@@ -397,6 +405,7 @@ export class ServiceWorker {
       cwd: def.dir,
       env: def.env,
       marker: this.ctx.marker,
+      run,
       stdio: 'pipe',
     });
     if (child.pid === undefined) {
@@ -491,17 +500,20 @@ export class ServiceWorker {
       return;
     }
     // Whatever left the group would otherwise run twice after the restart.
-    this.sweepLeftovers();
+    // The sweep spares the next run (by its run number), so the restart need
+    // not wait for it: a respawn costs a spawn, not a scan of /proc.
+    const next = this.run + 1;
     const { delayMs, nextAttempt } = backoff(def, this.attempt, now - this.startedAt);
     this.attempt = nextAttempt;
     this.restarts++;
     if (delayMs === 0) {
       this.emit('restarting now (was up past stable_after)');
-      // Until the sweep lets the new run start, it is not running.
       this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
       this.spawn();
+      this.sweepLeftovers(next);
       return;
     }
+    this.sweepLeftovers(next);
     this.setState({
       kind: 'backoff',
       since: now,
@@ -519,11 +531,12 @@ export class ServiceWorker {
 
   /**
    * Kill, in the background, every process of this service that left its
-   * group (setsid) while the last run ended on its own. Until that is done
-   * no new run starts and a stop does not return.
+   * group (setsid) while the last run ended on its own, sparing run `spare`
+   * (the restart's) if given. A stop does not return before it is done; a
+   * sweep that spares no run also holds back the next spawn.
    */
-  private sweepLeftovers(): void {
-    const sweep: Promise<void> = sweepMarked(this.ctx.marker)
+  private sweepLeftovers(spare: number | null = null): void {
+    const sweep: Promise<void> = sweepMarked(this.ctx.marker, MARKER_VAR, spare)
       .then(
         (n) => {
           if (n > 0) this.emit(`killed ${n} processes the last run left outside its group`);
@@ -532,10 +545,15 @@ export class ServiceWorker {
       )
       .finally(() => {
         if (this.leftovers === sweep) this.leftovers = null;
+        if (this.oldRuns === sweep) this.oldRuns = null;
       });
-    this.leftovers = sweep;
+    if (spare === null) this.leftovers = sweep;
+    else this.oldRuns = sweep;
   }
+  /** A sweep the next spawn must wait for. */
   private leftovers: Promise<void> | null = null;
+  /** A sweep of earlier runs only; a stop waits for it. */
+  private oldRuns: Promise<void> | null = null;
   private spawnQueued = false;
 
   /** The main process of a stopping service is gone: wait for its group, then sweep. */
@@ -578,7 +596,11 @@ const SWEEP_WAIT_MS = 2000;
  * group) and wait until they are gone; scans again in case one forked
  * meanwhile. Returns how many it killed.
  */
-export async function sweepMarked(value: string, key = MARKER_VAR): Promise<number> {
+export async function sweepMarked(
+  value: string,
+  key = MARKER_VAR,
+  spareRun: number | null = null,
+): Promise<number> {
   const self = process.pid;
   // Only a process started after the daemon can carry its marker: reading
   // the environment of every older process on the machine is wasted work.
@@ -587,7 +609,11 @@ export async function sweepMarked(value: string, key = MARKER_VAR): Promise<numb
   let killed = 0;
   for (let round = 0; round < 3; round++) {
     const table = (await processTable()).filter((p) => p.startTime >= born && p.pid !== self);
-    const pids = await findByEnv(table, key, value);
+    let pids = await findByEnv(table, key, value);
+    if (spareRun !== null && pids.length > 0) {
+      const spared = new Set(await findByEnv(pids, RUN_VAR, String(spareRun)));
+      pids = pids.filter((p) => !spared.has(p));
+    }
     const byPid = new Map(table.map((p) => [p.pid, p]));
     const live = pids
       .map((pid) => byPid.get(pid))
