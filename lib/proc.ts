@@ -319,3 +319,36 @@ export function clockTicks(): number {
 export function pageSize(): number {
   return readAuxv().pageSize;
 }
+
+/**
+ * SIGKILL each process and wait, up to `graceMs`, until none of them is
+ * alive (kill() returns before its target is dead). Zombies are skipped, and
+ * so is a process that is not ours to kill (EPERM). Returns how many were
+ * signalled.
+ */
+export async function killAndWait(procs: readonly ProcStat[], graceMs: number): Promise<number> {
+  const killed: ProcStat[] = [];
+  for (const p of procs) {
+    if (p.state === 'Z') continue;
+    try {
+      if (signalAll([p.pid], 'SIGKILL') > 0) killed.push(p);
+    } catch {
+      // Not ours to kill after all: nothing more can be done for it.
+    }
+  }
+  const deadline = Date.now() + graceMs;
+  while (killed.some((p) => isAlive(p.pid, p.startTime)) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return killed.length;
+}
+
+/**
+ * Every process but `pid` that started no earlier than it: the only ones
+ * that can carry markers it set, so a search of environments need read no
+ * older process on the machine.
+ */
+export async function processesSince(pid: number): Promise<ProcStat[]> {
+  const born = readStat(pid)?.startTime ?? 0;
+  return (await processTable()).filter((p) => p.startTime >= born && p.pid !== pid);
+}

@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { messageOf } from './errors.js';
 import { FileLog } from './filelog.js';
 import { Capture, type LogStore, type Segment, type SegmentSink, renderSegment } from './logs.js';
-import { findByEnv, isAlive, processTable, readStat, signalAll } from './proc.js';
+import { findByEnv, killAndWait, processesSince } from './proc.js';
 import {
   MARKER_VAR,
   RUN_VAR,
@@ -601,31 +601,19 @@ export async function sweepMarked(
   key = MARKER_VAR,
   spareRun: number | null = null,
 ): Promise<number> {
-  const self = process.pid;
-  // Only a process started after the daemon can carry its marker: reading
-  // the environment of every older process on the machine is wasted work.
-  const born = readStat(self)?.startTime ?? 0;
   const deadline = Date.now() + SWEEP_WAIT_MS;
   let killed = 0;
   for (let round = 0; round < 3; round++) {
-    const table = (await processTable()).filter((p) => p.startTime >= born && p.pid !== self);
+    const table = await processesSince(process.pid);
     let pids = await findByEnv(table, key, value);
     if (spareRun !== null && pids.length > 0) {
       const spared = new Set(await findByEnv(pids, RUN_VAR, String(spareRun)));
       pids = pids.filter((p) => !spared.has(p));
     }
-    const byPid = new Map(table.map((p) => [p.pid, p]));
-    const live = pids
-      .map((pid) => byPid.get(pid))
-      .filter((p): p is NonNullable<typeof p> => p !== undefined && p.state !== 'Z');
+    const marked = new Set(pids);
+    const live = table.filter((p) => marked.has(p.pid) && p.state !== 'Z');
     if (live.length === 0) break;
-    killed += signalAll(
-      live.map((p) => p.pid),
-      'SIGKILL',
-    );
-    while (live.some((p) => isAlive(p.pid, p.startTime)) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    killed += await killAndWait(live, Math.max(0, deadline - Date.now()));
   }
   return killed;
 }

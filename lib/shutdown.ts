@@ -5,8 +5,7 @@
 // the manager's; this module keeps no state.
 
 import { type Deps, longestChain } from './graph.js';
-import { setTimeout as delay } from 'node:timers/promises';
-import { type ProcStat, descendants, findByEnv, isAlive, processTable, signalAll } from './proc.js';
+import { descendants, findByEnv, killAndWait, processTable, processesSince } from './proc.js';
 import { DAEMON_VAR, daemonId } from './process.js';
 
 /**
@@ -34,23 +33,12 @@ export async function killLeftovers(): Promise<number> {
   const table = await processTable();
   const targets = new Set([
     ...descendants(table, [self]),
-    ...(await findByEnv(table, DAEMON_VAR, daemonId())),
+    ...(await findByEnv(await processesSince(self), DAEMON_VAR, daemonId())),
   ]);
   targets.delete(self);
-  const killed: ProcStat[] = [];
-  for (const p of table) {
-    if (!targets.has(p.pid)) continue;
-    try {
-      if (signalAll([p.pid], 'SIGKILL') > 0) killed.push(p);
-    } catch {
-      // Not ours to kill after all (EPERM): nothing more can be done for it.
-    }
-  }
-  // kill() returns before the target is dead: wait, briefly, so that "after
-  // shutdown nothing remains" holds when the daemon exits.
-  const deadline = Date.now() + LEFTOVER_GRACE_MS;
-  while (killed.some((p) => isAlive(p.pid, p.startTime)) && Date.now() < deadline) {
-    await delay(10);
-  }
-  return killed.length;
+  // Waiting, briefly, makes "after shutdown nothing remains" hold when the daemon exits.
+  return killAndWait(
+    table.filter((p) => targets.has(p.pid)),
+    LEFTOVER_GRACE_MS,
+  );
 }
