@@ -6,7 +6,7 @@
 // nothing about services.
 
 import { loadNative, type Native, type RebootKind } from './native.js';
-import { isSpawnedChild } from './process.js';
+import { childExited, isSpawnedChild, useNativeSpawn } from './process.js';
 import { Reaper } from './reaper.js';
 
 export type Role =
@@ -62,17 +62,21 @@ export async function setupInit(opts: InitOptions): Promise<Init> {
     report(null, `could not mark inherited descriptors close-on-exec: ${String(err)}`);
   }
 
-  let reaper: Reaper | null = null;
-  try {
-    if (!pid1) native.setChildSubreaper();
-    reaper = new Reaper({ native, owned: isSpawnedChild, report });
-    reaper.start();
-  } catch (err) {
-    report(
-      null,
-      `cannot become a child subreaper (${String(err)}); orphans go to the system's init`,
-    );
+  if (!pid1) {
+    try {
+      native.setChildSubreaper();
+    } catch (err) {
+      report(
+        null,
+        `cannot become a child subreaper (${String(err)}); orphans go to the system's init`,
+      );
+    }
   }
+  // Listening before the first spawn: services are spawned through
+  // posix_spawn from here on, and this reaper delivers their exits.
+  const reaper = new Reaper({ native, owned: isSpawnedChild, exited: childExited, report });
+  reaper.start();
+  useNativeSpawn(native);
 
   return { role, reaper, finish: (kind) => finish(native, role, kind, report) };
 }

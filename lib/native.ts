@@ -8,6 +8,7 @@
 
 import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { messageOf } from './errors.js';
 
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -23,6 +24,13 @@ const SO_PEERCRED = 17;
 const POLLHUP = 0x10;
 const ECHILD = 10;
 const EINTR = 4;
+const O_RDONLY = 0;
+const O_WRONLY = 1;
+const O_CLOEXEC = 0o2000000;
+const F_DUPFD_CLOEXEC = 1030;
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const POSIX_SPAWN_SETSID = 0x80;
 
 export const REBOOT_CMD = {
   'power-off': 0x4321fedc,
@@ -75,6 +83,35 @@ export interface Native {
   groupId(name: string): number | null;
   /** poll(2) for POLLHUP: true when the peer of a connected socket has closed both directions. */
   hungUp(fd: number): boolean;
+  /**
+   * posix_spawn in a new session, or null when this libc cannot (no
+   * POSIX_SPAWN_SETSID or addchdir_np): then the caller spawns through Node.
+   */
+  readonly spawn: ((req: SpawnRequest) => SpawnResult) | null;
+  /** waitpid(pid, WNOHANG): how that exact child ended if it was reaped now, else null. */
+  reapExit(pid: number): WaitStatus | null;
+}
+
+export interface SpawnRequest {
+  /** The program, already looked up in PATH (execve's path). */
+  readonly path: string;
+  readonly argv: readonly string[];
+  /** `NAME=value` strings. */
+  readonly envp: readonly string[];
+  readonly cwd: string;
+  /** stdout and stderr on two new pipes; otherwise /dev/null like stdin. */
+  readonly pipes: boolean;
+}
+
+/** A spawned child and the parent's (read) ends of its pipes, or -1 without pipes; or the errno. */
+export type SpawnResult =
+  | { readonly pid: number; readonly stdout: number; readonly stderr: number }
+  | { readonly errno: number; readonly call: string };
+
+/** How a reaped child ended: an exit code, or the signal that killed it. */
+export interface WaitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
 }
 
 /** The process on the other end of a unix socket, as the kernel saw it at connect. */
@@ -148,6 +185,17 @@ function bind(koffi: Koffi): Native {
     ? 16
     : 12;
   const status = new Int32Array(1);
+  const reapRaw = (pid: number): boolean => {
+    if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`reap: refusing pid ${pid}`);
+    for (;;) {
+      const r = waitpid(pid, status, WNOHANG);
+      if (r === pid) return true;
+      if (r === 0) return false;
+      const e = koffi.errno();
+      if (e === ECHILD) return false;
+      if (e !== EINTR) throw new SyscallError(`waitpid(${pid})`, e);
+    }
+  };
 
   return {
     setChildSubreaper() {
@@ -166,17 +214,11 @@ function bind(koffi: Koffi): Native {
         if (e !== EINTR) throw new SyscallError('waitid', e);
       }
     },
-    reap(pid) {
-      if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`reap: refusing pid ${pid}`);
-      for (;;) {
-        const r = waitpid(pid, status, WNOHANG);
-        if (r === pid) return true;
-        if (r === 0) return false;
-        const e = koffi.errno();
-        if (e === ECHILD) return false;
-        if (e !== EINTR) throw new SyscallError(`waitpid(${pid})`, e);
-      }
+    reap: reapRaw,
+    reapExit(pid) {
+      return reapRaw(pid) ? decodeWaitStatus(status[0] ?? 0) : null;
     },
+    spawn: bindSpawn(fn, fcntl, koffi),
     cloexecFrom(first) {
       if (closeRange !== null && closeRange(first, 0xffffffff, CLOSE_RANGE_CLOEXEC) === 0) return;
       // Older kernels (before 5.11): one descriptor at a time.
@@ -212,6 +254,137 @@ function bind(koffi: Koffi): Native {
       return head.gr_gid;
     },
   };
+}
+
+/**
+ * posix_spawn with the few file actions a service needs. glibc spawns with
+ * clone(CLONE_VM | CLONE_VFORK): the child shares the daemon's memory until
+ * exec instead of copying its page tables, so a spawn costs the same however
+ * large the daemon grows (a fork from Node costs more the more it holds), and
+ * an exec failure comes back as the return value. The child gets an empty
+ * signal mask and every signal at its default, as libuv does for its own.
+ */
+function bindSpawn(
+  fn: (def: string) => (...args: unknown[]) => number,
+  fcntl: (...args: unknown[]) => number,
+  koffi: Koffi,
+): ((req: SpawnRequest) => SpawnResult) | null {
+  type Fn = (...args: unknown[]) => number;
+  let posixSpawn: Fn, faInit: Fn, faDestroy: Fn, faDup2: Fn, faOpen: Fn, faChdir: Fn;
+  let attrInit: Fn, attrFlags: Fn, attrMask: Fn, attrDefault: Fn, sigEmpty: Fn, sigFill: Fn;
+  let pipe2: Fn, close: Fn;
+  try {
+    posixSpawn = fn(
+      'int posix_spawn(int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
+    );
+    faInit = fn('int posix_spawn_file_actions_init(void *actions)');
+    faDestroy = fn('int posix_spawn_file_actions_destroy(void *actions)');
+    faDup2 = fn('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
+    faOpen = fn(
+      'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)',
+    );
+    faChdir = fn('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)');
+    attrInit = fn('int posix_spawnattr_init(void *attr)');
+    attrFlags = fn('int posix_spawnattr_setflags(void *attr, short flags)');
+    attrMask = fn('int posix_spawnattr_setsigmask(void *attr, void *set)');
+    attrDefault = fn('int posix_spawnattr_setsigdefault(void *attr, void *set)');
+    sigEmpty = fn('int sigemptyset(void *set)');
+    sigFill = fn('int sigfillset(void *set)');
+    pipe2 = fn('int pipe2(int *fds, int flags)');
+    close = fn('int close(int fd)');
+  } catch {
+    return null;
+  }
+  // Opaque libc structures, given more room than any libc uses (glibc:
+  // 336 and 80 bytes; sigset_t 128). The attributes never change.
+  const attr = Buffer.alloc(1024);
+  const actions = Buffer.alloc(512);
+  const empty = Buffer.alloc(256);
+  const full = Buffer.alloc(256);
+  if (sigEmpty(empty) !== 0 || sigFill(full) !== 0) return null;
+  // sigfillset leaves out libc's internal signals (32 and 33 in glibc), and
+  // glibc's child then sets those to SIG_IGN, which would survive the exec.
+  // The set is a plain bitmask: every signal up to 64, set by hand, is reset.
+  full.fill(0xff, 0, 8);
+  if (
+    attrInit(attr) !== 0 ||
+    attrMask(attr, empty) !== 0 ||
+    attrDefault(attr, full) !== 0 ||
+    attrFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) !== 0
+  ) {
+    return null;
+  }
+  const pid = new Int32Array(1);
+  const fds = new Int32Array(2);
+
+  /** A pipe whose ends are both above 2 (stdio may be closed in the daemon), close-on-exec. */
+  const pipe = (): [number, number] | number => {
+    if (pipe2(fds, O_CLOEXEC) !== 0) return koffi.errno();
+    const ends: [number, number] = [fds[0] ?? -1, fds[1] ?? -1];
+    for (let i = 0; i < 2; i++) {
+      const fd = ends[i] ?? -1;
+      if (fd > 2) continue;
+      const high = fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
+      const e = koffi.errno();
+      close(fd);
+      if (high < 0) {
+        close(ends[1 - i] ?? -1);
+        return e;
+      }
+      ends[i] = high;
+    }
+    return ends;
+  };
+
+  return (req) => {
+    let out: [number, number] | null = null;
+    let err: [number, number] | null = null;
+    const closeAll = (): void => {
+      for (const p of [out, err]) if (p) for (const fd of p) close(fd);
+    };
+    if (req.pipes) {
+      const a = pipe();
+      if (typeof a === 'number') return { errno: a, call: 'pipe2' };
+      out = a;
+      const b = pipe();
+      if (typeof b === 'number') {
+        closeAll();
+        return { errno: b, call: 'pipe2' };
+      }
+      err = b;
+    }
+    faInit(actions);
+    faOpen(actions, 0, '/dev/null', O_RDONLY, 0);
+    if (out && err) {
+      faDup2(actions, out[1], 1);
+      faDup2(actions, err[1], 2);
+    } else {
+      faOpen(actions, 1, '/dev/null', O_WRONLY, 0);
+      faDup2(actions, 1, 2);
+    }
+    faChdir(actions, req.cwd);
+    const r = posixSpawn(pid, req.path, actions, attr, [...req.argv, null], [...req.envp, null]);
+    faDestroy(actions);
+    if (r !== 0) {
+      closeAll();
+      return { errno: r, call: 'posix_spawn' };
+    }
+    // The child holds the write ends now; ours would keep its pipes open for ever.
+    if (out) close(out[1]);
+    if (err) close(err[1]);
+    return { pid: pid[0] ?? 0, stdout: out ? out[0] : -1, stderr: err ? err[0] : -1 };
+  };
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+/** A wait(2) status as exit code or signal, as Node's 'exit' event gives them. */
+export function decodeWaitStatus(raw: number): WaitStatus {
+  const sig = raw & 0x7f;
+  if (sig === 0) return { code: (raw >> 8) & 0xff, signal: null };
+  return { code: null, signal: SIGNAL_NAMES.get(sig) ?? null };
 }
 
 /**

@@ -1,11 +1,20 @@
 // Spawning and signalling: one service process = one process group (and
-// session), created with `detached: true`, so a signal to -pgid reaches the
-// process and every descendant that stayed in its group. Its one piece of
-// state is the set of children libuv owns and has not reaped yet, so the
-// orphan reaper (reaper.ts) never takes a service's exit status.
+// session), so a signal to -pgid reaches the process and every descendant
+// that stayed in its group. Two ways to spawn, one interface (`Child`):
+// posix_spawn through the native layer, once init has its reaper listening
+// (the reaper hands each exit back here), and Node's child_process when the
+// native layer is missing. Its state: the children of each way that have not
+// been reaped yet, so the reaper takes no exit that belongs to libuv and
+// every exit it takes reaches its child.
 
 import { ChildProcess, spawn, type StdioOptions } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { constants } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Native, SpawnRequest, SpawnResult, WaitStatus } from './native.js';
 import { readStat } from './proc.js';
 
 /** The variable that marks every process a service starts, so ones that left the group can be found. */
@@ -52,7 +61,9 @@ export interface SpawnSpec {
 const envCache = new WeakMap<object, Map<string, Readonly<Record<string, string | undefined>>>>();
 let inherited: Readonly<Record<string, string | undefined>> | null = null;
 
-function childEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>> {
+const envpCache = new WeakMap<object, Map<string, readonly string[]>>();
+
+function baseEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>> {
   let byMarker = envCache.get(spec.env);
   if (byMarker === undefined) envCache.set(spec.env, (byMarker = new Map()));
   let env = byMarker.get(spec.marker);
@@ -64,9 +75,39 @@ function childEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>>
       [MARKER_VAR]: spec.marker,
       [DAEMON_VAR]: daemonId(),
     };
+    delete (env as Record<string, string | undefined>)[RUN_VAR];
     byMarker.set(spec.marker, env);
   }
-  return { ...env, [RUN_VAR]: String(spec.run) };
+  return env;
+}
+
+function childEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>> {
+  return { ...baseEnv(spec), [RUN_VAR]: String(spec.run) };
+}
+
+/** The environment as execve takes it (`NAME=value`, run number last); built once per definition. */
+function childEnvp(spec: SpawnSpec): string[] {
+  let byMarker = envpCache.get(spec.env);
+  if (byMarker === undefined) envpCache.set(spec.env, (byMarker = new Map()));
+  let envp = byMarker.get(spec.marker);
+  if (envp === undefined) {
+    envp = Object.entries(baseEnv(spec))
+      .filter((e): e is [string, string] => e[1] !== undefined)
+      .map(([k, v]) => `${k}=${v}`);
+    byMarker.set(spec.marker, envp);
+  }
+  return [...envp, `${RUN_VAR}=${spec.run}`];
+}
+
+/** What service.ts needs of a child, whichever way it was spawned. */
+export interface Child {
+  /** Undefined when the spawn failed; 'error' follows on the next tick. */
+  readonly pid?: number | undefined;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  once(event: 'error', listener: (err: NodeJS.ErrnoException) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
 }
 
 /** Pids spawned here whose exit libuv has not delivered yet: libuv alone reaps them. */
@@ -77,11 +118,113 @@ export function isSpawnedChild(pid: number): boolean {
   return spawned.has(pid);
 }
 
+/** A child spawned through posix_spawn; its exit comes from the reaper. */
+class NativeChild extends EventEmitter implements Child {
+  constructor(
+    readonly pid: number | undefined,
+    readonly stdout: Readable | null,
+    readonly stderr: Readable | null,
+  ) {
+    super();
+  }
+}
+
+let nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
+/** Children spawned through posix_spawn and not reaped yet. */
+const nativeChildren = new Map<number, NativeChild>();
+
+/**
+ * From now on spawn through posix_spawn. Only once something reaps every
+ * child that is not libuv's and hands its exit to `childExited`.
+ */
+export function useNativeSpawn(native: Native): boolean {
+  nativeSpawn = native.spawn;
+  return nativeSpawn !== null;
+}
+
+/** The reaper took `pid`: deliver its exit. False when it was not one of ours (an orphan). */
+export function childExited(pid: number, status: WaitStatus): boolean {
+  const child = nativeChildren.get(pid);
+  if (child === undefined) return false;
+  nativeChildren.delete(pid);
+  child.emit('exit', status.code, status.signal);
+  return true;
+}
+
+/** errno → code; the first name wins among aliases (EAGAIN, not EWOULDBLOCK), as libuv names them. */
+const ERRNO_CODES = new Map<number, string>();
+for (const [name, n] of Object.entries(constants.errno)) {
+  if (!ERRNO_CODES.has(n)) ERRNO_CODES.set(n, name);
+}
+
+function spawnError(errno: number, call: string, file: string): NodeJS.ErrnoException {
+  const code = ERRNO_CODES.get(errno) ?? `errno ${errno}`;
+  const err: NodeJS.ErrnoException = new Error(`${call} ${file} ${code}`);
+  err.code = code;
+  err.errno = -errno;
+  err.syscall = call;
+  err.path = file;
+  return err;
+}
+
+function failedChild(err: NodeJS.ErrnoException): NativeChild {
+  const child = new NativeChild(undefined, null, null);
+  process.nextTick(() => child.emit('error', err));
+  return child;
+}
+
+/**
+ * The program execve should run, as execvp finds it: a name with a slash
+ * as it is (relative to the child's working directory), otherwise the first
+ * executable file of that name in the child's PATH. Null when there is none.
+ */
+export function findProgram(file: string, path: string | undefined, cwd: string): string | null {
+  if (file.includes('/')) return file;
+  for (const dir of (path ?? '/bin:/usr/bin').split(':')) {
+    const candidate = join(dir === '' ? '.' : dir, file);
+    const abs = isAbsolute(candidate) ? candidate : resolve(cwd, candidate);
+    try {
+      accessSync(abs, fsConstants.X_OK);
+      if (statSync(abs).isFile()) return abs;
+    } catch {
+      // Not here; the next directory.
+    }
+  }
+  return null;
+}
+
+function spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpec): Child {
+  const file = spec.argv[0] ?? '';
+  for (const s of spec.argv) {
+    if (s.includes('\0')) return failedChild(spawnError(constants.errno.EINVAL, 'spawn', file));
+  }
+  const envp = childEnvp(spec);
+  const pathVar = envp.find((e) => e.startsWith('PATH='));
+  const program = findProgram(file, pathVar?.slice(5), spec.cwd);
+  if (program === null) return failedChild(spawnError(constants.errno.ENOENT, 'spawn', file));
+  const r = spawnFn({
+    path: program,
+    argv: spec.argv,
+    envp,
+    cwd: spec.cwd,
+    pipes: spec.stdio === 'pipe',
+  });
+  if ('errno' in r) return failedChild(spawnError(r.errno, 'spawn', file));
+  const pipe = (fd: number): Socket | null =>
+    fd < 0 ? null : new Socket({ fd, readable: true, writable: false });
+  const child = new NativeChild(r.pid, pipe(r.stdout), pipe(r.stderr));
+  // Registered before control returns to the event loop, hence before the
+  // reaper could look at any SIGCHLD.
+  nativeChildren.set(r.pid, child);
+  return child;
+}
+
 /**
  * Spawn in a new session. Never throws: a failure the OS reports at once is
  * delivered as the child's 'error' event, as libuv does for ENOENT.
  */
-export function spawnGroup(spec: SpawnSpec): ChildProcess {
+export function spawnGroup(spec: SpawnSpec): Child {
+  if (nativeSpawn !== null) return spawnNative(nativeSpawn, spec);
   const [file, ...args] = spec.argv;
   const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
   let child: ChildProcess;

@@ -1,19 +1,22 @@
-// Reaping orphans. sminitd is a child subreaper (and, as PID 1, the reaper
-// of its namespace anyway), so a process whose parent dies is reparented to
-// it. libuv reaps only the pids it spawned, so those orphans would stay
-// zombies for ever. On SIGCHLD, at most one pass at a time and never more
-// than one per event-loop turn, this reaps exactly the exited children libuv
-// does not own. It must never wait for "any child" (waitpid(-1)): that would
-// take a service's exit status from its worker.
+// Reaping every child libuv does not own: the services' processes spawned
+// through posix_spawn (their exit goes back to process.ts, and so to their
+// worker) and orphans. sminitd is a child subreaper (and, as PID 1, the
+// reaper of its namespace anyway), so a process whose parent dies is
+// reparented to it; nobody else would reap it. On SIGCHLD, at most one pass
+// at a time and never more than one per event-loop turn, this reaps exactly
+// the exited children libuv does not own. It must never wait for "any child"
+// (waitpid(-1)): that would take the exit status of a child libuv spawned.
 
 import { messageOf } from './errors.js';
-import type { Native } from './native.js';
+import type { Native, WaitStatus } from './native.js';
 import { processTable, zombieChildren } from './proc.js';
 
 export interface ReaperOptions {
   readonly native: Native;
   /** True for a pid libuv spawned and will reap itself. */
   readonly owned: (pid: number) => boolean;
+  /** A child was reaped: false when nobody was waiting for it (an orphan). */
+  readonly exited: (pid: number, status: WaitStatus) => boolean;
   readonly report: (service: string | null, text: string) => void;
 }
 
@@ -86,12 +89,18 @@ export class Reaper {
     for (let i = 0; i < MAX_DIRECT; i++) {
       const pid = native.peekExited();
       if (pid === 0) return;
-      if (owned(pid) || !native.reap(pid)) break;
-      this.reaped++;
+      if (owned(pid) || !this.reap(pid)) break;
     }
     const table = await processTable();
     for (const pid of zombieChildren(table, process.pid)) {
-      if (!owned(pid) && native.reap(pid)) this.reaped++;
+      if (!owned(pid)) this.reap(pid);
     }
+  }
+
+  private reap(pid: number): boolean {
+    const status = this.opts.native.reapExit(pid);
+    if (status === null) return false;
+    if (!this.opts.exited(pid, status)) this.reaped++;
+    return true;
   }
 }

@@ -5,7 +5,6 @@
 // wants starting again. Decisions (restart or not, backoff delay) come from
 // the pure functions in state.ts.
 
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -20,6 +19,7 @@ import {
   groupExists,
   signalGroup,
   spawnGroup,
+  type Child,
 } from './process.js';
 import {
   type ExitInfo,
@@ -100,12 +100,12 @@ export class ServiceWorker {
   run = 0;
 
   private attempt = 0;
-  private child: ChildProcess | null = null;
+  private child: Child | null = null;
   private startedAt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private killTimer: NodeJS.Timeout | null = null;
   private testTimer: NodeJS.Timeout | null = null;
-  private testChild: ChildProcess | null = null;
+  private testChild: Child | null = null;
   private stopWaiters: (() => void)[] = [];
   /** Where output goes besides the ring (`log: file` or `log: stdout`); opened on first spawn. */
   private sink: { segment: SegmentSink; file: FileLog | null } | null = null;
@@ -468,7 +468,7 @@ export class ServiceWorker {
     this.testChild = null;
   }
 
-  private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private exited(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
     if (child !== this.child) return;
     const pid = child.pid ?? 0;
     const now = Date.now();

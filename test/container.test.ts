@@ -132,6 +132,13 @@ t.test('a service ignoring SIGTERM is killed after its timeout, within the bound
     NS,
   );
   await d.waitStatus('top', (s) => s.status === 'running', 'up');
+  // Running means spawned: each shell must have set its trap (and exec'd
+  // sleep) before the signal, or it would die of the SIGTERM. (Pids inside
+  // the namespace differ from this test's, so the children are found by parent.)
+  await waitFor('both shells past their trap', async () => {
+    const table = await processTable();
+    return table.filter((p) => p.ppid === d.pid && p.comm === 'sleep').length === 2;
+  });
   const end = await signalAndWait(d, 'SIGTERM');
   const bound = Number(/bound (\d+) ms/.exec(d.stderr())?.[1]);
   t.equal(bound, 2500 + 2000, 'bound = longest chain of timeouts (1.5 s + 1 s) + margin');

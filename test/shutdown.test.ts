@@ -11,7 +11,7 @@ import { RpcError } from '../lib/client.js';
 import { findByEnv, isAlive, processTable, readStat } from '../lib/proc.js';
 import { daemonId } from '../lib/process.js';
 import { rawCall, startDaemon, tempDir } from './helpers/daemon.js';
-import { waitFor } from './helpers/wait.js';
+import { waitFor, waitForInGroup } from './helpers/wait.js';
 
 /** A service that takes `delay` seconds to stop, then records it in `file`. */
 function slowStop(file: string, name: string, delay: number, extra = ''): string {
@@ -90,6 +90,7 @@ t.test('a third signal forces the stop; a second does not', async (t) => {
     stubborn: `exec: sh -c 'trap "" TERM; exec sleep 1000'\nshutdown_timeout: 60\n`,
   });
   const s = await d.waitStatus('stubborn', (s) => s.status === 'running', 'up');
+  await waitForInGroup(s.pid, 'sleep');
   const t0 = Date.now();
   d.proc.kill('SIGTERM');
   await waitFor('the stop', () => /stubborn: stopping/.test(d.stderr()));

@@ -8,7 +8,7 @@ import { Ajv } from 'ajv';
 import { METHOD_NAMES } from '../lib/wire.js';
 import { startDaemon } from './helpers/daemon.js';
 import { Raw } from './helpers/raw.js';
-import { waitFor } from './helpers/wait.js';
+import { waitFor, waitForInGroup } from './helpers/wait.js';
 
 interface Response {
   jsonrpc: '2.0';
@@ -341,7 +341,8 @@ t.test('system_shutdown twice: the second is -32006', async (t) => {
   const d = await startDaemon(t, {
     slow: 'exec: sh -c \'trap "" TERM; sleep 1000\'\nshutdown_timeout: 2\n',
   });
-  await d.waitStatus('slow', (s) => s.status === 'running', 'running');
+  const { pid } = await d.waitStatus('slow', (s) => s.status === 'running', 'running');
+  await waitForInGroup(pid, 'sleep');
   const c = await Raw.connect(d.socket);
   t.teardown(() => c.destroy());
   await c.write(req(1, 'system_shutdown') + '\n');

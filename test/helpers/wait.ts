@@ -3,6 +3,7 @@
 // they expect and fail with a description when it does not come.
 
 import { setTimeout as delay } from 'node:timers/promises';
+import { processTable } from '../../lib/proc.js';
 
 /**
  * Polls `check` until it returns something other than undefined, null or
@@ -32,4 +33,17 @@ export function contiguous(nums: readonly number[]): string | null {
     if (b !== a + 1) return `after ${a} came ${b} (index ${i})`;
   }
   return null;
+}
+
+/**
+ * Waits until process group `pgid` holds a process named `comm`: a service
+ * is "running" as soon as it is spawned, and a shell that sets a trap and
+ * then runs (or execs) `comm` has set the trap once that process exists.
+ */
+export async function waitForInGroup(pgid: number, comm: string, timeoutMs = 5000): Promise<void> {
+  await waitFor(
+    `a '${comm}' process in group ${pgid}`,
+    async () => (await processTable()).some((p) => p.pgrp === pgid && p.comm === comm),
+    timeoutMs,
+  );
 }
