@@ -6,7 +6,7 @@
 // nothing about services.
 
 import { loadNative, type Native, type RebootKind } from './native.js';
-import { childExited, isSpawnedChild, useNativeSpawn } from './process.js';
+import { childExited, isSpawnedChild, setAdoptsOrphans, useNativeSpawn } from './process.js';
 import { Reaper } from './reaper.js';
 
 export type Role =
@@ -62,9 +62,12 @@ export async function setupInit(opts: InitOptions): Promise<Init> {
     report(null, `could not mark inherited descriptors close-on-exec: ${String(err)}`);
   }
 
-  if (!pid1) {
+  if (pid1) {
+    setAdoptsOrphans(true);
+  } else {
     try {
       native.setChildSubreaper();
+      setAdoptsOrphans(true);
     } catch (err) {
       report(
         null,

@@ -9,7 +9,7 @@
 
 import { ChildProcess, spawn, type StdioOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync, readdirSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -130,6 +130,8 @@ class NativeChild extends EventEmitter implements Child {
 }
 
 let nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
+/** Whether orphaned descendants become children of this process (subreaper or PID 1). */
+let adoptsOrphans = false;
 /** Children spawned through posix_spawn and not reaped yet. */
 const nativeChildren = new Map<number, NativeChild>();
 
@@ -140,6 +142,43 @@ const nativeChildren = new Map<number, NativeChild>();
 export function useNativeSpawn(native: Native): boolean {
   nativeSpawn = native.spawn;
   return nativeSpawn !== null;
+}
+
+/** Init made this process the one orphans of its descendants are reparented to. */
+export function setAdoptsOrphans(value: boolean): void {
+  adoptsOrphans = value;
+}
+
+/**
+ * Children of this process that it did not spawn (orphans reparented to it),
+ * from /proc/self/task/<tid>/children, which every thread keeps for the
+ * children it has (an orphan goes to any one of them). Null when that cannot
+ * be known: orphans are not adopted here, or the kernel lacks the file.
+ */
+export function strangerChildren(): number[] | null {
+  if (!adoptsOrphans) return null;
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  const found: number[] = [];
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/task/${tid}/children`, 'latin1');
+    } catch (err) {
+      // A thread that ended since the listing had no children left to tell.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      return null;
+    }
+    for (const word of text.split(' ')) {
+      const pid = Number(word);
+      if (word !== '' && !nativeChildren.has(pid) && !spawned.has(pid)) found.push(pid);
+    }
+  }
+  return found;
 }
 
 /** The reaper took `pid`: deliver its exit. False when it was not one of ours (an orphan). */
@@ -184,13 +223,41 @@ export function findProgram(file: string, path: string | undefined, cwd: string)
     const candidate = join(dir === '' ? '.' : dir, file);
     const abs = isAbsolute(candidate) ? candidate : resolve(cwd, candidate);
     try {
+      // No exception for a directory that lacks it, the usual case: a stat that may find nothing.
+      const st = statSync(abs, { throwIfNoEntry: false });
+      if (st?.isFile() !== true || (st.mode & 0o111) === 0) continue;
       accessSync(abs, fsConstants.X_OK);
-      if (statSync(abs).isFile()) return abs;
+      return abs;
     } catch {
-      // Not here; the next directory.
+      // Not ours to search (EACCES) or not executable by us: the next directory.
     }
   }
   return null;
+}
+
+/**
+ * Where each (PATH, working directory, name) was found. A respawn then
+ * costs no lookup; an entry is dropped when the spawn it gave fails, so a
+ * program removed or moved is looked up afresh.
+ */
+const programCache = new Map<string, string>();
+const PROGRAM_CACHE_MAX = 4096;
+
+function lookUp(file: string, path: string | undefined, cwd: string): string | null {
+  if (file.includes('/')) return file;
+  const key = `${path ?? ''}\0${cwd}\0${file}`;
+  const hit = programCache.get(key);
+  if (hit !== undefined) return hit;
+  const found = findProgram(file, path, cwd);
+  if (found !== null) {
+    if (programCache.size >= PROGRAM_CACHE_MAX) programCache.clear();
+    programCache.set(key, found);
+  }
+  return found;
+}
+
+function forget(file: string, path: string | undefined, cwd: string): void {
+  programCache.delete(`${path ?? ''}\0${cwd}\0${file}`);
 }
 
 function spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpec): Child {
@@ -200,15 +267,18 @@ function spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpe
   }
   const envp = childEnvp(spec);
   const pathVar = envp.find((e) => e.startsWith('PATH='));
-  const program = findProgram(file, pathVar?.slice(5), spec.cwd);
+  const path = pathVar?.slice(5);
+  const program = lookUp(file, path, spec.cwd);
   if (program === null) return failedChild(spawnError(constants.errno.ENOENT, 'spawn', file));
-  const r = spawnFn({
-    path: program,
-    argv: spec.argv,
-    envp,
-    cwd: spec.cwd,
-    pipes: spec.stdio === 'pipe',
-  });
+  const run = (p: string): SpawnResult =>
+    spawnFn({ path: p, argv: spec.argv, envp, cwd: spec.cwd, pipes: spec.stdio === 'pipe' });
+  let r = run(program);
+  if ('errno' in r && program !== file) {
+    // Perhaps moved or removed since it was found: one fresh lookup.
+    forget(file, path, spec.cwd);
+    const fresh = lookUp(file, path, spec.cwd);
+    if (fresh !== null && fresh !== program) r = run(fresh);
+  }
   if ('errno' in r) return failedChild(spawnError(r.errno, 'spawn', file));
   const pipe = (fd: number): Socket | null =>
     fd < 0 ? null : new Socket({ fd, readable: true, writable: false });
@@ -224,7 +294,16 @@ function spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpe
  * delivered as the child's 'error' event, as libuv does for ENOENT.
  */
 export function spawnGroup(spec: SpawnSpec): Child {
-  if (nativeSpawn !== null) return spawnNative(nativeSpawn, spec);
+  if (nativeSpawn !== null) {
+    try {
+      return spawnNative(nativeSpawn, spec);
+    } catch (err) {
+      // Not expected (every OS error is a value on this path), but a spawn
+      // must fail as the service's error, never as the caller's exception.
+      const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
+      return failedChild(e);
+    }
+  }
   const [file, ...args] = spec.argv;
   const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
   let child: ChildProcess;

@@ -19,6 +19,7 @@ import {
   groupExists,
   signalGroup,
   spawnGroup,
+  strangerChildren,
   type Child,
 } from './process.js';
 import {
@@ -186,7 +187,9 @@ export class ServiceWorker {
       }
       // Stopped means nothing of it runs: wait for the last run's leftovers,
       // and an exited run may have left some outside its group.
-      if (wasExited && sweep && this.leftovers === null) this.sweepLeftovers();
+      if (wasExited && sweep && this.leftovers === null) {
+        this.sweepLeftovers(null, [this.lastExit?.pid ?? 0], 0);
+      }
       return Promise.all([this.leftovers, this.oldRuns]).then(() => undefined);
     }
     this.sweepOnStop = this.sweepOnStop && sweep;
@@ -475,6 +478,8 @@ export class ServiceWorker {
     const exit: ExitInfo = { pid, code, signal, at: now };
     this.lastExit = exit;
     this.child = null;
+    // The groups whose members may leave orphans behind once they are gone.
+    const groups = [pid, this.testChild?.pid ?? 0];
     this.stopTest();
     this.emit(describeExit(exit));
     if (this.state.kind === 'stopping' || this.target === 'down') {
@@ -510,10 +515,10 @@ export class ServiceWorker {
       this.emit('restarting now (was up past stable_after)');
       this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
       this.spawn();
-      this.sweepLeftovers(next);
+      this.sweepLeftovers(next, groups, GROUP_GONE_WAIT_MS);
       return;
     }
-    this.sweepLeftovers(next);
+    this.sweepLeftovers(next, groups, GROUP_GONE_WAIT_MS);
     this.setState({
       kind: 'backoff',
       since: now,
@@ -533,10 +538,14 @@ export class ServiceWorker {
    * Kill, in the background, every process of this service that left its
    * group (setsid) while the last run ended on its own, sparing run `spare`
    * (the restart's) if given. A stop does not return before it is done; a
-   * sweep that spares no run also holds back the next spawn.
+   * sweep that spares no run also holds back the next spawn. `groups` are
+   * the last run's process groups, given `waitMs` to be gone before the
+   * cheap check for leftovers is trusted.
    */
-  private sweepLeftovers(spare: number | null = null): void {
-    const sweep: Promise<void> = sweepMarked(this.ctx.marker, MARKER_VAR, spare)
+  private sweepLeftovers(spare: number | null, groups: readonly number[], waitMs: number): void {
+    const marker = this.ctx.marker;
+    const sweep: Promise<void> = mayHaveEscaped(groups, marker, waitMs)
+      .then((may) => (may ? sweepMarked(marker, MARKER_VAR, spare) : 0))
       .then(
         (n) => {
           if (n > 0) this.emit(`killed ${n} processes the last run left outside its group`);
@@ -564,7 +573,9 @@ export class ServiceWorker {
         await new Promise((r) => setTimeout(r, GROUP_POLL_MS));
       }
       if (signalGroup(pgid, 'SIGKILL')) this.forcedKill = true;
-      if (this.sweepOnStop) await sweepMarked(this.ctx.marker);
+      if (this.sweepOnStop && (await mayHaveEscaped([pgid], this.ctx.marker, GROUP_GONE_WAIT_MS))) {
+        await sweepMarked(this.ctx.marker);
+      }
     } catch (err) {
       this.emit(`while stopping: ${messageOf(err)}`);
     }
@@ -590,6 +601,35 @@ export class ServiceWorker {
 
 /** How long a sweep waits for the processes it killed to be gone. */
 const SWEEP_WAIT_MS = 2000;
+/** How long killed groups get to be gone before the cheap check gives way to a scan. */
+const GROUP_GONE_WAIT_MS = 500;
+const GROUP_GONE_POLL_MS = 2;
+
+/**
+ * Whether a process of this service may still live outside its groups, so
+ * that every process's environment must be read to find it. Where orphans
+ * are reparented to sminitd (a subreaper, or PID 1), every live process of a
+ * run whose main process is gone is a child of sminitd or below one that is,
+ * and that topmost one carries the marker it inherited. So when no child
+ * sminitd did not spawn carries the marker, nothing is left, and a restart
+ * or a stop costs a few small reads instead of a scan of /proc. The groups
+ * just killed get `waitMs` to be gone first: their dying members would
+ * count. True whenever it cannot be told.
+ */
+export async function mayHaveEscaped(
+  groups: readonly number[],
+  marker: string,
+  waitMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  while (groups.some((g) => g > 1 && groupExists(g))) {
+    if (Date.now() >= deadline) return true;
+    await new Promise((r) => setTimeout(r, GROUP_GONE_POLL_MS));
+  }
+  const strangers = strangerChildren();
+  if (strangers === null) return true;
+  return strangers.length > 0 && (await findByEnv(strangers, MARKER_VAR, marker)).length > 0;
+}
 
 /**
  * SIGKILL every process whose environment has `key=value` (what escaped its

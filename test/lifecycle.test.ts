@@ -357,6 +357,28 @@ t.test('a crash takes along what left the group, so it never runs twice', async 
   await waitEvents(d, 'escape', /killed 1 processes the last run left outside its group/, 1);
 });
 
+t.test('a crash finds what left the group below a member of the group, too', async (t) => {
+  // The shell's subshell stays in the group and starts a sleep in a session
+  // of its own: that sleep is no child of sminitd until the subshell is gone.
+  const d = await daemon(t, {
+    deep: svc({
+      exec: "sh -c '(setsid sleep 1000 & wait) & wait'",
+      restart_delay: '50ms',
+    }),
+  });
+  const first = await d.waitStatus('deep', (s) => s.status === 'running', 'running');
+  const [escaped] = await waitFor('the escaped sleep', async () => {
+    const found = (await serviceProcs(d, 'deep')).filter(isSleep('1000'));
+    return found.length === 1 ? found : null;
+  });
+  t.not(readStat(escaped!.pid)?.ppid, d.pid, 'its parent is the subshell, not sminitd');
+  process.kill(first.pid, 'SIGKILL');
+  await waitFor('the old sleep to be gone', () => !isAlive(escaped!.pid, escaped!.startTime));
+  await waitEvents(d, 'deep', /killed 1 processes the last run left outside its group/, 1);
+  await d.client.stop('deep');
+  t.same(await serviceProcs(d, 'deep'), [], 'no marked process is left');
+});
+
 t.test('restart', async (t) => {
   t.test('of a running service answers running, with a new pid', async (t) => {
     const d = await daemon(t, { web: svc({ exec: 'sleep 1000' }) });

@@ -7,7 +7,14 @@
 // Everything is read from /proc.
 
 import t from 'tap';
-import { chmodSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { readStat } from '../lib/proc.js';
 import { markerValue } from '../lib/process.js';
@@ -95,6 +102,26 @@ t.test('a program is looked up in the PATH of the service, not of sminitd', asyn
   );
   const failed = await d.waitStatus('nowhere', (s) => s.status === 'failed', 'nowhere fails');
   t.match(failed.reason ?? '', /cannot run 'sminit-test-hello': no such file or directory/);
+});
+
+t.test('a program moved to another directory of PATH is found again on restart', async (t) => {
+  const first = tempDir(t, 'sminit-bin1-');
+  const second = tempDir(t, 'sminit-bin2-');
+  writeFileSync(join(first, 'sminit-test-mover'), '#!/bin/sh\necho "from $0"\nexec sleep 1000\n');
+  chmodSync(join(first, 'sminit-test-mover'), 0o755);
+  const d = await startDaemon(t, {
+    mover: `exec: sminit-test-mover\nrestart_delay: 10ms\nenv:\n  PATH: ${first}:${second}:/usr/bin:/bin\n`,
+  });
+  const one = await d.waitStatus('mover', (s) => s.status === 'running', 'first run');
+  renameSync(join(first, 'sminit-test-mover'), join(second, 'sminit-test-mover'));
+  process.kill(one.pid, 'SIGKILL');
+  await d.waitStatus('mover', (s) => s.status === 'running' && s.pid !== one.pid, 'second run');
+  const said = await waitFor('both runs to speak', async () => {
+    const { lines } = await d.client.readLogs({ names: ['mover'] });
+    const out = lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
+    return out.length >= 2 ? out : null;
+  });
+  t.same(said, [`from ${first}/sminit-test-mover`, `from ${second}/sminit-test-mover`]);
 });
 
 t.test('the exit code or signal of each process reaches its worker', async (t) => {
