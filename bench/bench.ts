@@ -651,6 +651,18 @@ async function steady(o: Options, root: string): Promise<void> {
         record(`idle.main_slices.${n}`, `idle main-thread runs over ${s} s`, n, '', [
           after.mainSlices - before.mainSlices,
         ]);
+        // The same window once more: what start-up leaves behind (V8 giving
+        // back its start-up heap some seconds later) is over by then.
+        await delay(o.idleMs);
+        const later = counters(d.pid);
+        record(
+          `idle.wakeups_later.${n}`,
+          `idle wake-ups over the next ${s} s`,
+          n,
+          '',
+          [later.switches - after.switches],
+          { target: { max: 0 } },
+        );
       }
     }
     if (want('respawn')) {
