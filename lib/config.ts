@@ -7,7 +7,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import {
   EVENT_ID,
   SCALAR_STYLE,
@@ -17,8 +17,8 @@ import {
   parseEvents,
   type Event,
 } from 'js-yaml';
-import schema from '../schemas/service.schema.json' with { type: 'json' };
 import { parseDuration, parseSize } from './duration.js';
+import { validate as schemaValidate } from './service-validator.js';
 import { nameError, stemOf } from './names.js';
 import { split } from './shellwords.js';
 import { firstInvalidUtf8 } from './utf8.js';
@@ -235,14 +235,6 @@ class Report {
   }
 }
 
-let compiled: ValidateFunction | undefined;
-// Compiling costs tens of milliseconds; only paths that read service files pay it.
-function validator(): ValidateFunction {
-  return (compiled ??= new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true }).compile(
-    schema,
-  ));
-}
-
 function check(
   name: string,
   file: string,
@@ -257,8 +249,8 @@ function check(
   } else if (!isRecord(value)) {
     report.add('', `the top level must be a mapping of keys to values, got ${describe(value)}`);
   } else {
-    const validate = validator();
-    if (!validate(value)) schemaProblems(report, validate.errors ?? []);
+    // Compiled from the schema at build time (build/validator.ts).
+    if (!schemaValidate(value)) schemaProblems(report, schemaValidate.errors ?? []);
     const def = normalise(name, file, value, report);
     if (def && report.problems.length === 0) return { ok: true, def };
   }

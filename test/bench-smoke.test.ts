@@ -25,6 +25,7 @@ const EXPECTED = [
   `idle.cpu.${N}`,
   `idle.wakeups.${N}`,
   `idle.main_slices.${N}`,
+  `idle.wakeups_later.${N}`,
   `respawn.${N}`,
   'control.cli',
   'control.raw',
