@@ -169,8 +169,9 @@ export function strangerChildren(): number[] | null {
     try {
       text = readFileSync(`/proc/self/task/${tid}/children`, 'latin1');
     } catch (err) {
-      // A thread that ended since the listing had no children left to tell.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      // A thread that ended since the listing had no children left to tell;
+      // but no such file for the main thread means a kernel without it.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tid !== String(process.pid)) continue;
       return null;
     }
     for (const word of text.split(' ')) {
