@@ -24,8 +24,7 @@ const SO_PEERCRED = 17;
 const POLLHUP = 0x10;
 const ECHILD = 10;
 const EINTR = 4;
-const O_RDONLY = 0;
-const O_WRONLY = 1;
+const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
 const F_DUPFD_CLOEXEC = 1030;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
@@ -353,21 +352,45 @@ function bindSpawn(
       }
       err = b;
     }
-    faInit(actions);
-    faOpen(actions, 0, '/dev/null', O_RDONLY, 0);
-    if (out && err) {
-      faDup2(actions, out[1], 1);
-      faDup2(actions, err[1], 2);
-    } else {
-      faOpen(actions, 1, '/dev/null', O_WRONLY, 0);
-      faDup2(actions, 1, 2);
+    let r: number;
+    let call = 'posix_spawn_file_actions_init';
+    if ((r = faInit(actions)) !== 0) {
+      closeAll();
+      return { errno: r, call };
     }
-    faChdir(actions, req.cwd);
-    const r = posixSpawn(pid, req.path, actions, attr, [...req.argv, null], [...req.envp, null]);
-    faDestroy(actions);
+    try {
+      // Each action returns 0 or an errno (ENOMEM); the first failure ends it.
+      const steps: [string, () => number][] = [
+        ['addopen', () => faOpen(actions, 0, '/dev/null', O_RDWR, 0)],
+        ...(out && err
+          ? ([
+              ['adddup2', () => faDup2(actions, out[1], 1)],
+              ['adddup2', () => faDup2(actions, err[1], 2)],
+            ] as [string, () => number][])
+          : ([
+              ['addopen', () => faOpen(actions, 1, '/dev/null', O_RDWR, 0)],
+              ['adddup2', () => faDup2(actions, 1, 2)],
+            ] as [string, () => number][])),
+        ['addchdir_np', () => faChdir(actions, req.cwd)],
+        [
+          'posix_spawn',
+          () => posixSpawn(pid, req.path, actions, attr, [...req.argv, null], [...req.envp, null]),
+        ],
+      ];
+      r = 0;
+      for (const [name, step] of steps) {
+        call = name;
+        if ((r = step()) !== 0) break;
+      }
+    } catch (e) {
+      closeAll();
+      throw e;
+    } finally {
+      faDestroy(actions);
+    }
     if (r !== 0) {
       closeAll();
-      return { errno: r, call: 'posix_spawn' };
+      return { errno: r, call };
     }
     // The child holds the write ends now; ours would keep its pipes open for ever.
     if (out) close(out[1]);
@@ -376,15 +399,22 @@ function bindSpawn(
   };
 }
 
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
+/** Signal number → name; the first name wins among aliases (SIGABRT, not SIGIOT), as Node names them. */
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
+for (const [name, n] of Object.entries(osConstants.signals)) {
+  if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name as NodeJS.Signals);
+}
+/** glibc's SIGRTMIN: 32 and 33 are its own. */
+const SIGRTMIN = 34;
 
 /** A wait(2) status as exit code or signal, as Node's 'exit' event gives them. */
 export function decodeWaitStatus(raw: number): WaitStatus {
   const sig = raw & 0x7f;
   if (sig === 0) return { code: (raw >> 8) & 0xff, signal: null };
-  return { code: null, signal: SIGNAL_NAMES.get(sig) ?? null };
+  // Real-time signals have no name in Node's table; they get the one kill -l gives.
+  const name =
+    SIGNAL_NAMES.get(sig) ?? (sig >= SIGRTMIN ? `SIGRTMIN+${sig - SIGRTMIN}` : `SIG${sig}`);
+  return { code: null, signal: name as NodeJS.Signals };
 }
 
 /**

@@ -9,7 +9,14 @@
 
 import { ChildProcess, spawn, type StdioOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants, readFileSync, readdirSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants as fsConstants,
+  readFileSync,
+  readdirSync,
+  statSync,
+} from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -216,49 +223,29 @@ function failedChild(err: NodeJS.ErrnoException): NativeChild {
 /**
  * The program execve should run, as execvp finds it: a name with a slash
  * as it is (relative to the child's working directory), otherwise the first
- * executable file of that name in the child's PATH. Null when there is none.
+ * executable file of that name in the child's PATH. When there is none, the
+ * errno execvp would give: EACCES if a file of that name exists but may not
+ * be run, else ENOENT. Looked up at every spawn, so a program installed or
+ * moved meanwhile is found as execvp would find it.
  */
-export function findProgram(file: string, path: string | undefined, cwd: string): string | null {
+export function findProgram(file: string, path: string | undefined, cwd: string): string | number {
   if (file.includes('/')) return file;
+  let denied = false;
   for (const dir of (path ?? '/bin:/usr/bin').split(':')) {
     const candidate = join(dir === '' ? '.' : dir, file);
     const abs = isAbsolute(candidate) ? candidate : resolve(cwd, candidate);
     try {
       // No exception for a directory that lacks it, the usual case: a stat that may find nothing.
       const st = statSync(abs, { throwIfNoEntry: false });
-      if (st?.isFile() !== true || (st.mode & 0o111) === 0) continue;
+      if (st === undefined || st.isDirectory()) continue;
       accessSync(abs, fsConstants.X_OK);
       return abs;
     } catch {
-      // Not ours to search (EACCES) or not executable by us: the next directory.
+      // There, but not ours to run (or to search): remembered, and the next directory.
+      denied = true;
     }
   }
-  return null;
-}
-
-/**
- * Where each (PATH, working directory, name) was found. A respawn then
- * costs no lookup; an entry is dropped when the spawn it gave fails, so a
- * program removed or moved is looked up afresh.
- */
-const programCache = new Map<string, string>();
-const PROGRAM_CACHE_MAX = 4096;
-
-function lookUp(file: string, path: string | undefined, cwd: string): string | null {
-  if (file.includes('/')) return file;
-  const key = `${path ?? ''}\0${cwd}\0${file}`;
-  const hit = programCache.get(key);
-  if (hit !== undefined) return hit;
-  const found = findProgram(file, path, cwd);
-  if (found !== null) {
-    if (programCache.size >= PROGRAM_CACHE_MAX) programCache.clear();
-    programCache.set(key, found);
-  }
-  return found;
-}
-
-function forget(file: string, path: string | undefined, cwd: string): void {
-  programCache.delete(`${path ?? ''}\0${cwd}\0${file}`);
+  return denied ? constants.errno.EACCES : constants.errno.ENOENT;
 }
 
 function spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpec): Child {
@@ -268,26 +255,41 @@ function spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpe
   }
   const envp = childEnvp(spec);
   const pathVar = envp.find((e) => e.startsWith('PATH='));
-  const path = pathVar?.slice(5);
-  const program = lookUp(file, path, spec.cwd);
-  if (program === null) return failedChild(spawnError(constants.errno.ENOENT, 'spawn', file));
-  const run = (p: string): SpawnResult =>
-    spawnFn({ path: p, argv: spec.argv, envp, cwd: spec.cwd, pipes: spec.stdio === 'pipe' });
-  let r = run(program);
-  if ('errno' in r && program !== file) {
-    // Perhaps moved or removed since it was found: one fresh lookup.
-    forget(file, path, spec.cwd);
-    const fresh = lookUp(file, path, spec.cwd);
-    if (fresh !== null && fresh !== program) r = run(fresh);
+  const program = findProgram(file, pathVar?.slice(5), spec.cwd);
+  if (typeof program === 'number') return failedChild(spawnError(program, 'spawn', file));
+  const run = (path: string, argv: readonly string[]): SpawnResult =>
+    spawnFn({ path, argv, envp, cwd: spec.cwd, pipes: spec.stdio === 'pipe' });
+  let r = run(program, spec.argv);
+  if ('errno' in r && r.errno === constants.errno.ENOEXEC) {
+    // A script without a #! line: execvp hands it to the shell, and so does this.
+    r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
   }
   if ('errno' in r) return failedChild(spawnError(r.errno, 'spawn', file));
-  const pipe = (fd: number): Socket | null =>
-    fd < 0 ? null : new Socket({ fd, readable: true, writable: false });
-  const child = new NativeChild(r.pid, pipe(r.stdout), pipe(r.stderr));
   // Registered before control returns to the event loop, hence before the
   // reaper could look at any SIGCHLD.
-  nativeChildren.set(r.pid, child);
-  return child;
+  const pid = r.pid;
+  const sockets: Socket[] = [];
+  const fds = [r.stdout, r.stderr];
+  try {
+    const pipe = (i: number): Socket | null => {
+      const fd = fds[i] ?? -1;
+      if (fd < 0) return null;
+      const socket = new Socket({ fd, readable: true, writable: false });
+      sockets.push(socket);
+      fds[i] = -1;
+      return socket;
+    };
+    const child = new NativeChild(pid, pipe(0), pipe(1));
+    nativeChildren.set(pid, child);
+    return child;
+  } catch (err) {
+    // The process runs but cannot be watched: it goes, and its exit is nobody's.
+    nativeChildren.set(pid, new NativeChild(pid, null, null));
+    signalGroup(pid, 'SIGKILL');
+    for (const socket of sockets) socket.destroy();
+    for (const fd of fds) if (fd >= 0) closeSync(fd);
+    return failedChild(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
 /**

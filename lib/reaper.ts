@@ -100,7 +100,12 @@ export class Reaper {
   private reap(pid: number): boolean {
     const status = this.opts.native.reapExit(pid);
     if (status === null) return false;
-    if (!this.opts.exited(pid, status)) this.reaped++;
+    try {
+      if (!this.opts.exited(pid, status)) this.reaped++;
+    } catch (err) {
+      // One exit's listeners failing must not leave the next exits unreaped.
+      this.opts.report(null, `after the exit of pid ${pid}: ${messageOf(err)}`);
+    }
     return true;
   }
 }

@@ -483,7 +483,7 @@ export class ServiceWorker {
     this.stopTest();
     this.emit(describeExit(exit));
     if (this.state.kind === 'stopping' || this.target === 'down') {
-      void this.drainGroup(pid, exit);
+      void this.drainGroup(pid, exit, groups);
       return;
     }
     const def = this.def;
@@ -545,7 +545,7 @@ export class ServiceWorker {
   private sweepLeftovers(spare: number | null, groups: readonly number[], waitMs: number): void {
     const marker = this.ctx.marker;
     const sweep: Promise<void> = mayHaveEscaped(groups, marker, waitMs)
-      .then((may) => (may ? sweepMarked(marker, MARKER_VAR, spare) : 0))
+      .then((may) => (may ? sweepMarked(marker, MARKER_VAR, this.spareFrom(spare)) : 0))
       .then(
         (n) => {
           if (n > 0) this.emit(`killed ${n} processes the last run left outside its group`);
@@ -559,6 +559,11 @@ export class ServiceWorker {
     if (spare === null) this.leftovers = sweep;
     else this.oldRuns = sweep;
   }
+  /** The runs from `first` up to the current one, asked when a sweep scans; null spares none. */
+  private spareFrom(first: number | null): (() => readonly number[]) | null {
+    if (first === null) return null;
+    return () => Array.from({ length: Math.max(1, this.run - first + 1) }, (_, i) => first + i);
+  }
   /** A sweep the next spawn must wait for. */
   private leftovers: Promise<void> | null = null;
   /** A sweep of earlier runs only; a stop waits for it. */
@@ -566,14 +571,14 @@ export class ServiceWorker {
   private spawnQueued = false;
 
   /** The main process of a stopping service is gone: wait for its group, then sweep. */
-  private async drainGroup(pgid: number, exit: ExitInfo): Promise<void> {
+  private async drainGroup(pgid: number, exit: ExitInfo, groups: readonly number[]): Promise<void> {
     try {
       const killAt = this.state.kind === 'stopping' ? this.state.killAt : Date.now();
       while (groupExists(pgid) && Date.now() < killAt) {
         await new Promise((r) => setTimeout(r, GROUP_POLL_MS));
       }
       if (signalGroup(pgid, 'SIGKILL')) this.forcedKill = true;
-      if (this.sweepOnStop && (await mayHaveEscaped([pgid], this.ctx.marker, GROUP_GONE_WAIT_MS))) {
+      if (this.sweepOnStop && (await mayHaveEscaped(groups, this.ctx.marker, GROUP_GONE_WAIT_MS))) {
         await sweepMarked(this.ctx.marker);
       }
     } catch (err) {
@@ -626,10 +631,22 @@ export async function mayHaveEscaped(
     if (Date.now() >= deadline) return true;
     await new Promise((r) => setTimeout(r, GROUP_GONE_POLL_MS));
   }
-  const strangers = strangerChildren();
-  if (strangers === null) return true;
-  return strangers.length > 0 && (await findByEnv(strangers, MARKER_VAR, marker)).length > 0;
+  // A stranger that exits while its environment is read (a daemon's
+  // double fork) leaves its child to be reparented after the listing: read
+  // the list again until it holds no one new.
+  const seen = new Set<number>();
+  for (let round = 0; round < STRANGER_ROUNDS; round++) {
+    const strangers = strangerChildren();
+    if (strangers === null) return true;
+    const fresh = strangers.filter((p) => !seen.has(p));
+    if (fresh.length === 0) return false;
+    for (const p of fresh) seen.add(p);
+    if ((await findByEnv(fresh, MARKER_VAR, marker)).length > 0) return true;
+  }
+  return true;
 }
+/** Readings of sminitd's children before a list that still changes counts as "cannot tell". */
+const STRANGER_ROUNDS = 5;
 
 /**
  * SIGKILL every process whose environment has `key=value` (what escaped its
@@ -639,15 +656,17 @@ export async function mayHaveEscaped(
 export async function sweepMarked(
   value: string,
   key = MARKER_VAR,
-  spareRun: number | null = null,
+  spareRuns: (() => readonly number[]) | null = null,
 ): Promise<number> {
   const deadline = Date.now() + SWEEP_WAIT_MS;
   let killed = 0;
   for (let round = 0; round < 3; round++) {
     const table = await processesSince(process.pid);
     let pids = await findByEnv(table, key, value);
-    if (spareRun !== null && pids.length > 0) {
-      const spared = new Set(await findByEnv(pids, RUN_VAR, String(spareRun)));
+    // Asked at each scan: a run started since the sweep began is spared too.
+    for (const run of spareRuns?.() ?? []) {
+      if (pids.length === 0) break;
+      const spared = new Set(await findByEnv(pids, RUN_VAR, String(run)));
       pids = pids.filter((p) => !spared.has(p));
     }
     const marked = new Set(pids);

@@ -86,9 +86,14 @@ t.test('a program is looked up in the PATH of the service, not of sminitd', asyn
   // Not executable: skipped, as execvp skips it.
   const shadow = tempDir(t, 'sminit-shadow-');
   writeFileSync(join(shadow, 'sminit-test-hello'), '#!/bin/sh\necho wrong\n');
+  const plain = join(bin, 'sminit-test-plain');
+  writeFileSync(plain, 'echo "plain script, $1"\nexec sleep 1000\n');
+  chmodSync(plain, 0o755);
   const d = await startDaemon(t, {
     hello: `exec: sminit-test-hello\nenv:\n  PATH: ${shadow}:${bin}:/usr/bin:/bin\n`,
     nowhere: 'exec: sminit-test-hello\nrestart: never\n',
+    denied: `exec: sminit-test-hello\nrestart: never\nenv:\n  PATH: ${shadow}:/usr/bin:/bin\n`,
+    plain: `exec: ${plain} first\n`,
   });
   const up = await d.waitStatus('hello', (s) => s.status === 'running', 'hello up');
   t.ok(up.pid > 0, 'running');
@@ -102,6 +107,14 @@ t.test('a program is looked up in the PATH of the service, not of sminitd', asyn
   );
   const failed = await d.waitStatus('nowhere', (s) => s.status === 'failed', 'nowhere fails');
   t.match(failed.reason ?? '', /cannot run 'sminit-test-hello': no such file or directory/);
+  const denied = await d.waitStatus('denied', (s) => s.status === 'failed', 'denied fails');
+  t.match(denied.reason ?? '', /permission denied.*\(EACCES\)/, 'found but not executable');
+  // No #! line: run by the shell, as execvp does.
+  await d.waitStatus('plain', (s) => s.status === 'running', 'plain up');
+  await waitFor('the plain script to speak', async () => {
+    const { lines } = await d.client.readLogs({ names: ['plain'] });
+    return lines.some((l) => l.stream === 'stdout' && l.text === 'plain script, first');
+  });
 });
 
 t.test('a program moved to another directory of PATH is found again on restart', async (t) => {
@@ -128,6 +141,8 @@ t.test('the exit code or signal of each process reaches its worker', async (t) =
   const d = await startDaemon(t, {
     code: "exec: sh -c 'exit 7'\nrestart: never\n",
     signal: "exec: sh -c 'kill -USR1 $$'\nrestart: never\n",
+    abort: "exec: sh -c 'kill -ABRT $$'\nrestart: never\n",
+    realtime: "exec: sh -c 'kill -37 $$'\nrestart: never\n",
     many: "exec: sh -c 'exit 3'\nrestart: always\nrestart_delay: 10ms\nrestart_max_delay: 10ms\n",
   });
   const events = async (name: string): Promise<string[]> =>
@@ -138,6 +153,10 @@ t.test('the exit code or signal of each process reaches its worker', async (t) =
   t.ok((await events('code')).includes('exited with code 7'), 'exit code 7');
   await d.waitStatus('signal', (s) => s.status === 'exited', 'signal exits');
   t.ok((await events('signal')).includes('killed by SIGUSR1'), 'killed by SIGUSR1');
+  await d.waitStatus('abort', (s) => s.status === 'exited', 'abort exits');
+  t.ok((await events('abort')).includes('killed by SIGABRT'), 'SIGABRT, not its alias SIGIOT');
+  await d.waitStatus('realtime', (s) => s.status === 'exited', 'realtime exits');
+  t.ok((await events('realtime')).includes('killed by SIGRTMIN+3'), 'a real-time signal named');
   // Many quick exits in a row: every one is reaped and every one restarts.
   const exits = await waitFor('twenty exits of many', async () => {
     const texts = (await events('many')).filter((e) => e.startsWith('exited'));
