@@ -626,6 +626,9 @@ export async function mayHaveEscaped(
   marker: string,
   waitMs: number,
 ): Promise<boolean> {
+  // Never inside the exit handler that asks: a respawn's own work and its
+  // events go out first, the reading of /proc after.
+  await new Promise<void>((r) => setImmediate(r));
   const deadline = Date.now() + waitMs;
   while (groups.some((g) => g > 1 && groupExists(g))) {
     if (Date.now() >= deadline) return true;
