@@ -352,35 +352,31 @@ function bindSpawn(
       }
       err = b;
     }
-    let r: number;
-    let call = 'posix_spawn_file_actions_init';
-    if ((r = faInit(actions)) !== 0) {
+    // Each call returns 0 or an errno (ENOMEM, or the exec's); the first failure is the answer.
+    let failed: { errno: number; call: string } | null = null;
+    const step = (call: string, rc: number): void => {
+      if (failed === null && rc !== 0) failed = { errno: rc, call };
+    };
+    step('posix_spawn_file_actions_init', faInit(actions));
+    if (failed !== null) {
       closeAll();
-      return { errno: r, call };
+      return failed;
     }
     try {
-      // Each action returns 0 or an errno (ENOMEM); the first failure ends it.
-      const steps: [string, () => number][] = [
-        ['addopen', () => faOpen(actions, 0, '/dev/null', O_RDWR, 0)],
-        ...(out && err
-          ? ([
-              ['adddup2', () => faDup2(actions, out[1], 1)],
-              ['adddup2', () => faDup2(actions, err[1], 2)],
-            ] as [string, () => number][])
-          : ([
-              ['addopen', () => faOpen(actions, 1, '/dev/null', O_RDWR, 0)],
-              ['adddup2', () => faDup2(actions, 1, 2)],
-            ] as [string, () => number][])),
-        ['addchdir_np', () => faChdir(actions, req.cwd)],
-        [
+      step('addopen', faOpen(actions, 0, '/dev/null', O_RDWR, 0));
+      if (out && err) {
+        step('adddup2', faDup2(actions, out[1], 1));
+        step('adddup2', faDup2(actions, err[1], 2));
+      } else {
+        step('addopen', faOpen(actions, 1, '/dev/null', O_RDWR, 0));
+        step('adddup2', faDup2(actions, 1, 2));
+      }
+      step('addchdir_np', faChdir(actions, req.cwd));
+      if (failed === null) {
+        step(
           'posix_spawn',
-          () => posixSpawn(pid, req.path, actions, attr, [...req.argv, null], [...req.envp, null]),
-        ],
-      ];
-      r = 0;
-      for (const [name, step] of steps) {
-        call = name;
-        if ((r = step()) !== 0) break;
+          posixSpawn(pid, req.path, actions, attr, [...req.argv, null], [...req.envp, null]),
+        );
       }
     } catch (e) {
       closeAll();
@@ -388,9 +384,9 @@ function bindSpawn(
     } finally {
       faDestroy(actions);
     }
-    if (r !== 0) {
+    if (failed !== null) {
       closeAll();
-      return { errno: r, call };
+      return failed;
     }
     // The child holds the write ends now; ours would keep its pipes open for ever.
     if (out) close(out[1]);
@@ -424,13 +420,7 @@ export function decodeWaitStatus(raw: number): WaitStatus {
  * has no descriptor, or the call fails. Never throws.
  */
 export function peerCred(socket: Socket): PeerCred | null {
-  const fd = socketFd(socket);
-  if (fd === null || loaded === undefined || typeof loaded === 'string') return null;
-  try {
-    return loaded.peerCred(fd);
-  } catch {
-    return null;
-  }
+  return onSocketFd(socket, null, (native, fd) => native.peerCred(fd));
 }
 
 /**
@@ -439,12 +429,17 @@ export function peerCred(socket: Socket): PeerCred | null {
  * reading a stream, a closed one never will. False when it cannot be told.
  */
 export function peerHungUp(socket: Socket): boolean {
+  return onSocketFd(socket, false, (native, fd) => native.hungUp(fd));
+}
+
+/** `call` on a socket's descriptor through the loaded bindings; `otherwise` when it cannot be made or throws. */
+function onSocketFd<T>(socket: Socket, otherwise: T, call: (native: Native, fd: number) => T): T {
   const fd = socketFd(socket);
-  if (fd === null || loaded === undefined || typeof loaded === 'string') return false;
+  if (fd === null || loaded === undefined || typeof loaded === 'string') return otherwise;
   try {
-    return loaded.hungUp(fd);
+    return call(loaded, fd);
   } catch {
-    return false;
+    return otherwise;
   }
 }
 

@@ -574,9 +574,7 @@ export class ServiceWorker {
   private async drainGroup(pgid: number, exit: ExitInfo, groups: readonly number[]): Promise<void> {
     try {
       const killAt = this.state.kind === 'stopping' ? this.state.killAt : Date.now();
-      while (groupExists(pgid) && Date.now() < killAt) {
-        await new Promise((r) => setTimeout(r, GROUP_POLL_MS));
-      }
+      await groupsGone([pgid], killAt, GROUP_POLL_MS);
       if (signalGroup(pgid, 'SIGKILL')) this.forcedKill = true;
       if (this.sweepOnStop && (await mayHaveEscaped(groups, this.ctx.marker, GROUP_GONE_WAIT_MS))) {
         await sweepMarked(this.ctx.marker);
@@ -610,6 +608,19 @@ const SWEEP_WAIT_MS = 2000;
 const GROUP_GONE_WAIT_MS = 500;
 const GROUP_GONE_POLL_MS = 2;
 
+/** Polls until no process is left in `groups` or `deadline` passes; true when they are gone. */
+async function groupsGone(
+  groups: readonly number[],
+  deadline: number,
+  pollMs: number,
+): Promise<boolean> {
+  for (;;) {
+    if (!groups.some((g) => g > 1 && groupExists(g))) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
 /**
  * Whether a process of this service may still live outside its groups, so
  * that every process's environment must be read to find it. Where orphans
@@ -629,11 +640,7 @@ export async function mayHaveEscaped(
   // Never inside the exit handler that asks: a respawn's own work and its
   // events go out first, the reading of /proc after.
   await new Promise<void>((r) => setImmediate(r));
-  const deadline = Date.now() + waitMs;
-  while (groups.some((g) => g > 1 && groupExists(g))) {
-    if (Date.now() >= deadline) return true;
-    await new Promise((r) => setTimeout(r, GROUP_GONE_POLL_MS));
-  }
+  if (!(await groupsGone(groups, Date.now() + waitMs, GROUP_GONE_POLL_MS))) return true;
   // A stranger that exits while its environment is read (a daemon's
   // double fork) leaves its child to be reparented after the listing: read
   // the list again until it holds no one new.

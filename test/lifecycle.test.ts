@@ -63,6 +63,19 @@ function argvOf(pid: number): string[] | null {
 }
 
 /** Live (non-zombie) processes carrying the marker of service `name` of daemon `d`. */
+/** Waits until the service's marked `sleep 1000` processes are `enough` in number, and returns them. */
+function waitSleeps(
+  d: Daemon,
+  name: string,
+  what: string,
+  enough: (n: number) => boolean,
+): Promise<Proc[]> {
+  return waitFor(what, async () => {
+    const found = (await serviceProcs(d, name)).filter(isSleep('1000'));
+    return enough(found.length) ? found : null;
+  });
+}
+
 async function serviceProcs(d: Daemon, name: string): Promise<Proc[]> {
   const table = await processTable();
   const pids = await findByEnv(table, MARKER_VAR, markerValue(d.proc.pid ?? 0, name));
@@ -316,10 +329,7 @@ t.test('stop reaches every descendant, including one that left the group', async
     tree: svc({ exec: "sh -c 'sleep 1000 & sleep 1000 & setsid sleep 1000 & wait'" }),
   });
   const { pid } = await d.waitStatus('tree', (s) => s.status === 'running', 'running');
-  const sleeps = await waitFor('three sleeps', async () => {
-    const found = (await serviceProcs(d, 'tree')).filter(isSleep('1000'));
-    return found.length === 3 ? found : null;
-  });
+  const sleeps = await waitSleeps(d, 'tree', 'three sleeps', (n) => n === 3);
   const escaped = sleeps.filter((p) => readStat(p.pid)?.pgrp !== pid);
   const inGroup = sleeps.filter((p) => !escaped.includes(p));
   t.equal(escaped.length, 1, 'one sleep left the process group');
@@ -336,10 +346,7 @@ t.test('a crash takes along what left the group, so it never runs twice', async 
     escape: svc({ exec: "sh -c 'setsid sleep 1000 & wait'", restart_delay: '50ms' }),
   });
   const first = await d.waitStatus('escape', (s) => s.status === 'running', 'running');
-  const [escaped] = await waitFor('the escaped sleep', async () => {
-    const found = (await serviceProcs(d, 'escape')).filter(isSleep('1000'));
-    return found.length === 1 ? found : null;
-  });
+  const [escaped] = await waitSleeps(d, 'escape', 'the escaped sleep', (n) => n === 1);
   t.not(readStat(escaped!.pid)?.pgrp, first.pid, 'the sleep left the group');
   process.kill(first.pid, 'SIGKILL');
   const second = await d.waitStatus(
@@ -348,10 +355,7 @@ t.test('a crash takes along what left the group, so it never runs twice', async 
     'running again',
   );
   await waitFor('the old sleep to be gone', () => !isAlive(escaped!.pid, escaped!.startTime));
-  const sleeps = await waitFor('the new escaped sleep', async () => {
-    const found = (await serviceProcs(d, 'escape')).filter(isSleep('1000'));
-    return found.length >= 1 ? found : null;
-  });
+  const sleeps = await waitSleeps(d, 'escape', 'the new escaped sleep', (n) => n >= 1);
   t.equal(sleeps.length, 1, 'one sleep: the new run');
   t.equal(readStat(sleeps[0]!.pid)?.ppid, second.pid, "it is the new run's child");
   await waitEvents(d, 'escape', /killed 1 processes the last run left outside its group/, 1);
@@ -367,10 +371,7 @@ t.test('a crash finds what left the group below a member of the group, too', asy
     }),
   });
   const first = await d.waitStatus('deep', (s) => s.status === 'running', 'running');
-  const [escaped] = await waitFor('the escaped sleep', async () => {
-    const found = (await serviceProcs(d, 'deep')).filter(isSleep('1000'));
-    return found.length === 1 ? found : null;
-  });
+  const [escaped] = await waitSleeps(d, 'deep', 'the escaped sleep', (n) => n === 1);
   t.not(readStat(escaped!.pid)?.ppid, d.pid, 'its parent is the subshell, not sminitd');
   process.kill(first.pid, 'SIGKILL');
   await waitFor('the old sleep to be gone', () => !isAlive(escaped!.pid, escaped!.startTime));
