@@ -21,9 +21,9 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Client } from '../lib/client.js';
-import { clockTicks, findByEnv, processTable, signalAll } from '../lib/proc.js';
-import { DAEMON_VAR, daemonId } from '../lib/process.js';
+import { Client } from '../lib/client/client.js';
+import { clockTicks, findByEnv, processTable, signalAll } from '../lib/os/procfs.js';
+import { DAEMON_VAR, daemonId } from '../lib/os/spawn.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DIST = resolve(here, '..');

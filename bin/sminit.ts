@@ -3,7 +3,7 @@
 // client, prints the reply. The common path loads only the client (net and
 // JSON); yargs is loaded for help and usage errors, the validator for `check`.
 
-import { type CliArgs, VERBS, initArgs, parseArgs, runVerb } from '../lib/cli.js';
+import { type CliArgs, VERBS, initArgs, parseArgs, runVerb } from '../lib/client/cli.js';
 
 async function usage(message: string | null): Promise<never> {
   const { default: yargs } = await import('yargs');

@@ -2,14 +2,14 @@
 // sminitd: parses its command line and runs the daemon (lib/daemon.ts).
 
 import { resolve } from 'node:path';
-import { runDaemon } from '../lib/daemon.js';
-import { formatDuration, parseDuration } from '../lib/duration.js';
-import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../lib/logs.js';
+import { runDaemon } from '../lib/daemon/daemon.js';
+import { formatDuration, parseDuration } from '../lib/core/duration.js';
+import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../lib/logs/ring.js';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
-} from '../lib/server.js';
+} from '../lib/transport/socket.js';
 
 interface Option {
   readonly alias?: string;

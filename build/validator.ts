@@ -1,8 +1,8 @@
 // Build step: compile schemas/service.schema.json into a standalone
-// validator module (dist/lib/service-validator.js), so neither sminitd nor
+// validator module (dist/lib/config/validator.js), so neither sminitd nor
 // `sminit check` imports ajv or compiles the schema when it starts — that
 // cost about 80 ms of every start. The options here are the validator's
-// options; lib/service-validator.d.ts declares what the module exports.
+// options; lib/config/validator.d.ts declares what the module exports.
 // Run after tsc: `npm run build`.
 
 import { writeFileSync } from 'node:fs';
@@ -31,6 +31,6 @@ export function validatorSource(): string {
 
 const here = dirname(fileURLToPath(import.meta.url));
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const out = join(here, '../lib/service-validator.js');
+  const out = join(here, '../lib/config/validator.js');
   writeFileSync(out, validatorSource());
 }

@@ -11,11 +11,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'js-yaml';
-import { parseServiceObject, parseServiceText } from '../lib/config.js';
-import { JsonSplitter, type Frame } from '../lib/jsonstream.js';
-import { split } from '../lib/shellwords.js';
-import { parseCommand } from '../lib/textproto.js';
-import type { Problem } from '../lib/types.js';
+import { parseServiceObject, parseServiceText } from '../lib/config/load.js';
+import { JsonSplitter, type Frame } from '../lib/transport/framing.js';
+import { split } from '../lib/core/shellwords.js';
+import { parseCommand } from '../lib/transport/text.js';
+import type { Problem } from '../lib/core/definition.js';
 
 const LONG = Number(process.env.SMINIT_FUZZ_RUNS ?? 0);
 /** Inputs per property: a short pass in the suite, or what SMINIT_FUZZ_RUNS asks for. */

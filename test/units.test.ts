@@ -3,11 +3,11 @@
 // argument parsing and formatting, parameter checking, and service names.
 
 import t, { type Test } from 'tap';
-import { formatList, formatStatus, parseArgs, type CliArgs } from '../lib/cli.js';
-import { Code, SminitError } from '../lib/errors.js';
-import { type Frame, JsonSplitter } from '../lib/jsonstream.js';
-import { nameError } from '../lib/names.js';
-import { normaliseParams } from '../lib/rpc.js';
+import { formatList, formatStatus, parseArgs, type CliArgs } from '../lib/client/cli.js';
+import { Code, SminitError } from '../lib/core/errors.js';
+import { type Frame, JsonSplitter } from '../lib/transport/framing.js';
+import { nameError } from '../lib/core/names.js';
+import { normaliseParams } from '../lib/api/dispatch.js';
 import {
   type ExitInfo,
   type ServiceState,
@@ -15,8 +15,8 @@ import {
   reasonOf,
   shouldRestart,
   zinitState,
-} from '../lib/state.js';
-import type { LogLine, MethodName, ServiceStatus } from '../lib/wire.js';
+} from '../lib/core/state.js';
+import type { LogLine, MethodName, ServiceStatus } from '../lib/api/wire.js';
 
 // --- JsonSplitter -------------------------------------------------------------------
 

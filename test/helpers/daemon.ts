@@ -9,10 +9,10 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, RpcError } from '../../lib/client.js';
-import { findByEnv, processTable, signalAll } from '../../lib/proc.js';
-import { DAEMON_VAR, daemonId } from '../../lib/process.js';
-import type { ServiceStatus } from '../../lib/wire.js';
+import { Client, RpcError } from '../../lib/client/client.js';
+import { findByEnv, processTable, signalAll } from '../../lib/os/procfs.js';
+import { DAEMON_VAR, daemonId } from '../../lib/os/spawn.js';
+import type { ServiceStatus } from '../../lib/api/wire.js';
 import { waitFor } from './wait.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -3,7 +3,7 @@
 // they expect and fail with a description when it does not come.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { processTable } from '../../lib/proc.js';
+import { processTable } from '../../lib/os/procfs.js';
 
 /**
  * Polls `check` until it returns something other than undefined, null or

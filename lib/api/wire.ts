@@ -1,0 +1,395 @@
+// Wire types: method names, parameters, results and notifications of the
+// JSON-RPC API, defined once and shared by the daemon, the CLI, the client and
+// the tests. rpc.discover is generated from METHODS. Nothing here does I/O,
+// and the client imports this file alone, so it stays free of dependencies.
+
+import { STATE_KINDS, type StateKind } from '../core/state.js';
+
+export type LogStream = 'stdout' | 'stderr' | 'test' | 'event';
+
+export interface LogLine {
+  /** Daemon-wide sequence number: a cursor for reading on without loss. */
+  readonly seq: number;
+  /** ISO time with milliseconds. */
+  readonly time: string;
+  readonly service: string;
+  readonly stream: LogStream;
+  /** Which start of the service this line belongs to (1 for the first). */
+  readonly run: number;
+  /** The line for display: UTF-8, with any byte that is not valid UTF-8 shown as `\xNN`. */
+  readonly text: string;
+  /** The exact bytes (base64), present only when they are not valid UTF-8. */
+  readonly bytes?: string;
+}
+
+export interface ExitWire {
+  readonly pid: number;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly at: string;
+}
+
+export interface ServiceStatus {
+  // zinit's fields, with zinit's meaning.
+  readonly name: string;
+  readonly pid: number;
+  /** zinit's state string: Running, Blocked, Spawned, Success, Error(...), ... */
+  readonly state: string;
+  readonly target: 'Up' | 'Down';
+  /** Each dependency and its zinit state (`Unknown` when not tracked). */
+  readonly after: Readonly<Record<string, string>>;
+  // sminit's own.
+  readonly status: StateKind;
+  readonly reason: string;
+  readonly since: string;
+  readonly uptime_ms: number | null;
+  readonly restarts: number;
+  readonly oneshot: boolean;
+  readonly last_exit: ExitWire | null;
+  readonly next_attempt: string | null;
+  /** Each dependency and its sminit state (`untracked` when not tracked). */
+  readonly dependencies: Readonly<Record<string, StateKind | 'untracked'>>;
+  readonly file: string;
+}
+
+export interface ProcessStats {
+  readonly pid: number;
+  readonly memory_usage: number;
+  readonly cpu_usage: number;
+}
+export interface ServiceStats extends ProcessStats {
+  readonly name: string;
+  readonly children: readonly ProcessStats[];
+}
+
+export interface LogQuery {
+  /** Services to include; all when absent or empty. */
+  readonly names?: readonly string[];
+  /** At most this many of the most recent lines. */
+  readonly n?: number;
+  /** Only lines with seq >= from. */
+  readonly from?: number;
+  /** Only lines with seq < until (a snapshot's end, when reading it in pages). */
+  readonly until?: number;
+  /** Only lines read at or after this time: epoch ms, or an ISO 8601 date. */
+  readonly since?: number | string;
+  /** Only this stream. */
+  readonly stream?: LogStream;
+}
+
+export interface LogRead {
+  /** Oldest first; a page of at most a few thousand lines. */
+  readonly lines: LogLine[];
+  /** The seq to read on from (or follow from) without loss or repeat. */
+  readonly next: number;
+  /** The cursor when read: the read is complete once `next` reaches it. */
+  readonly end: number;
+  /** Lines after `from` that were evicted before they could be read. */
+  readonly dropped?: number;
+}
+
+export const LOG_STREAMS: readonly LogStream[] = ['stdout', 'stderr', 'test', 'event'];
+
+export interface MethodMap {
+  service_list: { params: Record<string, never>; result: Record<string, string> };
+  service_status: { params: { name: string }; result: ServiceStatus };
+  service_start: { params: { name: string }; result: null };
+  service_stop: { params: { name: string }; result: null };
+  service_restart: { params: { name: string }; result: ServiceStatus };
+  service_monitor: { params: { name: string }; result: null };
+  service_forget: { params: { name: string }; result: null };
+  service_kill: { params: { name: string; signal: string }; result: null };
+  service_stats: { params: { name: string }; result: ServiceStats };
+  service_create: { params: { name: string; content: Record<string, unknown> }; result: string };
+  service_delete: { params: { name: string }; result: string };
+  service_get: { params: { name: string }; result: Record<string, unknown> };
+  service_list_full: { params: Record<string, never>; result: ServiceStatus[] };
+  system_shutdown: { params: Record<string, never>; result: null };
+  system_reboot: { params: Record<string, never>; result: null };
+  system_start_http_server: { params: { address: string }; result: string };
+  system_stop_http_server: { params: Record<string, never>; result: null };
+  stream_currentLogs: { params: { name?: string }; result: string[] };
+  stream_subscribeLogs: { params: { filter?: string }; result: number };
+  stream_unsubscribeLogs: { params: { id: number }; result: null };
+  log_read: { params: LogQuery; result: LogRead };
+  log_follow: { params: LogQuery; result: number };
+  'rpc.discover': { params: Record<string, never>; result: object };
+}
+export type MethodName = keyof MethodMap;
+export type Params<M extends MethodName> = MethodMap[M]['params'];
+export type Result<M extends MethodName> = MethodMap[M]['result'];
+
+/** Notification methods the daemon sends on a subscription. */
+export interface NotificationMap {
+  /** zinit's shape: `result` is one formatted line. */
+  stream_subscribeLogs: { subscription: number; result: string };
+  /** sminit's: the structured line, or how many lines a slow follower missed. */
+  log_line: { subscription: number; line?: LogLine; dropped?: number };
+}
+
+type JsonSchema = Readonly<Record<string, unknown>>;
+interface ParamSpec {
+  readonly name: string;
+  readonly schema: JsonSchema;
+  readonly required: boolean;
+  readonly description: string;
+}
+export interface MethodSpec {
+  readonly summary: string;
+  /** In positional order: a params array maps onto these names. */
+  readonly params: readonly ParamSpec[];
+  readonly result: JsonSchema;
+  /** Changes state (as opposed to reading it). */
+  readonly mutates: boolean;
+}
+
+const nameParam: ParamSpec = {
+  name: 'name',
+  schema: { type: 'string' },
+  required: true,
+  description: 'service name',
+};
+const queryParams: readonly ParamSpec[] = [
+  {
+    name: 'names',
+    schema: { type: 'array', items: { type: 'string' } },
+    required: false,
+    description: 'services to include (all when absent)',
+  },
+  {
+    name: 'n',
+    schema: { type: 'integer', minimum: 0 },
+    required: false,
+    description: 'at most this many recent lines',
+  },
+  {
+    name: 'from',
+    schema: { type: 'integer', minimum: 0 },
+    required: false,
+    description: 'only lines with seq >= from',
+  },
+  {
+    name: 'until',
+    schema: { type: 'integer', minimum: 0 },
+    required: false,
+    description: 'only lines with seq < until',
+  },
+  {
+    name: 'since',
+    schema: { type: ['integer', 'string'] },
+    required: false,
+    description: 'only lines logged at or after this time: epoch ms or an ISO 8601 date',
+  },
+  {
+    name: 'stream',
+    schema: { type: 'string', enum: ['stdout', 'stderr', 'test', 'event'] },
+    required: false,
+    description: 'only this stream',
+  },
+];
+const statusSchema: JsonSchema = { $ref: '#/components/schemas/ServiceStatus' };
+const nul: JsonSchema = { type: 'null' };
+const svc = (summary: string, mutates = true, result: JsonSchema = nul): MethodSpec => ({
+  summary,
+  params: [nameParam],
+  result,
+  mutates,
+});
+const sys = (summary: string, result: JsonSchema = nul, mutates = true): MethodSpec => ({
+  summary,
+  params: [],
+  result,
+  mutates,
+});
+
+export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
+  service_list: sys(
+    'Every tracked service and its zinit state string',
+    { type: 'object', additionalProperties: { type: 'string' } },
+    false,
+  ),
+  service_status: svc('Status of one service', false, statusSchema),
+  service_start: svc('Set the target up and start the service once its dependencies are up'),
+  service_stop: svc(
+    'Set the target down and stop the service; answers once its processes are gone',
+  ),
+  service_restart: svc(
+    'Stop, then start; answers when it is up again or why not',
+    true,
+    statusSchema,
+  ),
+  service_monitor: svc('Track the service from NAME.yaml in the config directory and start it'),
+  service_forget: svc('Stop the service and untrack it'),
+  service_kill: {
+    summary: "Send a signal to the service's process group",
+    params: [
+      nameParam,
+      { name: 'signal', schema: { type: 'string' }, required: true, description: 'e.g. SIGHUP' },
+    ],
+    result: nul,
+    mutates: true,
+  },
+  service_stats: svc('Memory (bytes) and CPU (percent) of the service and its processes', false, {
+    $ref: '#/components/schemas/ServiceStats',
+  }),
+  service_create: {
+    summary:
+      'Write NAME.yaml in the config directory from a service given as a JSON object, validated as a file on disk is; does not start it (use service_monitor)',
+    params: [
+      nameParam,
+      {
+        name: 'content',
+        schema: { type: 'object' },
+        required: true,
+        description: 'the service file as a JSON object, e.g. {"exec": "sleep 100"}',
+      },
+    ],
+    result: { type: 'string' },
+    mutates: true,
+  },
+  service_delete: svc(
+    'Remove NAME.yaml from the config directory; a tracked service keeps running (use service_forget)',
+    true,
+    { type: 'string' },
+  ),
+  service_get: svc('The service file NAME.yaml as a JSON object', false, { type: 'object' }),
+  service_list_full: sys(
+    'Status of every tracked service',
+    { type: 'array', items: statusSchema },
+    false,
+  ),
+  system_shutdown: sys('Stop every service in reverse dependency order, then exit'),
+  system_reboot: sys('Stop every service in reverse dependency order, then reboot'),
+  system_start_http_server: {
+    summary:
+      'Serve this API over HTTP POST at ADDRESS (host:port, loopback when only a port is given); answers with the URL',
+    params: [
+      {
+        name: 'address',
+        schema: { type: 'string' },
+        required: true,
+        description: 'e.g. 127.0.0.1:8080',
+      },
+    ],
+    result: { type: 'string' },
+    mutates: true,
+  },
+  system_stop_http_server: sys('Stop serving HTTP'),
+  stream_currentLogs: {
+    summary: 'The buffered log lines, formatted as zinit does',
+    params: [{ ...nameParam, required: false }],
+    result: { type: 'array', items: { type: 'string' } },
+    mutates: false,
+  },
+  stream_subscribeLogs: {
+    summary:
+      'Follow the log (zinit shape): notifications stream_subscribeLogs {subscription, result}',
+    params: [
+      {
+        name: 'filter',
+        schema: { type: 'string' },
+        required: false,
+        description: 'only this service',
+      },
+    ],
+    result: { type: 'integer' },
+    mutates: false,
+  },
+  stream_unsubscribeLogs: {
+    summary: 'End a log subscription',
+    params: [
+      { name: 'id', schema: { type: 'integer' }, required: true, description: 'subscription id' },
+    ],
+    result: nul,
+    mutates: false,
+  },
+  log_read: {
+    summary: 'Read buffered log lines; `next` is the cursor to follow from',
+    params: queryParams,
+    result: { $ref: '#/components/schemas/LogRead' },
+    mutates: false,
+  },
+  log_follow: {
+    summary:
+      'Send matching buffered lines, then every new one, as log_line notifications: one cursor, no line lost or repeated',
+    params: queryParams,
+    result: { type: 'integer' },
+    mutates: false,
+  },
+  'rpc.discover': sys('This API as an OpenRPC document', { type: 'object' }, false),
+};
+
+// --- component schemas (rpc.discover) -----------------------------------------------
+
+const str: JsonSchema = { type: 'string' };
+const int: JsonSchema = { type: 'integer' };
+const time: JsonSchema = { type: 'string', format: 'date-time' };
+const nullable = (s: JsonSchema): JsonSchema => ({ anyOf: [s, { type: 'null' }] });
+const object = (properties: Record<string, JsonSchema>, optional: string[] = []): JsonSchema => ({
+  type: 'object',
+  properties,
+  required: Object.keys(properties).filter((k) => !optional.includes(k)),
+  additionalProperties: false,
+});
+const processStats = {
+  pid: int,
+  memory_usage: { type: 'integer', minimum: 0, description: 'resident memory in bytes' },
+  cpu_usage: { type: 'number', minimum: 0, description: 'percent of one CPU' },
+};
+
+/** The shapes results refer to, for rpc.discover; kept beside the interfaces they describe. */
+export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
+  ServiceStatus: object({
+    name: str,
+    pid: { type: 'integer', minimum: 0, description: '0 when not running' },
+    state: { type: 'string', description: 'zinit state: Running, Blocked, Spawned, Success, …' },
+    target: { enum: ['Up', 'Down'] },
+    after: { type: 'object', additionalProperties: str },
+    status: { enum: STATE_KINDS },
+    reason: str,
+    since: time,
+    uptime_ms: nullable(int),
+    restarts: int,
+    oneshot: { type: 'boolean' },
+    last_exit: nullable({ $ref: '#/components/schemas/Exit' }),
+    next_attempt: nullable(time),
+    dependencies: {
+      type: 'object',
+      additionalProperties: { enum: [...STATE_KINDS, 'untracked'] },
+    },
+    file: str,
+  }),
+  Exit: object({ pid: int, code: nullable(int), signal: nullable(str), at: time }),
+  ProcessStats: object(processStats),
+  ServiceStats: object({
+    name: str,
+    ...processStats,
+    children: { type: 'array', items: { $ref: '#/components/schemas/ProcessStats' } },
+  }),
+  LogLine: object(
+    {
+      seq: int,
+      time,
+      service: str,
+      stream: { enum: LOG_STREAMS },
+      run: int,
+      text: str,
+      bytes: { type: 'string', description: 'the exact bytes (base64) when not valid UTF-8' },
+    },
+    ['bytes'],
+  ),
+  LogRead: object(
+    {
+      lines: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } },
+      next: int,
+      end: int,
+      dropped: int,
+    },
+    ['dropped'],
+  ),
+};
+
+export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
+export function isMethodName(s: string): s is MethodName {
+  return Object.hasOwn(METHODS, s);
+}

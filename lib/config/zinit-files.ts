@@ -1,0 +1,162 @@
+// zinit's file API: service_create, service_delete and service_get act on
+// NAME.yaml in the config directory. Content is validated exactly as a file on
+// disk is (it is dumped to YAML and parsed back by config.ts), a file appears
+// whole or not at all (temporary file, then a link that refuses to replace),
+// and no name can reach outside the directory (names.ts). Owns no manager
+// state: the manager runs these inside its queue, so they never interleave
+// with service_monitor reading the same files.
+
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dump, load } from 'js-yaml';
+import { MAX_FILE_BYTES, loadServiceFile, parseServiceObject, parseServiceText } from './load.js';
+import { Code, SminitError, messageOf } from '../core/errors.js';
+import { nameError } from '../core/names.js';
+import { type Problem, formatProblem } from '../core/definition.js';
+
+const EXTENSIONS = ['.yaml', '.yml'] as const;
+
+function checkName(name: string): void {
+  const err = nameError(name);
+  if (err) throw new SminitError(Code.InvalidParams, err);
+}
+
+function problemsError(
+  code: typeof Code.ConfigError | typeof Code.ServiceFileError,
+  problems: Problem[],
+): SminitError {
+  return new SminitError(code, problems.map(formatProblem).join('\n'), problems);
+}
+
+/** The existing file for NAME (.yaml, else .yml), or null. */
+async function existing(dir: string, name: string): Promise<string | null> {
+  for (const ext of EXTENSIONS) {
+    const file = join(dir, name + ext);
+    const st = await stat(file).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw new SminitError(Code.ServiceFileError, `cannot read ${file}: ${messageOf(e)}`);
+    });
+    if (st) return file;
+  }
+  return null;
+}
+
+function notFound(dir: string, name: string): SminitError {
+  return new SminitError(
+    Code.ServiceNotFound,
+    `no service file for '${name}' in ${dir} (tried ${name}.yaml and ${name}.yml)`,
+  );
+}
+
+/** The YAML text service_create writes, after checking it as the daemon would read it. */
+export function serviceYaml(name: string, file: string, content: unknown): string {
+  checkName(name);
+  const asObject = parseServiceObject(name, file, content);
+  if (!asObject.ok) throw problemsError(Code.ConfigError, asObject.problems);
+  let text: string;
+  try {
+    text = dump(content, { lineWidth: -1, noRefs: true, sortKeys: false });
+  } catch (err) {
+    throw new SminitError(Code.ConfigError, `${file}: cannot write as YAML: ${messageOf(err)}`);
+  }
+  if (Buffer.byteLength(text) > MAX_FILE_BYTES) {
+    throw new SminitError(Code.ConfigError, `${file}: larger than ${MAX_FILE_BYTES} bytes`);
+  }
+  // What is written must read back as what was checked.
+  const asText = parseServiceText(name, file, text);
+  if (!asText.ok) throw problemsError(Code.ConfigError, asText.problems);
+  return text;
+}
+
+/** service_create: write NAME.yaml; refuses when NAME.yaml or NAME.yml exists. */
+export async function createServiceFile(
+  dir: string,
+  name: string,
+  content: unknown,
+): Promise<string> {
+  const file = join(dir, `${name}.yaml`);
+  const text = serviceYaml(name, file, content);
+  const taken = await existing(dir, name);
+  if (taken) {
+    throw new SminitError(Code.ServiceExists, `service file ${taken} already exists`);
+  }
+  const tmp = join(dir, `.${name}.yaml.tmp-${randomBytes(6).toString('hex')}`);
+  try {
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    // link() fails with EEXIST instead of replacing: a file created meanwhile
+    // by someone else is never overwritten.
+    try {
+      await link(tmp, file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') {
+        throw new SminitError(Code.ServiceExists, `service file ${file} already exists`);
+      }
+      // Filesystems without hard links: rename, which is atomic but replaces.
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+      if (await existing(dir, name)) {
+        throw new SminitError(Code.ServiceExists, `service file ${file} already exists`);
+      }
+      await rename(tmp, file);
+    }
+  } catch (err) {
+    if (err instanceof SminitError) throw err;
+    throw new SminitError(Code.ServiceFileError, `cannot write ${file}: ${messageOf(err)}`);
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+  await syncDir(dir);
+  return `Service '${name}' created successfully`;
+}
+
+/** service_delete: remove NAME's file. A tracked service is left running, as in zinit. */
+export async function deleteServiceFile(dir: string, name: string): Promise<string> {
+  checkName(name);
+  const file = await existing(dir, name);
+  if (!file) throw notFound(dir, name);
+  try {
+    await unlink(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(dir, name);
+    throw new SminitError(Code.ServiceFileError, `cannot remove ${file}: ${messageOf(err)}`);
+  }
+  await syncDir(dir);
+  return `Service '${name}' deleted successfully`;
+}
+
+/** service_get: the file as a JSON object, as written (not with defaults filled in). */
+export async function readServiceFile(dir: string, name: string): Promise<Record<string, unknown>> {
+  checkName(name);
+  const file = await existing(dir, name);
+  if (!file) throw notFound(dir, name);
+  const checked = await loadServiceFile(file);
+  if (!checked.ok) throw problemsError(Code.ServiceFileError, checked.problems);
+  let value: unknown;
+  try {
+    value = load(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new SminitError(Code.ServiceFileError, `cannot read ${file}: ${messageOf(err)}`);
+  }
+  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+}
+
+/** Makes a rename or unlink durable; best effort where directories cannot be opened. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Not every filesystem allows fsync on a directory.
+  }
+}

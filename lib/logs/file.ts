@@ -1,0 +1,189 @@
+// Where log lines go besides the ring: a service's own file (`log: {file,
+// max_size, keep}`), rotated by size and reopened after each rotation, or
+// sminitd's stdout (`log: stdout`). Writes go through a stream with its own
+// buffer and never wait for the disk or the reader: past a backlog limit,
+// lines are dropped and counted, and the count is written once the backlog
+// clears. Owns the file and its rotation; knows nothing of processes.
+
+import { createWriteStream, openSync, renameSync, unlinkSync, fstatSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { type Segment, renderSegment } from './ring.js';
+
+/** Bytes waiting for the disk (or the reader) before lines are dropped. */
+export const DEFAULT_BACKLOG = 8 * 1024 * 1024;
+
+/** A writable that is never waited on: over its backlog, lines are counted, not queued. */
+export class BoundedWriter {
+  private dropped = 0;
+  constructor(
+    private readonly out: Writable,
+    private readonly maxBacklog = DEFAULT_BACKLOG,
+  ) {}
+
+  /** Write `data` (holding `lines` lines); false if it was dropped. */
+  write(data: Buffer | string, lines: number): boolean {
+    if (this.out.destroyed || this.out.writableLength > this.maxBacklog) {
+      this.dropped += lines;
+      return false;
+    }
+    if (this.dropped > 0) {
+      this.out.write(`-- ${this.dropped} lines dropped (output backlog) --\n`);
+      this.dropped = 0;
+    }
+    this.out.write(data);
+    return true;
+  }
+
+  get droppedLines(): number {
+    return this.dropped;
+  }
+}
+
+export interface FileLogOptions {
+  /** Absolute path of the live file. */
+  readonly path: string;
+  /** Rotate before the file would grow past this many bytes. */
+  readonly maxSize: number;
+  /** Rotated files kept: path.1 (newest) … path.keep. */
+  readonly keep: number;
+  /** Told once per failure (cannot open, write error), not once per line. */
+  readonly onError?: (message: string) => void;
+  readonly maxBacklog?: number;
+}
+
+/**
+ * One service's log file. Lines are `TIME STREAM TEXT`, TIME in ISO 8601
+ * with milliseconds, TEXT the bytes as the service wrote them. It outlives
+ * the service's runs; after `close` the next write opens it again.
+ */
+export class FileLog {
+  private out: BoundedWriter | null = null;
+  private stream: Writable | null = null;
+  private size = 0;
+  private failing = false;
+  private lost = 0;
+  /** Rotations done: for tests and status. */
+  rotations = 0;
+
+  constructor(private readonly opts: FileLogOptions) {}
+
+  get path(): string {
+    return this.opts.path;
+  }
+
+  /** A captured segment's lines, cut where the file must rotate. */
+  segment(seg: Segment): void {
+    const prefix = Buffer.from(`${new Date(seg.time).toISOString()} ${seg.stream} `);
+    if (!this.out) this.open();
+    const { maxSize } = this.opts;
+    for (let from = seg.start; from < seg.count;) {
+      const first = prefix.length + seg.lineLength(from) + 1;
+      const room = this.size === 0 || this.size + first > maxSize ? maxSize : maxSize - this.size;
+      let to = from + 1;
+      let size = first;
+      for (; to < seg.count; to++) {
+        const len = prefix.length + seg.lineLength(to) + 1;
+        if (size + len > room) break;
+        size += len;
+      }
+      this.write(renderSegment(seg, prefix, from, to), to - from);
+      from = to;
+    }
+  }
+
+  /** One daemon event about the service. */
+  event(text: string, time = Date.now()): void {
+    this.write(`${new Date(time).toISOString()} event ${text}\n`, 1);
+  }
+
+  write(data: Buffer | string, lines: number): void {
+    if (!this.out && !this.open()) {
+      this.lost += lines;
+      return;
+    }
+    const len = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (this.size > 0 && this.size + len > this.opts.maxSize) this.rotate();
+    if (!this.out) {
+      this.lost += lines;
+      return;
+    }
+    if (this.lost > 0) {
+      const note = `${new Date().toISOString()} event -- ${this.lost} lines lost (log file unavailable) --\n`;
+      this.lost = 0;
+      this.out.write(note, 1);
+      this.size += note.length;
+    }
+    if (this.out.write(data, lines)) this.size += len;
+  }
+
+  close(): void {
+    this.stream?.end();
+    this.stream = null;
+    this.out = null;
+  }
+
+  private open(): boolean {
+    let fd: number;
+    try {
+      // Opened at once (not lazily by the stream), so a rotation can never
+      // rename the path before the stream has its descriptor.
+      fd = openSync(this.opts.path, 'a', 0o640);
+      this.size = fstatSync(fd).size;
+    } catch (err) {
+      this.fail(`cannot open log file ${this.opts.path}: ${(err as Error).message}`);
+      return false;
+    }
+    const stream = createWriteStream('', { fd, autoClose: true });
+    stream.on('error', (err) => {
+      this.fail(`log file ${this.opts.path}: ${err.message}`);
+      if (this.stream === stream) {
+        this.stream = null;
+        this.out = null;
+      }
+      stream.destroy();
+    });
+    this.stream = stream;
+    this.out = new BoundedWriter(stream, this.opts.maxBacklog ?? DEFAULT_BACKLOG);
+    this.failing = false;
+    return true;
+  }
+
+  private fail(message: string): void {
+    if (this.failing) return;
+    this.failing = true;
+    this.opts.onError?.(message);
+  }
+
+  /**
+   * path → path.1 → … → path.keep (the oldest removed), then a fresh path.
+   * What is still queued for the old file lands in it: it was written to its
+   * descriptor, which the rename does not touch.
+   */
+  private rotate(): void {
+    const { path, keep } = this.opts;
+    const ignoreMissing = (fn: () => void): void => {
+      try {
+        fn();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    };
+    try {
+      if (keep === 0) {
+        ignoreMissing(() => unlinkSync(path));
+      } else {
+        ignoreMissing(() => unlinkSync(`${path}.${keep}`));
+        for (let i = keep - 1; i >= 1; i--) {
+          ignoreMissing(() => renameSync(`${path}.${i}`, `${path}.${i + 1}`));
+        }
+        renameSync(path, `${path}.1`);
+      }
+    } catch (err) {
+      this.fail(`cannot rotate log file ${path}: ${(err as Error).message}`);
+      return;
+    }
+    this.rotations++;
+    this.close();
+    this.open();
+  }
+}

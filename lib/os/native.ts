@@ -1,0 +1,457 @@
+// The few system calls Node does not offer and an init needs: becoming a
+// child subreaper, reaping one exact pid, peeking at exited children without
+// reaping them, marking inherited descriptors close-on-exec, sync and
+// reboot. They go through koffi (an FFI whose npm package carries prebuilt
+// binaries, so nothing is compiled at install). It is loaded on demand and a
+// failure to load is a value, not a crash: the caller decides whether it can
+// run without. Owns no state beyond the loaded bindings; decides nothing.
+
+import { readdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { messageOf } from '../core/errors.js';
+
+const PR_SET_CHILD_SUBREAPER = 36;
+const P_ALL = 0;
+const WNOHANG = 1;
+const WEXITED = 4;
+const WNOWAIT = 0x01000000;
+const CLOSE_RANGE_CLOEXEC = 1 << 2;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+const POLLHUP = 0x10;
+const ECHILD = 10;
+const EINTR = 4;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+const F_DUPFD_CLOEXEC = 1030;
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const POSIX_SPAWN_SETSID = 0x80;
+
+export const REBOOT_CMD = {
+  'power-off': 0x4321fedc,
+  restart: 0x01234567,
+} as const;
+export type RebootKind = keyof typeof REBOOT_CMD;
+
+/** A failed system call: which one and the errno, as a person reads it. */
+export class SyscallError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call} failed: ${errnoName(errno)}`);
+    this.name = 'SyscallError';
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: 'EPERM (operation not permitted)',
+  3: 'ESRCH (no such process)',
+  4: 'EINTR',
+  9: 'EBADF',
+  10: 'ECHILD (no such child)',
+  22: 'EINVAL (invalid argument)',
+  38: 'ENOSYS (not supported by this kernel)',
+};
+function errnoName(n: number): string {
+  return ERRNO_NAMES[n] ?? `errno ${n}`;
+}
+
+export interface Native {
+  /** prctl(PR_SET_CHILD_SUBREAPER): orphans of our descendants become our children. */
+  setChildSubreaper(): void;
+  /**
+   * The pid of one child that has exited and is waiting to be reaped, without
+   * reaping it (waitid with WNOWAIT); 0 when there is none.
+   */
+  peekExited(): number;
+  /** waitpid(pid, WNOHANG): true when that exact child was reaped now. */
+  reap(pid: number): boolean;
+  /** Mark every descriptor from `first` up close-on-exec, so no child inherits it. */
+  cloexecFrom(first: number): void;
+  sync(): void;
+  /** reboot(2); returns only on failure, with the error. */
+  reboot(kind: RebootKind): SyscallError;
+  /** getsockopt(SO_PEERCRED) on a connected unix socket's descriptor; null when it fails. */
+  peerCred(fd: number): PeerCred | null;
+  /** getgrnam(3): the group's id, or null when there is no such group. */
+  groupId(name: string): number | null;
+  /** poll(2) for POLLHUP: true when the peer of a connected socket has closed both directions. */
+  hungUp(fd: number): boolean;
+  /**
+   * posix_spawn in a new session, or null when this libc cannot (no
+   * POSIX_SPAWN_SETSID or addchdir_np): then the caller spawns through Node.
+   */
+  readonly spawn: ((req: SpawnRequest) => SpawnResult) | null;
+  /** waitpid(pid, WNOHANG): how that exact child ended if it was reaped now, else null. */
+  reapExit(pid: number): WaitStatus | null;
+}
+
+export interface SpawnRequest {
+  /** The program, already looked up in PATH (execve's path). */
+  readonly path: string;
+  readonly argv: readonly string[];
+  /** `NAME=value` strings. */
+  readonly envp: readonly string[];
+  readonly cwd: string;
+  /** stdout and stderr on two new pipes; otherwise /dev/null like stdin. */
+  readonly pipes: boolean;
+}
+
+/** A spawned child and the parent's (read) ends of its pipes, or -1 without pipes; or the errno. */
+export type SpawnResult =
+  | { readonly pid: number; readonly stdout: number; readonly stderr: number }
+  | { readonly errno: number; readonly call: string };
+
+/** How a reaped child ended: an exit code, or the signal that killed it. */
+export interface WaitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** The process on the other end of a unix socket, as the kernel saw it at connect. */
+export interface PeerCred {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+interface Koffi {
+  load(path: string | null): { func(definition: string): (...args: unknown[]) => unknown };
+  errno(): number;
+  struct(name: string, fields: Record<string, string>): unknown;
+  decode(pointer: unknown, type: unknown): unknown;
+}
+
+let loaded: Native | string | undefined;
+
+/** The bindings, or why they could not be loaded. Loaded once. */
+export async function loadNative(): Promise<Native | string> {
+  if (loaded !== undefined) return loaded;
+  try {
+    const koffi = (await import('koffi')) as unknown as Koffi;
+    loaded = bind(koffi);
+  } catch (err) {
+    loaded = `cannot load the native bindings (koffi): ${messageOf(err)}`;
+  }
+  return loaded;
+}
+
+function bind(koffi: Koffi): Native {
+  // dlopen(NULL) resolves against what node itself links: glibc or musl alike.
+  const libc = koffi.load(null);
+  const fn = (def: string): ((...args: unknown[]) => number) =>
+    libc.func(def) as (...args: unknown[]) => number;
+  const prctl = fn(
+    'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
+  );
+  const waitid = fn('int waitid(int idtype, int id, void *infop, int options)');
+  const waitpid = fn('int waitpid(int pid, int *status, int options)');
+  const fcntl = fn('int fcntl(int fd, int cmd, ...)');
+  const sync = fn('void sync(void)');
+  const reboot = fn('int reboot(int cmd)');
+  const getsockopt = fn(
+    'int getsockopt(int fd, int level, int optname, void *optval, void *optlen)',
+  );
+  const getgrnam = libc.func('void *getgrnam(const char *name)') as (name: string) => unknown;
+  // struct group begins with two pointers, then gr_gid.
+  const groupHead = koffi.struct('sminit_group_head', {
+    gr_name: 'char *',
+    gr_passwd: 'char *',
+    gr_gid: 'uint32_t',
+  });
+  const poll = fn('int poll(void *fds, unsigned long nfds, int timeout)');
+  const pollfd = Buffer.alloc(8);
+  const ucred = Buffer.alloc(12);
+  const ucredLength = new Uint32Array(1);
+  let closeRange: ((...args: unknown[]) => number) | null = null;
+  try {
+    closeRange = fn('int close_range(unsigned int first, unsigned int last, int flags)');
+  } catch {
+    // glibc before 2.34: mark descriptors one by one below.
+  }
+
+  // siginfo_t is 128 bytes; si_pid sits after three ints, aligned to the
+  // union's pointer alignment: offset 16 on 64-bit, 12 on 32-bit.
+  const info = Buffer.alloc(128);
+  const pidOffset = ['x64', 'arm64', 'ppc64', 'riscv64', 'loong64', 's390x', 'mips64el'].includes(
+    process.arch,
+  )
+    ? 16
+    : 12;
+  const status = new Int32Array(1);
+  const reapRaw = (pid: number): boolean => {
+    if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`reap: refusing pid ${pid}`);
+    for (;;) {
+      const r = waitpid(pid, status, WNOHANG);
+      if (r === pid) return true;
+      if (r === 0) return false;
+      const e = koffi.errno();
+      if (e === ECHILD) return false;
+      if (e !== EINTR) throw new SyscallError(`waitpid(${pid})`, e);
+    }
+  };
+
+  return {
+    setChildSubreaper() {
+      if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) !== 0) {
+        throw new SyscallError('prctl(PR_SET_CHILD_SUBREAPER)', koffi.errno());
+      }
+    },
+    peekExited() {
+      for (;;) {
+        info.fill(0);
+        if (waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) === 0) {
+          return info.readInt32LE(pidOffset);
+        }
+        const e = koffi.errno();
+        if (e === ECHILD) return 0;
+        if (e !== EINTR) throw new SyscallError('waitid', e);
+      }
+    },
+    reap: reapRaw,
+    reapExit(pid) {
+      return reapRaw(pid) ? decodeWaitStatus(status[0] ?? 0) : null;
+    },
+    spawn: bindSpawn(fn, fcntl, koffi),
+    cloexecFrom(first) {
+      if (closeRange !== null && closeRange(first, 0xffffffff, CLOSE_RANGE_CLOEXEC) === 0) return;
+      // Older kernels (before 5.11): one descriptor at a time.
+      for (const fd of openDescriptors()) {
+        if (fd >= first) fcntl(fd, F_SETFD, 'int', FD_CLOEXEC);
+      }
+    },
+    sync() {
+      sync();
+    },
+    reboot(kind) {
+      reboot(REBOOT_CMD[kind]);
+      return new SyscallError(`reboot(${kind})`, koffi.errno());
+    },
+    peerCred(fd) {
+      ucredLength[0] = ucred.length;
+      if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, ucredLength) !== 0) return null;
+      if (ucredLength[0] !== ucred.length) return null;
+      // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+      return { pid: ucred.readInt32LE(0), uid: ucred.readUInt32LE(4), gid: ucred.readUInt32LE(8) };
+    },
+    hungUp(fd) {
+      // struct pollfd { int fd; short events; short revents; }; POLLHUP needs no asking.
+      pollfd.writeInt32LE(fd, 0);
+      pollfd.writeInt16LE(0, 4);
+      pollfd.writeInt16LE(0, 6);
+      return poll(pollfd, 1, 0) === 1 && (pollfd.readInt16LE(6) & POLLHUP) !== 0;
+    },
+    groupId(name) {
+      const group = getgrnam(name);
+      if (!group) return null;
+      const head = koffi.decode(group, groupHead) as { gr_gid: number };
+      return head.gr_gid;
+    },
+  };
+}
+
+/**
+ * posix_spawn with the few file actions a service needs. glibc spawns with
+ * clone(CLONE_VM | CLONE_VFORK): the child shares the daemon's memory until
+ * exec instead of copying its page tables, so a spawn costs the same however
+ * large the daemon grows (a fork from Node costs more the more it holds), and
+ * an exec failure comes back as the return value. The child gets an empty
+ * signal mask and every signal at its default, as libuv does for its own.
+ */
+function bindSpawn(
+  fn: (def: string) => (...args: unknown[]) => number,
+  fcntl: (...args: unknown[]) => number,
+  koffi: Koffi,
+): ((req: SpawnRequest) => SpawnResult) | null {
+  type Fn = (...args: unknown[]) => number;
+  let posixSpawn: Fn, faInit: Fn, faDestroy: Fn, faDup2: Fn, faOpen: Fn, faChdir: Fn;
+  let attrInit: Fn, attrFlags: Fn, attrMask: Fn, attrDefault: Fn, sigEmpty: Fn, sigFill: Fn;
+  let pipe2: Fn, close: Fn;
+  try {
+    posixSpawn = fn(
+      'int posix_spawn(int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
+    );
+    faInit = fn('int posix_spawn_file_actions_init(void *actions)');
+    faDestroy = fn('int posix_spawn_file_actions_destroy(void *actions)');
+    faDup2 = fn('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
+    faOpen = fn(
+      'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)',
+    );
+    faChdir = fn('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)');
+    attrInit = fn('int posix_spawnattr_init(void *attr)');
+    attrFlags = fn('int posix_spawnattr_setflags(void *attr, short flags)');
+    attrMask = fn('int posix_spawnattr_setsigmask(void *attr, void *set)');
+    attrDefault = fn('int posix_spawnattr_setsigdefault(void *attr, void *set)');
+    sigEmpty = fn('int sigemptyset(void *set)');
+    sigFill = fn('int sigfillset(void *set)');
+    pipe2 = fn('int pipe2(int *fds, int flags)');
+    close = fn('int close(int fd)');
+  } catch {
+    return null;
+  }
+  // Opaque libc structures, given more room than any libc uses (glibc:
+  // 336 and 80 bytes; sigset_t 128). The attributes never change.
+  const attr = Buffer.alloc(1024);
+  const actions = Buffer.alloc(512);
+  const empty = Buffer.alloc(256);
+  const full = Buffer.alloc(256);
+  if (sigEmpty(empty) !== 0 || sigFill(full) !== 0) return null;
+  // sigfillset leaves out libc's internal signals (32 and 33 in glibc), and
+  // glibc's child then sets those to SIG_IGN, which would survive the exec.
+  // The set is a plain bitmask: every signal up to 64, set by hand, is reset.
+  full.fill(0xff, 0, 8);
+  if (
+    attrInit(attr) !== 0 ||
+    attrMask(attr, empty) !== 0 ||
+    attrDefault(attr, full) !== 0 ||
+    attrFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) !== 0
+  ) {
+    return null;
+  }
+  const pid = new Int32Array(1);
+  const fds = new Int32Array(2);
+
+  /** A pipe whose ends are both above 2 (stdio may be closed in the daemon), close-on-exec. */
+  const pipe = (): [number, number] | number => {
+    if (pipe2(fds, O_CLOEXEC) !== 0) return koffi.errno();
+    const ends: [number, number] = [fds[0] ?? -1, fds[1] ?? -1];
+    for (let i = 0; i < 2; i++) {
+      const fd = ends[i] ?? -1;
+      if (fd > 2) continue;
+      const high = fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
+      const e = koffi.errno();
+      close(fd);
+      if (high < 0) {
+        close(ends[1 - i] ?? -1);
+        return e;
+      }
+      ends[i] = high;
+    }
+    return ends;
+  };
+
+  return (req) => {
+    let out: [number, number] | null = null;
+    let err: [number, number] | null = null;
+    const closeAll = (): void => {
+      for (const p of [out, err]) if (p) for (const fd of p) close(fd);
+    };
+    if (req.pipes) {
+      const a = pipe();
+      if (typeof a === 'number') return { errno: a, call: 'pipe2' };
+      out = a;
+      const b = pipe();
+      if (typeof b === 'number') {
+        closeAll();
+        return { errno: b, call: 'pipe2' };
+      }
+      err = b;
+    }
+    // Each call returns 0 or an errno (ENOMEM, or the exec's); the first failure is the answer.
+    let failed: { errno: number; call: string } | null = null;
+    const step = (call: string, rc: number): void => {
+      if (failed === null && rc !== 0) failed = { errno: rc, call };
+    };
+    step('posix_spawn_file_actions_init', faInit(actions));
+    if (failed !== null) {
+      closeAll();
+      return failed;
+    }
+    try {
+      step('addopen', faOpen(actions, 0, '/dev/null', O_RDWR, 0));
+      if (out && err) {
+        step('adddup2', faDup2(actions, out[1], 1));
+        step('adddup2', faDup2(actions, err[1], 2));
+      } else {
+        step('addopen', faOpen(actions, 1, '/dev/null', O_RDWR, 0));
+        step('adddup2', faDup2(actions, 1, 2));
+      }
+      step('addchdir_np', faChdir(actions, req.cwd));
+      if (failed === null) {
+        step(
+          'posix_spawn',
+          posixSpawn(pid, req.path, actions, attr, [...req.argv, null], [...req.envp, null]),
+        );
+      }
+    } catch (e) {
+      closeAll();
+      throw e;
+    } finally {
+      faDestroy(actions);
+    }
+    if (failed !== null) {
+      closeAll();
+      return failed;
+    }
+    // The child holds the write ends now; ours would keep its pipes open for ever.
+    if (out) close(out[1]);
+    if (err) close(err[1]);
+    return { pid: pid[0] ?? 0, stdout: out ? out[0] : -1, stderr: err ? err[0] : -1 };
+  };
+}
+
+/** Signal number → name; the first name wins among aliases (SIGABRT, not SIGIOT), as Node names them. */
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
+for (const [name, n] of Object.entries(osConstants.signals)) {
+  if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name as NodeJS.Signals);
+}
+/** glibc's SIGRTMIN: 32 and 33 are its own. */
+const SIGRTMIN = 34;
+
+/** A wait(2) status as exit code or signal, as Node's 'exit' event gives them. */
+export function decodeWaitStatus(raw: number): WaitStatus {
+  const sig = raw & 0x7f;
+  if (sig === 0) return { code: (raw >> 8) & 0xff, signal: null };
+  // Real-time signals have no name in Node's table; they get the one kill -l gives.
+  const name =
+    SIGNAL_NAMES.get(sig) ?? (sig >= SIGRTMIN ? `SIGRTMIN+${sig - SIGRTMIN}` : `SIG${sig}`);
+  return { code: null, signal: name as NodeJS.Signals };
+}
+
+/**
+ * Who is connected on a unix socket: SO_PEERCRED through the socket's
+ * descriptor. Node offers neither, so this reaches into the handle libuv
+ * keeps (`_handle.fd`); null when the bindings are not loaded, the handle
+ * has no descriptor, or the call fails. Never throws.
+ */
+export function peerCred(socket: Socket): PeerCred | null {
+  return onSocketFd(socket, null, (native, fd) => native.peerCred(fd));
+}
+
+/**
+ * Whether the peer of a socket that has seen its end of input is gone for
+ * good (closed, not just done sending): a half-closed client may still be
+ * reading a stream, a closed one never will. False when it cannot be told.
+ */
+export function peerHungUp(socket: Socket): boolean {
+  return onSocketFd(socket, false, (native, fd) => native.hungUp(fd));
+}
+
+/** `call` on a socket's descriptor through the loaded bindings; `otherwise` when it cannot be made or throws. */
+function onSocketFd<T>(socket: Socket, otherwise: T, call: (native: Native, fd: number) => T): T {
+  const fd = socketFd(socket);
+  if (fd === null || loaded === undefined || typeof loaded === 'string') return otherwise;
+  try {
+    return call(loaded, fd);
+  } catch {
+    return otherwise;
+  }
+}
+
+/** The descriptor libuv holds for a socket (`_handle.fd`), or null. */
+function socketFd(socket: Socket): number | null {
+  const handle = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle;
+  const fd = handle?.fd;
+  return typeof fd === 'number' && Number.isSafeInteger(fd) && fd >= 0 ? fd : null;
+}
+
+function openDescriptors(): number[] {
+  return readdirSync('/proc/self/fd')
+    .map(Number)
+    .filter((n) => Number.isSafeInteger(n));
+}

@@ -1,0 +1,397 @@
+// Spawning and signalling: one service process = one process group (and
+// session), so a signal to -pgid reaches the process and every descendant
+// that stayed in its group. Two ways to spawn, one interface (`Child`):
+// posix_spawn through the native layer, once init has its reaper listening
+// (the reaper hands each exit back here), and Node's child_process when the
+// native layer is missing. Its state: the children of each way that have not
+// been reaped yet, so the reaper takes no exit that belongs to libuv and
+// every exit it takes reaches its child.
+
+import { ChildProcess, spawn, type StdioOptions } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import {
+  accessSync,
+  closeSync,
+  constants as fsConstants,
+  readFileSync,
+  readdirSync,
+  statSync,
+} from 'node:fs';
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Native, SpawnRequest, SpawnResult, WaitStatus } from './native.js';
+import { readStat } from './procfs.js';
+
+/** The variable that marks every process a service starts, so ones that left the group can be found. */
+export const MARKER_VAR = 'SMINIT_SERVICE';
+/** Marks every process of any service of this daemon: one sweep finds them all at shutdown. */
+export const DAEMON_VAR = 'SMINIT_DAEMON';
+/** Which start of the service a process belongs to: a restart sweeps the old run's, not the new one's. */
+export const RUN_VAR = 'SMINIT_RUN';
+
+let selfId: string | null = null;
+
+/**
+ * A daemon's identity in markers: its pid and start time. The pid alone is
+ * not enough: every container's sminitd is pid 1, and a host's sminitd must
+ * never take a container's processes for its own.
+ */
+export function daemonId(pid: number = process.pid): string {
+  if (pid === process.pid && selfId !== null) return selfId;
+  const id = `${pid}.${readStat(pid)?.startTime ?? 0}`;
+  if (pid === process.pid) selfId = id;
+  return id;
+}
+
+/** The marker value of one service of the daemon `daemonPid` (which must be running). */
+export function markerValue(daemonPid: number, service: string): string {
+  return `${daemonId(daemonPid)}:${service}`;
+}
+
+export interface SpawnSpec {
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly marker: string;
+  /** The service's run number, set in RUN_VAR. */
+  readonly run: number;
+  readonly stdio: 'pipe' | 'ignore';
+}
+
+// Reading process.env goes through getenv for every variable: spreading it
+// cost ~0.1 ms a spawn here, a tenth of a second for 1,000 services. A
+// service's environment is built once per definition (its env object) and
+// marker, and reused by every spawn and health test. The daemon never changes
+// its own environment, so the cached copies cannot go stale.
+const envCache = new WeakMap<object, Map<string, Readonly<Record<string, string | undefined>>>>();
+let inherited: Readonly<Record<string, string | undefined>> | null = null;
+
+const envpCache = new WeakMap<object, Map<string, readonly string[]>>();
+
+function baseEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>> {
+  let byMarker = envCache.get(spec.env);
+  if (byMarker === undefined) envCache.set(spec.env, (byMarker = new Map()));
+  let env = byMarker.get(spec.marker);
+  if (env === undefined) {
+    inherited ??= { ...process.env };
+    env = {
+      ...inherited,
+      ...spec.env,
+      [MARKER_VAR]: spec.marker,
+      [DAEMON_VAR]: daemonId(),
+    };
+    delete (env as Record<string, string | undefined>)[RUN_VAR];
+    byMarker.set(spec.marker, env);
+  }
+  return env;
+}
+
+function childEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>> {
+  return { ...baseEnv(spec), [RUN_VAR]: String(spec.run) };
+}
+
+/** The environment as execve takes it (`NAME=value`, run number last); built once per definition. */
+function childEnvp(spec: SpawnSpec): string[] {
+  let byMarker = envpCache.get(spec.env);
+  if (byMarker === undefined) envpCache.set(spec.env, (byMarker = new Map()));
+  let envp = byMarker.get(spec.marker);
+  if (envp === undefined) {
+    envp = Object.entries(baseEnv(spec))
+      .filter((e): e is [string, string] => e[1] !== undefined)
+      .map(([k, v]) => `${k}=${v}`);
+    byMarker.set(spec.marker, envp);
+  }
+  return [...envp, `${RUN_VAR}=${spec.run}`];
+}
+
+/** What service.ts needs of a child, whichever way it was spawned. */
+export interface Child {
+  /** Undefined when the spawn failed; 'error' follows on the next tick. */
+  readonly pid?: number | undefined;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  once(event: 'error', listener: (err: NodeJS.ErrnoException) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+}
+
+/** Pids spawned here whose exit libuv has not delivered yet: libuv alone reaps them. */
+const spawned = new Set<number>();
+
+/** Whether `pid` is a child libuv spawned and will reap (so nobody else may). */
+export function isSpawnedChild(pid: number): boolean {
+  return spawned.has(pid);
+}
+
+/** A child spawned through posix_spawn; its exit comes from the reaper. */
+class NativeChild extends EventEmitter implements Child {
+  constructor(
+    readonly pid: number | undefined,
+    readonly stdout: Readable | null,
+    readonly stderr: Readable | null,
+  ) {
+    super();
+  }
+}
+
+let nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
+/** Whether orphaned descendants become children of this process (subreaper or PID 1). */
+let adoptsOrphans = false;
+/** Children spawned through posix_spawn and not reaped yet. */
+const nativeChildren = new Map<number, NativeChild>();
+
+/**
+ * From now on spawn through posix_spawn. Only once something reaps every
+ * child that is not libuv's and hands its exit to `childExited`.
+ */
+export function useNativeSpawn(native: Native): boolean {
+  nativeSpawn = native.spawn;
+  return nativeSpawn !== null;
+}
+
+/** Init made this process the one orphans of its descendants are reparented to. */
+export function setAdoptsOrphans(value: boolean): void {
+  adoptsOrphans = value;
+}
+
+/**
+ * Children of this process that it did not spawn (orphans reparented to it),
+ * from /proc/self/task/<tid>/children, which every thread keeps for the
+ * children it has (an orphan goes to any one of them). Null when that cannot
+ * be known: orphans are not adopted here, or the kernel lacks the file.
+ */
+export function strangerChildren(): number[] | null {
+  if (!adoptsOrphans) return null;
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return null;
+  }
+  const found: number[] = [];
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/self/task/${tid}/children`, 'latin1');
+    } catch (err) {
+      // A thread that ended since the listing had no children left to tell;
+      // but no such file for the main thread means a kernel without it.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tid !== String(process.pid)) continue;
+      return null;
+    }
+    for (const word of text.split(' ')) {
+      const pid = Number(word);
+      if (word !== '' && !nativeChildren.has(pid) && !spawned.has(pid)) found.push(pid);
+    }
+  }
+  return found;
+}
+
+/** The reaper took `pid`: deliver its exit. False when it was not one of ours (an orphan). */
+export function childExited(pid: number, status: WaitStatus): boolean {
+  const child = nativeChildren.get(pid);
+  if (child === undefined) return false;
+  nativeChildren.delete(pid);
+  child.emit('exit', status.code, status.signal);
+  return true;
+}
+
+/** errno → code; the first name wins among aliases (EAGAIN, not EWOULDBLOCK), as libuv names them. */
+const ERRNO_CODES = new Map<number, string>();
+for (const [name, n] of Object.entries(constants.errno)) {
+  if (!ERRNO_CODES.has(n)) ERRNO_CODES.set(n, name);
+}
+
+function spawnError(errno: number, call: string, file: string): NodeJS.ErrnoException {
+  const code = ERRNO_CODES.get(errno) ?? `errno ${errno}`;
+  const err: NodeJS.ErrnoException = new Error(`${call} ${file} ${code}`);
+  err.code = code;
+  err.errno = -errno;
+  err.syscall = call;
+  err.path = file;
+  return err;
+}
+
+function failedChild(err: NodeJS.ErrnoException): NativeChild {
+  const child = new NativeChild(undefined, null, null);
+  process.nextTick(() => child.emit('error', err));
+  return child;
+}
+
+/**
+ * The program execve should run, as execvp finds it: a name with a slash
+ * as it is (relative to the child's working directory), otherwise the first
+ * executable file of that name in the child's PATH. When there is none, the
+ * errno execvp would give: EACCES if a file of that name exists but may not
+ * be run, else ENOENT. Looked up at every spawn, so a program installed or
+ * moved meanwhile is found as execvp would find it.
+ */
+export function findProgram(file: string, path: string | undefined, cwd: string): string | number {
+  if (file.includes('/')) return file;
+  let denied = false;
+  for (const dir of (path ?? '/bin:/usr/bin').split(':')) {
+    const candidate = join(dir === '' ? '.' : dir, file);
+    const abs = isAbsolute(candidate) ? candidate : resolve(cwd, candidate);
+    try {
+      // No exception for a directory that lacks it, the usual case: a stat that may find nothing.
+      const st = statSync(abs, { throwIfNoEntry: false });
+      if (st === undefined || st.isDirectory()) continue;
+      accessSync(abs, fsConstants.X_OK);
+      return abs;
+    } catch {
+      // There, but not ours to run (or to search): remembered, and the next directory.
+      denied = true;
+    }
+  }
+  return denied ? constants.errno.EACCES : constants.errno.ENOENT;
+}
+
+function spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpec): Child {
+  const file = spec.argv[0] ?? '';
+  for (const s of spec.argv) {
+    if (s.includes('\0')) return failedChild(spawnError(constants.errno.EINVAL, 'spawn', file));
+  }
+  const envp = childEnvp(spec);
+  const pathVar = envp.find((e) => e.startsWith('PATH='));
+  const program = findProgram(file, pathVar?.slice(5), spec.cwd);
+  if (typeof program === 'number') return failedChild(spawnError(program, 'spawn', file));
+  const run = (path: string, argv: readonly string[]): SpawnResult =>
+    spawnFn({ path, argv, envp, cwd: spec.cwd, pipes: spec.stdio === 'pipe' });
+  let r = run(program, spec.argv);
+  if ('errno' in r && r.errno === constants.errno.ENOEXEC) {
+    // A script without a #! line: execvp hands it to the shell, and so does this.
+    r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
+  }
+  if ('errno' in r) return failedChild(spawnError(r.errno, 'spawn', file));
+  // Registered before control returns to the event loop, hence before the
+  // reaper could look at any SIGCHLD.
+  const pid = r.pid;
+  const sockets: Socket[] = [];
+  const fds = [r.stdout, r.stderr];
+  try {
+    const pipe = (i: number): Socket | null => {
+      const fd = fds[i] ?? -1;
+      if (fd < 0) return null;
+      const socket = new Socket({ fd, readable: true, writable: false });
+      sockets.push(socket);
+      fds[i] = -1;
+      return socket;
+    };
+    const child = new NativeChild(pid, pipe(0), pipe(1));
+    nativeChildren.set(pid, child);
+    return child;
+  } catch (err) {
+    // The process runs but cannot be watched: it goes, and its exit is nobody's.
+    nativeChildren.set(pid, new NativeChild(pid, null, null));
+    signalGroup(pid, 'SIGKILL');
+    for (const socket of sockets) socket.destroy();
+    for (const fd of fds) if (fd >= 0) closeSync(fd);
+    return failedChild(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+/**
+ * Spawn in a new session. Never throws: a failure the OS reports at once is
+ * delivered as the child's 'error' event, as libuv does for ENOENT.
+ */
+export function spawnGroup(spec: SpawnSpec): Child {
+  if (nativeSpawn !== null) {
+    try {
+      return spawnNative(nativeSpawn, spec);
+    } catch (err) {
+      // Not expected (every OS error is a value on this path), but a spawn
+      // must fail as the service's error, never as the caller's exception.
+      const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
+      return failedChild(e);
+    }
+  }
+  const [file, ...args] = spec.argv;
+  const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
+  let child: ChildProcess;
+  try {
+    child = spawn(file ?? '', args, {
+      cwd: spec.cwd,
+      env: childEnv(spec),
+      detached: true,
+      stdio,
+      windowsHide: true,
+    });
+  } catch (err) {
+    // Node emits 'error' only for the failures it counts as run-time ones
+    // (ENOENT, EACCES, EAGAIN, EMFILE, ENFILE) and throws the rest: E2BIG
+    // (an argument over 128 KiB), ENAMETOOLONG, EPERM… Deliver them the
+    // same way, so one bad service can never throw through its caller.
+    const failed = new ChildProcess();
+    process.nextTick(() => failed.emit('error', err));
+    return failed;
+  }
+  // Registered before control returns to the event loop, hence before any
+  // SIGCHLD could be handled; 'exit' comes only after libuv has reaped it.
+  const pid = child.pid;
+  if (pid !== undefined) {
+    spawned.add(pid);
+    child.once('exit', () => spawned.delete(pid));
+  }
+  return child;
+}
+
+/** Signal a whole process group; false when the group no longer exists. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  if (pgid <= 1) return false;
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+export function groupExists(pgid: number): boolean {
+  return signalGroup(pgid, 0);
+}
+
+/** Canonical signal name (`SIGHUP`) from `hup`, `HUP`, `sighup`, or a number; null if unknown. */
+export function parseSignal(input: string | number): NodeJS.Signals | null {
+  const signals = constants.signals as Record<string, number>;
+  if (typeof input === 'number' || /^\d+$/.test(input)) {
+    const n = Number(input);
+    const found = Object.entries(signals).find(([, v]) => v === n);
+    return found ? (found[0] as NodeJS.Signals) : null;
+  }
+  const up = input.trim().toUpperCase();
+  const name = up.startsWith('SIG') ? up : `SIG${up}`;
+  return Object.hasOwn(signals, name) ? (name as NodeJS.Signals) : null;
+}
+
+/** A spawn error as a person reads it: what failed and why. */
+export function describeSpawnError(
+  err: NodeJS.ErrnoException,
+  argv0: string,
+  cwd: string,
+  cwdExists: boolean,
+): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return cwdExists
+        ? `cannot run '${argv0}': no such file or directory (ENOENT)`
+        : `cannot run '${argv0}': working directory '${cwd}' does not exist (ENOENT)`;
+    case 'EACCES':
+      return `cannot run '${argv0}': permission denied, not executable, or a directory (EACCES)`;
+    case 'EAGAIN':
+      return `cannot run '${argv0}': process limit reached (EAGAIN)`;
+    case 'EMFILE':
+    case 'ENFILE':
+      return `cannot run '${argv0}': out of file descriptors (${err.code})`;
+    case 'E2BIG':
+      return `cannot run '${argv0}': arguments or environment too long (E2BIG)`;
+    case 'ENAMETOOLONG':
+      return `cannot run '${argv0}': a path is too long (ENAMETOOLONG)`;
+    case 'ENOMEM':
+      return `cannot run '${argv0}': out of memory (ENOMEM)`;
+    default:
+      return `cannot run '${argv0}': ${err.message}`;
+  }
+}

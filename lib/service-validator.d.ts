@@ -1,8 +1,0 @@
-// The validator for schemas/service.schema.json, compiled at build time by
-// build/validator.ts into dist/lib/service-validator.js (ajv's standalone
-// code): loading it costs no schema compilation.
-
-import type { ValidateFunction } from 'ajv';
-
-export declare const validate: ValidateFunction;
-export default validate;

@@ -1,0 +1,512 @@
+// The manager: owner of the service graph and the only way to a worker.
+// Every request and every worker event that changes the graph runs through
+// one single-consumer queue, one command at a time. A command that must wait
+// for processes records the intermediate state first and hands back a promise
+// to be awaited outside the queue, so a slow stop never holds up a status.
+
+import { join } from 'node:path';
+import { loadServiceFile } from '../config/load.js';
+import { Code, SminitError, messageOf, notFound, shuttingDown } from '../core/errors.js';
+import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
+import { formatCycle, wouldCycle } from '../core/graph.js';
+import type { LogStore } from '../logs/ring.js';
+import { nameError } from '../core/names.js';
+import { markerValue, parseSignal } from '../os/spawn.js';
+import { ServiceWorker } from './worker.js';
+import { SHUTDOWN_MARGIN_MS, killLeftovers, shutdownBoundMs } from './shutdown.js';
+import {
+  type ServiceState,
+  hasProcess,
+  isSettled,
+  isUp,
+  reasonOf,
+  zinitState,
+} from '../core/state.js';
+import { type ServiceDef, formatProblem } from '../core/definition.js';
+import type { ExitWire, ServiceStatus } from '../api/wire.js';
+
+export interface ManagerOptions {
+  readonly configDir: string;
+  readonly logs: LogStore;
+  /** Daemon events, already formatted with the service name. */
+  readonly report: (service: string | null, text: string) => void;
+  /** Output of services with `log: stdout`: prefixed lines, a chunk at a time. */
+  readonly stdout: (data: Buffer, lines: number) => void;
+}
+
+/** Returned by a command that must wait outside the queue. */
+interface Later<T> {
+  readonly later: Promise<T>;
+}
+
+export class Manager {
+  private readonly workers = new Map<string, ServiceWorker>();
+  /** The graph: each service's dependencies as they stand now. */
+  private readonly deps = new Map<string, string[]>();
+  /**
+   * The same edges reversed: who lists a service in `after`. A service coming
+   * up re-evaluates only these, instead of scanning every service's list
+   * (which made starting N services O(N²)). Kept in step with `deps`.
+   */
+  private readonly dependants = new Map<string, Set<string>>();
+  /** Untracked workers whose processes are still being stopped. */
+  private readonly draining = new Map<string, Promise<void>>();
+  private tail: Promise<unknown> = Promise.resolve();
+  private shutdownPromise: Promise<boolean> | null = null;
+
+  constructor(private readonly opts: ManagerOptions) {}
+
+  get isShuttingDown(): boolean {
+    return this.shutdownPromise !== null;
+  }
+
+  // --- the queue -----------------------------------------------------------
+
+  /** Run `fn` alone; if it returns `{later}`, await that after releasing the queue. */
+  private async command<T>(fn: () => T | Later<T> | Promise<T | Later<T>>): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.catch(() => undefined);
+    const out = await run;
+    if (out !== null && typeof out === 'object' && 'later' in out) return (out as Later<T>).later;
+    return out as T;
+  }
+
+  /** Worker events take the same queue as requests. */
+  private post(fn: () => void): void {
+    void this.command(fn).catch((err: unknown) =>
+      this.opts.report(null, `internal error in event handler: ${messageOf(err)}`),
+    );
+  }
+
+  /** Hold the queue until `until` settles: every command queued meanwhile waits. */
+  hold(until: Promise<unknown>): void {
+    void this.command(() =>
+      until.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+  }
+
+  // --- reads ----------------------------------------------------------------
+
+  list(): Promise<Record<string, string>> {
+    return this.command(() => {
+      const out: Record<string, string> = {};
+      for (const [name, w] of this.sorted()) out[name] = zinitState(w.state);
+      return out;
+    });
+  }
+
+  listFull(): Promise<ServiceStatus[]> {
+    return this.command(() => [...this.sorted()].map(([, w]) => this.statusOf(w)));
+  }
+
+  status(name: string): Promise<ServiceStatus> {
+    return this.command(() => this.statusOf(this.worker(name)));
+  }
+
+  /** The worker's process id, for stats; 0 when none runs. */
+  pidOf(name: string): Promise<number> {
+    return this.command(() => this.worker(name).pid);
+  }
+
+  names(): string[] {
+    return [...this.workers.keys()].sort();
+  }
+
+  // --- changes --------------------------------------------------------------
+
+  /** Track services at start-up; cycles were already rejected by the loader. */
+  load(defs: readonly ServiceDef[]): Promise<void> {
+    return this.command(() => {
+      for (const def of defs) this.track(def);
+      for (const name of this.workers.keys()) this.evaluate(name, true);
+    });
+  }
+
+  start(name: string): Promise<null> {
+    return this.command(() => {
+      this.refuseIfShuttingDown();
+      const w = this.worker(name);
+      w.resetBackoff();
+      w.target = 'up';
+      this.evaluate(name, true);
+      return null;
+    });
+  }
+
+  stop(name: string): Promise<null> {
+    return this.command(() => ({
+      later: this.worker(name)
+        .stop()
+        .then(() => null),
+    }));
+  }
+
+  /** Stop then start, answering once the service is up again or cannot be. */
+  restart(name: string): Promise<ServiceStatus> {
+    return this.command(() => {
+      this.refuseIfShuttingDown();
+      const w = this.worker(name);
+      const stopped = w.stop();
+      const later = stopped.then(() =>
+        this.command(() => {
+          if (this.workers.get(name) !== w) throw notFound(name);
+          this.refuseIfShuttingDown();
+          w.resetBackoff();
+          w.target = 'up';
+          const settled = w.settled();
+          this.evaluate(name, true);
+          // Started by someone else meanwhile (or stopped again): no state
+          // change may ever come, so answer with where it stands now.
+          if (isSettled(w.state)) return this.statusOf(w);
+          return { later: settled.then(() => this.statusOf(w)) };
+        }),
+      );
+      return { later };
+    });
+  }
+
+  /** Track NAME from the config directory and start it (zinit's monitor). */
+  monitor(name: string): Promise<null> {
+    return this.command(async () => {
+      this.refuseIfShuttingDown();
+      this.checkName(name);
+      if (this.workers.has(name)) {
+        throw new SminitError(Code.AlreadyMonitored, `service '${name}' is already tracked`);
+      }
+      const def = await this.readDef(name);
+      if (this.workers.has(name)) {
+        throw new SminitError(Code.AlreadyMonitored, `service '${name}' is already tracked`);
+      }
+      const cycle = wouldCycle(this.deps, name, def.after);
+      if (cycle) {
+        throw new SminitError(
+          Code.ConfigError,
+          `service '${name}' would close a dependency cycle: ${formatCycle(cycle)}`,
+        );
+      }
+      this.track(def);
+      this.evaluate(name, true);
+      return null;
+    });
+  }
+
+  /** Stop and untrack; the service disappears from every dependency list. */
+  forget(name: string): Promise<null> {
+    return this.command(() => {
+      const w = this.worker(name);
+      this.workers.delete(name);
+      this.setDeps(name, null);
+      this.opts.report(name, 'untracked');
+      const freed: string[] = [];
+      for (const other of this.dependants.get(name) ?? []) {
+        const after = this.deps.get(other);
+        const i = after?.indexOf(name) ?? -1;
+        if (i !== -1) {
+          after?.splice(i, 1);
+          freed.push(other);
+        }
+      }
+      this.dependants.delete(name);
+      for (const other of freed) this.evaluate(other, false);
+      const stopped = w.stop();
+      const gone = stopped.then(() => {
+        if (this.draining.get(name) === gone) this.draining.delete(name);
+      });
+      this.draining.set(name, gone);
+      return { later: gone.then(() => null) };
+    });
+  }
+
+  kill(name: string, signal: string): Promise<null> {
+    return this.command(() => {
+      const sig = parseSignal(signal);
+      if (sig === null) throw new SminitError(Code.InvalidSignal, `invalid signal '${signal}'`);
+      const w = this.worker(name);
+      if (!w.kill(sig))
+        throw new SminitError(Code.ServiceIsDown, `service '${name}' is not running`);
+      this.opts.report(name, `sent ${sig} to process group ${w.pid}`);
+      return null;
+    });
+  }
+
+  // zinit's file API. These change (or read) the config directory, not the
+  // graph, but run in the queue so they never interleave with monitor reading
+  // the same files.
+
+  /** Write NAME.yaml; tracking it is service_monitor's job. */
+  createFile(name: string, content: unknown): Promise<string> {
+    return this.command(() => createServiceFile(this.opts.configDir, name, content));
+  }
+
+  /** Remove NAME's file; a tracked service stays tracked (zinit does the same). */
+  deleteFile(name: string): Promise<string> {
+    return this.command(() => deleteServiceFile(this.opts.configDir, name));
+  }
+
+  readFile(name: string): Promise<Record<string, unknown>> {
+    return this.command(() => readServiceFile(this.opts.configDir, name));
+  }
+
+  /**
+   * Stop everything, dependants before their dependencies, independent
+   * services in parallel; then kill whatever any service left behind.
+   * Resolves true when every service stopped within its own timeout. It
+   * cannot hang: past the bound (the longest chain of shutdown timeouts plus
+   * a margin) or on force(), everything left is SIGKILLed and it resolves false.
+   */
+  shutdown(): Promise<boolean> {
+    if (this.shutdownPromise) return this.shutdownPromise;
+    // Outside the queue on purpose: from this instant nothing may spawn
+    // again, even while a slow command still holds the queue.
+    for (const w of this.workers.values()) w.freeze();
+    const boundMs = shutdownBoundMs(
+      this.deps,
+      (n) => this.workers.get(n)?.def.shutdownTimeoutMs ?? 0,
+    );
+    this.opts.report(
+      null,
+      `shutting down ${this.workers.size} services; bound ${boundMs} ms (longest chain of shutdown timeouts + ${SHUTDOWN_MARGIN_MS} ms)`,
+    );
+    const ordered = this.command(() => ({ later: this.stopAll() }));
+    const result = new Promise<boolean>((resolve) => {
+      let done = false;
+      const killAll = (why: string): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.opts.report(null, `${why}: killing every process left`);
+        for (const w of this.workers.values()) w.kill('SIGKILL');
+        void killLeftovers()
+          .then((n) => this.opts.report(null, `killed ${n} leftover processes`))
+          .catch((err: unknown) => this.opts.report(null, `final sweep: ${messageOf(err)}`))
+          .then(() => resolve(false));
+      };
+      const timer = setTimeout(() => killAll(`shutdown bound of ${boundMs} ms reached`), boundMs);
+      this.forceShutdown = killAll;
+      ordered.then(
+        (clean) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(clean);
+        },
+        (err: unknown) => {
+          this.opts.report(null, `ordered stop failed: ${messageOf(err)}`);
+          killAll('ordered stop failed');
+        },
+      );
+    });
+    this.shutdownPromise = result;
+    return result;
+  }
+
+  /** Cut a shutdown short: SIGKILL everything now (a third signal). */
+  force(): void {
+    this.forceShutdown?.('forced');
+  }
+  private forceShutdown: ((why: string) => void) | null = null;
+
+  private async stopAll(): Promise<boolean> {
+    const dependants = new Map<string, string[]>();
+    for (const [name, after] of this.deps) {
+      for (const d of after) {
+        if (!dependants.has(d)) dependants.set(d, []);
+        dependants.get(d)?.push(name);
+      }
+    }
+    let clean = true;
+    const stops = new Map<string, Promise<void>>();
+    const visiting = new Set<string>();
+    const stopOne = (name: string): Promise<void> => {
+      const known = stops.get(name);
+      if (known) return known;
+      visiting.add(name);
+      // A dependency cycle must not make the shutdown wait on itself.
+      const first = (dependants.get(name) ?? []).filter((d) => !visiting.has(d) || stops.has(d));
+      const p = Promise.all(first.map(stopOne)).then(async () => {
+        const w = this.workers.get(name);
+        if (!w) return;
+        await w.stop(false);
+        if (w.forcedKill) clean = false;
+      });
+      stops.set(name, p);
+      return p;
+    };
+    await Promise.all([...this.workers.keys()].map(stopOne));
+    await Promise.all(this.draining.values());
+    // Grandchildren that left their group: by marker, and by parentage for
+    // those that also dropped the marker from their environment.
+    const swept = await killLeftovers().catch((err: unknown) => {
+      this.opts.report(null, `final sweep: ${messageOf(err)}`);
+      return 0;
+    });
+    if (swept > 0) this.opts.report(null, `killed ${swept} leftover processes`);
+    this.opts.report(null, 'all services stopped');
+    return clean;
+  }
+
+  // --- internals -------------------------------------------------------------
+
+  private *sorted(): Iterable<[string, ServiceWorker]> {
+    for (const name of this.names()) {
+      const w = this.workers.get(name);
+      if (w) yield [name, w];
+    }
+  }
+
+  private refuseIfShuttingDown(): void {
+    if (this.shutdownPromise) throw shuttingDown();
+  }
+
+  private checkName(name: string): void {
+    const err = nameError(name);
+    if (err) throw new SminitError(Code.InvalidParams, err);
+  }
+
+  private worker(name: string): ServiceWorker {
+    this.checkName(name);
+    const w = this.workers.get(name);
+    if (!w) throw notFound(name);
+    return w;
+  }
+
+  private async readDef(name: string): Promise<ServiceDef> {
+    const dir = this.opts.configDir;
+    let lastMissing: string | null = null;
+    for (const ext of ['.yaml', '.yml']) {
+      const file = join(dir, name + ext);
+      const res = await loadServiceFile(file);
+      if (res.ok) return res.def;
+      const notThere = res.problems.some((p) =>
+        /ENOENT|does not exist|no such file/i.test(p.message),
+      );
+      if (!notThere) {
+        throw new SminitError(
+          Code.ServiceFileError,
+          res.problems.map(formatProblem).join('\n'),
+          res.problems,
+        );
+      }
+      lastMissing = file;
+    }
+    throw new SminitError(
+      Code.ServiceNotFound,
+      `no service file for '${name}' in ${dir} (tried ${lastMissing ?? name}.yaml and .yml)`,
+    );
+  }
+
+  private track(def: ServiceDef): void {
+    const name = def.name;
+    const w = new ServiceWorker(def, {
+      logs: this.opts.logs,
+      marker: markerValue(process.pid, name),
+      hooks: {
+        up: (n) => this.post(() => this.dependencyUp(n)),
+        wantStart: (n) => this.post(() => this.workers.get(n) === w && this.evaluate(n, false)),
+        event: (n, text) => {
+          this.opts.report(n, text);
+          this.opts.logs.append(n, 'event', w.run, text);
+        },
+        stdout: this.opts.stdout,
+      },
+    });
+    this.workers.set(name, w);
+    this.setDeps(name, [...def.after]);
+    w.target = 'up';
+    this.opts.report(name, `loaded from ${def.file}`);
+  }
+
+  /** Replace (or, with null, remove) a service's dependency list, and its reverse edges. */
+  private setDeps(name: string, after: string[] | null): void {
+    for (const d of this.deps.get(name) ?? []) this.dependants.get(d)?.delete(name);
+    if (after === null) {
+      this.deps.delete(name);
+      return;
+    }
+    this.deps.set(name, after);
+    for (const d of after) {
+      let set = this.dependants.get(d);
+      if (set === undefined) this.dependants.set(d, (set = new Set()));
+      set.add(name);
+    }
+  }
+
+  private dependencyUp(name: string): void {
+    for (const other of this.dependants.get(name) ?? []) this.evaluate(other, false);
+  }
+
+  /** What `name` still waits for: dependencies that are not up, and its own previous instance. */
+  private waitingFor(name: string): string[] {
+    const waiting = (this.deps.get(name) ?? []).filter((d) => {
+      const dep = this.workers.get(d);
+      return !dep || !isUp(dep.state);
+    });
+    if (this.draining.has(name)) waiting.push(`${name} (previous instance stopping)`);
+    return waiting;
+  }
+
+  /**
+   * Start a worker whose target is up if everything it needs is up, or mark it
+   * blocked. `requested` also restarts a service at rest (exited, success).
+   */
+  private evaluate(name: string, requested: boolean): void {
+    const w = this.workers.get(name);
+    if (!w || w.target !== 'up' || this.shutdownPromise) return;
+    if (hasProcess(w.state) || !w.idle) return;
+    if (!requested && w.state.kind !== 'blocked' && w.state.kind !== 'stopped') return;
+    const waiting = this.waitingFor(name);
+    if (waiting.length > 0) {
+      w.block(waiting);
+      const previous = this.draining.get(name);
+      if (previous) void previous.then(() => this.post(() => this.evaluate(name, false)));
+      return;
+    }
+    w.start();
+  }
+
+  private statusOf(w: ServiceWorker): ServiceStatus {
+    const now = Date.now();
+    const s: ServiceState = w.state;
+    const after: Record<string, string> = {};
+    const dependencies: Record<string, ServiceState['kind'] | 'untracked'> = {};
+    for (const d of this.deps.get(w.name) ?? []) {
+      const dep = this.workers.get(d);
+      after[d] = dep ? zinitState(dep.state) : 'Unknown';
+      dependencies[d] = dep ? dep.state.kind : 'untracked';
+    }
+    const lastExit = w.lastExit;
+    const upSince = w.upSince;
+    return {
+      name: w.name,
+      pid: w.pid,
+      state: zinitState(s),
+      target: w.target === 'up' ? 'Up' : 'Down',
+      after,
+      status: s.kind,
+      reason: reasonOf(s, now),
+      since: new Date(s.since).toISOString(),
+      uptime_ms: upSince === null ? null : now - upSince,
+      restarts: w.restarts,
+      oneshot: w.def.oneshot,
+      last_exit: lastExit ? exitWire(lastExit) : null,
+      next_attempt:
+        s.kind === 'backoff' || (s.kind === 'failed' && s.retryAt !== null)
+          ? new Date(s.retryAt ?? now).toISOString()
+          : null,
+      dependencies,
+      file: w.def.file,
+    };
+  }
+}
+
+function exitWire(e: {
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  at: number;
+}): ExitWire {
+  return { pid: e.pid, code: e.code, signal: e.signal, at: new Date(e.at).toISOString() };
+}

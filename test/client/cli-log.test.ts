@@ -1,0 +1,112 @@
+// `sminit log` as people and tools use it: snapshots, follows, filters,
+// JSON lines and colours, through the real CLI against a real daemon.
+
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { formatLogLine, parseArgs, useColour } from '../../lib/client/cli.js';
+import type { LogLine } from '../../lib/api/wire.js';
+import { SMINIT, startDaemon } from '../helpers/daemon.js';
+import { waitFor } from '../helpers/wait.js';
+
+const line: LogLine = {
+  seq: 7,
+  time: '2025-01-31T10:00:00.123Z',
+  service: 'web',
+  stream: 'stderr',
+  run: 2,
+  text: 'boom',
+};
+
+t.test('what a log line looks like', async (t) => {
+  t.equal(formatLogLine(line), '2025-01-31T10:00:00.123Z - web: boom');
+  t.equal(formatLogLine({ ...line, stream: 'stdout' }), '2025-01-31T10:00:00.123Z + web: boom');
+  t.equal(formatLogLine({ ...line, stream: 'event' }), '2025-01-31T10:00:00.123Z * web: boom');
+  t.equal(
+    formatLogLine(line, true, true),
+    '\x1b[2m2025-01-31T10:00:00.123Z\x1b[0m \x1b[31m-\x1b[0m \x1b[95mweb:\x1b[0m boom',
+  );
+  t.equal(useColour(null, true, {}), true, 'a terminal gets colour');
+  t.equal(useColour(null, false, {}), false, 'a pipe does not');
+  t.equal(useColour(null, true, { NO_COLOR: '1' }), false, 'NO_COLOR is respected');
+  t.equal(useColour(true, false, { NO_COLOR: '1' }), true, '--color wins');
+  t.equal(useColour(null, false, { FORCE_COLOR: '1' }), true);
+});
+
+t.test('log options parse, and bad ones are refused', async (t) => {
+  const now = Date.UTC(2025, 0, 31, 12);
+  const a = parseArgs(
+    ['log', '-s', '-n', '5', '--since', '10m', '--stream', 'stderr', 'web', 'db'],
+    {},
+    now,
+  );
+  t.match(a, {
+    verb: 'log',
+    snapshot: true,
+    lines: 5,
+    since: now - 600_000,
+    stream: 'stderr',
+    args: ['web', 'db'],
+  });
+  t.throws(() => parseArgs(['log', '--stream', 'stdin'], {}), /--stream wants one of/);
+  t.throws(() => parseArgs(['log', '--since', 'soon'], {}), /--since wants/);
+  t.throws(() => parseArgs(['log', '-n', 'x'], {}), /-n wants a number/);
+});
+
+t.test('sminit log against a daemon', async (t) => {
+  const d = await startDaemon(t, {
+    web: `exec: sh -c 'echo one; echo two; echo oops >&2; exec sleep 1000'\n`,
+    db: `exec: sh -c 'echo ready; exec sleep 1000'\n`,
+  });
+  await waitFor('both to have written', async () => {
+    const r = await d.client.readLogs({ stream: 'stdout' });
+    return r.lines.length === 3;
+  });
+
+  const all = await d.cli('log', '-s');
+  t.equal(all.code, 0);
+  t.match(all.stdout, /\* web: started: pid \d+, run 1/);
+  t.match(all.stdout, /\+ web: one\n.*\+ web: two\n/);
+  t.notMatch(all.stdout, /\x1b\[/, 'no colour on a pipe');
+
+  const web = await d.cli('log', '-s', '--stream', 'stdout', 'web');
+  t.same(
+    web.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^\S+ /, '')),
+    ['+ web: one', '+ web: two'],
+  );
+
+  const last = await d.cli('log', '-s', '-n', '1', '--stream', 'stderr');
+  t.match(last.stdout.trim(), /^\S+ - web: oops$/);
+
+  const json = await d.cli('log', '-s', '--json', '--stream', 'stdout', 'db');
+  const parsed = json.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as LogLine);
+  t.match(parsed, [{ service: 'db', stream: 'stdout', run: 1, text: 'ready' }]);
+
+  const future = await d.cli('log', '-s', '--since', new Date(Date.now() + 60_000).toISOString());
+  t.equal(future.stdout, '', 'nothing since the future');
+  const recent = await d.cli('log', '-s', '--since', '1h', '--stream', 'stdout', 'db');
+  t.match(recent.stdout, /ready/);
+
+  const coloured = await d.cli('log', '-s', '--color', '--stream', 'stdout', 'db');
+  t.match(coloured.stdout, /\x1b\[\d+mdb:\x1b\[0m ready/);
+
+  // Follow: the backlog, then new lines, until interrupted.
+  const p = spawn(process.execPath, [SMINIT, '--socket', d.socket, 'log', '-n', '1', 'web'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => void p.kill('SIGKILL'));
+  let out = '';
+  p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  await waitFor('the last buffered line', () => /oops/.test(out));
+  await d.client.kill('web', 'SIGTERM');
+  await waitFor('the exit to be followed', () => /\* web: killed by SIGTERM/.test(out));
+  t.notMatch(out, /one|two/, '-n 1: only the last line of the backlog');
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGINT');
+  await exited;
+});

@@ -1,0 +1,247 @@
+// The real `sminit` command against the real daemon: what people read (tables,
+// status, errors), exit codes, and the verbs that change state.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { formatLogLine } from '../../lib/client/cli.js';
+import type { ServiceStatus } from '../../lib/api/wire.js';
+import { runCli, startDaemon, tempDir } from '../helpers/daemon.js';
+import { waitFor } from '../helpers/wait.js';
+
+const usr1 =
+  'exec: >-\n' +
+  '  sh -c \'trap "echo got-usr1" USR1; echo ready; while :; do sleep 1 & wait; done\'\n';
+
+const d = await startDaemon(t, {
+  db: 'exec: sleep 1000\n',
+  web: 'exec: sleep 1000\nafter:\n  - db\n',
+  talk: "exec: sh -c 'echo one; echo two; echo three; exec sleep 1000'\n",
+  trap: usr1,
+});
+for (const n of ['db', 'web', 'talk', 'trap'])
+  await d.waitStatus(n, (s) => s.status === 'running', 'running');
+
+t.test('list prints a table with a row per service', async (t) => {
+  const r = await d.cli('list');
+  t.equal(r.code, 0);
+  t.equal(r.stderr, '');
+  const lines = r.stdout.trimEnd().split('\n');
+  t.same(lines[0]?.split(/ {2,}/), ['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'REASON']);
+  t.equal(lines.length, 5, 'a header and four rows');
+  const rows = lines.slice(1).map((l) => l.split(/ {2,}/));
+  t.same(
+    rows.map((r) => r[0]),
+    ['db', 'talk', 'trap', 'web'],
+    'sorted by name',
+  );
+  const web = await d.status('web');
+  const row = rows.find((r) => r[0] === 'web');
+  t.same(row?.slice(0, 3), ['web', 'running', String(web.pid)]);
+  t.match(row?.[3], /^\d+[smhd]/, 'an uptime');
+  t.equal(row?.[4], '0');
+  t.equal(row?.[5], 'up');
+  // Columns line up: each header starts where its values do.
+  const at = (l: string, i: number): number => {
+    const m = [...l.matchAll(/\S+/g)];
+    return m[i]?.index ?? -1;
+  };
+  for (const l of lines.slice(1)) t.equal(at(l, 2), at(lines[0] as string, 2), 'PID aligned');
+});
+
+t.test('list --json is the status array', async (t) => {
+  const r = await d.cli('list', '--json');
+  t.equal(r.code, 0);
+  const all = JSON.parse(r.stdout) as ServiceStatus[];
+  t.ok(Array.isArray(all));
+  t.same(
+    all.map((s) => s.name),
+    ['db', 'talk', 'trap', 'web'],
+  );
+  t.match(all[3], { name: 'web', state: 'Running', status: 'running', after: { db: 'Running' } });
+});
+
+t.test('status NAME in human form', async (t) => {
+  const r = await d.cli('status', 'web');
+  t.equal(r.code, 0);
+  t.equal(r.stderr, '');
+  const web = await d.status('web');
+  t.match(r.stdout, /^name: {6}web$/m);
+  t.match(r.stdout, /^state: {5}running \(up\)$/m);
+  t.match(r.stdout, new RegExp(`^pid: {7}${web.pid}$`, 'm'));
+  t.match(r.stdout, /^after: {5}db \(running\)$/m);
+  t.match(r.stdout, /^target: {4}Up$/m);
+  t.match(r.stdout, /^file: {6}.*web\.yaml$/m);
+  const db = await d.cli('status', 'db');
+  t.match(db.stdout, /^after: {5}-$/m, 'no dependencies: a dash');
+  const talk = await d.cli('status', 'talk');
+  t.match(talk.stdout, /^recent log:\n(?: {2}.*\n)*.* \+ three$/m, 'recent log lines');
+});
+
+t.test('status --json', async (t) => {
+  const r = await d.cli('status', 'web', '--json');
+  t.equal(r.code, 0);
+  t.match(JSON.parse(r.stdout), { name: 'web', target: 'Up', dependencies: { db: 'running' } });
+});
+
+t.test('status of an untracked service', async (t) => {
+  const r = await d.cli('status', 'nosuch');
+  t.equal(r.code, 1);
+  t.equal(r.stdout, '');
+  t.equal(r.stderr, "sminit: service 'nosuch' is not tracked\n");
+});
+
+t.test('an invalid name is refused', async (t) => {
+  const r = await d.cli('status', '../etc/passwd');
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^sminit: invalid service name "\.\.\/etc\/passwd"/);
+});
+
+t.test('no daemon on the socket', async (t) => {
+  const dir = tempDir(t);
+  const sock = join(dir, 'none.sock');
+  for (const args of [
+    ['-s', sock, 'list'],
+    [`--socket=${sock}`, 'status', 'web'],
+  ]) {
+    const r = await runCli(args);
+    t.equal(r.code, 1, args.join(' '));
+    t.equal(r.stdout, '');
+    t.equal(r.stderr, `sminit: cannot connect to ${sock}: is sminitd running?\n`);
+  }
+  const r = await runCli(['list'], { ...process.env, SMINIT_SOCKET: sock });
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `sminit: cannot connect to ${sock}: is sminitd running?\n`, 'SMINIT_SOCKET');
+});
+
+t.test('stop and start', async (t) => {
+  const before = await d.status('db');
+  const stop = await d.cli('stop', 'db');
+  t.equal(stop.code, 0);
+  t.equal(stop.stdout + stop.stderr, '');
+  const stopped = await d.status('db');
+  t.equal(stopped.status, 'stopped', 'stop answers once stopped');
+  t.equal(stopped.target, 'Down');
+  t.equal(stopped.pid, 0);
+  t.match(
+    (await d.cli('status', 'db')).stdout,
+    /^state: {5}stopped \(stopped \(killed by SIGTERM\)\)$/m,
+  );
+  const start = await d.cli('start', 'db');
+  t.equal(start.code, 0);
+  const up = await d.waitStatus('db', (s) => s.status === 'running', 'running');
+  t.not(up.pid, before.pid, 'a new process');
+  t.equal(up.target, 'Up');
+});
+
+t.test('stop of an untracked service', async (t) => {
+  const r = await d.cli('stop', 'nosuch');
+  t.equal(r.code, 1);
+  t.equal(r.stderr, "sminit: service 'nosuch' is not tracked\n");
+});
+
+t.test('kill NAME SIGUSR1 reaches a service that traps it', async (t) => {
+  const logged = async (text: string): Promise<boolean> =>
+    (await d.client.readLogs({ names: ['trap'] })).lines.some(
+      (l) => l.stream === 'stdout' && l.text === text,
+    );
+  await waitFor('trap to be ready', () => logged('ready'));
+  const r = await d.cli('kill', 'trap', 'SIGUSR1');
+  t.equal(r.code, 0);
+  t.equal(r.stderr, '');
+  await waitFor('got-usr1 in the log', () => logged('got-usr1'));
+  const log = await d.cli('log', '-s', 'trap');
+  t.equal(log.code, 0);
+  t.match(log.stdout, / \+ trap: got-usr1\n/, 'the line appears in log -s');
+  t.equal((await d.status('trap')).status, 'running', 'still running');
+  const bad = await d.cli('kill', 'trap', 'SIGNOPE');
+  t.equal(bad.code, 1);
+  t.equal(bad.stderr, "sminit: invalid signal 'SIGNOPE'\n");
+});
+
+t.test('log -s -n 2 prints exactly the last two lines', async (t) => {
+  await waitFor('talk to print three', async () => {
+    const { lines } = await d.client.readLogs({ names: ['talk'] });
+    return lines.some((l) => l.text === 'three');
+  });
+  const r = await d.cli('log', '-s', '-n', '2', 'talk');
+  t.equal(r.code, 0);
+  const { lines } = await d.client.readLogs({ names: ['talk'], n: 2 });
+  t.equal(lines.length, 2);
+  t.equal(r.stdout, lines.map((l) => formatLogLine(l) + '\n').join(''));
+  t.equal(r.stdout.split('\n').length, 3, 'two lines');
+  const all = await d.cli('log', '-s', 'talk');
+  t.match(all.stdout, /\+ talk: one\n(?:.*\n)*.*\+ talk: two\n.*\+ talk: three\n/);
+  const json = await d.cli('log', '-s', '-n', '1', '--json', 'talk');
+  t.same(JSON.parse(json.stdout), lines[1], '--json prints the line as sent');
+});
+
+t.test('check DIR', async (t) => {
+  t.test('a good directory', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.yaml'), 'exec: sleep 1\n');
+    writeFileSync(join(dir, 'b.yaml'), 'exec: sleep 1\nafter: [a]\n');
+    const r = await runCli(['check', dir]);
+    t.equal(r.code, 0);
+    t.equal(r.stderr, '');
+    t.match(r.stdout, /no problems/);
+    t.equal(r.stdout, `${dir}: 2 services, no problems\n`);
+  });
+  t.test('a bad file and a cycle', async (t) => {
+    const dir = join(tempDir(t), 'etc');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.yaml'), 'exec: sleep 1\nafter: [b]\n');
+    writeFileSync(join(dir, 'b.yaml'), 'exec: sleep 1\nafter:\n  - a\n');
+    writeFileSync(join(dir, 'bad.yaml'), '# a typo\nexec: sleep 1\nexce: sleep 2\n');
+    const r = await runCli(['check', dir]);
+    t.equal(r.code, 1);
+    t.equal(r.stdout, '');
+    t.match(r.stderr, `${join(dir, 'bad.yaml')}:3:1: unknown key 'exce' (did you mean 'exec'?)`);
+    t.match(r.stderr, 'dependency cycle a -> b -> a');
+    t.matchSnapshot(r.stderr.split(dir).join('<DIR>'), 'check output');
+  });
+  t.test('check needs no daemon and ignores the socket', async (t) => {
+    const dir = tempDir(t);
+    const r = await runCli(['-s', join(dir, 'none.sock'), 'check', dir]);
+    t.equal(r.code, 0);
+    t.equal(r.stdout, `${dir}: 0 services, no problems\n`);
+  });
+});
+
+t.test('usage', async (t) => {
+  const unknown = await d.cli('frobnicate');
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /Commands:/);
+  t.match(unknown.stderr, /sminit: unknown command 'frobnicate'\n$/);
+  const arity = await d.cli('status');
+  t.equal(arity.code, 2);
+  t.match(arity.stderr, /sminit: usage: sminit status <name>\n$/);
+  const extra = await d.cli('kill', 'web', 'SIGHUP', 'more');
+  t.equal(extra.code, 2);
+  t.match(extra.stderr, /sminit: usage: sminit kill <name> \[signal\]\n$/);
+  const option = await d.cli('list', '--frob');
+  t.equal(option.code, 2);
+  t.match(option.stderr, /sminit: unknown option '--frob'\n$/);
+  const help = await runCli(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout + help.stderr, /Commands:/);
+  for (const verb of ['list', 'status', 'start', 'stop', 'kill', 'log', 'check'])
+    t.match(help.stdout + help.stderr, `sminit ${verb}`);
+  const none = await runCli([]);
+  t.equal(none.code, 0, 'no arguments: help');
+});
+
+t.test('delete and add', async (t) => {
+  const del = await d.cli('delete', 'talk');
+  t.equal(del.code, 0);
+  t.notOk(Object.hasOwn(await d.client.list(), 'talk'), 'untracked');
+  const again = await d.cli('forget', 'talk');
+  t.equal(again.code, 1);
+  t.equal(again.stderr, "sminit: service 'talk' is not tracked\n");
+  const add = await d.cli('add', 'talk');
+  t.equal(add.code, 0);
+  await d.waitStatus('talk', (s) => s.status === 'running', 'running');
+  const dup = await d.cli('monitor', 'talk');
+  t.equal(dup.code, 1);
+  t.equal(dup.stderr, "sminit: service 'talk' is already tracked\n");
+});
