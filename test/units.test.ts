@@ -4,7 +4,8 @@
 
 import t, { type Test } from 'tap';
 import { formatList, formatStatus, parseArgs, type CliArgs } from '../lib/client/cli.js';
-import { Code, SminitError } from '../lib/core/errors.js';
+import { SminitError } from '../lib/core/errors.js';
+import { Code, codeOf } from '../lib/api/errors.js';
 import { type Frame, JsonSplitter } from '../lib/transport/framing.js';
 import { nameError } from '../lib/core/names.js';
 import { normaliseParams } from '../lib/api/dispatch.js';
@@ -363,7 +364,7 @@ function paramsError(t: Test, method: MethodName, raw: unknown, message: RegExp)
     t.fail(`${what} should be refused`);
   } catch (err) {
     t.ok(err instanceof SminitError, `${what}: a coded error`);
-    t.equal((err as SminitError).code, Code.InvalidParams, `${what}: -32602`);
+    t.equal(codeOf(err as SminitError), Code.InvalidParams, `${what}: -32602`);
     t.match((err as Error).message, message, `${what}: ${message}`);
   }
 }

@@ -10,7 +10,8 @@ import {
   type JSONRPCRequest,
   type JSONRPCResponse,
 } from 'json-rpc-2.0';
-import { Code, SminitError, messageOf } from '../core/errors.js';
+import { Errors, SminitError, messageOf } from '../core/errors.js';
+import { ProtocolErrors, codeOf, errorResponse } from './errors.js';
 import { type LogStore, sinceMs, toWire, zinitLine } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
 import { nameError } from '../core/names.js';
@@ -128,13 +129,9 @@ export class Rpc {
     session: Session,
   ): Promise<JSONRPCResponse | JSONRPCResponse[] | null> {
     if (Array.isArray(value)) {
-      if (value.length === 0) return errorResponse(null, Code.InvalidRequest, 'empty batch');
+      if (value.length === 0) return errorResponse(null, ProtocolErrors.emptyBatch());
       if (value.length > MAX_BATCH) {
-        return errorResponse(
-          null,
-          Code.InvalidRequest,
-          `batch of ${value.length} requests; at most ${MAX_BATCH}`,
-        );
+        return errorResponse(null, ProtocolErrors.batchTooLarge(value.length, MAX_BATCH));
       }
       const answers = await Promise.all(value.map((v) => this.receiveOne(v, session)));
       const out = answers.filter((a): a is JSONRPCResponse => a !== null);
@@ -146,11 +143,7 @@ export class Rpc {
   private async receiveOne(value: unknown, session: Session): Promise<JSONRPCResponse | null> {
     if (!isRequestShaped(value)) {
       const id = isObject(value) && isId(value.id) ? value.id : null;
-      return errorResponse(
-        id,
-        Code.InvalidRequest,
-        'invalid request: expected {"jsonrpc":"2.0","method":…}',
-      );
+      return errorResponse(id, ProtocolErrors.notARequest());
     }
     const method = canonicalMethod(value.method);
     const request = method === value.method ? value : { ...value, method };
@@ -158,7 +151,7 @@ export class Rpc {
       return await this.server.receive(request, session);
     } catch (err) {
       this.opts.report(null, `internal error: ${messageOf(err)}`);
-      return errorResponse(isId(value.id) ? value.id : null, Code.Internal, 'internal error');
+      return errorResponse(isId(value.id) ? value.id : null, ProtocolErrors.internal());
     }
   }
 
@@ -191,13 +184,13 @@ export class Rpc {
       },
       system_shutdown: async (_p, s) => {
         audit(s, 'shutdown');
-        if (m.isShuttingDown) throw new SminitError(Code.ShuttingDown, 'already shutting down');
+        if (m.isShuttingDown) throw Errors.alreadyShuttingDown();
         setImmediate(() => this.opts.onShutdown(false));
         return null;
       },
       system_reboot: async (_p, s) => {
         audit(s, 'reboot');
-        if (m.isShuttingDown) throw new SminitError(Code.ShuttingDown, 'already shutting down');
+        if (m.isShuttingDown) throw Errors.alreadyShuttingDown();
         setImmediate(() => this.opts.onShutdown(true));
         return null;
       },
@@ -226,7 +219,7 @@ export class Rpc {
       },
       stream_unsubscribeLogs: async (p, s) => {
         const stop = s.subscriptions.get(p.id);
-        if (!stop) throw new SminitError(Code.InvalidParams, `no subscription ${p.id}`);
+        if (!stop) throw Errors.noSubscription(p.id);
         stop();
         s.subscriptions.delete(p.id);
         return null;
@@ -258,10 +251,7 @@ export class Rpc {
    */
   acquireFollower(): () => void {
     if (this.followers >= MAX_FOLLOWERS) {
-      throw new SminitError(
-        Code.InvalidRequest,
-        `too many log followers (at most ${MAX_FOLLOWERS} in all); try again later`,
-      );
+      throw Errors.tooManyFollowers(MAX_FOLLOWERS);
     }
     this.followers++;
     let held = true;
@@ -280,10 +270,7 @@ export class Rpc {
   private subscribe(s: Session, method: string, follow: () => () => void): number {
     refuseStreams(s, method);
     if (s.subscriptions.size >= MAX_FOLLOWS_PER_CONNECTION) {
-      throw new SminitError(
-        Code.InvalidRequest,
-        `too many subscriptions on this connection (at most ${MAX_FOLLOWS_PER_CONNECTION})`,
-      );
+      throw Errors.tooManySubscriptions(MAX_FOLLOWS_PER_CONNECTION);
     }
     const release = this.acquireFollower();
     const id = nextSubscription++;
@@ -302,17 +289,14 @@ export class Rpc {
 
   private http(): HttpControl {
     const http = this.opts.http;
-    if (!http) throw new SminitError(Code.MethodNotFound, 'this daemon serves no HTTP endpoint');
+    if (!http) throw Errors.noHttpEndpoint();
     return http;
   }
 }
 
 function refuseStreams(s: Session, method: string): void {
   if (s.streams === false) {
-    throw new SminitError(
-      Code.MethodNotFound,
-      `${method} needs a persistent connection: subscribe over the unix socket`,
-    );
+    throw Errors.needsStream(method);
   }
 }
 
@@ -335,7 +319,7 @@ function isRequestShaped(v: unknown): v is JSONRPCRequest {
 }
 
 function invalid(message: string): SminitError {
-  return new SminitError(Code.InvalidParams, message);
+  return Errors.badParams(message);
 }
 
 function checkSince(q: LogQuery): void {
@@ -431,20 +415,14 @@ function toRpcError(
   method: string,
   report: (service: string | null, text: string) => void,
 ): JSONRPCErrorException {
-  if (err instanceof SminitError) return new JSONRPCErrorException(err.message, err.code, err.data);
+  if (err instanceof SminitError)
+    return new JSONRPCErrorException(err.message, codeOf(err), err.data);
   report(
     null,
     `internal error in ${method}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
   );
-  return new JSONRPCErrorException(`internal error in ${method}: ${messageOf(err)}`, Code.Internal);
-}
-
-export function errorResponse(
-  id: string | number | null,
-  code: number,
-  message: string,
-): JSONRPCResponse {
-  return { jsonrpc: '2.0', id, error: { code, message } };
+  const internal = ProtocolErrors.internal(`${method}: ${messageOf(err)}`);
+  return new JSONRPCErrorException(internal.message, internal.code);
 }
 
 // --- rpc.discover ------------------------------------------------------------------

@@ -8,7 +8,7 @@
 
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Code, SminitError } from '../core/errors.js';
+import { Errors } from '../core/errors.js';
 
 export const FAULTS_VAR = 'SMINIT_DEBUG_FAULTS';
 
@@ -28,10 +28,7 @@ function kindOf(params: unknown): FaultKind {
   if (typeof raw === 'string' && (FAULT_KINDS as readonly string[]).includes(raw)) {
     return raw as FaultKind;
   }
-  throw new SminitError(
-    Code.InvalidParams,
-    `debug_fault: kind must be one of ${FAULT_KINDS.join(', ')}`,
-  );
+  throw Errors.badFaultKind(FAULT_KINDS);
 }
 
 /**

@@ -2,7 +2,7 @@
 // its tree, measured from /proc over a short window. Runs outside the
 // manager's queue, so measuring never holds up another request.
 
-import { SminitError, Code } from '../core/errors.js';
+import { Errors } from '../core/errors.js';
 import { clockTicks, descendants, processStats, processTable } from '../os/procfs.js';
 import type { ProcessStats, ServiceStats } from './wire.js';
 
@@ -10,7 +10,7 @@ import type { ProcessStats, ServiceStats } from './wire.js';
 export const SAMPLE_MS = 200;
 
 export async function serviceStats(name: string, pid: number): Promise<ServiceStats> {
-  if (pid === 0) throw new SminitError(Code.ServiceIsDown, `service '${name}' is not running`);
+  if (pid === 0) throw Errors.notRunning(name);
   const table = await processTable();
   const pids = [pid, ...descendants(table, [pid])];
   const before = await Promise.all(pids.map(processStats));
@@ -30,6 +30,6 @@ export async function serviceStats(name: string, pid: number): Promise<ServiceSt
     });
   });
   const main = measured.find((m) => m.pid === pid);
-  if (!main) throw new SminitError(Code.ServiceIsDown, `service '${name}' is not running`);
+  if (!main) throw Errors.notRunning(name);
   return { name, ...main, children: measured.filter((m) => m.pid !== pid) };
 }

@@ -19,13 +19,21 @@ import {
 } from 'js-yaml';
 import { parseDuration, parseSize } from '../core/duration.js';
 import { validate as schemaValidate } from './validator.js';
-import { nameError, stemOf } from '../core/names.js';
+import { SERVICE_EXTENSIONS, nameError, stemOf } from '../core/names.js';
 import { split } from '../core/shellwords.js';
 import { firstInvalidUtf8 } from '../core/utf8.js';
 import type { LogMode, Problem, RestartPolicy, ServiceDef } from '../core/definition.js';
 
 export type ParseResult = { ok: true; def: ServiceDef } | { ok: false; problems: Problem[] };
-export type FileResult = ParseResult & { readonly name: string };
+/** A file's result; `missing` tells a file that is not there from one that is bad. */
+export type FileResult =
+  | { readonly ok: true; readonly name: string; readonly def: ServiceDef }
+  | {
+      readonly ok: false;
+      readonly name: string;
+      readonly problems: Problem[];
+      readonly missing: boolean;
+    };
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 
@@ -114,9 +122,10 @@ export function parseServiceObject(name: string, file: string, value: unknown): 
 export async function loadServiceFile(path: string): Promise<FileResult> {
   const base = basename(path);
   const name = stemOf(base) ?? base;
-  const fail = (message: string, spot?: Spot): FileResult => ({
+  const fail = (message: string, spot?: Spot, missing = false): FileResult => ({
     ok: false,
     name,
+    missing,
     problems: [
       ...nameProblems(name, path),
       { file: path, line: spot?.line ?? 0, column: spot?.column ?? 0, message },
@@ -130,7 +139,8 @@ export async function loadServiceFile(path: string): Promise<FileResult> {
     if (st.size > MAX_FILE_BYTES) return fail(tooBig(st.size));
     bytes = await readAtMost(path, MAX_FILE_BYTES + 1);
   } catch (e) {
-    return fail(`cannot read: ${osMessage(e)}`);
+    const missing = isRecord(e) && e.code === 'ENOENT';
+    return fail(`cannot read: ${osMessage(e)}`, undefined, missing);
   }
   if (bytes.length > MAX_FILE_BYTES) return fail(tooBig(bytes.length));
   let text: string;
@@ -145,7 +155,17 @@ export async function loadServiceFile(path: string): Promise<FileResult> {
   const result = parseServiceText(name, path, text);
   return result.ok
     ? { ok: true, name, def: { ...result.def, file: resolve(path) } }
-    : { ...result, name };
+    : { ...result, name, missing: false };
+}
+
+/** NAME's file in `dir`: NAME.yaml, else NAME.yml; `missing` when there is neither. */
+export async function loadServiceNamed(dir: string, name: string): Promise<FileResult> {
+  let result: FileResult | null = null;
+  for (const ext of SERVICE_EXTENSIONS) {
+    result = await loadServiceFile(join(dir, name + ext));
+    if (result.ok || !result.missing) return result;
+  }
+  return result as FileResult;
 }
 
 /** Every `*.yaml` / `*.yml` directly in `dir`, by name; a bad file never stops the others. */

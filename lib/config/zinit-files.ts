@@ -11,61 +11,44 @@ import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
 import { MAX_FILE_BYTES, loadServiceFile, parseServiceObject, parseServiceText } from './load.js';
-import { Code, SminitError, messageOf } from '../core/errors.js';
-import { nameError } from '../core/names.js';
-import { type Problem, formatProblem } from '../core/definition.js';
-
-const EXTENSIONS = ['.yaml', '.yml'] as const;
+import { Errors, SminitError, messageOf } from '../core/errors.js';
+import { SERVICE_EXTENSIONS, nameError } from '../core/names.js';
 
 function checkName(name: string): void {
   const err = nameError(name);
-  if (err) throw new SminitError(Code.InvalidParams, err);
-}
-
-function problemsError(
-  code: typeof Code.ConfigError | typeof Code.ServiceFileError,
-  problems: Problem[],
-): SminitError {
-  return new SminitError(code, problems.map(formatProblem).join('\n'), problems);
+  if (err) throw Errors.badName(err);
 }
 
 /** The existing file for NAME (.yaml, else .yml), or null. */
 async function existing(dir: string, name: string): Promise<string | null> {
-  for (const ext of EXTENSIONS) {
+  for (const ext of SERVICE_EXTENSIONS) {
     const file = join(dir, name + ext);
     const st = await stat(file).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') return null;
-      throw new SminitError(Code.ServiceFileError, `cannot read ${file}: ${messageOf(e)}`);
+      throw Errors.cannotRead(file, messageOf(e));
     });
     if (st) return file;
   }
   return null;
 }
 
-function notFound(dir: string, name: string): SminitError {
-  return new SminitError(
-    Code.ServiceNotFound,
-    `no service file for '${name}' in ${dir} (tried ${name}.yaml and ${name}.yml)`,
-  );
-}
-
 /** The YAML text service_create writes, after checking it as the daemon would read it. */
 export function serviceYaml(name: string, file: string, content: unknown): string {
   checkName(name);
   const asObject = parseServiceObject(name, file, content);
-  if (!asObject.ok) throw problemsError(Code.ConfigError, asObject.problems);
+  if (!asObject.ok) throw Errors.contentProblems(asObject.problems);
   let text: string;
   try {
     text = dump(content, { lineWidth: -1, noRefs: true, sortKeys: false });
   } catch (err) {
-    throw new SminitError(Code.ConfigError, `${file}: cannot write as YAML: ${messageOf(err)}`);
+    throw Errors.notYaml(file, messageOf(err));
   }
   if (Buffer.byteLength(text) > MAX_FILE_BYTES) {
-    throw new SminitError(Code.ConfigError, `${file}: larger than ${MAX_FILE_BYTES} bytes`);
+    throw Errors.fileTooLarge(file, MAX_FILE_BYTES);
   }
   // What is written must read back as what was checked.
   const asText = parseServiceText(name, file, text);
-  if (!asText.ok) throw problemsError(Code.ConfigError, asText.problems);
+  if (!asText.ok) throw Errors.contentProblems(asText.problems);
   return text;
 }
 
@@ -79,7 +62,7 @@ export async function createServiceFile(
   const text = serviceYaml(name, file, content);
   const taken = await existing(dir, name);
   if (taken) {
-    throw new SminitError(Code.ServiceExists, `service file ${taken} already exists`);
+    throw Errors.fileExists(taken);
   }
   const tmp = join(dir, `.${name}.yaml.tmp-${randomBytes(6).toString('hex')}`);
   try {
@@ -97,18 +80,18 @@ export async function createServiceFile(
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') {
-        throw new SminitError(Code.ServiceExists, `service file ${file} already exists`);
+        throw Errors.fileExists(file);
       }
       // Filesystems without hard links: rename, which is atomic but replaces.
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
       if (await existing(dir, name)) {
-        throw new SminitError(Code.ServiceExists, `service file ${file} already exists`);
+        throw Errors.fileExists(file);
       }
       await rename(tmp, file);
     }
   } catch (err) {
     if (err instanceof SminitError) throw err;
-    throw new SminitError(Code.ServiceFileError, `cannot write ${file}: ${messageOf(err)}`);
+    throw Errors.cannotWrite(file, messageOf(err));
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
@@ -120,12 +103,12 @@ export async function createServiceFile(
 export async function deleteServiceFile(dir: string, name: string): Promise<string> {
   checkName(name);
   const file = await existing(dir, name);
-  if (!file) throw notFound(dir, name);
+  if (!file) throw Errors.noServiceFile(name, dir);
   try {
     await unlink(file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(dir, name);
-    throw new SminitError(Code.ServiceFileError, `cannot remove ${file}: ${messageOf(err)}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw Errors.noServiceFile(name, dir);
+    throw Errors.cannotRemove(file, messageOf(err));
   }
   await syncDir(dir);
   return `Service '${name}' deleted successfully`;
@@ -135,14 +118,14 @@ export async function deleteServiceFile(dir: string, name: string): Promise<stri
 export async function readServiceFile(dir: string, name: string): Promise<Record<string, unknown>> {
   checkName(name);
   const file = await existing(dir, name);
-  if (!file) throw notFound(dir, name);
+  if (!file) throw Errors.noServiceFile(name, dir);
   const checked = await loadServiceFile(file);
-  if (!checked.ok) throw problemsError(Code.ServiceFileError, checked.problems);
+  if (!checked.ok) throw Errors.fileProblems(checked.problems);
   let value: unknown;
   try {
     value = load(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new SminitError(Code.ServiceFileError, `cannot read ${file}: ${messageOf(err)}`);
+    throw Errors.cannotRead(file, messageOf(err));
   }
   return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
 }

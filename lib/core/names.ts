@@ -21,8 +21,11 @@ export function isValidName(name: unknown): name is string {
   return nameError(name) === null;
 }
 
+/** The endings of a service file, in the order NAME's file is looked for. */
+export const SERVICE_EXTENSIONS = ['.yaml', '.yml'] as const;
+
 /** The service name a config file stands for, or null if the file is not a service file. */
 export function stemOf(fileName: string): string | null {
-  const m = /^(.*)\.ya?ml$/.exec(fileName);
-  return m ? (m[1] ?? null) : null;
+  const ext = SERVICE_EXTENSIONS.find((e) => fileName.endsWith(e));
+  return ext === undefined ? null : fileName.slice(0, -ext.length);
 }

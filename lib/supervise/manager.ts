@@ -4,9 +4,8 @@
 // for processes records the intermediate state first and hands back a promise
 // to be awaited outside the queue, so a slow stop never holds up a status.
 
-import { join } from 'node:path';
-import { loadServiceFile } from '../config/load.js';
-import { Code, SminitError, messageOf, notFound, shuttingDown } from '../core/errors.js';
+import { loadServiceNamed } from '../config/load.js';
+import { Errors, messageOf } from '../core/errors.js';
 import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
 import { formatCycle, wouldCycle } from '../core/graph.js';
 import type { LogStore } from '../logs/ring.js';
@@ -22,7 +21,7 @@ import {
   reasonOf,
   zinitState,
 } from '../core/state.js';
-import { type ServiceDef, formatProblem } from '../core/definition.js';
+import type { ServiceDef } from '../core/definition.js';
 import type { ExitWire, ServiceStatus } from '../api/wire.js';
 
 export interface ManagerOptions {
@@ -152,7 +151,7 @@ export class Manager {
       const stopped = w.stop();
       const later = stopped.then(() =>
         this.command(() => {
-          if (this.workers.get(name) !== w) throw notFound(name);
+          if (this.workers.get(name) !== w) throw Errors.notTracked(name);
           this.refuseIfShuttingDown();
           w.resetBackoff();
           w.target = 'up';
@@ -174,18 +173,15 @@ export class Manager {
       this.refuseIfShuttingDown();
       this.checkName(name);
       if (this.workers.has(name)) {
-        throw new SminitError(Code.AlreadyMonitored, `service '${name}' is already tracked`);
+        throw Errors.alreadyTracked(name);
       }
       const def = await this.readDef(name);
       if (this.workers.has(name)) {
-        throw new SminitError(Code.AlreadyMonitored, `service '${name}' is already tracked`);
+        throw Errors.alreadyTracked(name);
       }
       const cycle = wouldCycle(this.deps, name, def.after);
       if (cycle) {
-        throw new SminitError(
-          Code.ConfigError,
-          `service '${name}' would close a dependency cycle: ${formatCycle(cycle)}`,
-        );
+        throw Errors.wouldCloseCycle(name, formatCycle(cycle));
       }
       this.track(def);
       this.evaluate(name, true);
@@ -223,10 +219,9 @@ export class Manager {
   kill(name: string, signal: string): Promise<null> {
     return this.command(() => {
       const sig = parseSignal(signal);
-      if (sig === null) throw new SminitError(Code.InvalidSignal, `invalid signal '${signal}'`);
+      if (sig === null) throw Errors.badSignal(signal);
       const w = this.worker(name);
-      if (!w.kill(sig))
-        throw new SminitError(Code.ServiceIsDown, `service '${name}' is not running`);
+      if (!w.kill(sig)) throw Errors.notRunning(name);
       this.opts.report(name, `sent ${sig} to process group ${w.pid}`);
       return null;
     });
@@ -358,44 +353,26 @@ export class Manager {
   }
 
   private refuseIfShuttingDown(): void {
-    if (this.shutdownPromise) throw shuttingDown();
+    if (this.shutdownPromise) throw Errors.shuttingDown();
   }
 
   private checkName(name: string): void {
     const err = nameError(name);
-    if (err) throw new SminitError(Code.InvalidParams, err);
+    if (err) throw Errors.badName(err);
   }
 
   private worker(name: string): ServiceWorker {
     this.checkName(name);
     const w = this.workers.get(name);
-    if (!w) throw notFound(name);
+    if (!w) throw Errors.notTracked(name);
     return w;
   }
 
   private async readDef(name: string): Promise<ServiceDef> {
-    const dir = this.opts.configDir;
-    let lastMissing: string | null = null;
-    for (const ext of ['.yaml', '.yml']) {
-      const file = join(dir, name + ext);
-      const res = await loadServiceFile(file);
-      if (res.ok) return res.def;
-      const notThere = res.problems.some((p) =>
-        /ENOENT|does not exist|no such file/i.test(p.message),
-      );
-      if (!notThere) {
-        throw new SminitError(
-          Code.ServiceFileError,
-          res.problems.map(formatProblem).join('\n'),
-          res.problems,
-        );
-      }
-      lastMissing = file;
-    }
-    throw new SminitError(
-      Code.ServiceNotFound,
-      `no service file for '${name}' in ${dir} (tried ${lastMissing ?? name}.yaml and .yml)`,
-    );
+    const res = await loadServiceNamed(this.opts.configDir, name);
+    if (res.ok) return res.def;
+    if (res.missing) throw Errors.noServiceFile(name, this.opts.configDir);
+    throw Errors.fileProblems(res.problems);
   }
 
   private track(def: ServiceDef): void {

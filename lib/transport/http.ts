@@ -9,15 +9,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Code, SminitError, messageOf } from '../core/errors.js';
+import { Errors, messageOf } from '../core/errors.js';
+import { type ProtocolError, ProtocolErrors, errorResponse } from '../api/errors.js';
 import { MAX_DEPTH, nestedDeeperThan } from './framing.js';
-import {
-  type HttpControl,
-  type Rpc,
-  type Session,
-  canonicalMethod,
-  errorResponse,
-} from '../api/dispatch.js';
+import { type HttpControl, type Rpc, type Session, canonicalMethod } from '../api/dispatch.js';
 import { METHODS, isMethodName } from '../api/wire.js';
 
 export const MAX_HTTP_BODY = 1024 * 1024;
@@ -40,10 +35,7 @@ export function parseAddress(address: string): { host: string; port: number } {
     /^()(\d{1,5})$/.exec(address);
   const port = Number(m?.[2]);
   if (!m || !(port >= 0 && port <= 65535)) {
-    throw new SminitError(
-      Code.InvalidParams,
-      `invalid address ${JSON.stringify(address)}: expected host:port, [v6addr]:port or a port`,
-    );
+    throw Errors.badAddress(address);
   }
   return { host: m[1] || '127.0.0.1', port };
 }
@@ -87,10 +79,7 @@ export class HttpEndpoint implements HttpControl {
   async start(address: string): Promise<string> {
     const { host, port } = parseAddress(address);
     if (this.server) {
-      throw new SminitError(
-        Code.InvalidRequest,
-        `the HTTP server is already running at ${this.url}; stop it first`,
-      );
+      throw Errors.httpRunning(this.url);
     }
     this.token ??= digest(await this.loadToken());
     const server = createServer((req, res) => void this.handle(req, res));
@@ -103,7 +92,7 @@ export class HttpEndpoint implements HttpControl {
         resolve();
       });
     }).catch((err: unknown) => {
-      throw new SminitError(Code.InvalidParams, `cannot listen on ${address}: ${messageOf(err)}`);
+      throw Errors.cannotListen(address, messageOf(err));
     });
     server.on('error', (err) => this.opts.report(null, `http server error: ${err.message}`));
     this.server = server;
@@ -116,7 +105,7 @@ export class HttpEndpoint implements HttpControl {
   /** Stops accepting; a request in flight (the one asking to stop, say) is still answered. */
   async stop(): Promise<void> {
     const server = this.server;
-    if (!server) throw new SminitError(Code.InvalidRequest, 'no HTTP server is running');
+    if (!server) throw Errors.httpNotRunning();
     this.server = null;
     server.close();
     server.closeIdleConnections();
@@ -145,16 +134,10 @@ export class HttpEndpoint implements HttpControl {
         }
         text = (await readFile(file, 'utf8')).trim();
       } catch (err) {
-        throw new SminitError(
-          Code.ConfigError,
-          `cannot read token file ${file}: ${messageOf(err)}`,
-        );
+        throw Errors.cannotReadToken(file, messageOf(err));
       }
       if (text.length < 16) {
-        throw new SminitError(
-          Code.ConfigError,
-          `token file ${file} holds ${text.length ? 'a token shorter than 16 characters' : 'no token'}`,
-        );
+        throw Errors.badToken(file, text.length === 0);
       }
       return text;
     }
@@ -171,7 +154,7 @@ export class HttpEndpoint implements HttpControl {
       await rename(tmp, path);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
-      throw new SminitError(Code.ConfigError, `cannot write token file ${path}: ${messageOf(err)}`);
+      throw Errors.cannotWriteToken(path, messageOf(err));
     }
     this.generated = true;
     return token;
@@ -194,40 +177,37 @@ export class HttpEndpoint implements HttpControl {
       });
       res.end(text);
     };
-    const fail = (status: number, code: number, message: string, headers = {}): void =>
-      send(status, errorResponse(null, code, message), headers);
+    const fail = (status: number, error: ProtocolError, headers = {}): void =>
+      send(status, errorResponse(null, error), headers);
     try {
       if (req.method !== 'POST') {
-        return fail(405, Code.InvalidRequest, 'use POST with a JSON-RPC body', { allow: 'POST' });
+        return fail(405, ProtocolErrors.notPost(), { allow: 'POST' });
       }
       const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
       if (type !== 'application/json') {
-        return fail(415, Code.InvalidRequest, 'content-type must be application/json');
+        return fail(415, ProtocolErrors.notJsonBody());
       }
       const body = await readBody(req, MAX_HTTP_BODY);
       if (body === null) {
-        fail(413, Code.InvalidRequest, `request larger than ${MAX_HTTP_BODY} bytes`, {
+        fail(413, ProtocolErrors.bodyTooLarge(MAX_HTTP_BODY), {
           connection: 'close',
         });
         return;
       }
       if (nestedDeeperThan(body, MAX_DEPTH)) {
-        return fail(200, Code.InvalidRequest, `request nested deeper than ${MAX_DEPTH} levels`);
+        return fail(200, ProtocolErrors.tooDeep(MAX_DEPTH));
       }
       let value: unknown;
       try {
         value = JSON.parse(body);
       } catch (err) {
-        return fail(200, Code.ParseError, `parse error: ${messageOf(err)}`);
+        return fail(200, ProtocolErrors.badJson(err));
       }
       const needsToken = !this.opts.publicReads || mutates(value);
       if (needsToken && !this.authorised(req)) {
-        return fail(
-          401,
-          Code.InvalidRequest,
-          `unauthorized: send "Authorization: Bearer TOKEN" with the token from ${this.tokenPath}`,
-          { 'www-authenticate': 'Bearer realm="sminit"' },
-        );
+        return fail(401, ProtocolErrors.unauthorized(this.tokenPath), {
+          'www-authenticate': 'Bearer realm="sminit"',
+        });
       }
       const session: Session = {
         subscriptions: new Map(),
@@ -241,7 +221,7 @@ export class HttpEndpoint implements HttpControl {
       else send(200, answer);
     } catch (err) {
       this.opts.report(null, `http: internal error: ${messageOf(err)}`);
-      if (!res.headersSent) fail(500, Code.Internal, 'internal error');
+      if (!res.headersSent) fail(500, ProtocolErrors.internal());
       else res.destroy();
     }
   }

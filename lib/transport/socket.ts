@@ -10,10 +10,11 @@
 import { readFileSync } from 'node:fs';
 import { chmod, chown, lstat, readFile, unlink } from 'node:fs/promises';
 import { type Server, type Socket, connect, createServer } from 'node:net';
-import { Code, messageOf } from '../core/errors.js';
+import { messageOf } from '../core/errors.js';
+import { type ProtocolError, ProtocolErrors, errorResponse } from '../api/errors.js';
 import { JsonSplitter, MAX_DEPTH, nestedDeeperThan } from './framing.js';
 import { type Native, type PeerCred, peerCred, peerHungUp } from '../os/native.js';
-import { type Rpc, type Session, errorResponse } from '../api/dispatch.js';
+import type { Rpc, Session } from '../api/dispatch.js';
 
 /** One JSON-RPC value (a request or a batch) may take this many bytes. */
 export const MAX_REQUEST = 8 * 1024 * 1024;
@@ -118,7 +119,7 @@ export async function listen(opts: ServerOptions): Promise<Server> {
   const server = createServer({ allowHalfOpen: true }, (socket) => {
     if (open.size >= limits.maxConnections) {
       // Told, not just dropped: the client learns why.
-      refuse(socket, `too many connections (at most ${limits.maxConnections}); try again later`);
+      refuse(socket, ProtocolErrors.tooManyConnections(limits.maxConnections));
       return;
     }
     open.add(socket);
@@ -150,9 +151,9 @@ export async function listen(opts: ServerOptions): Promise<Server> {
 }
 
 /** An error as a JSON-RPC response line, then close. */
-function refuse(socket: Socket, message: string): void {
+function refuse(socket: Socket, error: ProtocolError): void {
   socket.on('error', () => undefined);
-  socket.end(JSON.stringify(errorResponse(null, Code.InvalidRequest, message)) + '\n');
+  socket.end(JSON.stringify(errorResponse(null, error)) + '\n');
   socket.destroySoon();
 }
 
@@ -213,11 +214,12 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
   let paused = false;
 
   /** Tell the client why, in its own dialect, and close; read nothing more. */
-  const closeWith = (message: string): void => {
+  const closeWith = (error: ProtocolError): void => {
     if (mode === 'text') {
-      if (socket.writable) socket.end(JSON.stringify({ state: 'error', body: message }) + '\n');
+      if (socket.writable)
+        socket.end(JSON.stringify({ state: 'error', body: error.message }) + '\n');
     } else {
-      write(errorResponse(null, Code.InvalidRequest, message));
+      write(errorResponse(null, error));
       socket.end();
     }
     mode = 'done';
@@ -242,7 +244,7 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
         null,
         `closing a connection (${peer}): request incomplete after ${limits.requestTimeoutMs} ms`,
       );
-      closeWith(`request not complete after ${limits.requestTimeoutMs} ms; closing the connection`);
+      closeWith(ProtocolErrors.requestTimeout(limits.requestTimeoutMs));
     }, limits.requestTimeoutMs);
   };
 
@@ -252,9 +254,7 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('timeout', () => {
       if (mode === 'done' || inFlight > 0 || session.subscriptions.size > 0 || requestTimer) return;
-      closeWith(
-        `connection idle for ${limits.idleTimeoutMs} ms; closing it (reconnect to continue)`,
-      );
+      closeWith(ProtocolErrors.idle(limits.idleTimeoutMs));
     });
   }
 
@@ -274,31 +274,20 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
   const handleFrame = (frame: ReturnType<JsonSplitter['push']>[number]): void => {
     let pending: Promise<unknown>;
     if (frame.kind === 'garbage') {
-      pending = Promise.resolve(
-        errorResponse(null, Code.ParseError, 'parse error: expected a JSON object or array'),
-      );
+      pending = Promise.resolve(errorResponse(null, ProtocolErrors.notJson()));
     } else if (frame.kind === 'invalid-utf8') {
-      const hex = frame.byte.toString(16).padStart(2, '0');
       pending = Promise.resolve(
-        errorResponse(
-          null,
-          Code.ParseError,
-          `parse error: request is not UTF-8 (byte 0x${hex} at offset ${frame.offset})`,
-        ),
+        errorResponse(null, ProtocolErrors.notUtf8(frame.byte, frame.offset)),
       );
     } else if (nestedDeeperThan(frame.text, MAX_DEPTH)) {
-      pending = Promise.resolve(
-        errorResponse(null, Code.InvalidRequest, `request nested deeper than ${MAX_DEPTH} levels`),
-      );
+      pending = Promise.resolve(errorResponse(null, ProtocolErrors.tooDeep(MAX_DEPTH)));
     } else {
       let value: unknown;
       try {
         value = JSON.parse(frame.text);
         pending = opts.rpc.receive(value, session);
       } catch (err) {
-        pending = Promise.resolve(
-          errorResponse(null, Code.ParseError, `parse error: ${messageOf(err)}`),
-        );
+        pending = Promise.resolve(errorResponse(null, ProtocolErrors.badJson(err)));
       }
     }
     inFlight++;
@@ -330,7 +319,7 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
       textBuf += chunk.toString('utf8');
       const nl = textBuf.indexOf('\n');
       if (nl === -1 && textBuf.length > MAX_TEXT_LINE) {
-        closeWith(`command line longer than ${MAX_TEXT_LINE} bytes`);
+        closeWith(ProtocolErrors.lineTooLong(MAX_TEXT_LINE));
         return;
       }
       if (nl !== -1) {
@@ -347,7 +336,7 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
       frames = splitter.push(chunk);
     } catch (err) {
       opts.report(null, `closing a connection (${peer}): ${messageOf(err)}`);
-      closeWith(messageOf(err));
+      closeWith(ProtocolErrors.framing(err));
       return;
     }
     if (frames.length > 0) clearRequestTimer();

@@ -6,7 +6,8 @@
 // so both dialects see the one manager. Owns no state beyond a connection.
 
 import type { Socket } from 'node:net';
-import { Code, messageOf } from '../core/errors.js';
+import { messageOf } from '../core/errors.js';
+import { Code } from '../api/errors.js';
 import { type LogEntry, type LogStore, textOf, zinitLine } from '../logs/ring.js';
 import type { Rpc, Session } from '../api/dispatch.js';
 import { split } from '../core/shellwords.js';

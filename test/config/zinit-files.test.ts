@@ -6,6 +6,8 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadServiceFile, parseServiceObject } from '../../lib/config/load.js';
 import { SminitError } from '../../lib/core/errors.js';
+import { codeOf } from '../../lib/api/errors.js';
+import type { RpcError } from '../../lib/client/client.js';
 import {
   createServiceFile,
   deleteServiceFile,
@@ -15,6 +17,11 @@ import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
 
 const code = (c: number) => ({ code: c });
+/** A domain error as a client sees it: with its JSON-RPC code. */
+const coded = <T>(p: Promise<T>): Promise<T> =>
+  p.catch((e: unknown) => {
+    throw e instanceof SminitError ? Object.assign(new Error(e.message), { code: codeOf(e) }) : e;
+  });
 
 t.test('create writes a file the loader reads as the object it was given', async (t) => {
   const dir = tempDir(t);
@@ -41,8 +48,8 @@ t.test('create refuses a name that exists, as .yaml or .yml', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'a.yaml'), 'exec: old\n');
   writeFileSync(join(dir, 'b.yml'), 'exec: old\n');
-  await t.rejects(createServiceFile(dir, 'a', { exec: 'new' }), code(-32007));
-  await t.rejects(createServiceFile(dir, 'b', { exec: 'new' }), code(-32007));
+  await t.rejects(coded(createServiceFile(dir, 'a', { exec: 'new' })), code(-32007));
+  await t.rejects(coded(createServiceFile(dir, 'b', { exec: 'new' })), code(-32007));
   t.equal(readFileSync(join(dir, 'a.yaml'), 'utf8'), 'exec: old\n', 'untouched');
   t.same(readdirSync(dir).sort(), ['a.yaml', 'b.yml']);
 });
@@ -54,13 +61,17 @@ t.test('create validates exactly as a file on disk, every problem at once', asyn
     signal: { stop: 'TREM' },
     oneshot: 'yes',
   }).catch((e: unknown) => e)) as SminitError;
-  t.equal(err.code, -32005);
+  t.equal(codeOf(err), -32005);
   t.match(err.message, /unknown key 'exce' \(did you mean 'exec'\?\)/);
   t.match(err.message, /missing required key 'exec'/);
   t.match(err.message, /oneshot/);
   t.ok(Array.isArray(err.data), 'the problems as data');
-  await t.rejects(createServiceFile(dir, 'x', 'exec: sleep 1'), code(-32005), 'not an object');
-  await t.rejects(createServiceFile(dir, 'x', { exec: 'a', cmd: 'b' }), code(-32005));
+  await t.rejects(
+    coded(createServiceFile(dir, 'x', 'exec: sleep 1')),
+    code(-32005),
+    'not an object',
+  );
+  await t.rejects(coded(createServiceFile(dir, 'x', { exec: 'a', cmd: 'b' })), code(-32005));
   t.same(readdirSync(dir), [], 'nothing written');
 });
 
@@ -69,9 +80,13 @@ t.test('no name can leave the directory', async (t) => {
   const dir = join(root, 'etc');
   mkdirSync(dir);
   for (const name of ['../x', 'a/b', 'a.b', '..', '.hidden', '', 'a\\b', 'a\0b', '-x']) {
-    await t.rejects(createServiceFile(dir, name, { exec: 'x' }), code(-32602), `create ${name}`);
-    await t.rejects(deleteServiceFile(dir, name), code(-32602), `delete ${name}`);
-    await t.rejects(readServiceFile(dir, name), code(-32602), `get ${name}`);
+    await t.rejects(
+      coded(createServiceFile(dir, name, { exec: 'x' })),
+      code(-32602),
+      `create ${name}`,
+    );
+    await t.rejects(coded(deleteServiceFile(dir, name)), code(-32602), `delete ${name}`);
+    await t.rejects(coded(readServiceFile(dir, name)), code(-32602), `get ${name}`);
   }
   t.same(readdirSync(root), ['etc']);
   t.same(readdirSync(dir), []);
@@ -83,11 +98,14 @@ t.test('delete and get', async (t) => {
   writeFileSync(join(dir, 'bad.yaml'), 'exec: [\n');
   writeFileSync(join(dir, 'invalid.yaml'), 'exec: sleep 1\nsignal: {stop: NOPE}\n');
   t.same(await readServiceFile(dir, 'a'), { exec: 'sleep 1' });
-  await t.rejects(readServiceFile(dir, 'nosuch'), code(-32000));
-  await t.rejects(readServiceFile(dir, 'bad'), code(-32008));
-  await t.rejects(readServiceFile(dir, 'invalid'), { code: -32008, message: /invalid.yaml:2:/ });
+  await t.rejects(coded(readServiceFile(dir, 'nosuch')), code(-32000));
+  await t.rejects(coded(readServiceFile(dir, 'bad')), code(-32008));
+  await t.rejects(coded(readServiceFile(dir, 'invalid')), {
+    code: -32008,
+    message: /invalid.yaml:2:/,
+  });
   t.equal(await deleteServiceFile(dir, 'a'), "Service 'a' deleted successfully");
-  await t.rejects(deleteServiceFile(dir, 'a'), code(-32000));
+  await t.rejects(coded(deleteServiceFile(dir, 'a')), code(-32000));
   t.same(readdirSync(dir).sort(), ['bad.yaml', 'invalid.yaml']);
 });
 
@@ -123,8 +141,7 @@ t.test('through the daemon: create, monitor, delete leaves it tracked', async (t
   );
   t.equal(results.filter((r) => r.status === 'fulfilled').length, names.length);
   t.equal(
-    results.filter((r) => r.status === 'rejected' && (r.reason as SminitError).code === -32007)
-      .length,
+    results.filter((r) => r.status === 'rejected' && (r.reason as RpcError).code === -32007).length,
     names.length,
   );
   await waitFor('files', () => readdirSync(d.dir).length === names.length);

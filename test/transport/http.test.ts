@@ -6,6 +6,8 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync, statSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { codeOf } from '../../lib/api/errors.js';
+import { Errors } from '../../lib/core/errors.js';
 import { parseAddress } from '../../lib/transport/http.js';
 import { SMINITD, startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -49,7 +51,8 @@ t.test('parseAddress: loopback unless an address says otherwise', async (t) => {
   t.same(parseAddress('[::1]:0'), { host: '::1', port: 0 });
   t.same(parseAddress('localhost:9'), { host: 'localhost', port: 9 });
   for (const bad of ['', 'x', '1:2:3', '127.0.0.1:99999', 'http://a:1', '[::1]']) {
-    t.throws(() => parseAddress(bad), { code: -32602 }, bad);
+    t.throws(() => parseAddress(bad), { kind: 'bad-argument' }, bad);
+    t.equal(codeOf(Errors.badAddress(bad)), -32602, `${bad}: -32602`);
   }
 });
 
