@@ -3,7 +3,14 @@
 // Imports nothing heavy at load time: `check` loads the validator on demand.
 
 import { Client, ConnectError, DEFAULT_SOCKET, RpcError } from './client.js';
-import type { LogLine, LogQuery, LogStream, ServiceStats, ServiceStatus } from '../api/wire.js';
+import {
+  LOG_STREAMS,
+  type LogLine,
+  type LogQuery,
+  type LogStream,
+  type ServiceStats,
+  type ServiceStatus,
+} from '../api/wire.js';
 
 export interface VerbSpec {
   readonly name: string;
@@ -111,8 +118,6 @@ export function initArgs(argv: readonly string[], env = process.env): string[] |
   return ['-c', config, '-s', socket ?? env.SMINIT_SOCKET ?? ZINIT_SOCKET, ...rest];
 }
 
-const LOG_OPTION_STREAMS: readonly LogStream[] = ['stdout', 'stderr', 'test', 'event'];
-
 /**
  * `--since`: a duration back from now (`90s`, `10m`, `1h30m`, `2d`), a date
  * and time (`2025-01-31T10:00:00Z`, `2025-01-31 10:00`), or a time today
@@ -201,8 +206,8 @@ export function parseArgs(
       since = v;
     } else if (isLog && a === '--stream') {
       const v = value();
-      if (!LOG_OPTION_STREAMS.includes(v as LogStream)) {
-        throw new Error(`--stream wants one of ${LOG_OPTION_STREAMS.join(', ')}, got '${v}'`);
+      if (!LOG_STREAMS.includes(v as LogStream)) {
+        throw new Error(`--stream wants one of ${LOG_STREAMS.join(', ')}, got '${v}'`);
       }
       stream = v as LogStream;
     } else if (a === '--color' || a === '--colour') color = true;

@@ -5,7 +5,6 @@
 // missing dependencies belong to the graph.
 
 import { open, readdir, stat } from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import {
@@ -20,6 +19,7 @@ import {
 import { parseDuration, parseSize } from '../core/duration.js';
 import { validate as schemaValidate } from './validator.js';
 import { SERVICE_EXTENSIONS, nameError, stemOf } from '../core/names.js';
+import { type SignalName, signalByName } from '../core/signals.js';
 import { split } from '../core/shellwords.js';
 import { firstInvalidUtf8 } from '../core/utf8.js';
 import type { LogMode, Problem, RestartPolicy, ServiceDef } from '../core/definition.js';
@@ -418,10 +418,10 @@ function normalise(name: string, file: string, raw: Raw, report: Report): Servic
     });
   }
 
-  let stopSignal: NodeJS.Signals = DEFAULTS.stopSignal;
+  let stopSignal: SignalName = DEFAULTS.stopSignal;
   const stop = isRecord(raw.signal) ? raw.signal.stop : undefined;
   if (typeof stop === 'string' && report.clean('/signal/stop')) {
-    const signal = signalName(stop);
+    const signal = signalByName(stop);
     if (signal) stopSignal = signal;
     else
       report.add(
@@ -503,13 +503,6 @@ function normalise(name: string, file: string, raw: Raw, report: Report): Servic
     dir,
     ...ms,
   };
-}
-
-/** `term`, `TERM`, `sigterm`, `SIGTERM` → `SIGTERM`; null when this system has no such signal. */
-export function signalName(text: string): NodeJS.Signals | null {
-  const upper = text.trim().toUpperCase();
-  const full = upper.startsWith('SIG') ? upper : `SIG${upper}`;
-  return Object.hasOwn(osConstants.signals, full) ? (full as NodeJS.Signals) : null;
 }
 
 function isRestartPolicy(v: unknown): v is RestartPolicy {

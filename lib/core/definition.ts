@@ -1,6 +1,8 @@
 // The service definition after parsing: the one shape every other module
 // works with. Owns no behaviour; config.ts produces it, nothing mutates it.
 
+import type { SignalName } from './signals.js';
+
 /** How a service's stdout/stderr are kept. */
 export type LogMode =
   | { kind: 'ring' }
@@ -25,7 +27,7 @@ export interface ServiceDef {
   /** Dependencies by name, duplicates removed, in file order. */
   readonly after: readonly string[];
   /** Canonical upper-case name with the SIG prefix, e.g. `SIGTERM`. */
-  readonly stopSignal: NodeJS.Signals;
+  readonly stopSignal: SignalName;
   readonly log: LogMode;
   readonly env: Readonly<Record<string, string>>;
   /** Working directory; `/` when not given (as zinit). */

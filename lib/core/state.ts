@@ -9,7 +9,7 @@ import type { RestartPolicy, ServiceDef } from './definition.js';
 export interface ExitInfo {
   readonly pid: number;
   readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
+  readonly signal: string | null;
   readonly at: number;
 }
 

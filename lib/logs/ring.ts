@@ -12,9 +12,10 @@
 // most, so a chatty service evicts its own history before anyone else's.
 // Readers merge the queues by sequence number.
 
+import { utf8SequenceLength } from '../core/utf8.js';
 import { isUtf8 } from 'node:buffer';
 import { parseSize } from '../core/duration.js';
-import type { LogLine, LogQuery, LogStream } from '../api/wire.js';
+import type { LogLine, LogQuery, LogStream } from '../core/logline.js';
 
 export interface LogEntry {
   readonly seq: number;
@@ -765,28 +766,6 @@ export function displayText(data: Buffer | string): string {
     run = i;
   }
   return out + data.toString('utf8', run, n);
-}
-
-/** Length of the valid UTF-8 sequence at buf[i], or 0 if there is none. */
-function utf8SequenceLength(buf: Buffer, i: number): number {
-  const b0 = buf[i] as number;
-  if (b0 < 0x80) return 1;
-  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean => {
-    const b = buf[i + k];
-    return b !== undefined && b >= lo && b <= hi;
-  };
-  if (b0 >= 0xc2 && b0 <= 0xdf) return cont(1) ? 2 : 0;
-  if (b0 >= 0xe0 && b0 <= 0xef) {
-    const lo = b0 === 0xe0 ? 0xa0 : 0x80;
-    const hi = b0 === 0xed ? 0x9f : 0xbf;
-    return cont(1, lo, hi) && cont(2) ? 3 : 0;
-  }
-  if (b0 >= 0xf0 && b0 <= 0xf4) {
-    const lo = b0 === 0xf0 ? 0x90 : 0x80;
-    const hi = b0 === 0xf4 ? 0x8f : 0xbf;
-    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
-  }
-  return 0;
 }
 
 export function textOf(e: LogEntry): string {

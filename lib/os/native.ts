@@ -8,8 +8,9 @@
 
 import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
 import { messageOf } from '../core/errors.js';
+import { signalNameOf } from '../core/signals.js';
+import { WORD_BYTES } from './arch.js';
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const P_ALL = 0;
@@ -110,7 +111,7 @@ export type SpawnResult =
 /** How a reaped child ended: an exit code, or the signal that killed it. */
 export interface WaitStatus {
   readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
+  readonly signal: string | null;
 }
 
 /** The process on the other end of a unix socket, as the kernel saw it at connect. */
@@ -178,11 +179,7 @@ function bind(koffi: Koffi): Native {
   // siginfo_t is 128 bytes; si_pid sits after three ints, aligned to the
   // union's pointer alignment: offset 16 on 64-bit, 12 on 32-bit.
   const info = Buffer.alloc(128);
-  const pidOffset = ['x64', 'arm64', 'ppc64', 'riscv64', 'loong64', 's390x', 'mips64el'].includes(
-    process.arch,
-  )
-    ? 16
-    : 12;
+  const pidOffset = WORD_BYTES === 8 ? 16 : 12;
   const status = new Int32Array(1);
   const reapRaw = (pid: number): boolean => {
     if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`reap: refusing pid ${pid}`);
@@ -395,22 +392,11 @@ function bindSpawn(
   };
 }
 
-/** Signal number → name; the first name wins among aliases (SIGABRT, not SIGIOT), as Node names them. */
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
-for (const [name, n] of Object.entries(osConstants.signals)) {
-  if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name as NodeJS.Signals);
-}
-/** glibc's SIGRTMIN: 32 and 33 are its own. */
-const SIGRTMIN = 34;
-
 /** A wait(2) status as exit code or signal, as Node's 'exit' event gives them. */
 export function decodeWaitStatus(raw: number): WaitStatus {
   const sig = raw & 0x7f;
   if (sig === 0) return { code: (raw >> 8) & 0xff, signal: null };
-  // Real-time signals have no name in Node's table; they get the one kill -l gives.
-  const name =
-    SIGNAL_NAMES.get(sig) ?? (sig >= SIGRTMIN ? `SIGRTMIN+${sig - SIGRTMIN}` : `SIG${sig}`);
-  return { code: null, signal: name as NodeJS.Signals };
+  return { code: null, signal: signalNameOf(sig) };
 }
 
 /**

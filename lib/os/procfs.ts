@@ -6,6 +6,8 @@
 // Processes vanish at any moment, so ENOENT and ESRCH (and, for environ,
 // EACCES) mean "not there" and are swallowed; any other error propagates.
 
+import { WORD_BYTES } from './arch.js';
+import type { SignalName } from '../core/signals.js';
 import { readFileSync } from 'node:fs';
 import { type FileHandle, open, readdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
@@ -256,7 +258,7 @@ export async function processStats(pid: number): Promise<ProcessStats | null> {
  * were signalled. A negative value names a process group. 0 and -1 are
  * refused: they would reach the caller's own group or every process.
  */
-export function signalAll(pids: readonly number[], signal: NodeJS.Signals | number): number {
+export function signalAll(pids: readonly number[], signal: SignalName | number): number {
   let sent = 0;
   for (const pid of pids) {
     if (!Number.isSafeInteger(pid) || pid === 0 || pid === -1) {
@@ -284,10 +286,8 @@ function readAuxv(): { clockTicks: number; pageSize: number } {
   const found = { clockTicks: 100, pageSize: 4096 };
   try {
     const buf = readFileSync('/proc/self/auxv');
-    const wide = ['x64', 'arm64', 'ppc64', 'riscv64', 'loong64', 's390x', 'mips64el'].includes(
-      process.arch,
-    );
-    const word = wide ? 8 : 4;
+    const wide = WORD_BYTES === 8;
+    const word = WORD_BYTES;
     const le = endianness() === 'LE';
     const at = (off: number): number =>
       wide

@@ -7,6 +7,7 @@
 // been reaped yet, so the reaper takes no exit that belongs to libuv and
 // every exit it takes reaches its child.
 
+import type { SignalName } from '../core/signals.js';
 import { ChildProcess, spawn, type StdioOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import {
@@ -112,7 +113,7 @@ export interface Child {
   readonly pid?: number | undefined;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
-  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  once(event: 'exit', listener: (code: number | null, signal: string | null) => void): this;
   once(event: 'error', listener: (err: NodeJS.ErrnoException) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
 }
@@ -338,7 +339,7 @@ export function spawnGroup(spec: SpawnSpec): Child {
 }
 
 /** Signal a whole process group; false when the group no longer exists. */
-export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+export function signalGroup(pgid: number, signal: SignalName | 0): boolean {
   if (pgid <= 1) return false;
   try {
     process.kill(-pgid, signal);
@@ -351,19 +352,6 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
 
 export function groupExists(pgid: number): boolean {
   return signalGroup(pgid, 0);
-}
-
-/** Canonical signal name (`SIGHUP`) from `hup`, `HUP`, `sighup`, or a number; null if unknown. */
-export function parseSignal(input: string | number): NodeJS.Signals | null {
-  const signals = constants.signals as Record<string, number>;
-  if (typeof input === 'number' || /^\d+$/.test(input)) {
-    const n = Number(input);
-    const found = Object.entries(signals).find(([, v]) => v === n);
-    return found ? (found[0] as NodeJS.Signals) : null;
-  }
-  const up = input.trim().toUpperCase();
-  const name = up.startsWith('SIG') ? up : `SIG${up}`;
-  return Object.hasOwn(signals, name) ? (name as NodeJS.Signals) : null;
 }
 
 /** A spawn error as a person reads it: what failed and why. */

@@ -10,7 +10,8 @@ import { createServiceFile, deleteServiceFile, readServiceFile } from '../config
 import { formatCycle, wouldCycle } from '../core/graph.js';
 import type { LogStore } from '../logs/ring.js';
 import { nameError } from '../core/names.js';
-import { markerValue, parseSignal } from '../os/spawn.js';
+import { parseSignal } from '../core/signals.js';
+import { markerValue } from '../os/spawn.js';
 import { ServiceWorker } from './worker.js';
 import { SHUTDOWN_MARGIN_MS, killLeftovers, shutdownBoundMs } from './shutdown.js';
 import {

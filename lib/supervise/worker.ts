@@ -5,6 +5,7 @@
 // wants starting again. Decisions (restart or not, backoff delay) come from
 // the pure functions in state.ts.
 
+import type { SignalName } from '../core/signals.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -38,7 +39,7 @@ import {
   shouldRestart,
 } from '../core/state.js';
 import type { ServiceDef } from '../core/definition.js';
-import type { LogStream } from '../api/wire.js';
+import type { LogStream } from '../core/logline.js';
 
 export interface WorkerHooks {
   /** The service came up: healthy, or a oneshot that exited 0. */
@@ -169,7 +170,7 @@ export class ServiceWorker {
     return !hasProcess(this.state) && this.retryTimer === null;
   }
 
-  kill(signal: NodeJS.Signals): boolean {
+  kill(signal: SignalName): boolean {
     const pid = this.child?.pid;
     return pid !== undefined && signalGroup(pid, signal);
   }
@@ -436,7 +437,7 @@ export class ServiceWorker {
       signalGroup(pid, 'SIGKILL');
     }, def.testTimeoutMs);
     child.on('error', () => {});
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+    const onExit = (code: number | null, signal: string | null): void => {
       clearTimeout(timer);
       // Whatever the test left behind in its group goes with it.
       signalGroup(pid, 'SIGKILL');
@@ -477,7 +478,7 @@ export class ServiceWorker {
     this.testChild = null;
   }
 
-  private exited(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
+  private exited(child: Child, code: number | null, signal: string | null): void {
     if (child !== this.child) return;
     const pid = child.pid ?? 0;
     const now = Date.now();
