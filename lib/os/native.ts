@@ -1,16 +1,18 @@
 // The few system calls Node does not offer and an init needs: becoming a
 // child subreaper, reaping one exact pid, peeking at exited children without
 // reaping them, marking inherited descriptors close-on-exec, sync and
-// reboot. They go through koffi (an FFI whose npm package carries prebuilt
-// binaries, so nothing is compiled at install). It is loaded on demand and a
-// failure to load is a value, not a crash: the caller decides whether it can
-// run without. Owns no state beyond the loaded bindings; decides nothing.
+// reboot, peer credentials (posix_spawn is bound in native-spawn.ts). They
+// go through koffi (an FFI whose npm package carries prebuilt binaries, so
+// nothing is compiled at install). It is loaded on demand and a failure to
+// load is a value, not a crash: the caller decides whether it can run
+// without. Owns no state beyond the loaded bindings; decides nothing.
 
 import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { messageOf } from '../core/errors.js';
 import { signalNameOf } from '../core/signals.js';
 import { WORD_BYTES } from './arch.js';
+import { type Bind, bindSpawn } from './native-spawn.js';
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const P_ALL = 0;
@@ -25,12 +27,6 @@ const SO_PEERCRED = 17;
 const POLLHUP = 0x10;
 const ECHILD = 10;
 const EINTR = 4;
-const O_RDWR = 2;
-const O_CLOEXEC = 0o2000000;
-const F_DUPFD_CLOEXEC = 1030;
-const POSIX_SPAWN_SETSIGDEF = 0x04;
-const POSIX_SPAWN_SETSIGMASK = 0x08;
-const POSIX_SPAWN_SETSID = 0x80;
 
 export const REBOOT_CMD = {
   'power-off': 0x4321fedc,
@@ -142,46 +138,38 @@ export async function loadNative(): Promise<Native | string> {
   return loaded;
 }
 
+type Fn = (...args: unknown[]) => number;
+
 function bind(koffi: Koffi): Native {
   // dlopen(NULL) resolves against what node itself links: glibc or musl alike.
   const libc = koffi.load(null);
-  const fn = (def: string): ((...args: unknown[]) => number) =>
-    libc.func(def) as (...args: unknown[]) => number;
+  const fn: Bind = (def) => libc.func(def) as Fn;
+  const fcntl = fn('int fcntl(int fd, int cmd, ...)');
+  return {
+    ...bindReaping(fn, koffi),
+    ...bindDescriptors(fn, fcntl),
+    ...bindMachine(fn, koffi),
+    ...bindSockets(fn, libc, koffi),
+    spawn: bindSpawn(fn, fcntl, () => koffi.errno()),
+  };
+}
+
+/** Subreaper, peeking at exited children, reaping one exact pid. */
+function bindReaping(
+  fn: Bind,
+  koffi: Koffi,
+): Pick<Native, 'setChildSubreaper' | 'peekExited' | 'reap' | 'reapExit'> {
   const prctl = fn(
     'int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)',
   );
   const waitid = fn('int waitid(int idtype, int id, void *infop, int options)');
   const waitpid = fn('int waitpid(int pid, int *status, int options)');
-  const fcntl = fn('int fcntl(int fd, int cmd, ...)');
-  const sync = fn('void sync(void)');
-  const reboot = fn('int reboot(int cmd)');
-  const getsockopt = fn(
-    'int getsockopt(int fd, int level, int optname, void *optval, void *optlen)',
-  );
-  const getgrnam = libc.func('void *getgrnam(const char *name)') as (name: string) => unknown;
-  // struct group begins with two pointers, then gr_gid.
-  const groupHead = koffi.struct('sminit_group_head', {
-    gr_name: 'char *',
-    gr_passwd: 'char *',
-    gr_gid: 'uint32_t',
-  });
-  const poll = fn('int poll(void *fds, unsigned long nfds, int timeout)');
-  const pollfd = Buffer.alloc(8);
-  const ucred = Buffer.alloc(12);
-  const ucredLength = new Uint32Array(1);
-  let closeRange: ((...args: unknown[]) => number) | null = null;
-  try {
-    closeRange = fn('int close_range(unsigned int first, unsigned int last, int flags)');
-  } catch {
-    // glibc before 2.34: mark descriptors one by one below.
-  }
-
   // siginfo_t is 128 bytes; si_pid sits after three ints, aligned to the
   // union's pointer alignment: offset 16 on 64-bit, 12 on 32-bit.
   const info = Buffer.alloc(128);
   const pidOffset = WORD_BYTES === 8 ? 16 : 12;
   const status = new Int32Array(1);
-  const reapRaw = (pid: number): boolean => {
+  const reap = (pid: number): boolean => {
     if (!Number.isSafeInteger(pid) || pid <= 0) throw new RangeError(`reap: refusing pid ${pid}`);
     for (;;) {
       const r = waitpid(pid, status, WNOHANG);
@@ -192,7 +180,6 @@ function bind(koffi: Koffi): Native {
       if (e !== EINTR) throw new SyscallError(`waitpid(${pid})`, e);
     }
   };
-
   return {
     setChildSubreaper() {
       if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) !== 0) {
@@ -210,11 +197,20 @@ function bind(koffi: Koffi): Native {
         if (e !== EINTR) throw new SyscallError('waitid', e);
       }
     },
-    reap: reapRaw,
-    reapExit(pid) {
-      return reapRaw(pid) ? decodeWaitStatus(status[0] ?? 0) : null;
-    },
-    spawn: bindSpawn(fn, fcntl, koffi),
+    reap,
+    reapExit: (pid) => (reap(pid) ? decodeWaitStatus(status[0] ?? 0) : null),
+  };
+}
+
+/** Marking inherited descriptors close-on-exec. */
+function bindDescriptors(fn: Bind, fcntl: Fn): Pick<Native, 'cloexecFrom'> {
+  let closeRange: Fn | null = null;
+  try {
+    closeRange = fn('int close_range(unsigned int first, unsigned int last, int flags)');
+  } catch {
+    // glibc before 2.34: mark descriptors one by one below.
+  }
+  return {
     cloexecFrom(first) {
       if (closeRange !== null && closeRange(first, 0xffffffff, CLOSE_RANGE_CLOEXEC) === 0) return;
       // Older kernels (before 5.11): one descriptor at a time.
@@ -222,6 +218,14 @@ function bind(koffi: Koffi): Native {
         if (fd >= first) fcntl(fd, F_SETFD, 'int', FD_CLOEXEC);
       }
     },
+  };
+}
+
+/** sync and reboot: the last acts of a machine's init. */
+function bindMachine(fn: Bind, koffi: Koffi): Pick<Native, 'sync' | 'reboot'> {
+  const sync = fn('void sync(void)');
+  const reboot = fn('int reboot(int cmd)');
+  return {
     sync() {
       sync();
     },
@@ -229,6 +233,30 @@ function bind(koffi: Koffi): Native {
       reboot(REBOOT_CMD[kind]);
       return new SyscallError(`reboot(${kind})`, koffi.errno());
     },
+  };
+}
+
+/** Who is on the other end of a unix socket, whether it hung up; a group's id. */
+function bindSockets(
+  fn: Bind,
+  libc: ReturnType<Koffi['load']>,
+  koffi: Koffi,
+): Pick<Native, 'peerCred' | 'hungUp' | 'groupId'> {
+  const getsockopt = fn(
+    'int getsockopt(int fd, int level, int optname, void *optval, void *optlen)',
+  );
+  const poll = fn('int poll(void *fds, unsigned long nfds, int timeout)');
+  const getgrnam = libc.func('void *getgrnam(const char *name)') as (name: string) => unknown;
+  // struct group begins with two pointers, then gr_gid.
+  const groupHead = koffi.struct('sminit_group_head', {
+    gr_name: 'char *',
+    gr_passwd: 'char *',
+    gr_gid: 'uint32_t',
+  });
+  const pollfd = Buffer.alloc(8);
+  const ucred = Buffer.alloc(12);
+  const ucredLength = new Uint32Array(1);
+  return {
     peerCred(fd) {
       ucredLength[0] = ucred.length;
       if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, ucredLength) !== 0) return null;
@@ -249,146 +277,6 @@ function bind(koffi: Koffi): Native {
       const head = koffi.decode(group, groupHead) as { gr_gid: number };
       return head.gr_gid;
     },
-  };
-}
-
-/**
- * posix_spawn with the few file actions a service needs. glibc spawns with
- * clone(CLONE_VM | CLONE_VFORK): the child shares the daemon's memory until
- * exec instead of copying its page tables, so a spawn costs the same however
- * large the daemon grows (a fork from Node costs more the more it holds), and
- * an exec failure comes back as the return value. The child gets an empty
- * signal mask and every signal at its default, as libuv does for its own.
- */
-function bindSpawn(
-  fn: (def: string) => (...args: unknown[]) => number,
-  fcntl: (...args: unknown[]) => number,
-  koffi: Koffi,
-): ((req: SpawnRequest) => SpawnResult) | null {
-  type Fn = (...args: unknown[]) => number;
-  let posixSpawn: Fn, faInit: Fn, faDestroy: Fn, faDup2: Fn, faOpen: Fn, faChdir: Fn;
-  let attrInit: Fn, attrFlags: Fn, attrMask: Fn, attrDefault: Fn, sigEmpty: Fn, sigFill: Fn;
-  let pipe2: Fn, close: Fn;
-  try {
-    posixSpawn = fn(
-      'int posix_spawn(int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
-    );
-    faInit = fn('int posix_spawn_file_actions_init(void *actions)');
-    faDestroy = fn('int posix_spawn_file_actions_destroy(void *actions)');
-    faDup2 = fn('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
-    faOpen = fn(
-      'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)',
-    );
-    faChdir = fn('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)');
-    attrInit = fn('int posix_spawnattr_init(void *attr)');
-    attrFlags = fn('int posix_spawnattr_setflags(void *attr, short flags)');
-    attrMask = fn('int posix_spawnattr_setsigmask(void *attr, void *set)');
-    attrDefault = fn('int posix_spawnattr_setsigdefault(void *attr, void *set)');
-    sigEmpty = fn('int sigemptyset(void *set)');
-    sigFill = fn('int sigfillset(void *set)');
-    pipe2 = fn('int pipe2(int *fds, int flags)');
-    close = fn('int close(int fd)');
-  } catch {
-    return null;
-  }
-  // Opaque libc structures, given more room than any libc uses (glibc:
-  // 336 and 80 bytes; sigset_t 128). The attributes never change.
-  const attr = Buffer.alloc(1024);
-  const actions = Buffer.alloc(512);
-  const empty = Buffer.alloc(256);
-  const full = Buffer.alloc(256);
-  if (sigEmpty(empty) !== 0 || sigFill(full) !== 0) return null;
-  // sigfillset leaves out libc's internal signals (32 and 33 in glibc), and
-  // glibc's child then sets those to SIG_IGN, which would survive the exec.
-  // The set is a plain bitmask: every signal up to 64, set by hand, is reset.
-  full.fill(0xff, 0, 8);
-  if (
-    attrInit(attr) !== 0 ||
-    attrMask(attr, empty) !== 0 ||
-    attrDefault(attr, full) !== 0 ||
-    attrFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) !== 0
-  ) {
-    return null;
-  }
-  const pid = new Int32Array(1);
-  const fds = new Int32Array(2);
-
-  /** A pipe whose ends are both above 2 (stdio may be closed in the daemon), close-on-exec. */
-  const pipe = (): [number, number] | number => {
-    if (pipe2(fds, O_CLOEXEC) !== 0) return koffi.errno();
-    const ends: [number, number] = [fds[0] ?? -1, fds[1] ?? -1];
-    for (let i = 0; i < 2; i++) {
-      const fd = ends[i] ?? -1;
-      if (fd > 2) continue;
-      const high = fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
-      const e = koffi.errno();
-      close(fd);
-      if (high < 0) {
-        close(ends[1 - i] ?? -1);
-        return e;
-      }
-      ends[i] = high;
-    }
-    return ends;
-  };
-
-  return (req) => {
-    let out: [number, number] | null = null;
-    let err: [number, number] | null = null;
-    const closeAll = (): void => {
-      for (const p of [out, err]) if (p) for (const fd of p) close(fd);
-    };
-    if (req.pipes) {
-      const a = pipe();
-      if (typeof a === 'number') return { errno: a, call: 'pipe2' };
-      out = a;
-      const b = pipe();
-      if (typeof b === 'number') {
-        closeAll();
-        return { errno: b, call: 'pipe2' };
-      }
-      err = b;
-    }
-    // Each call returns 0 or an errno (ENOMEM, or the exec's); the first failure is the answer.
-    let failed: { errno: number; call: string } | null = null;
-    const step = (call: string, rc: number): void => {
-      if (failed === null && rc !== 0) failed = { errno: rc, call };
-    };
-    step('posix_spawn_file_actions_init', faInit(actions));
-    if (failed !== null) {
-      closeAll();
-      return failed;
-    }
-    try {
-      step('addopen', faOpen(actions, 0, '/dev/null', O_RDWR, 0));
-      if (out && err) {
-        step('adddup2', faDup2(actions, out[1], 1));
-        step('adddup2', faDup2(actions, err[1], 2));
-      } else {
-        step('addopen', faOpen(actions, 1, '/dev/null', O_RDWR, 0));
-        step('adddup2', faDup2(actions, 1, 2));
-      }
-      step('addchdir_np', faChdir(actions, req.cwd));
-      if (failed === null) {
-        step(
-          'posix_spawn',
-          posixSpawn(pid, req.path, actions, attr, [...req.argv, null], [...req.envp, null]),
-        );
-      }
-    } catch (e) {
-      closeAll();
-      throw e;
-    } finally {
-      faDestroy(actions);
-    }
-    if (failed !== null) {
-      closeAll();
-      return failed;
-    }
-    // The child holds the write ends now; ours would keep its pipes open for ever.
-    if (out) close(out[1]);
-    if (err) close(err[1]);
-    return { pid: pid[0] ?? 0, stdout: out ? out[0] : -1, stderr: err ? err[0] : -1 };
   };
 }
 

@@ -1,0 +1,207 @@
+// posix_spawn through koffi, with the few file actions and attributes a
+// service needs: a new session, an empty signal mask with every signal at
+// its default, stdin on /dev/null, stdout and stderr on two new pipes (or
+// /dev/null), a working directory. It spawns and reports errnos; it decides
+// nothing about what to run and keeps no state beyond the bound calls.
+
+import type { SpawnRequest, SpawnResult } from './native.js';
+
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+const F_DUPFD_CLOEXEC = 1030;
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const POSIX_SPAWN_SETSID = 0x80;
+
+type Fn = (...args: unknown[]) => number;
+
+/** What binding a C declaration gives: a function returning an int. */
+export type Bind = (def: string) => Fn;
+
+interface SpawnCalls {
+  readonly posixSpawn: Fn;
+  readonly faInit: Fn;
+  readonly faDestroy: Fn;
+  readonly faDup2: Fn;
+  readonly faOpen: Fn;
+  readonly faChdir: Fn;
+  readonly pipe2: Fn;
+  readonly close: Fn;
+  readonly fcntl: Fn;
+  readonly errno: () => number;
+}
+
+/** The calls, or null when this libc lacks one (addchdir_np came with glibc 2.29). */
+function spawnCalls(fn: Bind, fcntl: Fn, errno: () => number): SpawnCalls | null {
+  try {
+    return {
+      posixSpawn: fn(
+        'int posix_spawn(int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
+      ),
+      faInit: fn('int posix_spawn_file_actions_init(void *actions)'),
+      faDestroy: fn('int posix_spawn_file_actions_destroy(void *actions)'),
+      faDup2: fn('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)'),
+      faOpen: fn(
+        'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)',
+      ),
+      faChdir: fn('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)'),
+      pipe2: fn('int pipe2(int *fds, int flags)'),
+      close: fn('int close(int fd)'),
+      fcntl,
+      errno,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The attributes every spawn shares (they never change): a new session, an
+ * empty mask, every signal at its default. Null when libc refuses them.
+ */
+function spawnAttributes(fn: Bind): Buffer | null {
+  let attrInit: Fn, attrFlags: Fn, attrMask: Fn, attrDefault: Fn, sigEmpty: Fn, sigFill: Fn;
+  try {
+    attrInit = fn('int posix_spawnattr_init(void *attr)');
+    attrFlags = fn('int posix_spawnattr_setflags(void *attr, short flags)');
+    attrMask = fn('int posix_spawnattr_setsigmask(void *attr, void *set)');
+    attrDefault = fn('int posix_spawnattr_setsigdefault(void *attr, void *set)');
+    sigEmpty = fn('int sigemptyset(void *set)');
+    sigFill = fn('int sigfillset(void *set)');
+  } catch {
+    return null;
+  }
+  // Opaque libc structures, given more room than any libc uses (glibc:
+  // 336 bytes; sigset_t 128).
+  const attr = Buffer.alloc(1024);
+  const empty = Buffer.alloc(256);
+  const full = Buffer.alloc(256);
+  if (sigEmpty(empty) !== 0 || sigFill(full) !== 0) return null;
+  // sigfillset leaves out libc's internal signals (32 and 33 in glibc), and
+  // glibc's child then sets those to SIG_IGN, which would survive the exec.
+  // The set is a plain bitmask: every signal up to 64, set by hand, is reset.
+  full.fill(0xff, 0, 8);
+  const flags = POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  const ok =
+    attrInit(attr) === 0 &&
+    attrMask(attr, empty) === 0 &&
+    attrDefault(attr, full) === 0 &&
+    attrFlags(attr, flags) === 0;
+  return ok ? attr : null;
+}
+
+type Pipe = [read: number, write: number];
+
+/** A pipe whose ends are both above 2 (stdio may be closed in the daemon), close-on-exec; or the errno. */
+function makePipe(c: SpawnCalls, fds: Int32Array): Pipe | number {
+  if (c.pipe2(fds, O_CLOEXEC) !== 0) return c.errno();
+  const ends: Pipe = [fds[0] ?? -1, fds[1] ?? -1];
+  for (let i = 0; i < 2; i++) {
+    const fd = ends[i] ?? -1;
+    if (fd > 2) continue;
+    const high = c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
+    const e = c.errno();
+    c.close(fd);
+    if (high < 0) {
+      c.close(ends[1 - i] ?? -1);
+      return e;
+    }
+    ends[i] = high;
+  }
+  return ends;
+}
+
+/** The first failing call of a spawn: its errno and name. */
+type Failure = { errno: number; call: string };
+
+/** Records the first call that did not return 0. */
+class Steps {
+  failed: Failure | null = null;
+  step(call: string, rc: number): void {
+    if (this.failed === null && rc !== 0) this.failed = { errno: rc, call };
+  }
+}
+
+/** stdin on /dev/null; stdout and stderr on the pipes' write ends, or /dev/null; the directory. */
+function addFileActions(
+  c: SpawnCalls,
+  actions: Buffer,
+  pipes: readonly [Pipe, Pipe] | null,
+  cwd: string,
+  s: Steps,
+): void {
+  s.step('addopen', c.faOpen(actions, 0, '/dev/null', O_RDWR, 0));
+  if (pipes) {
+    s.step('adddup2', c.faDup2(actions, pipes[0][1], 1));
+    s.step('adddup2', c.faDup2(actions, pipes[1][1], 2));
+  } else {
+    s.step('addopen', c.faOpen(actions, 1, '/dev/null', O_RDWR, 0));
+    s.step('adddup2', c.faDup2(actions, 1, 2));
+  }
+  s.step('addchdir_np', c.faChdir(actions, cwd));
+}
+
+/**
+ * posix_spawn with the few file actions a service needs. glibc spawns with
+ * clone(CLONE_VM | CLONE_VFORK): the child shares the daemon's memory until
+ * exec instead of copying its page tables, so a spawn costs the same however
+ * large the daemon grows (a fork from Node costs more the more it holds), and
+ * an exec failure comes back as the return value. Null when this libc cannot.
+ */
+export function bindSpawn(
+  fn: Bind,
+  fcntl: Fn,
+  errno: () => number,
+): ((req: SpawnRequest) => SpawnResult) | null {
+  const c = spawnCalls(fn, fcntl, errno);
+  const attr = spawnAttributes(fn);
+  if (c === null || attr === null) return null;
+  const actions = Buffer.alloc(512);
+  const pid = new Int32Array(1);
+  const fds = new Int32Array(2);
+  const closeAll = (pipes: readonly Pipe[]): void => {
+    for (const p of pipes) for (const fd of p) c.close(fd);
+  };
+
+  /** Both pipes, or the errno of the first that could not be made. */
+  const openPipes = (): [Pipe, Pipe] | Failure => {
+    const out = makePipe(c, fds);
+    if (typeof out === 'number') return { errno: out, call: 'pipe2' };
+    const err = makePipe(c, fds);
+    if (typeof err === 'number') {
+      closeAll([out]);
+      return { errno: err, call: 'pipe2' };
+    }
+    return [out, err];
+  };
+
+  return (req) => {
+    const opened = req.pipes ? openPipes() : null;
+    if (opened !== null && !Array.isArray(opened)) return opened;
+    const pipes = opened;
+    const s = new Steps();
+    s.step('posix_spawn_file_actions_init', c.faInit(actions));
+    if (s.failed === null) {
+      try {
+        addFileActions(c, actions, pipes, req.cwd, s);
+        if (s.failed === null) {
+          const argv = [...req.argv, null];
+          const envp = [...req.envp, null];
+          s.step('posix_spawn', c.posixSpawn(pid, req.path, actions, attr, argv, envp));
+        }
+      } catch (e) {
+        closeAll(pipes ?? []);
+        throw e;
+      } finally {
+        c.faDestroy(actions);
+      }
+    }
+    if (s.failed !== null) {
+      closeAll(pipes ?? []);
+      return s.failed;
+    }
+    // The child holds the write ends now; ours would keep its pipes open for ever.
+    if (pipes) for (const p of pipes) c.close(p[1]);
+    return { pid: pid[0] ?? 0, stdout: pipes ? pipes[0][0] : -1, stderr: pipes ? pipes[1][0] : -1 };
+  };
+}
