@@ -22,8 +22,9 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../lib/client/client.js';
-import { clockTicks, findByEnv, processTable, signalAll } from '../lib/os/procfs.js';
-import { DAEMON_VAR, daemonId } from '../lib/os/spawn.js';
+import { clockTicks, findByEnv, processTable } from '../lib/os/procfs.js';
+import { signalAll } from '../lib/os/kill.js';
+import { DAEMON_VAR, daemonId } from '../lib/os/markers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DIST = resolve(here, '..');

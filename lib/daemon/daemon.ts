@@ -19,6 +19,7 @@ import { textHandler } from '../transport/text.js';
 import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { InitError, setupInit } from '../os/init.js';
 import { loadNative } from '../os/native.js';
+import { systemProcesses } from '../os/system.js';
 import type { RebootKind } from '../os/native.js';
 import { formatProblem } from '../core/definition.js';
 
@@ -144,6 +145,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     logs,
     report,
     stdout: (data, lines) => void stdoutWriter().write(data, lines),
+    procs: systemProcesses(init.spawner),
   });
 
   let resolveExit: (code: number) => void = () => undefined;

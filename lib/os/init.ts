@@ -6,7 +6,7 @@
 // nothing about services.
 
 import { loadNative, type Native, type RebootKind } from './native.js';
-import { childExited, isSpawnedChild, setAdoptsOrphans, useNativeSpawn } from './spawn.js';
+import { Spawner } from './spawn.js';
 import { Reaper } from './reaper.js';
 
 export type Role =
@@ -20,6 +20,8 @@ export type Role =
 export interface Init {
   readonly role: Role;
   readonly reaper: Reaper | null;
+  /** Spawns every child; its children are reaped by `reaper` (or by libuv without it). */
+  readonly spawner: Spawner;
   /**
    * The last act after every service stopped. Returns only when sminitd
    * should exit instead, after saying why.
@@ -50,7 +52,7 @@ export async function setupInit(opts: InitOptions): Promise<Init> {
       );
     }
     report(null, `${native}; orphans of services go to this system's init instead`);
-    return { role, reaper: null, finish: () => undefined };
+    return { role, reaper: null, spawner: new Spawner(), finish: () => undefined };
   }
 
   // Descriptors inherited from whoever started us (a runtime's, a shell's)
@@ -62,12 +64,13 @@ export async function setupInit(opts: InitOptions): Promise<Init> {
     report(null, `could not mark inherited descriptors close-on-exec: ${String(err)}`);
   }
 
+  const spawner = new Spawner();
   if (pid1) {
-    setAdoptsOrphans(true);
+    spawner.adoptsOrphans = true;
   } else {
     try {
       native.setChildSubreaper();
-      setAdoptsOrphans(true);
+      spawner.adoptsOrphans = true;
     } catch (err) {
       report(
         null,
@@ -77,11 +80,16 @@ export async function setupInit(opts: InitOptions): Promise<Init> {
   }
   // Listening before the first spawn: services are spawned through
   // posix_spawn from here on, and this reaper delivers their exits.
-  const reaper = new Reaper({ native, owned: isSpawnedChild, exited: childExited, report });
+  const reaper = new Reaper({
+    native,
+    owned: (pid) => spawner.isLibuvChild(pid),
+    exited: (pid, status) => spawner.childExited(pid, status),
+    report,
+  });
   reaper.start();
-  useNativeSpawn(native);
+  spawner.useNative(native);
 
-  return { role, reaper, finish: (kind) => finish(native, role, kind, report) };
+  return { role, reaper, spawner, finish: (kind) => finish(native, role, kind, report) };
 }
 
 function finish(

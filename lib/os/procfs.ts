@@ -1,13 +1,12 @@
 // Reading Linux /proc: one process's stat, the whole process table, trees,
-// groups, a marker in the environment, liveness that survives pid reuse, and
-// signalling a list of pids. It decides nothing and keeps no state beyond two
-// constants read once; spawning and the stop policy belong to process.ts.
+// groups, a marker in the environment, liveness that survives pid reuse,
+// resource use. It only reads: it decides nothing, signals nothing, and
+// keeps no state beyond two constants read once (kill.ts signals).
 //
 // Processes vanish at any moment, so ENOENT and ESRCH (and, for environ,
 // EACCES) mean "not there" and are swallowed; any other error propagates.
 
 import { WORD_BYTES } from './arch.js';
-import type { SignalName } from '../core/signals.js';
 import { readFileSync } from 'node:fs';
 import { type FileHandle, open, readdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
@@ -38,7 +37,7 @@ export interface ProcessStats {
   readonly cpuTicks: number;
 }
 
-function isGone(err: unknown): boolean {
+export function isGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code === 'ENOENT' || code === 'ESRCH';
 }
@@ -253,27 +252,6 @@ export async function processStats(pid: number): Promise<ProcessStats | null> {
   return { pid, rssBytes: s.rssPages * pageSize(), cpuTicks: s.utime + s.stime };
 }
 
-/**
- * Sends `signal` to each pid, skipping those already gone; returns how many
- * were signalled. A negative value names a process group. 0 and -1 are
- * refused: they would reach the caller's own group or every process.
- */
-export function signalAll(pids: readonly number[], signal: SignalName | number): number {
-  let sent = 0;
-  for (const pid of pids) {
-    if (!Number.isSafeInteger(pid) || pid === 0 || pid === -1) {
-      throw new RangeError(`signalAll: refusing pid ${pid}`);
-    }
-    try {
-      process.kill(pid, signal);
-      sent++;
-    } catch (err) {
-      if (!isGone(err)) throw err;
-    }
-  }
-  return sent;
-}
-
 // The kernel hands every process its tick rate and page size in the
 // auxiliary vector; reading /proc/self/auxv once is cheaper than spawning
 // getconf, and Node exposes no sysconf.
@@ -318,29 +296,6 @@ export function clockTicks(): number {
 /** Bytes per page, the unit of rssPages. */
 export function pageSize(): number {
   return readAuxv().pageSize;
-}
-
-/**
- * SIGKILL each process and wait, up to `graceMs`, until none of them is
- * alive (kill() returns before its target is dead). Zombies are skipped, and
- * so is a process that is not ours to kill (EPERM). Returns how many were
- * signalled.
- */
-export async function killAndWait(procs: readonly ProcStat[], graceMs: number): Promise<number> {
-  const killed: ProcStat[] = [];
-  for (const p of procs) {
-    if (p.state === 'Z') continue;
-    try {
-      if (signalAll([p.pid], 'SIGKILL') > 0) killed.push(p);
-    } catch {
-      // Not ours to kill after all: nothing more can be done for it.
-    }
-  }
-  const deadline = Date.now() + graceMs;
-  while (killed.some((p) => isAlive(p.pid, p.startTime)) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return killed.length;
 }
 
 /**

@@ -1,55 +1,22 @@
-// Spawning and signalling: one service process = one process group (and
-// session), so a signal to -pgid reaches the process and every descendant
-// that stayed in its group. Two ways to spawn, one interface (`Child`):
-// posix_spawn through the native layer, once init has its reaper listening
-// (the reaper hands each exit back here), and Node's child_process when the
-// native layer is missing. Its state: the children of each way that have not
-// been reaped yet, so the reaper takes no exit that belongs to libuv and
-// every exit it takes reaches its child.
+// Spawning: one service process = one process group (and session), so a
+// signal to -pgid reaches the process and every descendant that stayed in its
+// group. Two ways to spawn, one interface (`Child`): posix_spawn through the
+// native layer, once init has its reaper listening (the reaper hands each
+// exit back here), and Node's child_process when the native layer is
+// missing. A `Spawner` keeps the children of each way that have not been
+// reaped yet, so the reaper takes no exit that belongs to libuv and every
+// exit it takes reaches its child. Environments are cached per definition.
 
-import type { SignalName } from '../core/signals.js';
 import { ChildProcess, spawn, type StdioOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import {
-  accessSync,
-  closeSync,
-  constants as fsConstants,
-  readFileSync,
-  readdirSync,
-  statSync,
-} from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { DAEMON_VAR, MARKER_VAR, RUN_VAR, daemonId } from './markers.js';
+import { signalGroup } from './kill.js';
 import type { Native, SpawnRequest, SpawnResult, WaitStatus } from './native.js';
-import { readStat } from './procfs.js';
-
-/** The variable that marks every process a service starts, so ones that left the group can be found. */
-export const MARKER_VAR = 'SMINIT_SERVICE';
-/** Marks every process of any service of this daemon: one sweep finds them all at shutdown. */
-export const DAEMON_VAR = 'SMINIT_DAEMON';
-/** Which start of the service a process belongs to: a restart sweeps the old run's, not the new one's. */
-export const RUN_VAR = 'SMINIT_RUN';
-
-let selfId: string | null = null;
-
-/**
- * A daemon's identity in markers: its pid and start time. The pid alone is
- * not enough: every container's sminitd is pid 1, and a host's sminitd must
- * never take a container's processes for its own.
- */
-export function daemonId(pid: number = process.pid): string {
-  if (pid === process.pid && selfId !== null) return selfId;
-  const id = `${pid}.${readStat(pid)?.startTime ?? 0}`;
-  if (pid === process.pid) selfId = id;
-  return id;
-}
-
-/** The marker value of one service of the daemon `daemonPid` (which must be running). */
-export function markerValue(daemonPid: number, service: string): string {
-  return `${daemonId(daemonPid)}:${service}`;
-}
 
 export interface SpawnSpec {
   readonly argv: readonly string[];
@@ -118,14 +85,6 @@ export interface Child {
   on(event: 'error', listener: (err: Error) => void): this;
 }
 
-/** Pids spawned here whose exit libuv has not delivered yet: libuv alone reaps them. */
-const spawned = new Set<number>();
-
-/** Whether `pid` is a child libuv spawned and will reap (so nobody else may). */
-export function isSpawnedChild(pid: number): boolean {
-  return spawned.has(pid);
-}
-
 /** A child spawned through posix_spawn; its exit comes from the reaper. */
 class NativeChild extends EventEmitter implements Child {
   constructor(
@@ -137,66 +96,139 @@ class NativeChild extends EventEmitter implements Child {
   }
 }
 
-let nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
-/** Whether orphaned descendants become children of this process (subreaper or PID 1). */
-let adoptsOrphans = false;
-/** Children spawned through posix_spawn and not reaped yet. */
-const nativeChildren = new Map<number, NativeChild>();
-
 /**
- * From now on spawn through posix_spawn. Only once something reaps every
- * child that is not libuv's and hands its exit to `childExited`.
+ * Spawns children and keeps, until each is reaped, which way it was spawned:
+ * libuv reaps its own, the reaper everything else. Never throws: a failure
+ * the OS reports at once is delivered as the child's 'error' event.
  */
-export function useNativeSpawn(native: Native): boolean {
-  nativeSpawn = native.spawn;
-  return nativeSpawn !== null;
-}
+export class Spawner {
+  private nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
+  /** Pids libuv spawned whose exit it has not delivered yet: libuv alone reaps them. */
+  private readonly libuvChildren = new Set<number>();
+  /** Children spawned through posix_spawn and not reaped yet. */
+  private readonly nativeChildren = new Map<number, NativeChild>();
+  /** Whether orphaned descendants become children of this process (subreaper or PID 1). */
+  adoptsOrphans = false;
 
-/** Init made this process the one orphans of its descendants are reparented to. */
-export function setAdoptsOrphans(value: boolean): void {
-  adoptsOrphans = value;
-}
-
-/**
- * Children of this process that it did not spawn (orphans reparented to it),
- * from /proc/self/task/<tid>/children, which every thread keeps for the
- * children it has (an orphan goes to any one of them). Null when that cannot
- * be known: orphans are not adopted here, or the kernel lacks the file.
- */
-export function strangerChildren(): number[] | null {
-  if (!adoptsOrphans) return null;
-  let tids: string[];
-  try {
-    tids = readdirSync('/proc/self/task');
-  } catch {
-    return null;
+  /**
+   * From now on spawn through posix_spawn. Only once something reaps every
+   * child that is not libuv's and hands its exit to `childExited`.
+   */
+  useNative(native: Native): boolean {
+    this.nativeSpawn = native.spawn;
+    return this.nativeSpawn !== null;
   }
-  const found: number[] = [];
-  for (const tid of tids) {
-    let text: string;
+
+  /** Whether `pid` is a child libuv spawned and will reap (so nobody else may). */
+  isLibuvChild(pid: number): boolean {
+    return this.libuvChildren.has(pid);
+  }
+
+  /** Whether `pid` is a child spawned here (by either way) and not reaped yet. */
+  isOwnChild(pid: number): boolean {
+    return this.nativeChildren.has(pid) || this.libuvChildren.has(pid);
+  }
+
+  /** The reaper took `pid`: deliver its exit. False when it was not one of ours (an orphan). */
+  childExited(pid: number, status: WaitStatus): boolean {
+    const child = this.nativeChildren.get(pid);
+    if (child === undefined) return false;
+    this.nativeChildren.delete(pid);
+    child.emit('exit', status.code, status.signal);
+    return true;
+  }
+
+  /** Spawn in a new session. Never throws. */
+  spawn(spec: SpawnSpec): Child {
+    const native = this.nativeSpawn;
+    if (native !== null) {
+      try {
+        return this.spawnNative(native, spec);
+      } catch (err) {
+        // Not expected (every OS error is a value on this path), but a spawn
+        // must fail as the service's error, never as the caller's exception.
+        const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
+        return failedChild(e);
+      }
+    }
+    return this.spawnLibuv(spec);
+  }
+
+  private spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpec): Child {
+    const file = spec.argv[0] ?? '';
+    for (const s of spec.argv) {
+      if (s.includes('\0')) return failedChild(spawnError(constants.errno.EINVAL, 'spawn', file));
+    }
+    const envp = childEnvp(spec);
+    const pathVar = envp.find((e) => e.startsWith('PATH='));
+    const program = findProgram(file, pathVar?.slice(5), spec.cwd);
+    if (typeof program === 'number') return failedChild(spawnError(program, 'spawn', file));
+    const run = (path: string, argv: readonly string[]): SpawnResult =>
+      spawnFn({ path, argv, envp, cwd: spec.cwd, pipes: spec.stdio === 'pipe' });
+    let r = run(program, spec.argv);
+    if ('errno' in r && r.errno === constants.errno.ENOEXEC) {
+      // A script without a #! line: execvp hands it to the shell, and so does this.
+      r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
+    }
+    if ('errno' in r) return failedChild(spawnError(r.errno, 'spawn', file));
+    // Registered before control returns to the event loop, hence before the
+    // reaper could look at any SIGCHLD.
+    const pid = r.pid;
+    const sockets: Socket[] = [];
+    const fds = [r.stdout, r.stderr];
     try {
-      text = readFileSync(`/proc/self/task/${tid}/children`, 'latin1');
+      const pipe = (i: number): Socket | null => {
+        const fd = fds[i] ?? -1;
+        if (fd < 0) return null;
+        const socket = new Socket({ fd, readable: true, writable: false });
+        sockets.push(socket);
+        fds[i] = -1;
+        return socket;
+      };
+      const child = new NativeChild(pid, pipe(0), pipe(1));
+      this.nativeChildren.set(pid, child);
+      return child;
     } catch (err) {
-      // A thread that ended since the listing had no children left to tell;
-      // but no such file for the main thread means a kernel without it.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tid !== String(process.pid)) continue;
-      return null;
-    }
-    for (const word of text.split(' ')) {
-      const pid = Number(word);
-      if (word !== '' && !nativeChildren.has(pid) && !spawned.has(pid)) found.push(pid);
+      // The process runs but cannot be watched: it goes, and its exit is nobody's.
+      this.nativeChildren.set(pid, new NativeChild(pid, null, null));
+      signalGroup(pid, 'SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      for (const fd of fds) if (fd >= 0) closeSync(fd);
+      return failedChild(err instanceof Error ? err : new Error(String(err)));
     }
   }
-  return found;
-}
 
-/** The reaper took `pid`: deliver its exit. False when it was not one of ours (an orphan). */
-export function childExited(pid: number, status: WaitStatus): boolean {
-  const child = nativeChildren.get(pid);
-  if (child === undefined) return false;
-  nativeChildren.delete(pid);
-  child.emit('exit', status.code, status.signal);
-  return true;
+  /** Node's child_process, when the native layer cannot spawn. */
+  private spawnLibuv(spec: SpawnSpec): Child {
+    const [file, ...args] = spec.argv;
+    const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
+    let child: ChildProcess;
+    try {
+      child = spawn(file ?? '', args, {
+        cwd: spec.cwd,
+        env: childEnv(spec),
+        detached: true,
+        stdio,
+        windowsHide: true,
+      });
+    } catch (err) {
+      // Node emits 'error' only for the failures it counts as run-time ones
+      // (ENOENT, EACCES, EAGAIN, EMFILE, ENFILE) and throws the rest: E2BIG
+      // (an argument over 128 KiB), ENAMETOOLONG, EPERM… Deliver them the
+      // same way, so one bad service can never throw through its caller.
+      const failed = new ChildProcess();
+      process.nextTick(() => failed.emit('error', err));
+      return failed;
+    }
+    // Registered before control returns to the event loop, hence before any
+    // SIGCHLD could be handled; 'exit' comes only after libuv has reaped it.
+    const pid = child.pid;
+    if (pid !== undefined) {
+      this.libuvChildren.add(pid);
+      child.once('exit', () => this.libuvChildren.delete(pid));
+    }
+    return child;
+  }
 }
 
 /** errno → code; the first name wins among aliases (EAGAIN, not EWOULDBLOCK), as libuv names them. */
@@ -249,121 +281,11 @@ export function findProgram(file: string, path: string | undefined, cwd: string)
   return denied ? constants.errno.EACCES : constants.errno.ENOENT;
 }
 
-function spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpec): Child {
-  const file = spec.argv[0] ?? '';
-  for (const s of spec.argv) {
-    if (s.includes('\0')) return failedChild(spawnError(constants.errno.EINVAL, 'spawn', file));
-  }
-  const envp = childEnvp(spec);
-  const pathVar = envp.find((e) => e.startsWith('PATH='));
-  const program = findProgram(file, pathVar?.slice(5), spec.cwd);
-  if (typeof program === 'number') return failedChild(spawnError(program, 'spawn', file));
-  const run = (path: string, argv: readonly string[]): SpawnResult =>
-    spawnFn({ path, argv, envp, cwd: spec.cwd, pipes: spec.stdio === 'pipe' });
-  let r = run(program, spec.argv);
-  if ('errno' in r && r.errno === constants.errno.ENOEXEC) {
-    // A script without a #! line: execvp hands it to the shell, and so does this.
-    r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
-  }
-  if ('errno' in r) return failedChild(spawnError(r.errno, 'spawn', file));
-  // Registered before control returns to the event loop, hence before the
-  // reaper could look at any SIGCHLD.
-  const pid = r.pid;
-  const sockets: Socket[] = [];
-  const fds = [r.stdout, r.stderr];
-  try {
-    const pipe = (i: number): Socket | null => {
-      const fd = fds[i] ?? -1;
-      if (fd < 0) return null;
-      const socket = new Socket({ fd, readable: true, writable: false });
-      sockets.push(socket);
-      fds[i] = -1;
-      return socket;
-    };
-    const child = new NativeChild(pid, pipe(0), pipe(1));
-    nativeChildren.set(pid, child);
-    return child;
-  } catch (err) {
-    // The process runs but cannot be watched: it goes, and its exit is nobody's.
-    nativeChildren.set(pid, new NativeChild(pid, null, null));
-    signalGroup(pid, 'SIGKILL');
-    for (const socket of sockets) socket.destroy();
-    for (const fd of fds) if (fd >= 0) closeSync(fd);
-    return failedChild(err instanceof Error ? err : new Error(String(err)));
-  }
-}
-
-/**
- * Spawn in a new session. Never throws: a failure the OS reports at once is
- * delivered as the child's 'error' event, as libuv does for ENOENT.
- */
-export function spawnGroup(spec: SpawnSpec): Child {
-  if (nativeSpawn !== null) {
-    try {
-      return spawnNative(nativeSpawn, spec);
-    } catch (err) {
-      // Not expected (every OS error is a value on this path), but a spawn
-      // must fail as the service's error, never as the caller's exception.
-      const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
-      return failedChild(e);
-    }
-  }
-  const [file, ...args] = spec.argv;
-  const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
-  let child: ChildProcess;
-  try {
-    child = spawn(file ?? '', args, {
-      cwd: spec.cwd,
-      env: childEnv(spec),
-      detached: true,
-      stdio,
-      windowsHide: true,
-    });
-  } catch (err) {
-    // Node emits 'error' only for the failures it counts as run-time ones
-    // (ENOENT, EACCES, EAGAIN, EMFILE, ENFILE) and throws the rest: E2BIG
-    // (an argument over 128 KiB), ENAMETOOLONG, EPERM… Deliver them the
-    // same way, so one bad service can never throw through its caller.
-    const failed = new ChildProcess();
-    process.nextTick(() => failed.emit('error', err));
-    return failed;
-  }
-  // Registered before control returns to the event loop, hence before any
-  // SIGCHLD could be handled; 'exit' comes only after libuv has reaped it.
-  const pid = child.pid;
-  if (pid !== undefined) {
-    spawned.add(pid);
-    child.once('exit', () => spawned.delete(pid));
-  }
-  return child;
-}
-
-/** Signal a whole process group; false when the group no longer exists. */
-export function signalGroup(pgid: number, signal: SignalName | 0): boolean {
-  if (pgid <= 1) return false;
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-}
-
-export function groupExists(pgid: number): boolean {
-  return signalGroup(pgid, 0);
-}
-
 /** A spawn error as a person reads it: what failed and why. */
-export function describeSpawnError(
-  err: NodeJS.ErrnoException,
-  argv0: string,
-  cwd: string,
-  cwdExists: boolean,
-): string {
+export function describeSpawnError(err: NodeJS.ErrnoException, argv0: string, cwd: string): string {
   switch (err.code) {
     case 'ENOENT':
-      return cwdExists
+      return existsSync(cwd)
         ? `cannot run '${argv0}': no such file or directory (ENOENT)`
         : `cannot run '${argv0}': working directory '${cwd}' does not exist (ENOENT)`;
     case 'EACCES':

@@ -11,9 +11,9 @@ import { formatCycle, wouldCycle } from '../core/graph.js';
 import type { LogStore } from '../logs/ring.js';
 import { nameError } from '../core/names.js';
 import { parseSignal } from '../core/signals.js';
-import { markerValue } from '../os/spawn.js';
 import { ServiceWorker } from './worker.js';
-import { SHUTDOWN_MARGIN_MS, killLeftovers, shutdownBoundMs } from './shutdown.js';
+import type { Processes } from './seam.js';
+import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
 import {
   type ServiceState,
   hasProcess,
@@ -32,6 +32,8 @@ export interface ManagerOptions {
   readonly report: (service: string | null, text: string) => void;
   /** Output of services with `log: stdout`: prefixed lines, a chunk at a time. */
   readonly stdout: (data: Buffer, lines: number) => void;
+  /** The operating system, as workers reach it. */
+  readonly procs: Processes;
 }
 
 /** Returned by a command that must wait outside the queue. */
@@ -128,9 +130,7 @@ export class Manager {
   start(name: string): Promise<null> {
     return this.command(() => {
       this.refuseIfShuttingDown();
-      const w = this.worker(name);
-      w.resetBackoff();
-      w.target = 'up';
+      this.worker(name).requestStart();
       this.evaluate(name, true);
       return null;
     });
@@ -154,8 +154,7 @@ export class Manager {
         this.command(() => {
           if (this.workers.get(name) !== w) throw Errors.notTracked(name);
           this.refuseIfShuttingDown();
-          w.resetBackoff();
-          w.target = 'up';
+          w.requestStart();
           const settled = w.settled();
           this.evaluate(name, true);
           // Started by someone else meanwhile (or stopped again): no state
@@ -275,7 +274,8 @@ export class Manager {
         clearTimeout(timer);
         this.opts.report(null, `${why}: killing every process left`);
         for (const w of this.workers.values()) w.kill('SIGKILL');
-        void killLeftovers()
+        void this.opts.procs
+          .killLeftovers()
           .then((n) => this.opts.report(null, `killed ${n} leftover processes`))
           .catch((err: unknown) => this.opts.report(null, `final sweep: ${messageOf(err)}`))
           .then(() => resolve(false));
@@ -335,7 +335,7 @@ export class Manager {
     await Promise.all(this.draining.values());
     // Grandchildren that left their group: by marker, and by parentage for
     // those that also dropped the marker from their environment.
-    const swept = await killLeftovers().catch((err: unknown) => {
+    const swept = await this.opts.procs.killLeftovers().catch((err: unknown) => {
       this.opts.report(null, `final sweep: ${messageOf(err)}`);
       return 0;
     });
@@ -380,7 +380,7 @@ export class Manager {
     const name = def.name;
     const w = new ServiceWorker(def, {
       logs: this.opts.logs,
-      marker: markerValue(process.pid, name),
+      procs: this.opts.procs,
       hooks: {
         up: (n) => this.post(() => this.dependencyUp(n)),
         wantStart: (n) => this.post(() => this.workers.get(n) === w && this.evaluate(n, false)),
@@ -393,7 +393,7 @@ export class Manager {
     });
     this.workers.set(name, w);
     this.setDeps(name, [...def.after]);
-    w.target = 'up';
+    w.wantUp();
     this.opts.report(name, `loaded from ${def.file}`);
   }
 

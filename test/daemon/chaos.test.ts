@@ -20,7 +20,7 @@ import {
   processTable,
   zombieChildren,
 } from '../../lib/os/procfs.js';
-import { DAEMON_VAR, MARKER_VAR, daemonId, markerValue } from '../../lib/os/spawn.js';
+import { DAEMON_VAR, MARKER_VAR, daemonId, markerValue } from '../../lib/os/markers.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';

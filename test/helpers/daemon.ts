@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, RpcError } from '../../lib/client/client.js';
-import { findByEnv, processTable, signalAll } from '../../lib/os/procfs.js';
-import { DAEMON_VAR, daemonId } from '../../lib/os/spawn.js';
+import { findByEnv, processTable } from '../../lib/os/procfs.js';
+import { signalAll } from '../../lib/os/kill.js';
+import { DAEMON_VAR, daemonId } from '../../lib/os/markers.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
 import { waitFor } from './wait.js';
 

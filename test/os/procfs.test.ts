@@ -15,9 +15,9 @@ import {
   processStats,
   processTable,
   readStat,
-  signalAll,
   zombieChildren,
 } from '../../lib/os/procfs.js';
+import { signalAll } from '../../lib/os/kill.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Starts `cmd` in its own process group; the group is killed at teardown. */

@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { readStat } from '../../lib/os/procfs.js';
-import { markerValue } from '../../lib/os/spawn.js';
+import { markerValue } from '../../lib/os/markers.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { Client, RpcError } from '../../lib/client/client.js';
 import { findByEnv, processTable } from '../../lib/os/procfs.js';
-import { MARKER_VAR, markerValue } from '../../lib/os/spawn.js';
+import { MARKER_VAR, markerValue } from '../../lib/os/markers.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';

@@ -9,7 +9,7 @@ import type { Test as TapTest } from 'tap';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findByEnv, isAlive, processTable, readStat } from '../../lib/os/procfs.js';
-import { MARKER_VAR, markerValue } from '../../lib/os/spawn.js';
+import { MARKER_VAR, markerValue } from '../../lib/os/markers.js';
 import type { LogLine } from '../../lib/api/wire.js';
 import { type Daemon, startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { RpcError } from '../../lib/client/client.js';
 import { findByEnv, isAlive, processTable, readStat } from '../../lib/os/procfs.js';
-import { daemonId } from '../../lib/os/spawn.js';
+import { daemonId } from '../../lib/os/markers.js';
 import { rawCall, startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor, waitForInGroup } from '../helpers/wait.js';
 

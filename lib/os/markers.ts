@@ -1,0 +1,32 @@
+// Who a process belongs to, written into its environment: the daemon's
+// identity (pid and start time), the service, the run. A process that left
+// its group is still found by these. Reads /proc once for the daemon's own
+// start time; keeps that one answer.
+
+import { readStat } from './procfs.js';
+
+/** The variable that marks every process a service starts, so ones that left the group can be found. */
+export const MARKER_VAR = 'SMINIT_SERVICE';
+/** Marks every process of any service of this daemon: one sweep finds them all at shutdown. */
+export const DAEMON_VAR = 'SMINIT_DAEMON';
+/** Which start of the service a process belongs to: a restart sweeps the old run's, not the new one's. */
+export const RUN_VAR = 'SMINIT_RUN';
+
+let selfId: string | null = null;
+
+/**
+ * A daemon's identity in markers: its pid and start time. The pid alone is
+ * not enough: every container's sminitd is pid 1, and a host's sminitd must
+ * never take a container's processes for its own.
+ */
+export function daemonId(pid: number = process.pid): string {
+  if (pid === process.pid && selfId !== null) return selfId;
+  const id = `${pid}.${readStat(pid)?.startTime ?? 0}`;
+  if (pid === process.pid) selfId = id;
+  return id;
+}
+
+/** The marker value of one service of the daemon `daemonPid` (which must be running). */
+export function markerValue(daemonPid: number, service: string): string {
+  return `${daemonId(daemonPid)}:${service}`;
+}

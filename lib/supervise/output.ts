@@ -1,0 +1,135 @@
+// A service's output: each pipe of each run read as it comes, in whole
+// chunks, into the ring and, as `log:` asks, the service's file or sminitd's
+// stdout (made once and kept across runs). A run's exit waits a little for
+// its pipes to close, so its last lines come before the exit in the log.
+// Owns the file writer; knows nothing of processes beyond their pipes.
+
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ServiceDef } from '../core/definition.js';
+import type { LogStream } from '../core/logline.js';
+import { FileLog } from '../logs/file.js';
+import {
+  Capture,
+  type LogStore,
+  type Segment,
+  type SegmentSink,
+  renderSegment,
+} from '../logs/ring.js';
+
+/**
+ * How long an exit waits for the process's output pipes to close, so its
+ * last lines come before the exit in the log. Only a process left holding
+ * them (a grandchild) makes it wait that long; its later lines still arrive.
+ */
+export const EXIT_OUTPUT_GRACE_MS = 50;
+
+/** One output pipe being captured. */
+export interface Pipe {
+  readonly capture: Capture;
+  ended: boolean;
+  readonly onEnd: (() => void)[];
+}
+
+export interface OutputHooks {
+  /** A message about the file (it cannot be written, rotated…). */
+  event(text: string): void;
+  /** Prefixed lines (`[+] name: text\n`…) for `log: stdout`, a chunk at a time. */
+  stdout(data: Buffer, lines: number): void;
+}
+
+interface Sink {
+  readonly segment: SegmentSink;
+  readonly file: FileLog | null;
+}
+
+export class ServiceOutput {
+  /** Where output goes besides the ring; made on first use. */
+  private sink: Sink | null = null;
+
+  constructor(
+    private readonly name: string,
+    private readonly logs: LogStore,
+    private readonly hooks: OutputHooks,
+  ) {}
+
+  /** Reads `stream` as it comes into the ring (and the file or stdout, but for tests). */
+  capture(def: ServiceDef, stream: Readable | null, kind: LogStream, run: number): Pipe | null {
+    if (!stream) return null;
+    const sink = kind === 'test' ? null : (this.sinkFor(def)?.segment ?? null);
+    const capture = new Capture(this.logs, this.name, kind, run, sink);
+    const pipe: Pipe = { capture, ended: false, onEnd: [] };
+    const ended = (): void => {
+      if (pipe.ended) return;
+      pipe.ended = true;
+      capture.flush();
+      for (const fn of pipe.onEnd.splice(0)) fn();
+    };
+    stream.on('data', (chunk: Buffer) => capture.push(chunk));
+    stream.on('end', ended);
+    stream.on('close', ended);
+    stream.on('error', ended);
+    return pipe;
+  }
+
+  /** A daemon event about the service, into its file when it has one. */
+  event(text: string): void {
+    this.sink?.file?.event(text);
+  }
+
+  /** Not needed while stopped; the next line (a restart, a straggler) opens it again. */
+  closeFile(): void {
+    this.sink?.file?.close();
+  }
+
+  private sinkFor(def: ServiceDef): Sink | null {
+    if (this.sink) return this.sink;
+    const mode = def.log;
+    if (mode.kind === 'file') {
+      const file = new FileLog({
+        path: resolve(def.dir, mode.path),
+        maxSize: mode.maxSize,
+        keep: mode.keep,
+        onError: (message) => this.hooks.event(message),
+      });
+      this.sink = { segment: (seg) => file.segment(seg), file };
+    } else if (mode.kind === 'stdout') {
+      this.sink = { file: null, segment: this.stdoutSegments() };
+    }
+    return this.sink;
+  }
+
+  private stdoutSegments(): SegmentSink {
+    const prefixes = new Map<string, Buffer>();
+    return (seg: Segment) => {
+      let prefix = prefixes.get(seg.stream);
+      if (!prefix) {
+        prefix = Buffer.from(`${seg.stream === 'stdout' ? '[+]' : '[-]'} ${this.name}: `);
+        prefixes.set(seg.stream, prefix);
+      }
+      this.hooks.stdout(renderSegment(seg, prefix), seg.count - seg.start);
+    };
+  }
+}
+
+/** Runs `done` once every pipe has ended, or `graceMs` after the call if one stays open. */
+export function afterOutput(pipes: readonly Pipe[], graceMs: number, done: () => void): void {
+  let open = pipes.filter((o) => !o.ended).length;
+  if (open === 0) {
+    done();
+    return;
+  }
+  let called = false;
+  const finish = (): void => {
+    if (called) return;
+    called = true;
+    clearTimeout(timer);
+    // The unfinished last line belongs to the process that wrote it.
+    for (const o of pipes) o.capture.flush();
+    done();
+  };
+  const timer = setTimeout(finish, graceMs);
+  for (const o of pipes) {
+    if (!o.ended) o.onEnd.push(() => --open === 0 && finish());
+  }
+}

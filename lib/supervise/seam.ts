@@ -1,0 +1,35 @@
+// What supervision needs of the operating system, as an interface it is
+// given rather than modules it imports: spawn a run in a session of its own,
+// signal a group, tell whether a group has members left, end what a run left
+// behind. The daemon plugs in the real system (os/system.ts); unit tests of
+// the manager and workers plug in a fake. Types only.
+
+import type { SignalName } from '../core/signals.js';
+import type { Child, SpawnSpec } from '../os/spawn.js';
+
+export type { Child, SpawnSpec };
+
+export interface Processes {
+  /** Spawn in a new session and process group. Never throws: failures arrive as 'error'. */
+  spawn(spec: SpawnSpec): Child;
+  /** Signal a whole group; false when it has no member left. */
+  signalGroup(pgid: number, signal: SignalName | 0): boolean;
+  groupExists(pgid: number): boolean;
+  /** The marker value every process of `service` carries. */
+  marker(service: string): string;
+  /**
+   * Whether a process of the run may live on outside `groups` (given
+   * `waitMs` to be gone first): the cheap check before a sweep.
+   */
+  mayHaveEscaped(groups: readonly number[], marker: string, waitMs: number): Promise<boolean>;
+  /**
+   * SIGKILL every process carrying `marker`, sparing those of the runs
+   * `spare` names when asked at each scan, and wait until they are gone;
+   * how many were killed.
+   */
+  sweepMarked(marker: string, spare: (() => readonly number[]) | null): Promise<number>;
+  /** The last sweep of a shutdown: whatever any service left; how many were killed. */
+  killLeftovers(): Promise<number>;
+  /** A spawn failure as a person reads it (what could not run, and why). */
+  describeSpawnError(err: NodeJS.ErrnoException, argv0: string, cwd: string): string;
+}
