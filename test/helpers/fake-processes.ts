@@ -1,0 +1,145 @@
+// A fake operating system behind the supervisor's process seam, for unit
+// tests of the manager and workers that run in milliseconds: children are
+// objects that exit when told to (or when signalled), groups are a set, and
+// every spawn and signal is recorded in order. Nothing here touches a real
+// process; the end-to-end suites do.
+
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import type { ServiceDef } from '../../lib/core/definition.js';
+import type { SignalName } from '../../lib/core/signals.js';
+import type { Child, Processes, SpawnSpec } from '../../lib/supervise/seam.js';
+
+export class FakeChild extends EventEmitter implements Child {
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  exited = false;
+  constructor(
+    readonly pid: number | undefined,
+    readonly spec: SpawnSpec,
+  ) {
+    super();
+  }
+
+  /** Ends the process: its pipes close, then it exits. */
+  exit(code: number | null, signal: string | null = null): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.stdout.end();
+    this.stderr.end();
+    setImmediate(() => this.emit('exit', code, signal));
+  }
+
+  /** Writes a line to its stdout. */
+  say(text: string): void {
+    this.stdout.write(text + '\n');
+  }
+}
+
+export interface Event {
+  readonly kind: 'spawn' | 'signal';
+  readonly argv0: string;
+  readonly pid: number;
+  readonly signal?: SignalName | 0;
+}
+
+export class FakeProcesses implements Processes {
+  readonly children: FakeChild[] = [];
+  readonly events: Event[] = [];
+  /** Groups with a member alive. */
+  private readonly groups = new Map<number, FakeChild>();
+  /** argv[0]s whose processes ignore their stop signal (they need SIGKILL). */
+  readonly stubborn = new Set<string>();
+  /** argv[0]s whose spawn fails with this errno code. */
+  readonly failing = new Map<string, string>();
+  private nextPid = 1000;
+
+  spawn(spec: SpawnSpec): Child {
+    const argv0 = spec.argv[0] ?? '';
+    const failure = this.failing.get(argv0);
+    if (failure !== undefined) {
+      const child = new FakeChild(undefined, spec);
+      const err: NodeJS.ErrnoException = Object.assign(new Error(`spawn ${argv0} ${failure}`), {
+        code: failure,
+      });
+      process.nextTick(() => child.emit('error', err));
+      return child;
+    }
+    const child = new FakeChild(this.nextPid++, spec);
+    this.children.push(child);
+    this.groups.set(child.pid as number, child);
+    child.once('exit', () => this.groups.delete(child.pid as number));
+    this.events.push({ kind: 'spawn', argv0, pid: child.pid as number });
+    return child;
+  }
+
+  signalGroup(pgid: number, signal: SignalName | 0): boolean {
+    const child = this.groups.get(pgid);
+    if (child === undefined || child.exited) return false;
+    if (signal === 0) return true;
+    this.events.push({ kind: 'signal', argv0: child.spec.argv[0] ?? '', pid: pgid, signal });
+    const ignores = this.stubborn.has(child.spec.argv[0] ?? '') && signal !== 'SIGKILL';
+    if (!ignores) child.exit(null, signal);
+    return true;
+  }
+
+  groupExists(pgid: number): boolean {
+    return this.groups.has(pgid);
+  }
+
+  marker(service: string): string {
+    return `fake:${service}`;
+  }
+
+  mayHaveEscaped(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  sweepMarked(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
+  killLeftovers(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
+  describeSpawnError(err: NodeJS.ErrnoException, argv0: string): string {
+    return `cannot run '${argv0}': ${err.code ?? err.message}`;
+  }
+
+  /** The live children whose argv[0] is `argv0`. */
+  running(argv0: string): FakeChild[] {
+    return this.children.filter((c) => !c.exited && c.spec.argv[0] === argv0);
+  }
+
+  /** Spawns and signals as `verb argv0` lines, in order. */
+  trace(): string[] {
+    return this.events.map((e) =>
+      e.kind === 'spawn' ? `spawn ${e.argv0}` : `${String(e.signal)} ${e.argv0}`,
+    );
+  }
+}
+
+/** A service definition with sminit's defaults and quick timings, `over` applied. */
+export function def(name: string, over: Partial<ServiceDef> = {}): ServiceDef {
+  return {
+    name,
+    file: `<test>/${name}.yaml`,
+    exec: [name],
+    test: null,
+    oneshot: false,
+    restart: 'always',
+    after: [],
+    stopSignal: 'SIGTERM',
+    log: { kind: 'ring' },
+    env: {},
+    dir: '/',
+    shutdownTimeoutMs: 50,
+    testIntervalMs: 5,
+    testTimeoutMs: 1000,
+    restartDelayMs: 5,
+    restartMaxDelayMs: 20,
+    stableAfterMs: 60_000,
+    ...over,
+  };
+}
