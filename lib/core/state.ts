@@ -101,6 +101,29 @@ export function shouldRestart(policy: RestartPolicy, exit: ExitInfo): boolean {
 }
 
 /**
+ * A run shorter than this never counts as stable, whatever `stable_after`
+ * says, and a restart after it waits at least MIN_RESTART_DELAY_MS: no
+ * service file can make the daemon restart a crashing service in a loop.
+ */
+export const MIN_STABLE_MS = 1000;
+export const MIN_RESTART_DELAY_MS = 100;
+
+/**
+ * The delay before the next restart: `backoff`'s, with the floor no file can
+ * lower (a run up less than MIN_STABLE_MS waits at least MIN_RESTART_DELAY_MS).
+ */
+export function restartDelay(
+  def: Pick<ServiceDef, 'restartDelayMs' | 'restartMaxDelayMs' | 'stableAfterMs'>,
+  attempt: number,
+  uptimeMs: number,
+): { delayMs: number; nextAttempt: number } {
+  const floored = { ...def, stableAfterMs: Math.max(def.stableAfterMs, MIN_STABLE_MS) };
+  const b = backoff(floored, attempt, uptimeMs);
+  if (uptimeMs >= floored.stableAfterMs) return b;
+  return { delayMs: Math.max(b.delayMs, MIN_RESTART_DELAY_MS), nextAttempt: b.nextAttempt };
+}
+
+/**
  * The delay before attempt number `attempt` (0 for the first restart after a
  * start), and the attempt number to use next time. A run that stayed up past
  * `stableAfterMs` resets the backoff and restarts at once.

@@ -12,7 +12,7 @@ import type { SignalName } from '../core/signals.js';
 import {
   type ExitInfo,
   type ServiceState,
-  backoff,
+  restartDelay,
   describeExit,
   hasProcess,
   isSettled,
@@ -288,7 +288,7 @@ export class ServiceWorker {
       return;
     }
     // A spawn failure backs off like a crash, so it never busy-loops.
-    const { delayMs, nextAttempt } = backoff(this.def, this.attempt, 0);
+    const { delayMs, nextAttempt } = restartDelay(this.def, this.attempt, 0);
     this.attempt = nextAttempt;
     this.setState({ kind: 'failed', since: Date.now(), error, retryAt: Date.now() + delayMs });
     this.emit(`retrying in ${delayMs} ms`);
@@ -362,7 +362,7 @@ export class ServiceWorker {
     // The sweep spares the next run (by its run number), so the restart need
     // not wait for it: a respawn costs a spawn, not a scan of /proc.
     const next = this.run + 1;
-    const { delayMs, nextAttempt } = backoff(this.def, this.attempt, now - this.startedAt);
+    const { delayMs, nextAttempt } = restartDelay(this.def, this.attempt, now - this.startedAt);
     this.attempt = nextAttempt;
     this.restarts++;
     if (delayMs === 0) {

@@ -249,6 +249,24 @@ t.test('restart backoff', async (t) => {
     await d.client.stop('crash');
   });
 
+  t.test('no file makes a crashing service restart in a loop', async (t) => {
+    const d = await daemon(t, {
+      spin: svc({
+        exec: 'false',
+        restart_delay: '1ms',
+        restart_max_delay: '1ms',
+        stable_after: '1ms',
+      }),
+    });
+    const lines = await waitEvents(d, 'spin', /^restarting /, 4);
+    t.same(
+      lines.slice(0, 4).map((l) => l.text),
+      Array(4).fill('restarting in 100 ms'),
+      'a run under a second is never stable, and waits at least 100 ms',
+    );
+    await d.client.stop('spin');
+  });
+
   t.test('resets after the service stayed up past stable_after', async (t) => {
     const stableMs = 1000;
     const d = await daemon(t, {
