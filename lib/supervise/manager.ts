@@ -179,11 +179,13 @@ export class Manager {
       if (this.workers.has(name)) {
         throw Errors.alreadyTracked(name);
       }
-      const cycle = wouldCycle(this.deps, name, def.after);
-      if (cycle) {
-        throw Errors.wouldCloseCycle(name, formatCycle(cycle));
-      }
+      // Dependants whose files name it get their edges back, so the check
+      // (and the graph after it) counts them.
+      const restored = this.edgesTo(name);
+      const cycle = wouldCycle(withEdges(this.deps, restored), name, def.after);
+      if (cycle) throw Errors.wouldCloseCycle(name, formatCycle(cycle));
       this.track(def);
+      for (const [other, after] of restored) this.setDeps(other, after);
       this.evaluate(name, true);
       return null;
     });
@@ -397,6 +399,24 @@ export class Manager {
     this.opts.report(name, `loaded from ${def.file}`);
   }
 
+  /**
+   * The dependency lists tracked services would have with `name` back in the
+   * graph: those whose files name it, which lost the edge when it was
+   * forgotten, in file order.
+   */
+  private edgesTo(name: string): Map<string, string[]> {
+    const restored = new Map<string, string[]>();
+    for (const [other, w] of this.workers) {
+      const now = this.deps.get(other) ?? [];
+      if (!w.def.after.includes(name) || now.includes(name)) continue;
+      restored.set(
+        other,
+        w.def.after.filter((d) => d === name || now.includes(d)),
+      );
+    }
+    return restored;
+  }
+
   /** Replace (or, with null, remove) a service's dependency list, and its reverse edges. */
   private setDeps(name: string, after: string[] | null): void {
     for (const d of this.deps.get(name) ?? []) this.dependants.get(d)?.delete(name);
@@ -487,4 +507,14 @@ function exitWire(e: {
   at: number;
 }): ExitWire {
   return { pid: e.pid, code: e.code, signal: e.signal, at: new Date(e.at).toISOString() };
+}
+
+/** `deps` with some services' lists replaced: a copy, for a check before the change. */
+function withEdges(
+  deps: ReadonlyMap<string, readonly string[]>,
+  lists: ReadonlyMap<string, readonly string[]>,
+): Map<string, readonly string[]> {
+  const out = new Map(deps);
+  for (const [name, after] of lists) out.set(name, after);
+  return out;
 }

@@ -5,6 +5,9 @@
 // real system.
 
 import t, { type Test } from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SminitError } from '../../lib/core/errors.js';
 import { LogStore } from '../../lib/logs/ring.js';
 import { Manager } from '../../lib/supervise/manager.js';
@@ -18,11 +21,11 @@ interface Rig {
   readonly reports: string[];
 }
 
-function rig(t: Test, defs: readonly ServiceDef[]): Rig {
+function rig(t: Test, defs: readonly ServiceDef[], configDir = '/nonexistent'): Rig {
   const procs = new FakeProcesses();
   const reports: string[] = [];
   const m = new Manager({
-    configDir: '/nonexistent',
+    configDir,
     logs: new LogStore({ maxBytes: 1024 * 1024 }),
     report: (service, text) => reports.push(`${service ?? 'sminitd'}: ${text}`),
     stdout: () => undefined,
@@ -151,4 +154,32 @@ t.test('forget frees dependants; errors name what went wrong', async (t) => {
   t.equal(await kindOf(m.status('a b')), 'bad-argument');
   await m.stop('y');
   t.equal(await kindOf(m.kill('y', 'HUP')), 'not-running');
+});
+
+t.test("delete and add again: the dependants' files give their edges back", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sminit-mgr-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'a.yaml'), 'exec: a\n');
+  const { m, procs } = rig(t, [def('a'), def('b', { after: ['a'] })], dir);
+  await waitFor('b running', async () => (await statusOf(m, 'b')) === 'running');
+  await m.forget('a');
+  t.same((await m.status('b')).after, {}, 'a forgotten holds nobody back');
+  await m.monitor('a');
+  t.same((await m.status('b')).after, { a: 'Running' }, "b's file says after a: the edge is back");
+  t.equal(await m.shutdown(), true);
+  const stops = procs.trace().filter((l) => l.startsWith('SIGTERM'));
+  t.same(stops.slice(-2), ['SIGTERM b', 'SIGTERM a'], 'and the shutdown order follows');
+});
+
+t.test('adding a service back refuses a cycle its dependants would close', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sminit-mgr-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { m } = rig(t, [def('a'), def('b', { after: ['a'] })], dir);
+  await waitFor('b running', async () => (await statusOf(m, 'b')) === 'running');
+  await m.forget('a');
+  writeFileSync(join(dir, 'a.yaml'), 'exec: a\nafter: [b]\n');
+  await t.rejects(m.monitor('a'), {
+    kind: 'refused-change',
+    message: "service 'a' would close a dependency cycle: a -> b -> a",
+  });
 });
