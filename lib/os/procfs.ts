@@ -130,7 +130,7 @@ export function descendants(table: readonly ProcStat[], rootPids: readonly numbe
 }
 
 export function groupMembers(table: readonly ProcStat[], pgid: number): number[] {
-  return table.filter((p) => p.pgrp === pgid).map((p) => p.pid);
+  return table.filter((p) => p.pgrp === pgid && p.state !== 'Z').map((p) => p.pid);
 }
 
 function unreadable(err: unknown): boolean {

@@ -6,6 +6,7 @@
 import { groupExists, signalGroup } from './kill.js';
 import { killLeftovers, mayHaveEscaped, sweepMarked } from './leftovers.js';
 import { MARKER_VAR, markerValue } from './markers.js';
+import { groupMembers, processTable } from './procfs.js';
 import { type Spawner, describeSpawnError } from './spawn.js';
 
 export function systemProcesses(spawner: Spawner) {
@@ -13,6 +14,8 @@ export function systemProcesses(spawner: Spawner) {
     spawn: spawner.spawn.bind(spawner),
     signalGroup,
     groupExists,
+    groupSize: async (pgid: number): Promise<number> =>
+      groupMembers(await processTable(), pgid).length,
     marker: (service: string): string => markerValue(process.pid, service),
     mayHaveEscaped: (groups: readonly number[], marker: string, waitMs: number) =>
       mayHaveEscaped(spawner, groups, marker, waitMs),

@@ -47,12 +47,18 @@ export class LeftoverSweeps {
    * group while the last run ended on its own, sparing run `spare` (the
    * restart's) and any later one, if given; a sweep that spares none holds
    * back the next spawn. `groups` are the last run's process groups, given
-   * `waitMs` to be gone before the cheap check for leftovers is trusted.
+   * `waitMs` to be gone before the cheap check for leftovers is trusted; the
+   * sweep begins once `after` settles (the groups' own members ended).
    */
-  sweep(spare: number | null, groups: readonly number[], waitMs: number): void {
+  sweep(
+    spare: number | null,
+    groups: readonly number[],
+    waitMs: number,
+    after: Promise<void> = Promise.resolve(),
+  ): void {
     const { procs, marker } = this;
-    const sweep: Promise<void> = procs
-      .mayHaveEscaped(groups, marker, waitMs)
+    const sweep: Promise<void> = after
+      .then(() => procs.mayHaveEscaped(groups, marker, waitMs))
       .then((may) => (may ? procs.sweepMarked(marker, this.spareFrom(spare)) : 0))
       .then(
         (n) => {

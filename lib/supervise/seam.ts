@@ -15,6 +15,8 @@ export interface Processes {
   /** Signal a whole group; false when it has no member left. */
   signalGroup(pgid: number, signal: SignalName | 0): boolean;
   groupExists(pgid: number): boolean;
+  /** How many live processes group `pgid` holds (reads every process: for the rare case). */
+  groupSize(pgid: number): Promise<number>;
   /** The marker value every process of `service` carries. */
   marker(service: string): string;
   /**

@@ -70,6 +70,8 @@ export class ServiceWorker {
   /** Whether a stop under way sweeps escaped processes itself (a shutdown sweeps once for all). */
   private sweepOnStop = true;
   private settleWaiters: Settled[] = [];
+  /** Ending what an ended run left in its group: the stop signal, the grace, SIGKILL. */
+  private ending: Promise<void> | null = null;
   private readonly retry = new OneTimer();
   private readonly launching: LaunchContext;
   private readonly output: ServiceOutput;
@@ -224,14 +226,20 @@ export class ServiceWorker {
       this.setState({ kind: 'stopped', since: Date.now(), lastExit: this.lastExit });
     }
     // Stopped means nothing of it runs: an exited run may have left some outside its group.
+    const ending = this.ending ?? Promise.resolve();
     if (wasExited && sweep && !this.leftovers.holdsSpawn) {
-      this.leftovers.sweep(null, [this.lastExit?.pid ?? 0], 0);
+      this.leftovers.sweep(null, [this.lastExit?.pid ?? 0], 0, ending);
     }
-    return this.leftovers.done();
+    return Promise.all([ending, this.leftovers.done()]).then(() => undefined);
   }
 
   private spawn(): void {
     if (this.frozen) return;
+    if (this.ending) {
+      // The last run's group is still being ended: two runs never overlap.
+      this.spawnAfterEnding(this.ending);
+      return;
+    }
     if (this.leftovers.holdsSpawn) {
       // The last run's escaped processes are still being killed; a new run
       // must not start before, or the sweep would take it for one of them.
@@ -279,6 +287,16 @@ export class ServiceWorker {
     });
     if (!def.oneshot) this.test.run(run);
   }
+
+  private spawnAfterEnding(ending: Promise<void>): void {
+    if (this.spawnWaits) return;
+    this.spawnWaits = true;
+    void ending.then(() => {
+      this.spawnWaits = false;
+      if (this.targetNow === 'up' && !hasProcess(this.state)) this.spawn();
+    });
+  }
+  private spawnWaits = false;
 
   private spawnFailed(error: string): void {
     this.emit(`failed to start: ${error}`);
@@ -331,13 +349,42 @@ export class ServiceWorker {
     this.emit(describeExit(exit));
     if (this.state.kind === 'stopping' || this.targetNow === 'down') {
       void this.drainGroup(pid, exit, groups);
-    } else if (this.def.oneshot) {
-      this.oneshotEnded(exit);
-    } else {
-      // What is left in the group goes with the main process.
-      this.ctx.procs.signalGroup(pid, 'SIGKILL');
-      this.runEnded(exit, groups);
+      return;
     }
+    // What is left in the group ends as a stop would end it.
+    const ended = this.endLeftovers(pid, this.run);
+    if (this.def.oneshot) this.oneshotEnded(exit);
+    else this.runEnded(exit, groups, ended);
+  }
+
+  /**
+   * What an ended run left in its group gets the stop signal, the shutdown
+   * timeout's grace and then SIGKILL, as in a stop, in the background; the
+   * log says how many there were. Resolves when they are gone.
+   */
+  private endLeftovers(pgid: number, run: number): Promise<void> {
+    const { procs } = this.ctx;
+    if (!procs.groupExists(pgid)) return Promise.resolve();
+    const def = this.def;
+    const ending = (async (): Promise<void> => {
+      const n = await procs.groupSize(pgid);
+      procs.signalGroup(pgid, def.stopSignal);
+      await this.groupGone(pgid, Date.now() + def.shutdownTimeoutMs);
+      const forced = procs.signalGroup(pgid, 'SIGKILL');
+      if (n === 0) return;
+      const what = `${n} leftover process${n === 1 ? '' : 'es'} of run ${run}`;
+      this.emit(
+        forced ? `ended ${what} (SIGKILL after ${def.shutdownTimeoutMs} ms)` : `ended ${what}`,
+      );
+    })()
+      .catch((err: unknown) =>
+        this.emit(`while ending the leftovers of run ${run}: ${messageOf(err)}`),
+      )
+      .finally(() => {
+        if (this.ending === ending) this.ending = null;
+      });
+    this.ending = ending;
+    return ending;
   }
 
   private oneshotEnded(exit: ExitInfo): void {
@@ -350,7 +397,7 @@ export class ServiceWorker {
   }
 
   /** A long-running service's process ended on its own: restart it, or not. */
-  private runEnded(exit: ExitInfo, groups: readonly number[]): void {
+  private runEnded(exit: ExitInfo, groups: readonly number[], ended: Promise<void>): void {
     const now = exit.at;
     if (!shouldRestart(this.def.restart, exit)) {
       // No next run to collide with: what left the group may finish (and
@@ -369,10 +416,10 @@ export class ServiceWorker {
       this.emit('restarting now (was up past stable_after)');
       this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
       this.spawn();
-      this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS);
+      this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
       return;
     }
-    this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS);
+    this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
     const retryAt = now + delayMs;
     this.setState({ kind: 'backoff', since: now, retryAt, lastExit: exit, error: null });
     this.emit(`restarting in ${delayMs} ms`);

@@ -87,6 +87,10 @@ export class FakeProcesses implements Processes {
     return this.groups.has(pgid);
   }
 
+  groupSize(pgid: number): Promise<number> {
+    return Promise.resolve(this.groups.has(pgid) ? 1 : 0);
+  }
+
   marker(service: string): string {
     return `fake:${service}`;
   }

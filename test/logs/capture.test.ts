@@ -60,8 +60,8 @@ t.test('lifecycle events and health test output are in the log, in order', async
     flap: [
       `exec: sh -c 'echo out; echo err >&2; exit 3'`,
       `test: sh -c 'echo probing; exit 0'`,
-      'restart_delay: 50ms',
-      'restart_max_delay: 50ms',
+      'restart_delay: 100ms',
+      'restart_max_delay: 100ms',
     ].join('\n'),
   });
   const lines = await waitFor('two runs in the log', async () => {
@@ -75,7 +75,7 @@ t.test('lifecycle events and health test output are in the log, in order', async
   t.ok(at(/^stderr:err$/) > 0);
   t.ok(at(/^event:exited with code 3/) > at(/^stdout:out$/), 'exit after the output');
   t.ok(at(/^event:exited with code 3/) > at(/^stderr:err$/));
-  t.ok(at(/^event:restarting in 50 ms/) > at(/^event:exited/), 'then the restart');
+  t.ok(at(/^event:restarting in 100 ms/) > at(/^event:exited/), 'then the restart');
   if (at(/^test:probing$/) !== -1) t.ok(at(/^test:probing$/) > 0, 'test output as test');
   t.ok(
     lines.every((l, i) => i === 0 || (lines[i - 1] as LogLine).seq < l.seq),

@@ -583,3 +583,26 @@ t.test('restart policies', async (t) => {
     t.equal(texts.filter((x) => x.startsWith('started')).length, 1, 'started once');
   });
 });
+
+t.test("an ended run's leftovers in its group get the stop signal and the grace", async (t) => {
+  // The main process exits at once; a child that traps TERM stays behind in
+  // the group with a sleep of its own. Long-running or oneshot, the same:
+  // the stop signal reaches it, it can say so, and the log counts what was left.
+  const leftover = `sh -c "(trap 'echo got-term; exit 0' TERM; sleep 30 & wait) & printf partial; exit 0"`;
+  const d = await daemon(t, {
+    long: svc({ exec: leftover, restart: 'never' }),
+    once: svc({ exec: leftover, oneshot: true }),
+  });
+  for (const name of ['long', 'once']) {
+    const ended = await waitEvents(d, name, /^ended \d+ leftover process/, 1);
+    t.equal(ended[0]?.text, 'ended 2 leftover processes of run 1', `${name}: the log says so`);
+    const { lines } = await d.client.readLogs({ names: [name], stream: 'stdout' });
+    t.same(
+      lines.map((l) => l.text),
+      ['partial', 'got-term'],
+      `${name}: the trapping child got SIGTERM and its output was kept`,
+    );
+  }
+  t.equal((await d.status('long')).status, 'exited');
+  t.equal((await d.status('once')).status, 'success');
+});
