@@ -3,9 +3,11 @@
 // sminitd's stdout (`log: stdout`). Writes go through a stream with its own
 // buffer and never wait for the disk or the reader: past a backlog limit,
 // lines are dropped and counted, and the count is written once the backlog
-// clears. Owns the file and its rotation; knows nothing of processes.
+// clears. A file removed or renamed from outside is noticed at a write (at
+// most once a second, never while idle) or a rotation, and opened again at
+// its path. Owns the file and its rotation; knows nothing of processes.
 
-import { createWriteStream, openSync, renameSync, unlinkSync, fstatSync } from 'node:fs';
+import { createWriteStream, fstatSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { type Segment, renderSegment } from './ring.js';
 
@@ -49,7 +51,12 @@ export interface FileLogOptions {
   /** Told once per failure (cannot open, write error), not once per line. */
   readonly onError?: (message: string) => void;
   readonly maxBacklog?: number;
+  /** How often a write checks that the file is still at its path (default once a second). */
+  readonly checkEveryMs?: number;
 }
+
+/** How often, at most, a write checks that the file was not removed or renamed. */
+const CHECK_EVERY_MS = 1000;
 
 /**
  * One service's log file. Lines are `TIME STREAM TEXT`, TIME in ISO 8601
@@ -62,6 +69,10 @@ export class FileLog {
   private size = 0;
   private failing = false;
   private lost = 0;
+  /** The open file's identity, to tell it from whatever is at its path now. */
+  private ino = 0;
+  private dev = 0;
+  private checkedAt = 0;
   /** Rotations done: for tests and status. */
   rotations = 0;
 
@@ -102,6 +113,7 @@ export class FileLog {
       return;
     }
     const len = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    this.checkStillThere();
     if (this.size > 0 && this.size + len > this.opts.maxSize) this.rotate();
     if (!this.out) {
       this.lost += lines;
@@ -128,7 +140,10 @@ export class FileLog {
       // Opened at once (not lazily by the stream), so a rotation can never
       // rename the path before the stream has its descriptor.
       fd = openSync(this.opts.path, 'a', 0o640);
-      this.size = fstatSync(fd).size;
+      const st = fstatSync(fd);
+      this.size = st.size;
+      this.ino = st.ino;
+      this.dev = st.dev;
     } catch (err) {
       this.fail(`cannot open log file ${this.opts.path}: ${(err as Error).message}`);
       return false;
@@ -146,6 +161,30 @@ export class FileLog {
     this.out = new BoundedWriter(stream, this.opts.maxBacklog ?? DEFAULT_BACKLOG);
     this.failing = false;
     return true;
+  }
+
+  /**
+   * At a write, at most once per interval: if the open file is no longer
+   * the one at its path (removed, or renamed by someone else), open the
+   * path again, so the log never goes on into a file nobody can see.
+   */
+  private checkStillThere(): void {
+    const now = Date.now();
+    if (!this.out || now - this.checkedAt < (this.opts.checkEveryMs ?? CHECK_EVERY_MS)) return;
+    this.checkedAt = now;
+    if (this.isOpenAtPath()) return;
+    this.opts.onError?.(`log file ${this.opts.path} was removed or renamed: opening it again`);
+    this.close();
+    this.open();
+  }
+
+  private isOpenAtPath(): boolean {
+    try {
+      const st = statSync(this.opts.path);
+      return st.ino === this.ino && st.dev === this.dev;
+    } catch {
+      return false;
+    }
   }
 
   private fail(message: string): void {
@@ -176,10 +215,15 @@ export class FileLog {
         for (let i = keep - 1; i >= 1; i--) {
           ignoreMissing(() => renameSync(`${path}.${i}`, `${path}.${i + 1}`));
         }
-        renameSync(path, `${path}.1`);
+        // Removed from outside: nothing to keep, a fresh file all the same.
+        if (this.isOpenAtPath()) renameSync(path, `${path}.1`);
       }
     } catch (err) {
+      // The file goes on growing where it is; the next try is a whole
+      // max_size later, not at every line.
       this.fail(`cannot rotate log file ${path}: ${(err as Error).message}`);
+      this.close();
+      if (this.open()) this.size = 0;
       return;
     }
     this.rotations++;

@@ -2,7 +2,16 @@
 // cannot be opened. Real files in a temp dir, no daemon.
 
 import t from 'tap';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { BoundedWriter, FileLog } from '../../lib/logs/file.js';
 import { Writable } from 'node:stream';
@@ -89,4 +98,69 @@ t.test('a bounded writer drops and counts past its backlog', async (t) => {
   t.equal(w.write('d\n', 1), true);
   await drain();
   t.match(chunks.join(''), /-- 1 lines dropped \(output backlog\) --\nd\n$/);
+});
+
+t.test('log files removed from outside: the next rotation starts a fresh file', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'w.log');
+  const errors: string[] = [];
+  // Never checked at a write here: the rotation alone must notice.
+  const log = new FileLog({
+    path,
+    maxSize: 200,
+    keep: 2,
+    checkEveryMs: 3_600_000,
+    onError: (m) => errors.push(m),
+  });
+  for (let i = 0; i < 10; i++) log.event(`before ${i}`);
+  await settle(path, 'before 9');
+  for (const f of readdirSync(dir)) rmSync(join(dir, f));
+  for (let i = 0; i < 30; i++) log.event(`after ${String(i).padStart(2, '0')}`);
+  await settle(path, 'after 29');
+  log.close();
+  t.same(readdirSync(dir).sort(), ['w.log', 'w.log.1', 'w.log.2'], 'rotating again');
+  for (const f of readdirSync(dir)) {
+    t.ok(readFileSync(join(dir, f)).length <= 200, `${f} within max_size`);
+  }
+  t.same(errors, [], 'a missing file is no error');
+});
+
+t.test('a log file renamed from outside is noticed at the next write', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'w.log');
+  const errors: string[] = [];
+  const log = new FileLog({
+    path,
+    maxSize: 1 << 20,
+    keep: 2,
+    checkEveryMs: 0,
+    onError: (m) => errors.push(m),
+  });
+  log.event('first');
+  await settle(path, 'first');
+  renameSync(path, join(dir, 'moved.log'));
+  log.event('second');
+  await settle(path, 'second');
+  log.close();
+  t.notMatch(readFileSync(path, 'utf8'), /first/, 'a new file at the path');
+  t.match(readFileSync(join(dir, 'moved.log'), 'utf8'), /first/);
+  t.same(errors, [`log file ${path} was removed or renamed: opening it again`]);
+});
+
+t.test('a rotation that fails is reported, and retried only a max_size later', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'w.log');
+  const errors: string[] = [];
+  const log = new FileLog({ path, maxSize: 200, keep: 1, onError: (m) => errors.push(m) });
+  log.event('x'.repeat(150));
+  await settle(path, 'xxx');
+  // path.1 a directory that is not empty: the rename onto it fails.
+  mkdirSync(join(dir, 'w.log.1'));
+  writeFileSync(join(dir, 'w.log.1', 'keep'), '');
+  for (let i = 0; i < 5; i++) log.event(`line ${i}`);
+  await settle(path, 'line 4');
+  log.close();
+  t.equal(errors.length, 1, 'told once');
+  t.match(errors[0], /^cannot rotate log file .*w\.log: /);
+  t.match(readFileSync(path, 'utf8'), /line 4/, 'the lines went on into the file at its path');
 });
