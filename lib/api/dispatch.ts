@@ -165,7 +165,7 @@ export class Rpc {
       service_status: (p) => m.status(p.name),
       service_start: (p, s) => (audit(s, `start ${p.name}`), m.start(p.name)),
       service_stop: (p, s) => (audit(s, `stop ${p.name}`), m.stop(p.name)),
-      service_restart: (p, s) => (audit(s, `restart ${p.name}`), m.restart(p.name)),
+      service_restart: (p, s) => (audit(s, `restart ${p.name}`), m.restart(p.name, p.timeout)),
       service_monitor: (p, s) => (audit(s, `monitor ${p.name}`), m.monitor(p.name)),
       service_forget: (p, s) => (audit(s, `forget ${p.name}`), m.forget(p.name)),
       service_kill: (p, s) => (audit(s, `kill ${p.name} ${p.signal}`), m.kill(p.name, p.signal)),

@@ -60,7 +60,7 @@ export interface MethodMap {
   service_status: { params: { name: string }; result: ServiceStatus };
   service_start: { params: { name: string }; result: null };
   service_stop: { params: { name: string }; result: null };
-  service_restart: { params: { name: string }; result: ServiceStatus };
+  service_restart: { params: { name: string; timeout?: number }; result: ServiceStatus };
   service_monitor: { params: { name: string }; result: null };
   service_forget: { params: { name: string }; result: null };
   service_kill: { params: { name: string; signal: string }; result: null };
@@ -178,11 +178,21 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
   service_stop: svc(
     'Set the target down and stop the service; answers once its processes are gone',
   ),
-  service_restart: svc(
-    'Stop, then start; answers when it is up again or why not',
-    true,
-    statusSchema,
-  ),
+  service_restart: {
+    summary:
+      'Stop, then start; answers when it is up again (running, or a oneshot that succeeded), or why not',
+    params: [
+      nameParam,
+      {
+        name: 'timeout',
+        schema: { type: 'integer', minimum: 0 },
+        required: false,
+        description: 'how long to wait for it to come up, in ms (default 60000)',
+      },
+    ],
+    result: statusSchema,
+    mutates: true,
+  },
   service_monitor: svc('Track the service from NAME.yaml in the config directory and start it'),
   service_forget: svc('Stop the service and untrack it'),
   service_kill: {

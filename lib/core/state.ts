@@ -81,13 +81,13 @@ export function hasProcess(state: ServiceState): boolean {
 
 /**
  * Whether a client waiting for a service to come up can be answered: it is
- * anywhere but on its way (a start whose test has failed at least once
- * counts as an answer: it says why).
+ * up, or it will not come up without something else happening (it exited,
+ * failed to spawn, was stopped, crashed into a backoff, waits for a
+ * dependency). On its way (spawned and not yet healthy, stopping), it is
+ * waited for.
  */
 export function isSettled(state: ServiceState): boolean {
-  if (state.kind === 'stopping') return false;
-  if (state.kind === 'starting') return state.testFailures > 0;
-  return true;
+  return state.kind !== 'starting' && state.kind !== 'stopping';
 }
 
 export function exitFailed(exit: ExitInfo): boolean {

@@ -36,6 +36,9 @@ export interface ManagerOptions {
   readonly procs: Processes;
 }
 
+/** How long a restart waits for the service to come up, unless told otherwise. */
+export const RESTART_TIMEOUT_MS = 60_000;
+
 /** Returned by a command that must wait outside the queue. */
 interface Later<T> {
   readonly later: Promise<T>;
@@ -144,8 +147,11 @@ export class Manager {
     }));
   }
 
-  /** Stop then start, answering once the service is up again or cannot be. */
-  restart(name: string): Promise<ServiceStatus> {
+  /**
+   * Stop then start, answering once the service is up again (running, or a
+   * oneshot that succeeded), or cannot come up, or `timeoutMs` has passed.
+   */
+  restart(name: string, timeoutMs = RESTART_TIMEOUT_MS): Promise<ServiceStatus> {
     return this.command(() => {
       this.refuseIfShuttingDown();
       const w = this.worker(name);
@@ -155,12 +161,9 @@ export class Manager {
           if (this.workers.get(name) !== w) throw Errors.notTracked(name);
           this.refuseIfShuttingDown();
           w.requestStart();
-          const settled = w.settled();
           this.evaluate(name, true);
-          // Started by someone else meanwhile (or stopped again): no state
-          // change may ever come, so answer with where it stands now.
-          if (isSettled(w.state)) return this.statusOf(w);
-          return { later: settled.then(() => this.statusOf(w)) };
+          // Started by someone else meanwhile, the state may be final already.
+          return { later: w.when(isSettled, timeoutMs).then(() => this.statusOf(w)) };
         }),
       );
       return { later };

@@ -15,7 +15,6 @@ import {
   restartDelay,
   describeExit,
   hasProcess,
-  isSettled,
   shouldRestart,
 } from '../core/state.js';
 import type { LogStore } from '../logs/ring.js';
@@ -51,7 +50,10 @@ const GROUP_POLL_MS = 10;
 /** How long killed groups get to be gone before the cheap check gives way to a scan. */
 const GROUP_GONE_WAIT_MS = 500;
 
-type Settled = (state: ServiceState) => void;
+interface Waiter {
+  readonly until: (state: ServiceState) => boolean;
+  readonly resolve: (state: ServiceState) => void;
+}
 
 export class ServiceWorker {
   private targetNow: 'up' | 'down' = 'down';
@@ -69,7 +71,7 @@ export class ServiceWorker {
   private frozen = false;
   /** Whether a stop under way sweeps escaped processes itself (a shutdown sweeps once for all). */
   private sweepOnStop = true;
-  private settleWaiters: Settled[] = [];
+  private waiters: Waiter[] = [];
   /** Ending what an ended run left in its group: the stop signal, the grace, SIGKILL. */
   private ending: Promise<void> | null = null;
   private readonly retry = new OneTimer();
@@ -198,20 +200,37 @@ export class ServiceWorker {
     }
   }
 
-  /** Resolves at the next state a waiting client cares about (up, down, or failing). */
-  settled(): Promise<ServiceState> {
-    return new Promise((resolve) => this.settleWaiters.push(resolve));
+  /**
+   * Resolves with the state as soon as `until` holds for it (now, or at a
+   * change), or with the state as it is after `timeoutMs`.
+   */
+  when(until: (state: ServiceState) => boolean, timeoutMs: number): Promise<ServiceState> {
+    if (until(this.state)) return Promise.resolve(this.state);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        until,
+        resolve: (state) => {
+          clearTimeout(timer);
+          resolve(state);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(this.state);
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
   }
 
   // --- internals -----------------------------------------------------------
 
   private setState(state: ServiceState): void {
     this.state = state;
-    if (isSettled(state) && this.settleWaiters.length > 0) {
-      const waiters = this.settleWaiters;
-      this.settleWaiters = [];
-      for (const w of waiters) w(state);
-    }
+    if (this.waiters.length === 0) return;
+    const done = this.waiters.filter((w) => w.until(state));
+    if (done.length === 0) return;
+    this.waiters = this.waiters.filter((w) => !done.includes(w));
+    for (const w of done) w.resolve(state);
   }
 
   private emit(text: string): void {

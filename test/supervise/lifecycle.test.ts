@@ -436,6 +436,34 @@ t.test('restart', async (t) => {
     t.not(after?.pid, before.pid, 'a new process');
   });
 
+  t.test('waits through failing health tests until the service is up', async (t) => {
+    const dir = tempDir(t, 'sminit-rs-');
+    // Each run's test fails twice, then passes: the answer must be "running".
+    const d = await daemon(t, {
+      web: svc({
+        exec: 'sleep 1000',
+        dir,
+        test: `sh -c 'f=c.$SMINIT_RUN; n=$(cat $f 2>/dev/null || echo 0); echo $((n+1)) > $f; [ $n -ge 2 ]'`,
+        test_interval: '50ms',
+      }),
+    });
+    await d.waitStatus('web', (s) => s.status === 'running', 'running');
+    const after = await d.client.call('service_restart', { name: 'web' });
+    t.equal(after.status, 'running', `answered ${after.status}: ${after.reason}`);
+  });
+
+  t.test('a oneshot that outlives the timeout is answered, not waited for forever', async (t) => {
+    const d = await daemon(t, { long: svc({ exec: 'sleep 1000', oneshot: true }) });
+    await d.waitStatus('long', (s) => s.status === 'starting', 'running');
+    const after = await Promise.race([
+      d.client.call('service_restart', { name: 'long', timeout: 300 }),
+      waitFor('nothing', () => false, 5000).then(() => null),
+    ]);
+    t.ok(after, 'answered within the timeout');
+    t.equal(after?.status, 'starting', 'still running: not up');
+    await d.client.stop('long');
+  });
+
   t.test('of a service whose binary is missing reports the failure', async (t) => {
     const d = await daemon(t, { gone: svc({ exec: '/nonexistent/gone-bin' }) });
     await d.waitStatus('gone', (s) => s.status === 'failed', 'failed');
