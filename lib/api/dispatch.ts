@@ -27,17 +27,53 @@ import {
   type Result,
 } from './wire.js';
 
-/** What one connection gives the dispatcher. */
-export interface Session {
-  notify<N extends keyof NotificationMap>(method: N, params: NotificationMap[N]): void;
-  /** Bytes queued to the client and not yet written: for dropping lines to a slow follower. */
-  backlog(): number;
-  /** Unsubscribe functions by subscription id; run when the connection closes. */
-  readonly subscriptions: Map<number, () => void>;
+/** How a transport builds a Session: who is asking, and where notifications go. */
+export interface SessionOptions {
   /** Who is asking, for the event log. */
   readonly peer: string;
+  /** Delivers a subscription's notifications; without it subscriptions are refused (HTTP). */
+  readonly notify?: <N extends keyof NotificationMap>(
+    method: N,
+    params: NotificationMap[N],
+  ) => void;
+  /** Bytes queued to the client and not yet written (0 when unknown). */
+  readonly backlog?: () => number;
+}
+
+/**
+ * What one connection gives the dispatcher: made the same way by every
+ * transport, and closed by it when the connection ends.
+ */
+export class Session {
+  /** Unsubscribe functions by subscription id; run by close(). */
+  readonly subscriptions = new Map<number, () => void>();
+  readonly peer: string;
   /** False where notifications cannot be delivered (HTTP): subscriptions are refused. */
-  readonly streams?: boolean;
+  readonly streams: boolean;
+  private readonly deliver: NonNullable<SessionOptions['notify']>;
+  private readonly queued: () => number;
+
+  constructor(opts: SessionOptions) {
+    this.peer = opts.peer;
+    this.streams = opts.notify !== undefined;
+    this.deliver = opts.notify ?? (() => undefined);
+    this.queued = opts.backlog ?? (() => 0);
+  }
+
+  notify<N extends keyof NotificationMap>(method: N, params: NotificationMap[N]): void {
+    this.deliver(method, params);
+  }
+
+  /** Bytes queued to the client and not yet written: for pausing a slow follower. */
+  backlog(): number {
+    return this.queued();
+  }
+
+  /** The connection ended: every subscription stops and releases its follower. */
+  close(): void {
+    for (const stop of this.subscriptions.values()) stop();
+    this.subscriptions.clear();
+  }
 }
 
 /** The HTTP endpoint, as system_start_http_server and system_stop_http_server see it. */
@@ -295,7 +331,7 @@ export class Rpc {
 }
 
 function refuseStreams(s: Session, method: string): void {
-  if (s.streams === false) {
+  if (!s.streams) {
     throw Errors.needsStream(method);
   }
 }

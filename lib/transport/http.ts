@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { Errors, messageOf } from '../core/errors.js';
 import { type ProtocolError, ProtocolErrors, errorResponse } from '../api/errors.js';
 import { MAX_DEPTH, nestedDeeperThan } from './framing.js';
-import { type HttpControl, type Rpc, type Session, canonicalMethod } from '../api/dispatch.js';
+import { type HttpControl, type Rpc, Session, canonicalMethod } from '../api/dispatch.js';
 import { METHODS, isMethodName } from '../api/wire.js';
 
 export const MAX_HTTP_BODY = 1024 * 1024;
@@ -209,13 +209,7 @@ export class HttpEndpoint implements HttpControl {
           'www-authenticate': 'Bearer realm="sminit"',
         });
       }
-      const session: Session = {
-        subscriptions: new Map(),
-        peer: `http ${req.socket.remoteAddress ?? '?'}`,
-        notify: () => undefined,
-        backlog: () => 0,
-        streams: false,
-      };
+      const session = new Session({ peer: `http ${req.socket.remoteAddress ?? '?'}` });
       const answer = await this.opts.rpc.receive(value, session);
       if (answer === null) send(204, null);
       else send(200, answer);

@@ -14,7 +14,7 @@ import { messageOf } from '../core/errors.js';
 import { type ProtocolError, ProtocolErrors, errorResponse } from '../api/errors.js';
 import { JsonSplitter, MAX_DEPTH, nestedDeeperThan } from './framing.js';
 import { type Native, type PeerCred, peerCred, peerHungUp } from '../os/native.js';
-import type { Rpc, Session } from '../api/dispatch.js';
+import { type Rpc, Session } from '../api/dispatch.js';
 
 /** One JSON-RPC value (a request or a batch) may take this many bytes. */
 export const MAX_REQUEST = 8 * 1024 * 1024;
@@ -176,8 +176,7 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
   let textBuf = '';
   const splitter = new JsonSplitter(MAX_REQUEST);
   const peer = describePeer(peerCred(socket));
-  const session: Session = {
-    subscriptions: new Map(),
+  const session = new Session({
     peer,
     notify: (method, params) => {
       const line = JSON.stringify({ jsonrpc: '2.0', method, params }) + '\n';
@@ -189,7 +188,7 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
       } else writeLine(line);
     },
     backlog: () => socket.writableLength + heldBytes,
-  };
+  });
   let held: string[] = [];
   let heldBytes = 0;
   const flushHeld = (): void => {
@@ -364,7 +363,6 @@ function onConnection(socket: Socket, opts: ServerOptions, limits: ServerLimits)
   });
   socket.on('close', () => {
     clearRequestTimer();
-    for (const stop of session.subscriptions.values()) stop();
-    session.subscriptions.clear();
+    session.close();
   });
 }

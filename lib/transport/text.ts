@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { messageOf } from '../core/errors.js';
 import { Code } from '../api/errors.js';
 import { type LogEntry, type LogStore, textOf, zinitLine } from '../logs/ring.js';
-import type { Rpc, Session } from '../api/dispatch.js';
+import { type Rpc, Session } from '../api/dispatch.js';
 import { split } from '../core/shellwords.js';
 import type { MethodName, ServiceStatus } from '../api/wire.js';
 
@@ -133,13 +133,10 @@ async function call(
   params: Record<string, string>,
   peer: string,
 ): Promise<void> {
-  const session: Session = {
-    subscriptions: new Map(),
+  const session = new Session({
     peer: `${peer}, text protocol`,
-    notify: () => undefined,
     backlog: () => socket.writableLength,
-    streams: false,
-  };
+  });
   const res = await rpc.receive({ jsonrpc: '2.0', id: 1, method, params }, session);
   const one = Array.isArray(res) ? res[0] : res;
   if (!one) reply(socket, { state: 'error', body: 'no answer' });
