@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { MAX_DEPTH } from '../../lib/transport/framing.js';
 import { NAME_RULE } from '../../lib/core/names.js';
 import { MAX_BATCH, MAX_FOLLOWS_PER_CONNECTION } from '../../lib/api/dispatch.js';
-import { MAX_REQUEST } from '../../lib/transport/socket.js';
+import { MAX_REQUEST } from '../../lib/transport/connection.js';
 import { parseCommand } from '../../lib/transport/text.js';
 import { METHODS, METHOD_NAMES } from '../../lib/api/wire.js';
 import { SMINITD, runCli, startDaemon, tempDir } from '../helpers/daemon.js';
