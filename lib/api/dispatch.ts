@@ -52,6 +52,7 @@ export class Session {
   readonly streams: boolean;
   private readonly deliver: NonNullable<SessionOptions['notify']>;
   private readonly queued: () => number;
+  private closed = false;
 
   constructor(opts: SessionOptions) {
     this.peer = opts.peer;
@@ -69,8 +70,19 @@ export class Session {
     return this.queued();
   }
 
+  /**
+   * Keep a new subscription's stop until the connection ends; on a session
+   * already closed (its client left while the request was answered) it stops
+   * at once, so no follower outlives its connection.
+   */
+  hold(id: number, stop: () => void): void {
+    if (this.closed) stop();
+    else this.subscriptions.set(id, stop);
+  }
+
   /** The connection ended: every subscription stops and releases its follower. */
   close(): void {
+    this.closed = true;
     for (const stop of this.subscriptions.values()) stop();
     this.subscriptions.clear();
   }
@@ -101,8 +113,9 @@ export const MAX_FOLLOWS_PER_CONNECTION = 64;
 /** Log followers in the whole daemon, both dialects together. */
 export const MAX_FOLLOWERS = 256;
 /**
- * A follower with this many bytes unsent is paused: its lines wait in the
- * ring, and only those evicted before it catches up are lost (and counted).
+ * A follower (of any subscription, in any dialect) with this many bytes
+ * unsent is paused: its lines wait in the ring, and only those evicted
+ * before it catches up are lost (and counted).
  */
 const FOLLOW_BACKLOG = 1024 * 1024;
 /** log_read answers at most this many lines; the rest is read on from `next`. */
@@ -282,10 +295,9 @@ export class Rpc {
 
   /**
    * Count one more log follower; returns its release (safe to call twice),
-   * or throws when MAX_FOLLOWERS are following. The text protocol's `log`
-   * counts here too.
+   * or throws when MAX_FOLLOWERS are following.
    */
-  acquireFollower(): () => void {
+  private acquireFollower(): () => void {
     if (this.followers >= MAX_FOLLOWERS) {
       throw Errors.tooManyFollowers(MAX_FOLLOWERS);
     }
@@ -312,7 +324,7 @@ export class Rpc {
     const id = nextSubscription++;
     let stop: (() => void) | null = null;
     let ended = false;
-    s.subscriptions.set(id, () => {
+    s.hold(id, () => {
       ended = true;
       stop?.();
       release();

@@ -204,7 +204,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       path: opts.socket,
       rpc,
       report,
-      text: textHandler({ rpc, logs }),
+      text: textHandler({ rpc }),
       ...(socketGroup !== undefined ? { group: socketGroup } : {}),
       ...(opts.limits ? { limits: opts.limits } : {}),
     });
