@@ -16,6 +16,7 @@ import { type LogStore, sinceMs, toWire, zinitLine } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
 import { nameError } from '../core/names.js';
 import { serviceStats } from './stats.js';
+import { VERSION } from './version.js';
 import {
   COMPONENT_SCHEMAS,
   METHODS,
@@ -480,7 +481,7 @@ export function openRpc(): object {
     openrpc: '1.2.6',
     info: {
       title: 'sminit',
-      version: '0.1.0',
+      version: VERSION,
       description: 'sminit service manager API (a superset of zinit’s JSON-RPC API)',
     },
     methods: METHOD_NAMES.map((name) => {
