@@ -1,7 +1,10 @@
-// sminitd's command line, parsed, checked and run (moved here from bin/sminitd.ts).
+// sminitd's command line: every option once (the table), the plain forms
+// parsed by hand, yargs only for help and errors, and the checks that turn
+// the values into the daemon's options. Writes nothing and exits nothing: it
+// says what to do, and bin/sminitd.ts does it.
 
 import { resolve } from 'node:path';
-import { runDaemon } from './daemon.js';
+import type { DaemonOptions } from './daemon.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../logs/ring.js';
 import {
@@ -78,8 +81,31 @@ const OPTIONS: Readonly<Record<string, Option>> = {
   },
 };
 
-type Name = string;
-type Args = Partial<Record<Name, string | boolean>>;
+type Args = Partial<Record<string, string | boolean>>;
+
+/** What the command line asks for: run the daemon, or print and exit. */
+export type CommandLine =
+  | {
+      readonly kind: 'run';
+      readonly options: DaemonOptions;
+      /** Lines for stderr before the daemon starts (a value raised to its minimum). */
+      readonly warnings: readonly string[];
+    }
+  | {
+      readonly kind: 'exit';
+      readonly code: number;
+      readonly stdout?: string;
+      readonly stderr?: string;
+    };
+
+type Exit = Extract<CommandLine, { kind: 'exit' }>;
+
+/** sminitd's arguments (without node and the script) → what to do. */
+export async function readCommandLine(argv: readonly string[]): Promise<CommandLine> {
+  const quick = quickArgs(argv);
+  const read = quick ? { args: quick } : await yargsArgs(argv);
+  return 'kind' in read ? read : check(read.args);
+}
 
 /**
  * The plain forms (`-c DIR`, `--socket PATH`, `--container`), parsed by hand:
@@ -88,8 +114,8 @@ type Args = Partial<Record<Name, string | boolean>>;
  * returns null and goes to yargs, which says what is wrong.
  */
 function quickArgs(argv: readonly string[]): Args | null {
-  const byFlag = new Map<string, Name>();
-  for (const [name, o] of Object.entries(OPTIONS) as [Name, Option][]) {
+  const byFlag = new Map<string, string>();
+  for (const [name, o] of Object.entries(OPTIONS)) {
     byFlag.set(`--${name}`, name);
     if (o.alias) byFlag.set(`-${o.alias}`, name);
   }
@@ -108,73 +134,103 @@ function quickArgs(argv: readonly string[]): Args | null {
   return out;
 }
 
-async function yargsArgs(): Promise<Args> {
+/** The forms the hand parser leaves: yargs reads them, or writes the help or the error. */
+async function yargsArgs(argv: readonly string[]): Promise<{ readonly args: Args } | Exit> {
   const { default: yargs } = await import('yargs');
-  const { hideBin } = await import('yargs/helpers');
-  let y = yargs(hideBin(process.argv))
+  let y = yargs([...argv])
     .scriptName('sminitd')
     .usage('$0 [options]\n\nRun the sminit service manager in the foreground.');
-  for (const [name, o] of Object.entries(OPTIONS) as [Name, Option][]) {
+  for (const [name, o] of Object.entries(OPTIONS)) {
     y = y.option(name, { ...o, ...(o.alias ? { alias: o.alias } : {}) });
   }
-  return (await y.strict().help().version(false).parseAsync()) as Args;
+  y = y.strict().help().version(false);
+  return new Promise((done) => {
+    void y.parse([...argv], {}, (err, args, output) => {
+      if (err) done({ kind: 'exit', code: 1, stderr: output + '\n' });
+      else if (args.help === true) done({ kind: 'exit', code: 0, stdout: output + '\n' });
+      else done({ args: args as Args });
+    });
+  });
 }
 
-function fail(message: string): never {
-  process.stderr.write(`sminitd: ${message}\n`);
-  process.exit(2);
+/** A value the daemon cannot take. */
+class BadOption extends Error {}
+
+/** The values given, or the table's defaults. */
+class Given {
+  constructor(private readonly args: Args) {}
+
+  str(name: string): string | undefined {
+    const v = this.args[name] ?? OPTIONS[name]?.default;
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  bool(name: string): boolean {
+    return (this.args[name] ?? OPTIONS[name]?.default) === true;
+  }
 }
 
-const given = quickArgs(process.argv.slice(2)) ?? (await yargsArgs());
-const str = (name: Name): string | undefined => {
-  const v = given[name] ?? OPTIONS[name]?.default;
-  return typeof v === 'string' ? v : undefined;
-};
-const bool = (name: Name): boolean => (given[name] ?? OPTIONS[name]?.default) === true;
+/** Every value checked, in the order of the table; the first that is wrong is the answer. */
+function check(args: Args): CommandLine {
+  const g = new Given(args);
+  const warnings: string[] = [];
+  try {
+    const socketGroup = g.str('socket-group');
+    const options: DaemonOptions = {
+      configDir: resolve(g.str('config') ?? '.'),
+      socket: resolve(g.str('socket') ?? '.'),
+      ...bufferOption(g.str('buffer'), warnings),
+      container: g.bool('container'),
+      ...(socketGroup !== undefined ? { socketGroup } : {}),
+      limits: {
+        maxConnections: countOption(g, 'max-connections'),
+        idleTimeoutMs: durationOption(g, 'idle-timeout', true),
+        requestTimeoutMs: durationOption(g, 'request-timeout', false),
+      },
+      http: httpOptions(g),
+    };
+    return { kind: 'run', options, warnings };
+  } catch (err) {
+    if (!(err instanceof BadOption)) throw err;
+    const lines = [...warnings, err.message].map((l) => `sminitd: ${l}\n`);
+    return { kind: 'exit', code: 2, stderr: lines.join('') };
+  }
+}
 
-function durationFlag(name: Name, allowZero: boolean): number {
-  const raw = str(name) ?? '';
+function bufferOption(
+  raw: string | undefined,
+  warnings: string[],
+): Pick<DaemonOptions, 'bufferBytes' | 'bufferLines'> {
+  if (raw === undefined) return { bufferBytes: DEFAULT_LOG_BYTES };
+  const parsed = parseBufferOption(raw);
+  if ('error' in parsed) throw new BadOption(`--buffer ${raw}: ${parsed.error}`);
+  if (parsed.warning) warnings.push(`--buffer: ${parsed.warning}`);
+  const { maxBytes, maxLines } = parsed.limits;
+  return { bufferBytes: maxBytes, ...(Number.isFinite(maxLines) ? { bufferLines: maxLines } : {}) };
+}
+
+function countOption(g: Given, name: string): number {
+  const n = Number(g.str(name));
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new BadOption(`--${name} ${g.str(name)}: must be a whole number, at least 1`);
+  }
+  return n;
+}
+
+function durationOption(g: Given, name: string, allowZero: boolean): number {
+  const raw = g.str(name) ?? '';
   const ms = parseDuration(/^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw);
-  if (typeof ms === 'string') fail(`--${name} ${raw}: ${ms}`);
-  if (ms === 0 && !allowZero) fail(`--${name} ${raw}: must be more than 0`);
+  if (typeof ms === 'string') throw new BadOption(`--${name} ${raw}: ${ms}`);
+  if (ms === 0 && !allowZero) throw new BadOption(`--${name} ${raw}: must be more than 0`);
   return ms;
 }
 
-let bufferBytes = DEFAULT_LOG_BYTES;
-let bufferLines: number | undefined;
-const buffer = str('buffer');
-if (buffer !== undefined) {
-  const parsed = parseBufferOption(buffer);
-  if ('error' in parsed) fail(`--buffer ${buffer}: ${parsed.error}`);
-  if (parsed.warning) process.stderr.write(`sminitd: --buffer: ${parsed.warning}\n`);
-  bufferBytes = parsed.limits.maxBytes;
-  if (Number.isFinite(parsed.limits.maxLines)) bufferLines = parsed.limits.maxLines;
-}
-
-const maxConnections = Number(str('max-connections'));
-if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
-  fail(`--max-connections ${str('max-connections')}: must be a whole number, at least 1`);
-}
-
-const socketGroup = str('socket-group');
-const http = str('http');
-const tokenFile = str('http-token-file');
-const code = await runDaemon({
-  configDir: resolve(str('config') ?? '.'),
-  socket: resolve(str('socket') ?? '.'),
-  bufferBytes,
-  ...(bufferLines !== undefined ? { bufferLines } : {}),
-  container: bool('container'),
-  ...(socketGroup !== undefined ? { socketGroup } : {}),
-  limits: {
-    maxConnections,
-    idleTimeoutMs: durationFlag('idle-timeout', true),
-    requestTimeoutMs: durationFlag('request-timeout', false),
-  },
-  http: {
-    publicReads: bool('http-public-reads'),
-    ...(http !== undefined ? { address: http } : {}),
+function httpOptions(g: Given): NonNullable<DaemonOptions['http']> {
+  const address = g.str('http');
+  const tokenFile = g.str('http-token-file');
+  return {
+    publicReads: g.bool('http-public-reads'),
+    ...(address !== undefined ? { address } : {}),
     ...(tokenFile !== undefined ? { tokenFile: resolve(tokenFile) } : {}),
-  },
-});
-process.exit(code);
+  };
+}
