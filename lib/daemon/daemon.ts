@@ -21,6 +21,7 @@ import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { type Init, InitError, setupInit } from '../os/init.js';
 import { loadNative } from '../os/native.js';
 import type { RebootKind } from '../os/native.js';
+import { USAGE } from './options.js';
 import { type ServiceDef, formatProblem } from '../core/definition.js';
 
 export interface DaemonOptions {
@@ -149,7 +150,7 @@ async function socketGroupId(spec: string | undefined): Promise<number | undefin
   try {
     return await resolveGroup(spec, await loadNative());
   } catch (err) {
-    throw new StartFailure(2, `--socket-group ${spec}: ${messageOf(err)}`);
+    throw new StartFailure(USAGE, `--socket-group ${spec}: ${messageOf(err)}`);
   }
 }
 

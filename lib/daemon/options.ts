@@ -6,12 +6,14 @@
 import { resolve } from 'node:path';
 import type { DaemonOptions } from './daemon.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
+import { messageOf } from '../core/errors.js';
 import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../logs/ring.js';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from '../transport/socket.js';
+import { parseAddress } from '../transport/http.js';
 
 interface Option {
   readonly alias?: string;
@@ -100,6 +102,9 @@ export type CommandLine =
 
 type Exit = Extract<CommandLine, { kind: 'exit' }>;
 
+/** The exit code for a command line sminitd cannot take, whatever is wrong with it. */
+export const USAGE = 2;
+
 /** sminitd's arguments (without node and the script) → what to do. */
 export async function readCommandLine(argv: readonly string[]): Promise<CommandLine> {
   const quick = quickArgs(argv);
@@ -141,12 +146,14 @@ async function yargsArgs(argv: readonly string[]): Promise<{ readonly args: Args
     .scriptName('sminitd')
     .usage('$0 [options]\n\nRun the sminit service manager in the foreground.');
   for (const [name, o] of Object.entries(OPTIONS)) {
-    y = y.option(name, { ...o, ...(o.alias ? { alias: o.alias } : {}) });
+    // An option given without its value is an error, not an empty string.
+    const requiresArg = o.type === 'string';
+    y = y.option(name, { ...o, requiresArg, ...(o.alias ? { alias: o.alias } : {}) });
   }
   y = y.strict().help().version(false);
   return new Promise((done) => {
     void y.parse([...argv], {}, (err, args, output) => {
-      if (err) done({ kind: 'exit', code: 1, stderr: output + '\n' });
+      if (err) done({ kind: 'exit', code: USAGE, stderr: output + '\n' });
       else if (args.help === true) done({ kind: 'exit', code: 0, stdout: output + '\n' });
       else done({ args: args as Args });
     });
@@ -193,7 +200,7 @@ function check(args: Args): CommandLine {
   } catch (err) {
     if (!(err instanceof BadOption)) throw err;
     const lines = [...warnings, err.message].map((l) => `sminitd: ${l}\n`);
-    return { kind: 'exit', code: 2, stderr: lines.join('') };
+    return { kind: 'exit', code: USAGE, stderr: lines.join('') };
   }
 }
 
@@ -228,6 +235,14 @@ function durationOption(g: Given, name: string, allowZero: boolean): number {
 function httpOptions(g: Given): NonNullable<DaemonOptions['http']> {
   const address = g.str('http');
   const tokenFile = g.str('http-token-file');
+  if (address !== undefined) {
+    // Its form now; whether it can be bound is known only when it is.
+    try {
+      parseAddress(address);
+    } catch (err) {
+      throw new BadOption(`--http ${address}: ${messageOf(err)}`);
+    }
+  }
   return {
     publicReads: g.bool('http-public-reads'),
     ...(address !== undefined ? { address } : {}),
