@@ -1,5 +1,5 @@
 // sminitd's command line: every option once (the table), the plain forms
-// parsed by hand, yargs only for help and errors, and the checks that turn
+// parsed by hand, yargs only for help, --version and errors, and the checks that turn
 // the values into the daemon's options. Writes nothing and exits nothing: it
 // says what to do, and bin/sminitd.ts does it.
 
@@ -14,6 +14,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from '../transport/socket.js';
 import { parseAddress } from '../transport/http.js';
+import { VERSION } from '../api/version.js';
 
 interface Option {
   readonly alias?: string;
@@ -150,12 +151,13 @@ async function yargsArgs(argv: readonly string[]): Promise<{ readonly args: Args
     const requiresArg = o.type === 'string';
     y = y.option(name, { ...o, requiresArg, ...(o.alias ? { alias: o.alias } : {}) });
   }
-  y = y.strict().help().version(false);
+  y = y.strict().help().version(VERSION);
   return new Promise((done) => {
     void y.parse([...argv], {}, (err, args, output) => {
       if (err) done({ kind: 'exit', code: USAGE, stderr: output + '\n' });
-      else if (args.help === true) done({ kind: 'exit', code: 0, stdout: output + '\n' });
-      else done({ args: args as Args });
+      else if (args.help === true || args.version === true) {
+        done({ kind: 'exit', code: 0, stdout: output + '\n' });
+      } else done({ args: args as Args });
     });
   });
 }

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import t from 'tap';
+import pkg from '../../package.json' with { type: 'json' };
 import { readCommandLine } from '../../lib/daemon/options.js';
 import { SMINITD, tempDir } from '../helpers/daemon.js';
 
@@ -51,9 +52,15 @@ t.test('a command line sminitd cannot take: exit code 2 and why', async (t) => {
   }
 });
 
-t.test('--help prints to stdout and exits 0', async (t) => {
+t.test('--help and --version print to stdout and exit 0', async (t) => {
   const help = await readCommandLine(['--help']);
   t.match(help, { kind: 'exit', code: 0, stdout: /^sminitd \[options\]/ });
+  t.match(help, { stdout: /--version/ }, 'the help lists --version');
+  t.same(await readCommandLine(['--version']), {
+    kind: 'exit',
+    code: 0,
+    stdout: `${pkg.version}\n`,
+  });
 });
 
 t.test('sminitd itself: exit codes and output', async (t) => {
@@ -65,6 +72,8 @@ t.test('sminitd itself: exit codes and output', async (t) => {
     t.not(run.stderr, '', 'says why');
     t.equal(run.stdout, '');
   }
+  const version = await sminitd(['--version']);
+  t.same(version, { code: 0, stdout: `${pkg.version}\n`, stderr: '' });
   const help = await sminitd(['--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /Run the sminit service manager in the foreground/);
