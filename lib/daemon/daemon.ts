@@ -15,7 +15,13 @@ import { HttpEndpoint } from '../transport/http.js';
 import { LogStore } from '../logs/ring.js';
 import { Manager } from '../supervise/manager.js';
 import { Rpc } from '../api/dispatch.js';
-import { type ServerLimits, checkSocketFree, listen, resolveGroup } from '../transport/socket.js';
+import {
+  type ServerLimits,
+  checkSocketFree,
+  listen,
+  resolveGroup,
+  socketPathProblem,
+} from '../transport/socket.js';
 import { textHandler } from '../transport/text.js';
 import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { type Init, InitError, setupInit } from '../os/init.js';
@@ -88,6 +94,7 @@ function stdoutWriter(): BoundedWriter {
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   containStrayErrors();
   try {
+    await checkSocketPath(opts.socket);
     // Refuse before starting anything: a second daemon must not run the services twice.
     await refuseTakenSocket(opts.socket);
     const init = await becomeInit(opts.container);
@@ -119,6 +126,12 @@ function containStrayErrors(): void {
   process.on('unhandledRejection', (err) =>
     report(null, `internal error (contained): ${messageOf(err)}`),
   );
+}
+
+/** A socket path that cannot work is a command line that cannot work. */
+async function checkSocketPath(path: string): Promise<void> {
+  const problem = await socketPathProblem(path);
+  if (problem) throw new StartFailure(USAGE, `cannot serve ${path}: ${problem}`);
 }
 
 async function refuseTakenSocket(path: string): Promise<void> {

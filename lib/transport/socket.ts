@@ -4,8 +4,10 @@
 // per-connection bound. Past a bound the client is told why and closed. Owns
 // no service state.
 
-import { chmod, chown, lstat, readFile, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, readFile, stat, unlink } from 'node:fs/promises';
 import { type Server, type Socket, connect, createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { messageOf } from '../core/errors.js';
 import { type ProtocolError, ProtocolErrors, errorResponse } from '../api/errors.js';
 import type { Native } from '../os/native.js';
 import type { Rpc } from '../api/dispatch.js';
@@ -19,6 +21,8 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60 * 60 * 1000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** Connections waiting to be accepted (the kernel caps it at net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096;
+/** Bytes of a socket path: Linux's sun_path holds 108, its closing NUL included. */
+export const MAX_SOCKET_PATH = 107;
 
 export interface ServerLimits extends ConnectionLimits {
   readonly maxConnections: number;
@@ -54,6 +58,28 @@ export function socketAnswers(path: string): Promise<boolean> {
 }
 
 export class SocketInUseError extends Error {}
+export class SocketPathError extends Error {}
+
+/**
+ * Why `path` cannot be served (too long for a socket address, or no
+ * directory to hold it), or null. Asked before binding: a path too long
+ * would be bound cut short, leaving a file of that shorter name behind.
+ */
+export async function socketPathProblem(path: string): Promise<string | null> {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH) {
+    return `${bytes} bytes is too long for a unix socket path (at most ${MAX_SOCKET_PATH}); choose a shorter one`;
+  }
+  const dir = dirname(path);
+  try {
+    if (!(await stat(dir)).isDirectory()) return `${dir} is not a directory`;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `directory ${dir} does not exist`;
+    return `directory ${dir}: ${messageOf(err)}`;
+  }
+  return null;
+}
 
 /**
  * Throws SocketInUseError when `path` cannot be taken: a live daemon answers
@@ -92,12 +118,22 @@ export async function resolveGroup(spec: string, native: Native | string): Promi
   throw new Error(`no such group '${trimmed}'`);
 }
 
+/** Serves `opts.path`; when it cannot, throws and leaves no file of its making behind. */
 export async function listen(opts: ServerOptions): Promise<Server> {
+  const { path } = opts;
+  const problem = await socketPathProblem(path);
+  if (problem) throw new SocketPathError(problem);
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
-  if (await checkSocketFree(opts.path)) await unlink(opts.path);
+  if (await checkSocketFree(path)) await unlink(path);
   const server = createServer({ allowHalfOpen: true }, acceptor(opts, limits));
-  await bind(server, opts.path);
-  await setAccess(opts.path, opts.group);
+  await bind(server, path);
+  try {
+    await setAccess(path, opts.group);
+  } catch (err) {
+    server.close();
+    await unlink(path).catch(() => undefined);
+    throw err;
+  }
   server.on('error', (err) => opts.report(null, `socket error: ${err.message}`));
   return server;
 }
