@@ -1,8 +1,6 @@
-// What each API method does, as tables by group (services, service files,
-// the system, zinit's log stream, sminit's logs): the manager or log-ring call
-// behind a method, and the audit line of each change. Parameters arrive
-// checked; failures are thrown as domain errors, coded at the edge. Knows
-// nothing of JSON-RPC framing or connections beyond the Session it is given.
+// What each API method does, in tables by group: the manager or log-ring call
+// behind it and the audit line of each change. Gets checked parameters, throws
+// domain errors (coded at the edge); knows nothing of JSON-RPC or connections.
 
 import { Errors } from '../core/errors.js';
 import { type LogStore, sinceMs, toWire, zinitLine } from '../logs/ring.js';

@@ -1,9 +1,7 @@
-// One connection on the unix socket, from its first byte to its close: the
-// dialect it speaks, the framing of its JSON-RPC values, the request and idle
-// timers, answers in request order, and back-pressure, each a small object of
-// its own. Every per-connection bound is here; past one the client is told why
-// and the connection closes, having buffered no more than the bound. Knows no
-// service state and nothing of the socket file (socket.ts).
+// One socket connection, first byte to close: its dialect, framing, request
+// and idle timers, answers in request order, back-pressure, and every bound on
+// it (past one the client is told why and closed, nothing buffered beyond it).
+// Knows no service state and nothing of the socket file (socket.ts).
 
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
