@@ -1,5 +1,6 @@
-// JSON-RPC dispatch: turns parsed requests into manager calls and manager
-// results or errors into responses. It wraps json-rpc-2.0 so none of that
+// JSON-RPC dispatch: turns parsed requests into calls of the method tables
+// (handlers.ts), and their results or errors into responses; owns the bounds
+// on batches and log followers. It wraps json-rpc-2.0 so none of that
 // package's quirks reach a client: batches always answer with an array,
 // errors always carry our codes, nothing is printed, nothing rejects. Knows
 // nothing of sockets: a connection hands it a Session.
@@ -12,32 +13,77 @@ import {
 } from 'json-rpc-2.0';
 import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { ProtocolErrors, codeOf, errorResponse } from './errors.js';
-import { type LogStore, sinceMs, toWire, zinitLine } from '../logs/ring.js';
+import type { LogStore } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
 import { nameError } from '../core/names.js';
-import { serviceStats } from './stats.js';
+import { type Handler, handlers } from './handlers.js';
 import {
-  COMPONENT_SCHEMAS,
   METHODS,
   METHOD_NAMES,
-  type LogQuery,
   type MethodName,
   type NotificationMap,
   type Params,
-  type Result,
 } from './wire.js';
 
-/** What one connection gives the dispatcher. */
-export interface Session {
-  notify<N extends keyof NotificationMap>(method: N, params: NotificationMap[N]): void;
-  /** Bytes queued to the client and not yet written: for dropping lines to a slow follower. */
-  backlog(): number;
-  /** Unsubscribe functions by subscription id; run when the connection closes. */
-  readonly subscriptions: Map<number, () => void>;
+/** How a transport builds a Session: who is asking, and where notifications go. */
+export interface SessionOptions {
   /** Who is asking, for the event log. */
   readonly peer: string;
+  /** Delivers a subscription's notifications; without it subscriptions are refused (HTTP). */
+  readonly notify?: <N extends keyof NotificationMap>(
+    method: N,
+    params: NotificationMap[N],
+  ) => void;
+  /** Bytes queued to the client and not yet written (0 when unknown). */
+  readonly backlog?: () => number;
+}
+
+/**
+ * What one connection gives the dispatcher: made the same way by every
+ * transport, and closed by it when the connection ends.
+ */
+export class Session {
+  /** Unsubscribe functions by subscription id; run by close(). */
+  readonly subscriptions = new Map<number, () => void>();
+  readonly peer: string;
   /** False where notifications cannot be delivered (HTTP): subscriptions are refused. */
-  readonly streams?: boolean;
+  readonly streams: boolean;
+  private readonly deliver: NonNullable<SessionOptions['notify']>;
+  private readonly queued: () => number;
+  private closed = false;
+
+  constructor(opts: SessionOptions) {
+    this.peer = opts.peer;
+    this.streams = opts.notify !== undefined;
+    this.deliver = opts.notify ?? (() => undefined);
+    this.queued = opts.backlog ?? (() => 0);
+  }
+
+  notify<N extends keyof NotificationMap>(method: N, params: NotificationMap[N]): void {
+    this.deliver(method, params);
+  }
+
+  /** Bytes queued to the client and not yet written: for pausing a slow follower. */
+  backlog(): number {
+    return this.queued();
+  }
+
+  /**
+   * Keep a new subscription's stop until the connection ends; on a session
+   * already closed (its client left while the request was answered) it stops
+   * at once, so no follower outlives its connection.
+   */
+  hold(id: number, stop: () => void): void {
+    if (this.closed) stop();
+    else this.subscriptions.set(id, stop);
+  }
+
+  /** The connection ended: every subscription stops and releases its follower. */
+  close(): void {
+    this.closed = true;
+    for (const stop of this.subscriptions.values()) stop();
+    this.subscriptions.clear();
+  }
 }
 
 /** The HTTP endpoint, as system_start_http_server and system_stop_http_server see it. */
@@ -64,25 +110,7 @@ export const MAX_BATCH = 1000;
 export const MAX_FOLLOWS_PER_CONNECTION = 64;
 /** Log followers in the whole daemon, both dialects together. */
 export const MAX_FOLLOWERS = 256;
-/**
- * A follower with this many bytes unsent is paused: its lines wait in the
- * ring, and only those evicted before it catches up are lost (and counted).
- */
-const FOLLOW_BACKLOG = 1024 * 1024;
-/** log_read answers at most this many lines; the rest is read on from `next`. */
-export const READ_PAGE = 5000;
-
-type Handler<M extends MethodName> = (params: Params<M>, session: Session) => Promise<Result<M>>;
-type Handlers = { [M in MethodName]: Handler<M> };
-
 let nextSubscription = 1;
-
-/**
- * Where the last stream_currentLogs snapshot of a connection ended: a
- * stream_subscribeLogs on the same connection continues from there, so the
- * two together lose and repeat no line.
- */
-const snapshotEnd = new WeakMap<Session, number>();
 
 /** zinit 0.2.2x clients spelled methods `service.list`; jsonrpsee's are `service_list`. */
 export function canonicalMethod(method: string): string {
@@ -98,9 +126,16 @@ export class Rpc {
   constructor(private readonly opts: RpcOptions) {
     // Errors are logged here, where the request is known; the package must stay quiet.
     this.server = new JSONRPCServer<Session>({ errorListener: () => undefined });
-    const handlers = this.handlers();
+    const table = handlers({
+      manager: opts.manager,
+      logs: opts.logs,
+      audit: (session, what) => opts.report(null, `${what} (by ${session.peer})`),
+      http: () => this.http(),
+      onShutdown: opts.onShutdown,
+      subscribe: (session, method, follow) => this.subscribe(session, method, follow),
+    });
     for (const method of METHOD_NAMES) {
-      const handler = handlers[method] as Handler<MethodName>;
+      const handler = table[method] as Handler<MethodName>;
       this.server.addMethod(method, async (raw, session) => {
         try {
           return await handler(normaliseParams(method, raw) as Params<MethodName>, session);
@@ -155,101 +190,11 @@ export class Rpc {
     }
   }
 
-  private handlers(): Handlers {
-    const { manager: m, logs, report } = this.opts;
-    const audit = (session: Session, what: string): void =>
-      report(null, `${what} (by ${session.peer})`);
-    return {
-      service_list: () => m.list(),
-      service_list_full: () => m.listFull(),
-      service_status: (p) => m.status(p.name),
-      service_start: (p, s) => (audit(s, `start ${p.name}`), m.start(p.name)),
-      service_stop: (p, s) => (audit(s, `stop ${p.name}`), m.stop(p.name)),
-      service_restart: (p, s) => (audit(s, `restart ${p.name}`), m.restart(p.name, p.timeout)),
-      service_monitor: (p, s) => (audit(s, `monitor ${p.name}`), m.monitor(p.name)),
-      service_forget: (p, s) => (audit(s, `forget ${p.name}`), m.forget(p.name)),
-      service_kill: (p, s) => (audit(s, `kill ${p.name} ${p.signal}`), m.kill(p.name, p.signal)),
-      service_stats: async (p) => serviceStats(p.name, await m.pidOf(p.name)),
-      service_create: (p, s) => (audit(s, `create ${p.name}`), m.createFile(p.name, p.content)),
-      service_delete: (p, s) => (audit(s, `delete ${p.name}`), m.deleteFile(p.name)),
-      service_get: (p) => m.readFile(p.name),
-      system_start_http_server: async (p, s) => {
-        audit(s, `start http server at ${p.address}`);
-        return this.http().start(p.address);
-      },
-      system_stop_http_server: async (_p, s) => {
-        audit(s, 'stop http server');
-        await this.http().stop();
-        return null;
-      },
-      system_shutdown: async (_p, s) => {
-        audit(s, 'shutdown');
-        if (m.isShuttingDown) throw Errors.alreadyShuttingDown();
-        setImmediate(() => this.opts.onShutdown(false));
-        return null;
-      },
-      system_reboot: async (_p, s) => {
-        audit(s, 'reboot');
-        if (m.isShuttingDown) throw Errors.alreadyShuttingDown();
-        setImmediate(() => this.opts.onShutdown(true));
-        return null;
-      },
-      stream_currentLogs: async (p, s) => {
-        if (p.name !== undefined) await m.status(p.name);
-        const q: LogQuery = p.name !== undefined ? { names: [p.name] } : {};
-        const { entries, next } = logs.read(q);
-        snapshotEnd.set(s, next);
-        return entries.map(zinitLine);
-      },
-      stream_subscribeLogs: async (p, s) => {
-        // Continues from where this connection's stream_currentLogs ended, so
-        // nothing is lost or repeated between the snapshot and the follow.
-        const from = snapshotEnd.get(s) ?? logs.cursor;
-        const q: LogQuery = p.filter ? { names: [p.filter], from } : { from };
-        const send = (result: string): void =>
-          s.notify('stream_subscribeLogs', { subscription: id, result });
-        const id: number = this.subscribe(s, 'stream_subscribeLogs', () =>
-          logs.follow(q, {
-            line: (e) => send(zinitLine(e)),
-            dropped: (n) => send(`[-] sminitd: -- ${n} lines dropped --`),
-            congested: () => s.backlog() > FOLLOW_BACKLOG,
-          }),
-        );
-        return id;
-      },
-      stream_unsubscribeLogs: async (p, s) => {
-        const stop = s.subscriptions.get(p.id);
-        if (!stop) throw Errors.noSubscription(p.id);
-        stop();
-        s.subscriptions.delete(p.id);
-        return null;
-      },
-      log_read: async (p) => {
-        checkSince(p);
-        const { entries, next, end, dropped } = logs.read(p, READ_PAGE);
-        return { lines: entries.map(toWire), next, end, ...(dropped > 0 ? { dropped } : {}) };
-      },
-      log_follow: async (p, s) => {
-        checkSince(p);
-        const id: number = this.subscribe(s, 'log_follow', () =>
-          logs.follow(p, {
-            line: (e) => s.notify('log_line', { subscription: id, line: toWire(e) }),
-            dropped: (n) => s.notify('log_line', { subscription: id, dropped: n }),
-            congested: () => s.backlog() > FOLLOW_BACKLOG,
-          }),
-        );
-        return id;
-      },
-      'rpc.discover': async () => openRpc(),
-    };
-  }
-
   /**
    * Count one more log follower; returns its release (safe to call twice),
-   * or throws when MAX_FOLLOWERS are following. The text protocol's `log`
-   * counts here too.
+   * or throws when MAX_FOLLOWERS are following.
    */
-  acquireFollower(): () => void {
+  private acquireFollower(): () => void {
     if (this.followers >= MAX_FOLLOWERS) {
       throw Errors.tooManyFollowers(MAX_FOLLOWERS);
     }
@@ -267,7 +212,7 @@ export class Rpc {
    * overtake the reply: the connection holds notifications while a request
    * is unanswered.)
    */
-  private subscribe(s: Session, method: string, follow: () => () => void): number {
+  private subscribe(s: Session, method: string, follow: (id: number) => () => void): number {
     refuseStreams(s, method);
     if (s.subscriptions.size >= MAX_FOLLOWS_PER_CONNECTION) {
       throw Errors.tooManySubscriptions(MAX_FOLLOWS_PER_CONNECTION);
@@ -276,13 +221,13 @@ export class Rpc {
     const id = nextSubscription++;
     let stop: (() => void) | null = null;
     let ended = false;
-    s.subscriptions.set(id, () => {
+    s.hold(id, () => {
       ended = true;
       stop?.();
       release();
     });
     setImmediate(() => {
-      if (!ended) stop = follow();
+      if (!ended) stop = follow(id);
     });
     return id;
   }
@@ -295,7 +240,7 @@ export class Rpc {
 }
 
 function refuseStreams(s: Session, method: string): void {
-  if (s.streams === false) {
+  if (!s.streams) {
     throw Errors.needsStream(method);
   }
 }
@@ -320,12 +265,6 @@ function isRequestShaped(v: unknown): v is JSONRPCRequest {
 
 function invalid(message: string): SminitError {
   return Errors.badParams(message);
-}
-
-function checkSince(q: LogQuery): void {
-  if (q.since !== undefined && Number.isNaN(sinceMs(q.since))) {
-    throw invalid(`since: expected epoch ms or an ISO 8601 date, got ${JSON.stringify(q.since)}`);
-  }
 }
 
 function typeMatches(schema: Readonly<Record<string, unknown>>, v: unknown): boolean {
@@ -423,33 +362,4 @@ function toRpcError(
   );
   const internal = ProtocolErrors.internal(`${method}: ${messageOf(err)}`);
   return new JSONRPCErrorException(internal.message, internal.code);
-}
-
-// --- rpc.discover ------------------------------------------------------------------
-
-export function openRpc(): object {
-  return {
-    openrpc: '1.2.6',
-    info: {
-      title: 'sminit',
-      version: '0.1.0',
-      description: 'sminit service manager API (a superset of zinit’s JSON-RPC API)',
-    },
-    methods: METHOD_NAMES.map((name) => {
-      const m = METHODS[name];
-      return {
-        name,
-        summary: m.summary,
-        paramStructure: 'either',
-        params: m.params.map((p) => ({
-          name: p.name,
-          required: p.required,
-          description: p.description,
-          schema: p.schema,
-        })),
-        result: { name: 'result', schema: m.result },
-      };
-    }),
-    components: { schemas: COMPONENT_SCHEMAS },
-  };
 }

@@ -5,6 +5,7 @@
 
 import { createWriteStream, fstatSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BoundedWriter } from '../logs/file.js';
 import { loadDir } from '../config/load.js';
@@ -14,14 +15,21 @@ import { HttpEndpoint } from '../transport/http.js';
 import { LogStore } from '../logs/ring.js';
 import { Manager } from '../supervise/manager.js';
 import { Rpc } from '../api/dispatch.js';
-import { type ServerLimits, checkSocketFree, listen, resolveGroup } from '../transport/socket.js';
+import {
+  type ServerLimits,
+  checkSocketFree,
+  listen,
+  resolveGroup,
+  socketPathProblem,
+} from '../transport/socket.js';
 import { textHandler } from '../transport/text.js';
 import { debugMethods, faultsEnabled } from '../api/faults.js';
-import { InitError, setupInit } from '../os/init.js';
+import { type Init, InitError, setupInit } from '../os/init.js';
 import { loadNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
 import type { RebootKind } from '../os/native.js';
-import { formatProblem } from '../core/definition.js';
+import { USAGE } from './options.js';
+import { type ServiceDef, formatProblem } from '../core/definition.js';
 
 export interface DaemonOptions {
   readonly configDir: string;
@@ -85,51 +93,88 @@ function stdoutWriter(): BoundedWriter {
 
 /** Runs until shutdown; resolves to the process exit code. */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  containStrayErrors();
+  try {
+    await checkSocketPath(opts.socket);
+    // Refuse before starting anything: a second daemon must not run the services twice.
+    await refuseTakenSocket(opts.socket);
+    const init = await becomeInit(opts.container);
+    const socketGroup = await socketGroupId(opts.socketGroup);
+    const defs = await loadServiceFiles(opts.configDir);
+    return await new Daemon(opts, init).run(defs, socketGroup);
+  } catch (err) {
+    if (!(err instanceof StartFailure)) throw err;
+    process.stderr.write(`sminitd: ${err.message}\n`);
+    return err.code;
+  }
+}
+
+/** Why sminitd stops before it serves anything, and the exit code that says so. */
+class StartFailure extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An exception outside any request is reported, and the daemon goes on. */
+function containStrayErrors(): void {
   process.on('uncaughtException', (err) =>
     report(null, `internal error (contained): ${err.stack ?? err.message}`),
   );
   process.on('unhandledRejection', (err) =>
     report(null, `internal error (contained): ${messageOf(err)}`),
   );
+}
 
-  // Refuse before starting anything: a second daemon must not run the services twice.
+/** A socket path that cannot work is a command line that cannot work. */
+async function checkSocketPath(path: string): Promise<void> {
+  const problem = await socketPathProblem(path);
+  if (problem) throw new StartFailure(USAGE, `cannot serve ${path}: ${problem}`);
+}
+
+async function refuseTakenSocket(path: string): Promise<void> {
   try {
-    await checkSocketFree(opts.socket);
+    await checkSocketFree(path);
   } catch (err) {
-    process.stderr.write(`sminitd: ${messageOf(err)}\n`);
-    return 1;
+    throw new StartFailure(1, messageOf(err));
   }
+}
 
-  // PID 1 duties first: before any child exists, descriptors are made
-  // close-on-exec and the orphan reaper listens.
-  let init: Awaited<ReturnType<typeof setupInit>>;
+/**
+ * PID 1 duties first: before any child exists, descriptors are made
+ * close-on-exec and the orphan reaper listens.
+ */
+async function becomeInit(container: boolean): Promise<Init> {
+  let init: Init;
   try {
-    init = await setupInit({ container: opts.container, report });
+    init = await setupInit({ container, report });
   } catch (err) {
     if (!(err instanceof InitError)) throw err;
-    process.stderr.write(`sminitd: ${err.message}\n`);
-    return 1;
+    throw new StartFailure(1, err.message);
   }
   if (init.role !== 'daemon') report(null, `running as ${init.role} (pid ${process.pid})`);
+  return init;
+}
 
-  let socketGroup: number | undefined;
-  if (opts.socketGroup !== undefined) {
-    try {
-      socketGroup = await resolveGroup(opts.socketGroup, await loadNative());
-    } catch (err) {
-      process.stderr.write(`sminitd: --socket-group ${opts.socketGroup}: ${messageOf(err)}\n`);
-      return 2;
-    }
+async function socketGroupId(spec: string | undefined): Promise<number | undefined> {
+  if (spec === undefined) return undefined;
+  try {
+    return await resolveGroup(spec, await loadNative());
+  } catch (err) {
+    throw new StartFailure(USAGE, `--socket-group ${spec}: ${messageOf(err)}`);
   }
+}
 
-  const logs = new LogStore({
-    maxBytes: opts.bufferBytes,
-    ...(opts.bufferLines !== undefined ? { maxLines: opts.bufferLines } : {}),
-  });
-  const { defs, problems } = await loadDir(opts.configDir);
+/**
+ * The service files to load: every problem is reported, and a dependency
+ * cycle rejects its members while everything outside it loads.
+ */
+async function loadServiceFiles(dir: string): Promise<ServiceDef[]> {
+  const { defs, problems } = await loadDir(dir);
   for (const p of problems) report(null, formatProblem(p));
-
-  // A cycle rejects its members; everything outside it loads.
   const graph = new Map(defs.map((d) => [d.name, [...d.after]]));
   const rejected = new Set<string>();
   for (const cycle of findCycles(graph)) {
@@ -139,122 +184,152 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     );
     for (const n of cycle) rejected.add(n);
   }
+  return defs.filter((d) => !rejected.has(d.name));
+}
 
-  const manager = new Manager({
-    configDir: opts.configDir,
-    logs,
-    report,
-    stdout: (data, lines) => void stdoutWriter().write(data, lines),
-    procs: systemProcesses(init.spawner),
-  });
+/** The running daemon's parts, how it serves, and how it ends. */
+class Daemon {
+  private readonly manager: Manager;
+  private readonly rpc: Rpc;
+  private readonly http: HttpEndpoint;
+  private server: Server | null = null;
+  private resolveExit: (code: number) => void = () => undefined;
+  private readonly exited = new Promise<number>((r) => (this.resolveExit = r));
+  private extraSignals = 0;
 
-  let resolveExit: (code: number) => void = () => undefined;
-  const exited = new Promise<number>((r) => (resolveExit = r));
+  constructor(
+    private readonly opts: DaemonOptions,
+    private readonly init: Init,
+  ) {
+    const logs = new LogStore({
+      maxBytes: opts.bufferBytes,
+      ...(opts.bufferLines !== undefined ? { maxLines: opts.bufferLines } : {}),
+    });
+    this.manager = new Manager({
+      configDir: opts.configDir,
+      logs,
+      report,
+      stdout: (data, lines) => void stdoutWriter().write(data, lines),
+      procs: systemProcesses(init.spawner),
+    });
+    this.rpc = this.dispatcher(logs);
+    this.http = new HttpEndpoint({
+      rpc: this.rpc,
+      report,
+      generatedTokenPath: `${opts.socket}.token`,
+      publicReads: opts.http?.publicReads ?? false,
+      ...(opts.http?.tokenFile !== undefined ? { tokenFile: opts.http.tokenFile } : {}),
+    });
+  }
+
+  /** Serve, start the services, and resolve to the exit code once everything has stopped. */
+  async run(defs: readonly ServiceDef[], socketGroup: number | undefined): Promise<number> {
+    // Loading is queued ahead of any request (a client must never find the
+    // services missing just after the socket appears) but runs only once the
+    // socket is ours: with another daemon live, nothing starts.
+    let socketIsOurs: () => void = () => undefined;
+    this.manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
+    const loaded = this.manager.load(defs);
+    await this.serveSocket(socketGroup);
+    await this.serveHttp();
+    const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';
+    report(null, `listening on ${this.opts.socket} (mode ${mode}); config ${this.opts.configDir}`);
+    socketIsOurs();
+    this.handleSignals();
+    await loaded;
+    return this.exited;
+  }
+
+  private dispatcher(logs: LogStore): Rpc {
+    const faults = faultsEnabled();
+    if (faults) report(null, 'debug faults enabled (SMINIT_DEBUG_FAULTS=1): debug_fault accepted');
+    return new Rpc({
+      manager: this.manager,
+      logs,
+      report,
+      onShutdown: (reboot) =>
+        void this.shutdown(
+          reboot ? 'reboot requested' : 'shutdown requested',
+          reboot ? 'restart' : 'power-off',
+        ),
+      http: {
+        start: (address) => this.http.start(address),
+        stop: () => this.http.stop(),
+      },
+      ...(faults ? { extraMethods: debugMethods(this.manager) } : {}),
+    });
+  }
+
+  private async serveSocket(group: number | undefined): Promise<void> {
+    try {
+      this.server = await listen({
+        path: this.opts.socket,
+        rpc: this.rpc,
+        report,
+        text: textHandler({ rpc: this.rpc }),
+        ...(group !== undefined ? { group } : {}),
+        ...(this.opts.limits ? { limits: this.opts.limits } : {}),
+      });
+    } catch (err) {
+      // Nothing has started: the load waits for the socket.
+      throw new StartFailure(1, `cannot serve ${this.opts.socket}: ${messageOf(err)}`);
+    }
+  }
+
+  private async serveHttp(): Promise<void> {
+    const address = this.opts.http?.address;
+    if (address === undefined) return;
+    try {
+      await this.http.start(address);
+    } catch (err) {
+      this.server?.close();
+      await unlink(this.opts.socket).catch(() => undefined);
+      throw new StartFailure(1, `--http ${address}: ${messageOf(err)}`);
+    }
+  }
 
   /** Stop everything in order, then the final act: exit, or power off / reboot as the machine's init. */
-  const shutdown = async (why: string, end: RebootKind): Promise<void> => {
-    if (manager.isShuttingDown) return;
+  private async shutdown(why: string, end: RebootKind): Promise<void> {
+    if (this.manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
-    const clean = await manager.shutdown();
-    await http.dispose();
-    server.close();
-    await unlink(opts.socket).catch(() => undefined);
-    if (init.reaper) {
-      await init.reaper.settle();
-      report(null, `reaped ${init.reaper.reaped} orphaned processes since start`);
+    const clean = await this.manager.shutdown();
+    await this.http.dispose();
+    this.server?.close();
+    await unlink(this.opts.socket).catch(() => undefined);
+    const { reaper } = this.init;
+    if (reaper) {
+      await reaper.settle();
+      report(null, `reaped ${reaper.reaped} orphaned processes since start`);
     }
     report(null, clean ? 'clean shutdown' : 'shutdown done; some services had to be killed');
-    init.finish(end);
-    resolveExit(clean ? 0 : 1);
-  };
-
-  const rpc: Rpc = new Rpc({
-    manager,
-    logs,
-    report,
-    onShutdown: (reboot) =>
-      void shutdown(
-        reboot ? 'reboot requested' : 'shutdown requested',
-        reboot ? 'restart' : 'power-off',
-      ),
-    http: {
-      start: (address) => http.start(address),
-      stop: () => http.stop(),
-    },
-    ...(faultsEnabled() ? { extraMethods: debugMethods(manager) } : {}),
-  });
-  if (faultsEnabled())
-    report(null, 'debug faults enabled (SMINIT_DEBUG_FAULTS=1): debug_fault accepted');
-  const http = new HttpEndpoint({
-    rpc,
-    report,
-    generatedTokenPath: `${opts.socket}.token`,
-    publicReads: opts.http?.publicReads ?? false,
-    ...(opts.http?.tokenFile !== undefined ? { tokenFile: opts.http.tokenFile } : {}),
-  });
-
-  // Loading is queued ahead of any request (a client must never find the
-  // services missing just after the socket appears) but runs only once the
-  // socket is ours: with another daemon live, nothing starts.
-  let socketIsOurs: () => void = () => undefined;
-  manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
-  const loaded = manager.load(defs.filter((d) => !rejected.has(d.name)));
-
-  let server: Awaited<ReturnType<typeof listen>>;
-  try {
-    server = await listen({
-      path: opts.socket,
-      rpc,
-      report,
-      text: textHandler({ rpc, logs }),
-      ...(socketGroup !== undefined ? { group: socketGroup } : {}),
-      ...(opts.limits ? { limits: opts.limits } : {}),
-    });
-  } catch (err) {
-    // Nothing has started: the load waits for the socket.
-    process.stderr.write(`sminitd: cannot serve ${opts.socket}: ${messageOf(err)}\n`);
-    return 1;
+    this.init.finish(end);
+    this.resolveExit(clean ? 0 : 1);
   }
-  if (opts.http?.address !== undefined) {
-    try {
-      await http.start(opts.http.address);
-    } catch (err) {
-      process.stderr.write(`sminitd: --http ${opts.http.address}: ${messageOf(err)}\n`);
-      server.close();
-      await unlink(opts.socket).catch(() => undefined);
-      return 1;
-    }
+
+  private handleSignals(): void {
+    const onSignal = (sig: NodeJS.Signals): void => this.onSignal(sig);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    if (this.opts.container) process.on('SIGHUP', onSignal);
+    else process.on('SIGHUP', () => report(null, 'SIGHUP ignored (use --container to stop on it)'));
   }
-  report(
-    null,
-    `listening on ${opts.socket} (mode ${socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600'}); config ${opts.configDir}`,
-  );
-  socketIsOurs();
 
   // The first stop signal starts the ordered stop; one more is reported and
   // changes nothing; the next cuts the grace periods short (SIGKILL to all).
-  let extraSignals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (!manager.isShuttingDown) {
+  private onSignal(sig: NodeJS.Signals): void {
+    if (!this.manager.isShuttingDown) {
       // As the machine's init, SIGINT asks for a reboot and SIGTERM for a power-off.
       const end: RebootKind =
-        init.role === 'machine-init' && sig === 'SIGINT' ? 'restart' : 'power-off';
-      void shutdown(`received ${sig}`, end);
+        this.init.role === 'machine-init' && sig === 'SIGINT' ? 'restart' : 'power-off';
+      void this.shutdown(`received ${sig}`, end);
       return;
     }
-    extraSignals++;
-    if (extraSignals === 1) {
+    this.extraSignals++;
+    if (this.extraSignals === 1) {
       report(null, `received ${sig} during shutdown: still stopping in order (one more forces it)`);
     } else {
       report(null, `received ${sig} again: forcing the shutdown (SIGKILL to every service)`);
-      manager.force();
+      this.manager.force();
     }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  if (opts.container) process.on('SIGHUP', onSignal);
-  else process.on('SIGHUP', () => report(null, 'SIGHUP ignored (use --container to stop on it)'));
-
-  await loaded;
-  return exited;
+  }
 }

@@ -23,7 +23,8 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NL = 0x0a;
 
-function isSpace(b: number): boolean {
+/** JSON's white space. */
+export function isSpace(b: number): boolean {
   return b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 }
 

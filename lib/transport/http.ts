@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { Errors, messageOf } from '../core/errors.js';
 import { type ProtocolError, ProtocolErrors, errorResponse } from '../api/errors.js';
 import { MAX_DEPTH, nestedDeeperThan } from './framing.js';
-import { type HttpControl, type Rpc, type Session, canonicalMethod } from '../api/dispatch.js';
+import { type HttpControl, type Rpc, Session, canonicalMethod } from '../api/dispatch.js';
 import { METHODS, isMethodName } from '../api/wire.js';
 
 export const MAX_HTTP_BODY = 1024 * 1024;
@@ -167,64 +167,88 @@ export class HttpEndpoint implements HttpControl {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-      const text = body === null ? '' : JSON.stringify(body) + '\n';
-      res.writeHead(status, {
-        ...(text ? { 'content-type': 'application/json' } : {}),
-        'content-length': String(Buffer.byteLength(text)),
-        'cache-control': 'no-store',
-        ...headers,
-      });
-      res.end(text);
-    };
-    const fail = (status: number, error: ProtocolError, headers = {}): void =>
-      send(status, errorResponse(null, error), headers);
     try {
-      if (req.method !== 'POST') {
-        return fail(405, ProtocolErrors.notPost(), { allow: 'POST' });
-      }
-      const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-      if (type !== 'application/json') {
-        return fail(415, ProtocolErrors.notJsonBody());
-      }
-      const body = await readBody(req, MAX_HTTP_BODY);
-      if (body === null) {
-        fail(413, ProtocolErrors.bodyTooLarge(MAX_HTTP_BODY), {
-          connection: 'close',
-        });
-        return;
-      }
-      if (nestedDeeperThan(body, MAX_DEPTH)) {
-        return fail(200, ProtocolErrors.tooDeep(MAX_DEPTH));
-      }
-      let value: unknown;
-      try {
-        value = JSON.parse(body);
-      } catch (err) {
-        return fail(200, ProtocolErrors.badJson(err));
-      }
-      const needsToken = !this.opts.publicReads || mutates(value);
-      if (needsToken && !this.authorised(req)) {
-        return fail(401, ProtocolErrors.unauthorized(this.tokenPath), {
-          'www-authenticate': 'Bearer realm="sminit"',
-        });
-      }
-      const session: Session = {
-        subscriptions: new Map(),
-        peer: `http ${req.socket.remoteAddress ?? '?'}`,
-        notify: () => undefined,
-        backlog: () => 0,
-        streams: false,
-      };
-      const answer = await this.opts.rpc.receive(value, session);
-      if (answer === null) send(204, null);
-      else send(200, answer);
+      const request = await this.admit(req);
+      if ('refusal' in request) return refuse(res, request.refusal);
+      const session = new Session({ peer: `http ${req.socket.remoteAddress ?? '?'}` });
+      const answer = await this.opts.rpc.receive(request.value, session);
+      if (answer === null) send(res, 204, null);
+      else send(res, 200, answer);
     } catch (err) {
       this.opts.report(null, `http: internal error: ${messageOf(err)}`);
-      if (!res.headersSent) fail(500, ProtocolErrors.internal());
+      if (!res.headersSent) refuse(res, { status: 500, error: ProtocolErrors.internal() });
       else res.destroy();
     }
   }
+
+  /** The request's JSON value, or why it is refused: its form first, then its body, then the token. */
+  private async admit(req: IncomingMessage): Promise<{ value: unknown } | { refusal: Refusal }> {
+    const refusal = refuseForm(req);
+    if (refusal) return { refusal };
+    const body = await readBody(req, MAX_HTTP_BODY);
+    if (body === null) {
+      const error = ProtocolErrors.bodyTooLarge(MAX_HTTP_BODY);
+      return { refusal: { status: 413, error, headers: { connection: 'close' } } };
+    }
+    const parsed = parseBody(body);
+    if ('refusal' in parsed) return parsed;
+    const needsToken = !this.opts.publicReads || mutates(parsed.value);
+    if (needsToken && !this.authorised(req)) {
+      const error = ProtocolErrors.unauthorized(this.tokenPath);
+      const headers = { 'www-authenticate': 'Bearer realm="sminit"' };
+      return { refusal: { status: 401, error, headers } };
+    }
+    return parsed;
+  }
+}
+
+/** A request answered with an error instead of going to the dispatcher. */
+interface Refusal {
+  readonly status: number;
+  readonly error: ProtocolError;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Only a JSON POST is a call. */
+function refuseForm(req: IncomingMessage): Refusal | null {
+  if (req.method !== 'POST') {
+    return { status: 405, error: ProtocolErrors.notPost(), headers: { allow: 'POST' } };
+  }
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') return { status: 415, error: ProtocolErrors.notJsonBody() };
+  return null;
+}
+
+/** A body that is not JSON (or nests too deep) is answered 200 with a JSON-RPC error, as on the socket. */
+function parseBody(body: string): { value: unknown } | { refusal: Refusal } {
+  if (nestedDeeperThan(body, MAX_DEPTH)) {
+    return { refusal: { status: 200, error: ProtocolErrors.tooDeep(MAX_DEPTH) } };
+  }
+  try {
+    return { value: JSON.parse(body) as unknown };
+  } catch (err) {
+    return { refusal: { status: 200, error: ProtocolErrors.badJson(err) } };
+  }
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  const text = body === null ? '' : JSON.stringify(body) + '\n';
+  res.writeHead(status, {
+    ...(text ? { 'content-type': 'application/json' } : {}),
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+function refuse(res: ServerResponse, { status, error, headers }: Refusal): void {
+  send(res, status, errorResponse(null, error), headers);
 }
 
 /** The body as text, or null when it is larger than `limit`. */

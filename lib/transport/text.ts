@@ -1,17 +1,25 @@
 // The text protocol of zinit ≤ 0.2.14: one shell-split command line per
 // connection, one JSON envelope `{"state":"ok"|"error","body":…}` back, then
 // close; `log` and `log snapshot` stream raw `[+] name: text` lines instead.
-// It is a view, not a second implementation: every command is turned into the
-// JSON-RPC call sminit's own client would make and answered from its result,
-// so both dialects see the one manager. Owns no state beyond a connection.
+// It is a view, not a second implementation: every command, `log` included,
+// is turned into the JSON-RPC call sminit's own client would make and answered
+// from its result, so all dialects see one manager and one count of log
+// followers. Owns no state beyond a connection; never reads the log ring.
 
 import type { Socket } from 'node:net';
-import { messageOf } from '../core/errors.js';
 import { Code } from '../api/errors.js';
-import { type LogEntry, type LogStore, textOf, zinitLine } from '../logs/ring.js';
-import type { Rpc, Session } from '../api/dispatch.js';
+import { type Rpc, Session } from '../api/dispatch.js';
 import { split } from '../core/shellwords.js';
-import type { MethodName, ServiceStatus } from '../api/wire.js';
+import type {
+  LogLine,
+  LogQuery,
+  LogRead,
+  MethodName,
+  NotificationMap,
+  Params,
+  ServiceStatus,
+} from '../api/wire.js';
+import type { TextHandler } from './connection.js';
 
 export type TextCommand =
   | { readonly kind: 'call'; readonly method: MethodName; readonly params: Record<string, string> }
@@ -36,9 +44,6 @@ const BARE: Readonly<Record<string, MethodName>> = {
   shutdown: 'system_shutdown',
   reboot: 'system_reboot',
 };
-
-/** A client more than this many bytes behind on `log` loses lines (and is told how many). */
-const FOLLOW_BACKLOG = 4 * 1024 * 1024;
 
 /** Parses one command line as zinit 0.2.14 did (shell-style words). Pure. */
 export function parseCommand(line: string): TextCommand {
@@ -91,34 +96,52 @@ export function zinitError(code: number, message: string, params: Record<string,
 }
 
 /** A log line as zinit 0.2.14 streamed it; a service's start reads as its marker line. */
-export function textLogLine(e: LogEntry): string {
-  if (e.stream === 'event' && textOf(e).startsWith('started:')) {
-    return `[-] ${e.service}: ------------ [start] ------------`;
+export function textLogLine(l: Pick<LogLine, 'service' | 'stream' | 'text'>): string {
+  if (l.stream === 'event' && l.text.startsWith('started:')) {
+    return `[-] ${l.service}: ------------ [start] ------------`;
   }
-  return zinitLine(e);
+  return `${l.stream === 'stdout' ? '[+]' : '[-]'} ${l.service}: ${l.text}`;
+}
+
+/** What a `log` follower too slow to keep up is told it missed. */
+export function textDroppedLine(count: number): string {
+  return `[-] sminit: ${count} lines dropped (reader too slow)`;
 }
 
 export interface TextOptions {
   readonly rpc: Rpc;
-  readonly logs: LogStore;
 }
 
-/** The handler server.ts calls with a text connection's first line. */
-export function textHandler(
-  opts: TextOptions,
-): (line: string, socket: Socket, peer: string) => void {
+/** The handler the socket calls with a text connection's first line. */
+export function textHandler({ rpc }: TextOptions): TextHandler {
   return (line, socket, peer) => {
     // Nothing more is read from a text connection; keep reading so a close is seen.
     socket.resume();
+    const session = textSession(socket, peer);
+    socket.once('close', () => session.close());
     const command = parseCommand(line);
-    if (command.kind === 'error') {
-      reply(socket, { state: 'error', body: command.message });
-    } else if (command.kind === 'log') {
-      streamLog(opts, socket, command.snapshot);
-    } else {
-      void call(opts.rpc, socket, command.method, command.params, peer);
-    }
+    if (command.kind === 'error') reply(socket, { state: 'error', body: command.message });
+    else if (command.kind === 'call') void call(rpc, session, socket, command);
+    else if (command.snapshot) void snapshot(rpc, session, socket);
+    else void follow(rpc, session, socket);
   };
+}
+
+/** A text connection's session: a follow's notifications become zinit's raw lines. */
+function textSession(socket: Socket, peer: string): Session {
+  const write = (line: string): void => {
+    if (socket.writable) socket.write(line + '\n');
+  };
+  return new Session({
+    peer: `${peer}, text protocol`,
+    notify: (method, params) => {
+      if (method !== 'log_line') return;
+      const { line, dropped } = params as NotificationMap['log_line'];
+      if (line) write(textLogLine(line));
+      else if (dropped) write(textDroppedLine(dropped));
+    },
+    backlog: () => socket.writableLength,
+  });
 }
 
 function reply(socket: Socket, envelope: Envelope): void {
@@ -126,59 +149,76 @@ function reply(socket: Socket, envelope: Envelope): void {
   else socket.destroy();
 }
 
-async function call(
+type Answer =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly code: number; readonly message: string };
+
+/** One call through the dispatcher, as sminit's own client makes it. */
+async function ask<M extends MethodName>(
   rpc: Rpc,
-  socket: Socket,
-  method: MethodName,
-  params: Record<string, string>,
-  peer: string,
-): Promise<void> {
-  const session: Session = {
-    subscriptions: new Map(),
-    peer: `${peer}, text protocol`,
-    notify: () => undefined,
-    backlog: () => socket.writableLength,
-    streams: false,
-  };
+  session: Session,
+  method: M,
+  params: Params<M>,
+): Promise<Answer> {
   const res = await rpc.receive({ jsonrpc: '2.0', id: 1, method, params }, session);
   const one = Array.isArray(res) ? res[0] : res;
-  if (!one) reply(socket, { state: 'error', body: 'no answer' });
-  else if ('error' in one && one.error) {
-    reply(socket, { state: 'error', body: zinitError(one.error.code, one.error.message, params) });
-  } else reply(socket, { state: 'ok', body: zinitBody(method, one.result) });
+  if (!one) return { ok: false, code: Code.Internal, message: 'no answer' };
+  if ('error' in one && one.error) {
+    return { ok: false, code: one.error.code, message: one.error.message };
+  }
+  return { ok: true, result: one.result };
 }
 
-function streamLog({ logs, rpc }: TextOptions, socket: Socket, snapshot: boolean): void {
-  if (snapshot) {
-    const text = logs
-      .read({})
-      .entries.map((e) => textLogLine(e) + '\n')
-      .join('');
-    socket.end(text);
-    return;
+async function call(
+  rpc: Rpc,
+  session: Session,
+  socket: Socket,
+  { method, params }: Extract<TextCommand, { kind: 'call' }>,
+): Promise<void> {
+  const answer = await ask(rpc, session, method, params as Params<MethodName>);
+  if (!answer.ok) {
+    reply(socket, { state: 'error', body: zinitError(answer.code, answer.message, params) });
+  } else reply(socket, { state: 'ok', body: zinitBody(method, answer.result) });
+}
+
+/**
+ * `log`: the buffer, then every new line until the client leaves; a
+ * log_follow like any other, so it counts against the one bound on
+ * followers and a slow reader is paused (and told what it missed) the same way.
+ */
+async function follow(rpc: Rpc, session: Session, socket: Socket): Promise<void> {
+  const answer = await ask(rpc, session, 'log_follow', {});
+  if (!answer.ok) reply(socket, { state: 'error', body: answer.message });
+}
+
+/** `log snapshot`: the buffer as it was when asked, read in pages, then close. */
+async function snapshot(rpc: Rpc, session: Session, socket: Socket): Promise<void> {
+  let query: LogQuery = {};
+  for (;;) {
+    const answer = await ask(rpc, session, 'log_read', query);
+    if (!answer.ok) return reply(socket, { state: 'error', body: answer.message });
+    const page = answer.result as LogRead;
+    const until = query.until ?? page.end;
+    const text = page.lines.map((l) => textLogLine(l) + '\n').join('');
+    if (page.next >= until) return void socket.end(text);
+    if (!(await written(socket, text))) return;
+    query = { from: page.next, until };
   }
-  let release: () => void;
-  try {
-    release = rpc.acquireFollower();
-  } catch (err) {
-    reply(socket, { state: 'error', body: messageOf(err) });
-    return;
-  }
-  let dropped = 0;
-  const stop = logs.follow({}, (e) => {
-    if (!socket.writable) return;
-    if (socket.writableLength > FOLLOW_BACKLOG) {
-      dropped++;
-      return;
-    }
-    if (dropped > 0) {
-      socket.write(`[-] sminit: ${dropped} lines dropped (reader too slow)\n`);
-      dropped = 0;
-    }
-    socket.write(textLogLine(e) + '\n');
-  });
-  socket.once('close', () => {
-    stop();
-    release();
+}
+
+/** Writes, and waits until the client has taken it in; false when it has gone. */
+function written(socket: Socket, text: string): Promise<boolean> {
+  if (!socket.writable) return Promise.resolve(false);
+  if (socket.write(text)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => (): void => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = done(true);
+    const onClose = done(false);
+    socket.once('drain', onDrain);
+    socket.once('close', onClose);
   });
 }

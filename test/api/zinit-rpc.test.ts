@@ -6,6 +6,7 @@
 import t from 'tap';
 import { Ajv } from 'ajv';
 import { METHOD_NAMES } from '../../lib/api/wire.js';
+import pkg from '../../package.json' with { type: 'json' };
 import { startDaemon } from '../helpers/daemon.js';
 import { Raw } from '../helpers/raw.js';
 import { waitFor, waitForInGroup } from '../helpers/wait.js';
@@ -213,10 +214,12 @@ t.test('zinit JSON-RPC over the unix socket', async (t) => {
   await t.test('rpc.discover: every method, and schemas real answers satisfy', async (t) => {
     const doc = (await d.client.call('rpc.discover')) as {
       openrpc: string;
+      info: { version: string };
       methods: { name: string; params: { name: string }[] }[];
       components: { schemas: Record<string, { properties?: object }> };
     };
     t.match(doc.openrpc, /^1\./);
+    t.equal(doc.info.version, pkg.version, 'the package’s version');
     const names = doc.methods.map((m) => m.name);
     t.same([...names].sort(), [...METHOD_NAMES].sort());
     for (const m of [

@@ -18,7 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { NAME_RULE } from '../../lib/core/names.js';
 import { MAX_BATCH, MAX_FOLLOWERS, MAX_FOLLOWS_PER_CONNECTION } from '../../lib/api/dispatch.js';
-import { MAX_REQUEST } from '../../lib/transport/socket.js';
+import { MAX_REQUEST } from '../../lib/transport/connection.js';
 import { MAX_DEPTH } from '../../lib/transport/framing.js';
 import { runCli, startDaemon } from '../helpers/daemon.js';
 import { Raw, type Response, err, req, textCommand } from '../helpers/raw.js';

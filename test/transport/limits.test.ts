@@ -5,12 +5,13 @@
 
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { chmodSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { MAX_DEPTH } from '../../lib/transport/framing.js';
 import { NAME_RULE } from '../../lib/core/names.js';
 import { MAX_BATCH, MAX_FOLLOWS_PER_CONNECTION } from '../../lib/api/dispatch.js';
-import { MAX_REQUEST } from '../../lib/transport/socket.js';
+import { MAX_REQUEST } from '../../lib/transport/connection.js';
+import { MAX_SOCKET_PATH, socketPathProblem } from '../../lib/transport/socket.js';
 import { parseCommand } from '../../lib/transport/text.js';
 import { METHODS, METHOD_NAMES } from '../../lib/api/wire.js';
 import { SMINITD, runCli, startDaemon, tempDir } from '../helpers/daemon.js';
@@ -243,6 +244,54 @@ t.test('--socket-group with a group that does not exist stops sminitd', async (t
   t.equal(stderr, "sminitd: --socket-group no-such-group: no such group 'no-such-group'\n");
   t.notOk(readdirSync(dir).includes('s.sock'), 'no socket was made');
 });
+
+t.test(
+  'a socket path that cannot work stops sminitd at once, saying why, leaving nothing',
+  async (t) => {
+    const dir = tempDir(t);
+    const start = (socket: string) => {
+      const p = spawn(process.execPath, [SMINITD, '-c', dir, '-s', socket], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const code = new Promise<number | null>((r) => p.on('close', r));
+      return { p, code, stderr: () => stderr };
+    };
+    const run = async (socket: string): Promise<{ code: number | null; stderr: string }> => {
+      const d = start(socket);
+      return { code: await d.code, stderr: d.stderr() };
+    };
+    // The longest path that fits is served.
+    const longest = join(dir, 'x'.repeat(MAX_SOCKET_PATH - dir.length - 1));
+    t.equal(Buffer.byteLength(longest), MAX_SOCKET_PATH);
+    const served = start(longest);
+    t.teardown(() => void served.p.kill('SIGKILL'));
+    await waitFor('sminitd to listen', () => served.stderr().includes('listening on'), 10000);
+    served.p.kill('SIGTERM');
+    t.equal(await served.code, 0, `a ${MAX_SOCKET_PATH}-byte path is served`);
+    t.same(readdirSync(dir), [], 'and removed at exit');
+    // One byte more (with its NUL, one more than a socket address holds) is refused.
+    const long = longest + 'x';
+    const tooLong = await run(long);
+    t.equal(tooLong.code, 2, 'too long: exit code 2');
+    t.equal(
+      tooLong.stderr,
+      `sminitd: cannot serve ${long}: 108 bytes is too long for a unix socket path (at most 107); choose a shorter one\n`,
+    );
+    t.same(readdirSync(dir), [], 'no file of a shorter name left behind');
+
+    const missing = `${dir}/no-such-dir/s.sock`;
+    const noDir = await run(missing);
+    t.equal(noDir.code, 2, 'no directory: exit code 2');
+    t.equal(
+      noDir.stderr,
+      `sminitd: cannot serve ${missing}: directory ${dir}/no-such-dir does not exist\n`,
+    );
+    writeFileSync(join(dir, 'file'), '');
+    t.equal(await socketPathProblem(join(dir, 'file', 's.sock')), `${dir}/file is not a directory`);
+  },
+);
 
 t.test('every change is logged with the peer’s uid, pid and command', async (t) => {
   const d = await startDaemon(t, FILES);

@@ -2,11 +2,13 @@
 // one command per connection, one envelope back, then close; every verb, the
 // log stream, and malformed input (answered, the daemon unharmed).
 
+import { connect } from 'node:net';
 import t from 'tap';
 import { parseCommand, zinitBody } from '../../lib/transport/text.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { Raw, textCommand, textJson } from '../helpers/raw.js';
 import { waitFor } from '../helpers/wait.js';
+import { lineNumber, writerExec } from '../helpers/writers.js';
 
 t.test('parseCommand', async (t) => {
   t.same(parseCommand('list'), { kind: 'call', method: 'service_list', params: {} });
@@ -223,6 +225,56 @@ t.test('every verb over the text protocol', async (t) => {
     t.equal((await textJson(sock, 'status a\r')).state, 'ok');
     t.same(await d.client.list(), (await textJson(sock, 'list')).body);
   });
+});
+
+t.test('log: a reader too slow is told how many lines it missed, in zinit’s words', async (t) => {
+  const scripts = tempDir(t);
+  const COUNT = 200_000;
+  const d = await startDaemon(t, { w: `exec: ${writerExec(scripts, COUNT, 60)}\n` }, [
+    '-b',
+    '2MiB',
+  ]);
+  // A follower that reads nothing until the writer is done.
+  const slow = connect(d.socket);
+  await new Promise((r) => slow.once('connect', r));
+  t.teardown(() => slow.destroy());
+  slow.pause();
+  slow.write('log\n');
+  await waitFor(
+    'the writer to finish',
+    async () => (await d.client.readLogs({ names: ['w'], n: 1 })).lines[0]?.text === 'w done',
+    40000,
+  );
+  let buf = '';
+  let dropped = 0;
+  let done = false;
+  const nums: number[] = [];
+  const strange: string[] = [];
+  slow.setEncoding('utf8');
+  slow.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) !== -1) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const missed = /^\[-\] sminit: (\d+) lines dropped \(reader too slow\)$/.exec(line);
+      const n = line.startsWith('[+] w: ') ? lineNumber(line.slice(7)) : null;
+      if (missed) dropped += Number(missed[1]);
+      else if (n !== null) nums.push(n);
+      else if (line === '[+] w: w done') done = true;
+      else if (!line.startsWith('[-] ')) strange.push(line);
+    }
+  });
+  slow.resume();
+  await waitFor('the slow reader to catch up', () => done, 40000);
+  t.ok(dropped > 0, `told it missed ${dropped} lines`);
+  t.ok(
+    nums.every((n, i) => i === 0 || n > (nums[i - 1] as number)),
+    'what it got is in order, none twice',
+  );
+  t.ok(nums.length + dropped >= COUNT - (nums[0] ?? 0), 'every line got or counted');
+  t.same(strange, [], 'nothing but zinit’s raw lines');
+  t.equal((await d.status('w')).status, 'running', 'the writer was not held up');
 });
 
 for (const verb of ['shutdown', 'reboot']) {
