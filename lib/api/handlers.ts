@@ -6,6 +6,7 @@ import { Errors } from '../core/errors.js';
 import { type LogStore, sinceMs, toWire, zinitLine } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
 import { serviceStats } from './stats.js';
+import { toStatus, zinitList } from './status.js';
 import { VERSION } from './version.js';
 import {
   COMPONENT_SCHEMAS,
@@ -57,12 +58,15 @@ export function handlers(c: HandlerContext): Handlers {
 
 const services = ({ manager: m, audit }: HandlerContext) =>
   ({
-    service_list: () => m.list(),
-    service_list_full: () => m.listFull(),
-    service_status: (p) => m.status(p.name),
+    service_list: async () => zinitList(await m.views()),
+    service_list_full: async () => (await m.views()).map((v) => toStatus(v)),
+    service_status: async (p) => toStatus(await m.view(p.name)),
     service_start: (p, s) => (audit(s, `start ${p.name}`), m.start(p.name)),
     service_stop: (p, s) => (audit(s, `stop ${p.name}`), m.stop(p.name)),
-    service_restart: (p, s) => (audit(s, `restart ${p.name}`), m.restart(p.name, p.timeout)),
+    service_restart: async (p, s) => (
+      audit(s, `restart ${p.name}`),
+      toStatus(await m.restart(p.name, p.timeout))
+    ),
     service_monitor: (p, s) => (audit(s, `monitor ${p.name}`), m.monitor(p.name)),
     service_forget: (p, s) => (audit(s, `forget ${p.name}`), m.forget(p.name)),
     service_kill: (p, s) => (audit(s, `kill ${p.name} ${p.signal}`), m.kill(p.name, p.signal)),
@@ -110,7 +114,7 @@ const snapshotEnd = new WeakMap<Session, number>();
 const zinitStream = ({ manager: m, logs, subscribe }: HandlerContext) =>
   ({
     stream_currentLogs: async (p, s) => {
-      if (p.name !== undefined) await m.status(p.name);
+      if (p.name !== undefined) await m.view(p.name);
       const q: LogQuery = p.name !== undefined ? { names: [p.name] } : {};
       const { entries, next } = logs.read(q);
       snapshotEnd.set(s, next);

@@ -14,16 +14,9 @@ import { parseSignal } from '../core/signals.js';
 import { ServiceWorker } from './worker.js';
 import type { Processes } from './seam.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
-import {
-  type ServiceState,
-  hasProcess,
-  isSettled,
-  isUp,
-  reasonOf,
-  zinitState,
-} from '../core/state.js';
+import { hasProcess, isSettled, isUp } from '../core/state.js';
 import type { ServiceDef } from '../core/definition.js';
-import type { ExitWire, ServiceStatus } from '../api/wire.js';
+import type { ServiceView } from './view.js';
 
 export interface ManagerOptions {
   readonly configDir: string;
@@ -95,20 +88,13 @@ export class Manager {
 
   // --- reads ----------------------------------------------------------------
 
-  list(): Promise<Record<string, string>> {
-    return this.command(() => {
-      const out: Record<string, string> = {};
-      for (const [name, w] of this.sorted()) out[name] = zinitState(w.state);
-      return out;
-    });
+  /** Every tracked service as it stands, by name. */
+  views(): Promise<ServiceView[]> {
+    return this.command(() => [...this.sorted()].map(([, w]) => this.viewOf(w)));
   }
 
-  listFull(): Promise<ServiceStatus[]> {
-    return this.command(() => [...this.sorted()].map(([, w]) => this.statusOf(w)));
-  }
-
-  status(name: string): Promise<ServiceStatus> {
-    return this.command(() => this.statusOf(this.worker(name)));
+  view(name: string): Promise<ServiceView> {
+    return this.command(() => this.viewOf(this.worker(name)));
   }
 
   /** The worker's process id, for stats; 0 when none runs. */
@@ -151,7 +137,7 @@ export class Manager {
    * Stop then start, answering once the service is up again (running, or a
    * oneshot that succeeded), or cannot come up, or `timeoutMs` has passed.
    */
-  restart(name: string, timeoutMs = RESTART_TIMEOUT_MS): Promise<ServiceStatus> {
+  restart(name: string, timeoutMs = RESTART_TIMEOUT_MS): Promise<ServiceView> {
     return this.command(() => {
       this.refuseIfShuttingDown();
       const w = this.worker(name);
@@ -163,7 +149,7 @@ export class Manager {
           w.requestStart();
           this.evaluate(name, true);
           // Started by someone else meanwhile, the state may be final already.
-          return { later: w.when(isSettled, timeoutMs).then(() => this.statusOf(w)) };
+          return { later: w.when(isSettled, timeoutMs).then(() => this.viewOf(w)) };
         }),
       );
       return { later };
@@ -468,48 +454,22 @@ export class Manager {
     w.start();
   }
 
-  private statusOf(w: ServiceWorker): ServiceStatus {
-    const now = Date.now();
-    const s: ServiceState = w.state;
-    const after: Record<string, string> = {};
-    const dependencies: Record<string, ServiceState['kind'] | 'untracked'> = {};
-    for (const d of this.deps.get(w.name) ?? []) {
-      const dep = this.workers.get(d);
-      after[d] = dep ? zinitState(dep.state) : 'Unknown';
-      dependencies[d] = dep ? dep.state.kind : 'untracked';
-    }
-    const lastExit = w.lastExit;
-    const upSince = w.upSince;
+  private viewOf(w: ServiceWorker): ServiceView {
     return {
       name: w.name,
+      def: w.def,
+      state: w.state,
+      target: w.target,
       pid: w.pid,
-      state: zinitState(s),
-      target: w.target === 'up' ? 'Up' : 'Down',
-      after,
-      status: s.kind,
-      reason: reasonOf(s, now),
-      since: new Date(s.since).toISOString(),
-      uptime_ms: upSince === null ? null : now - upSince,
+      upSince: w.upSince,
       restarts: w.restarts,
-      oneshot: w.def.oneshot,
-      last_exit: lastExit ? exitWire(lastExit) : null,
-      next_attempt:
-        s.kind === 'backoff' || (s.kind === 'failed' && s.retryAt !== null)
-          ? new Date(s.retryAt ?? now).toISOString()
-          : null,
-      dependencies,
-      file: w.def.file,
+      lastExit: w.lastExit,
+      dependencies: (this.deps.get(w.name) ?? []).map((d) => ({
+        name: d,
+        state: this.workers.get(d)?.state ?? null,
+      })),
     };
   }
-}
-
-function exitWire(e: {
-  pid: number;
-  code: number | null;
-  signal: string | null;
-  at: number;
-}): ExitWire {
-  return { pid: e.pid, code: e.code, signal: e.signal, at: new Date(e.at).toISOString() };
 }
 
 /** `deps` with some services' lists replaced: a copy, for a check before the change. */

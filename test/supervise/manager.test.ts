@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { SminitError } from '../../lib/core/errors.js';
 import { LogStore } from '../../lib/logs/ring.js';
 import { Manager } from '../../lib/supervise/manager.js';
+import { toStatus } from '../../lib/api/status.js';
+import type { ServiceStatus } from '../../lib/api/wire.js';
 import { FakeProcesses, def } from '../helpers/fake-processes.js';
 import { waitFor } from '../helpers/wait.js';
 import type { ServiceDef } from '../../lib/core/definition.js';
@@ -36,13 +38,16 @@ function rig(t: Test, defs: readonly ServiceDef[], configDir = '/nonexistent'): 
   return { m, procs, reports };
 }
 
-const statusOf = async (m: Manager, name: string): Promise<string> => (await m.status(name)).status;
+const status = async (m: Manager, name: string): Promise<ServiceStatus> =>
+  toStatus(await m.view(name));
+const statusOf = async (m: Manager, name: string): Promise<string> =>
+  (await status(m, name)).status;
 
 t.test('a dependant starts only once its dependency is up', async (t) => {
   const { m, procs } = rig(t, [def('db', { test: ['db-ready'] }), def('web', { after: ['db'] })]);
   await waitFor('db spawned and tested', () => procs.running('db-ready').length === 1);
   t.equal(await statusOf(m, 'web'), 'blocked', 'web waits while the test runs');
-  t.same((await m.status('web')).dependencies, { db: 'starting' });
+  t.same((await status(m, 'web')).dependencies, { db: 'starting' });
   procs.running('db-ready')[0]?.exit(0);
   await waitFor('web running', async () => (await statusOf(m, 'web')) === 'running');
   t.same(procs.trace(), ['spawn db', 'spawn db-ready', 'spawn web']);
@@ -55,7 +60,7 @@ t.test('a failing health test is retried at its interval and reported', async (t
     procs.running('db-ready')[0]?.exit(1);
   }
   const s = await waitFor('three failures', async () => {
-    const st = await m.status('db');
+    const st = await status(m, 'db');
     return st.reason.includes('(3x)') ? st : null;
   });
   t.match(s.reason, /health test failing \(3x\): exited with code 1/);
@@ -71,13 +76,13 @@ t.test('a crash restarts with a delay that doubles, up to the maximum', async (t
     await waitFor(`run ${i + 1}`, () => procs.running('w').length === 1);
     procs.running('w')[0]?.exit(1);
     const s = await waitFor('backoff', async () => {
-      const st = await m.status('w');
+      const st = await status(m, 'w');
       return st.status === 'backoff' ? st : null;
     });
     delays.push(s.reason.replace(/\d+ ms$/, 'N ms'));
   }
   t.same(delays, Array(3).fill('exited with code 1; restarting in N ms'));
-  const log = (await m.status('w')).restarts;
+  const log = (await status(m, 'w')).restarts;
   t.equal(log, 3, 'three restarts counted');
 });
 
@@ -110,7 +115,7 @@ t.test('a spawn failure is the service state, and is retried with backoff', asyn
   const { m, procs } = rig(t, [def('missing')]);
   procs.failing.set('missing', 'ENOENT');
   const s = await waitFor('failed', async () => {
-    const st = await m.status('missing');
+    const st = await status(m, 'missing');
     return st.status === 'failed' ? st : null;
   });
   t.match(s.reason, /^cannot run 'missing': ENOENT; retrying in \d+ ms$/);
@@ -149,9 +154,9 @@ t.test('forget frees dependants; errors name what went wrong', async (t) => {
       () => 'resolved',
       (e: unknown) => (e instanceof SminitError ? e.kind : 'other'),
     );
-  t.equal(await kindOf(m.status('x')), 'unknown-service');
+  t.equal(await kindOf(status(m, 'x')), 'unknown-service');
   t.equal(await kindOf(m.kill('y', 'SIGNOPE')), 'bad-signal');
-  t.equal(await kindOf(m.status('a b')), 'bad-argument');
+  t.equal(await kindOf(status(m, 'a b')), 'bad-argument');
   await m.stop('y');
   t.equal(await kindOf(m.kill('y', 'HUP')), 'not-running');
 });
@@ -163,9 +168,9 @@ t.test("delete and add again: the dependants' files give their edges back", asyn
   const { m, procs } = rig(t, [def('a'), def('b', { after: ['a'] })], dir);
   await waitFor('b running', async () => (await statusOf(m, 'b')) === 'running');
   await m.forget('a');
-  t.same((await m.status('b')).after, {}, 'a forgotten holds nobody back');
+  t.same((await status(m, 'b')).after, {}, 'a forgotten holds nobody back');
   await m.monitor('a');
-  t.same((await m.status('b')).after, { a: 'Running' }, "b's file says after a: the edge is back");
+  t.same((await status(m, 'b')).after, { a: 'Running' }, "b's file says after a: the edge is back");
   t.equal(await m.shutdown(), true);
   const stops = procs.trace().filter((l) => l.startsWith('SIGTERM'));
   t.same(stops.slice(-2), ['SIGTERM b', 'SIGTERM a'], 'and the shutdown order follows');
