@@ -1,0 +1,103 @@
+// The dispatcher over a real manager on a fake process seam: requests in,
+// responses out, with no socket and no process, in milliseconds. Parameter
+// names and positions, batches, error codes as the catalogue assigns them,
+// zinit's spellings, and a log subscription's notifications.
+
+import t, { type Test } from 'tap';
+import { Rpc, Session } from '../../lib/api/dispatch.js';
+import { LogStore } from '../../lib/logs/ring.js';
+import { Manager } from '../../lib/supervise/manager.js';
+import { FakeProcesses, def } from '../helpers/fake-processes.js';
+import { waitFor } from '../helpers/wait.js';
+
+interface Rig {
+  readonly rpc: Rpc;
+  readonly procs: FakeProcesses;
+  readonly notes: unknown[];
+  readonly session: Session;
+  call(method: string, params?: unknown): Promise<unknown>;
+}
+
+function rig(t: Test): Rig {
+  const procs = new FakeProcesses();
+  const logs = new LogStore({ maxBytes: 1024 * 1024 });
+  const manager = new Manager({
+    configDir: '/nonexistent',
+    logs,
+    report: () => undefined,
+    stdout: () => undefined,
+    procs,
+  });
+  void manager.load([def('db'), def('web', { after: ['db'] })]);
+  t.teardown(() => manager.shutdown());
+  const rpc = new Rpc({ manager, logs, report: () => undefined, onShutdown: () => undefined });
+  const notes: unknown[] = [];
+  const session = new Session({
+    peer: 'test',
+    notify: (method, params) => notes.push({ method, params }),
+  });
+  t.teardown(() => session.close());
+  let id = 0;
+  const call = (method: string, params?: unknown): Promise<unknown> =>
+    rpc.receive(
+      { jsonrpc: '2.0', id: ++id, method, ...(params !== undefined ? { params } : {}) },
+      session,
+    );
+  return { rpc, procs, notes, session, call };
+}
+
+t.test('results, named or positional params, zinit spellings', async (t) => {
+  const { call } = rig(t);
+  await waitFor('web running', async () => {
+    const r = (await call('service_status', { name: 'web' })) as { result?: { status: string } };
+    return r.result?.status === 'running';
+  });
+  t.match(await call('service_list'), { result: { db: 'Running', web: 'Running' } });
+  t.match(await call('service.status', ['db']), { result: { name: 'db', state: 'Running' } });
+  t.match(await call('service_status', { name: 'web' }), {
+    result: { after: { db: 'Running' }, dependencies: { db: 'running' } },
+  });
+});
+
+t.test('errors carry the codes the catalogue assigns', async (t) => {
+  const { call } = rig(t);
+  t.match(await call('service_status', { name: 'nope' }), { error: { code: -32000 } });
+  t.match(await call('service_status', { name: '../x' }), { error: { code: -32602 } });
+  t.match(await call('service_status', { nam: 'db' }), { error: { code: -32602 } });
+  t.match(await call('service_kill', ['db', 'SIGNOPE']), { error: { code: -32004 } });
+  t.match(await call('no_such_method'), { error: { code: -32601 } });
+  t.match(await call('stream_unsubscribeLogs', { id: 999 }), { error: { code: -32602 } });
+});
+
+t.test('a batch answers with an array, in order; bad requests are named', async (t) => {
+  const { rpc, session } = rig(t);
+  const answer = await rpc.receive(
+    [
+      { jsonrpc: '2.0', id: 1, method: 'service_list' },
+      { jsonrpc: '2.0', method: 'service_list' },
+      { jsonrpc: '2.0', id: 3, method: 'service_status', params: ['nope'] },
+    ],
+    session,
+  );
+  t.match(answer, [
+    { id: 1, result: {} },
+    { id: 3, error: { code: -32000 } },
+  ]);
+  t.match(await rpc.receive([], session), { error: { code: -32600, message: 'empty batch' } });
+  t.match(await rpc.receive({ id: 4 }, session), { id: 4, error: { code: -32600 } });
+});
+
+t.test('a log follow sends the lines as notifications', async (t) => {
+  const { call, procs, notes } = rig(t);
+  await waitFor('db spawned', () => procs.running('db').length === 1);
+  const sub = (await call('log_follow', { names: ['db'], stream: 'stdout' })) as { result: number };
+  procs.running('db')[0]?.say('hello');
+  const got = await waitFor('the line', () =>
+    notes.find((n) => JSON.stringify(n).includes('"text":"hello"')),
+  );
+  t.match(got, {
+    method: 'log_line',
+    params: { subscription: sub.result, line: { service: 'db' } },
+  });
+  t.match(await call('stream_unsubscribeLogs', { id: sub.result }), { result: null });
+});
