@@ -4,6 +4,7 @@
 // log following without loss or repetition. Each malformed case is followed
 // by a check that the daemon still answers on a fresh connection.
 
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { METHOD_NAMES } from '../../lib/api/wire.js';
@@ -133,6 +134,20 @@ await d.waitStatus('db', (s) => s.status === 'running', 'running');
 t.test('service_list over a socat-style exchange, byte for byte', async (t) => {
   const raw = await exchange(d.socket, ['{"jsonrpc":"2.0","id":1,"method":"service_list"}\n']);
   t.equal(raw, '{"jsonrpc":"2.0","id":1,"result":{"db":"Running","web":"Running"}}\n');
+});
+
+t.test('the same with socat itself, as the README shows it', async (t) => {
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn('socat', ['-', `UNIX-CONNECT:${d.socket}`], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let text = '';
+    p.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    p.on('error', reject);
+    p.on('close', () => resolve(text));
+    p.stdin.end('{"jsonrpc":"2.0","id":1,"method":"service_list"}\n');
+  });
+  t.equal(out, '{"jsonrpc":"2.0","id":1,"result":{"db":"Running","web":"Running"}}\n');
 });
 
 t.test('service_status: zinit fields and sminit extras', async (t) => {
