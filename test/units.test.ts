@@ -8,7 +8,7 @@ import { SminitError } from '../lib/core/errors.js';
 import { Code, codeOf } from '../lib/api/errors.js';
 import { type Frame, JsonSplitter } from '../lib/transport/framing.js';
 import { nameError } from '../lib/core/names.js';
-import { normaliseParams } from '../lib/api/dispatch.js';
+import { normaliseParams } from '../lib/api/params.js';
 import {
   type ExitInfo,
   type ServiceState,
