@@ -11,7 +11,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'js-yaml';
-import { parseServiceObject, parseServiceText } from '../lib/config/load.js';
+import { parseServiceObject, parseServiceText } from '../lib/config/parse.js';
 import { JsonSplitter, type Frame } from '../lib/transport/framing.js';
 import { split } from '../lib/core/shellwords.js';
 import { parseCommand } from '../lib/transport/text.js';

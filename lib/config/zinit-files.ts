@@ -1,6 +1,6 @@
 // zinit's file API: service_create, service_delete and service_get act on
 // NAME.yaml in the config directory. Content is validated exactly as a file on
-// disk is (it is dumped to YAML and parsed back by config.ts), a file appears
+// disk is (it is dumped to YAML and parsed back by parse.ts), a file appears
 // whole or not at all (temporary file, then a link that refuses to replace),
 // and no name can reach outside the directory (names.ts). Owns no manager
 // state: the manager runs these inside its queue, so they never interleave
@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
-import { MAX_FILE_BYTES, loadServiceFile, parseServiceObject, parseServiceText } from './load.js';
+import { MAX_FILE_BYTES, loadServiceFile } from './load.js';
+import { parseServiceObject, parseServiceText } from './parse.js';
 import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { SERVICE_EXTENSIONS, nameError } from '../core/names.js';
 

@@ -1,14 +1,9 @@
 import t from 'tap';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  DEFAULTS,
-  MAX_FILE_BYTES,
-  loadDir,
-  loadServiceFile,
-  parseServiceObject,
-  parseServiceText,
-} from '../../lib/config/load.js';
+import { MAX_FILE_BYTES, loadDir, loadServiceFile } from '../../lib/config/load.js';
+import { DEFAULTS } from '../../lib/config/normalise.js';
+import { parseServiceObject, parseServiceText } from '../../lib/config/parse.js';
 import { formatDuration, parseDuration, parseSize } from '../../lib/core/duration.js';
 import { split } from '../../lib/core/shellwords.js';
 import { formatProblem, type ServiceDef } from '../../lib/core/definition.js';

@@ -4,7 +4,8 @@
 import t from 'tap';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadServiceFile, parseServiceObject } from '../../lib/config/load.js';
+import { loadServiceFile } from '../../lib/config/load.js';
+import { parseServiceObject } from '../../lib/config/parse.js';
 import { SminitError } from '../../lib/core/errors.js';
 import { codeOf } from '../../lib/api/errors.js';
 import type { RpcError } from '../../lib/client/client.js';

@@ -1,0 +1,102 @@
+// One service file's text (or an object sent over RPC) to a ServiceDef or
+// every problem in it at once: YAML parsing, the schema, then normalise.ts.
+// Pure: reading files is load.ts's, and the graph (cycles, missing
+// dependencies) is judged over a whole directory, not here.
+
+import { YAMLException, constructFromEvents, parseEvents, type Event } from 'js-yaml';
+import type { Problem, ServiceDef } from '../core/definition.js';
+import { describeValue, isRecord } from '../core/jsontype.js';
+import { nameError } from '../core/names.js';
+import { schemaProblems } from './messages.js';
+import { normalise } from './normalise.js';
+import { type Locate, type SpotOf, locate, offsetToSpot } from './positions.js';
+import { Report } from './report.js';
+import { validate as schemaValidate } from './validator.js';
+
+export type ParseResult = { ok: true; def: ServiceDef } | { ok: false; problems: Problem[] };
+
+const EMPTY = 'empty service file: expected a mapping with at least exec';
+
+export function parseServiceText(name: string, file: string, text: string): ParseResult {
+  const spotOf = offsetToSpot(text);
+  const fail = (...problems: Problem[]): ParseResult => ({
+    ok: false,
+    problems: [...nameProblems(name, file), ...problems],
+  });
+  let events: Event[];
+  try {
+    events = parseEvents(text, {});
+  } catch (e) {
+    return fail(yamlProblem(file, e, spotOf));
+  }
+  const map = locate(text, events, spotOf);
+  const problems = map.problems.map((p): Problem => placed(file, p.spot, p.message));
+  if (map.documents > 1) {
+    return fail(
+      ...problems,
+      placed(file, map.secondDocument, 'expected one YAML document, found several'),
+    );
+  }
+  let value: unknown = null;
+  try {
+    // Duplicate keys are reported above with their names; `json` makes the
+    // last one win so that the rest of the file is still checked.
+    value = constructFromEvents(events, { source: text, json: true, maxAliases: 100 })[0];
+  } catch (e) {
+    return fail(...problems, yamlProblem(file, e, spotOf));
+  }
+  return check(name, file, value, (pointer) => map.spots.get(pointer), problems);
+}
+
+export function parseServiceObject(name: string, file: string, value: unknown): ParseResult {
+  return check(name, file, value, null, []);
+}
+
+function check(
+  name: string,
+  file: string,
+  value: unknown,
+  located: Locate | null,
+  early: Problem[],
+): ParseResult {
+  const report = new Report(file, located);
+  report.push(...nameProblems(name, file), ...early);
+  if (value === null || value === undefined) {
+    report.add('', EMPTY);
+  } else if (!isRecord(value)) {
+    report.add(
+      '',
+      `the top level must be a mapping of keys to values, got ${describeValue(value)}`,
+    );
+  } else {
+    // Compiled from the schema at build time (build/validator.ts).
+    if (!schemaValidate(value)) schemaProblems(report, schemaValidate.errors ?? []);
+    const def = normalise(name, file, value, report);
+    if (def && report.problems.length === 0) return { ok: true, def };
+  }
+  return { ok: false, problems: report.sorted() };
+}
+
+/** The name is the file's stem: a bad one is a problem of the file. */
+export function nameProblems(name: string, file: string): Problem[] {
+  const error = nameError(name);
+  return error ? [{ file, line: 0, column: 0, message: error }] : [];
+}
+
+function placed(
+  file: string,
+  spot: { line: number; column: number } | undefined,
+  message: string,
+): Problem {
+  return { file, line: spot?.line ?? 0, column: spot?.column ?? 0, message };
+}
+
+function yamlProblem(file: string, e: unknown, spotOf: SpotOf): Problem {
+  if (e instanceof YAMLException) {
+    // js-yaml counts a lone CR as a line break; every other position here
+    // (and every editor's `:line`) counts LF only, so place it by offset.
+    const spot = e.mark ? spotOf(e.mark.position) : undefined;
+    return placed(file, spot, `invalid YAML: ${e.reason}`);
+  }
+  return placed(file, undefined, `invalid YAML: ${String(e)}`);
+}
