@@ -1,10 +1,10 @@
 // `sminit check DIR`: validates a config directory offline — every file, and
-// the graph they make (cycles, dependencies on services that do not exist).
-// Reads files; starts nothing.
+// the graph they make (cycles, dependencies on services that do not exist),
+// as sminitd would take it (directory.ts). Reads files; starts nothing.
 
-import { loadDir } from './load.js';
-import { findCycles, formatCycle, missingDeps } from '../core/graph.js';
 import { formatProblem } from '../core/definition.js';
+import { formatCycle } from '../core/graph.js';
+import { loadConfig } from './directory.js';
 
 export interface CheckReport {
   readonly ok: boolean;
@@ -12,17 +12,13 @@ export interface CheckReport {
 }
 
 export async function checkDir(dir: string): Promise<CheckReport> {
-  const { defs, problems } = await loadDir(dir);
-  const lines = problems.map(formatProblem);
-  const graph = new Map(defs.map((d) => [d.name, [...d.after]]));
-  for (const cycle of findCycles(graph))
-    lines.push(`${dir}: dependency cycle ${formatCycle(cycle)}`);
-  for (const [name, missing] of missingDeps(graph)) {
-    const def = defs.find((d) => d.name === name);
-    for (const m of missing)
-      lines.push(`${def?.file ?? name}: 'after' names '${m}', which has no service file`);
-  }
+  const config = await loadConfig(dir);
+  const lines = config.problems.map(formatProblem);
+  for (const cycle of config.cycles)
+    lines.push(`${dir}: dependency cycle ${formatCycle(cycle.path)}`);
+  for (const { file, names } of config.missing)
+    for (const m of names) lines.push(`${file}: 'after' names '${m}', which has no service file`);
   if (lines.length > 0)
     return { ok: false, lines: [...lines, `${lines.length} problem(s) in ${dir}`] };
-  return { ok: true, lines: [`${dir}: ${defs.length} services, no problems`] };
+  return { ok: true, lines: [`${dir}: ${config.defs.length} services, no problems`] };
 }
