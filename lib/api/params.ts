@@ -4,7 +4,7 @@
 
 import { Errors, type SminitError } from '../core/errors.js';
 import { describeSchema, isRecord, matchesSchema } from '../core/jsontype.js';
-import { nameError } from '../core/names.js';
+import { checkName } from '../core/names.js';
 import { METHODS, type MethodName } from './wire.js';
 
 type ParamSpecs = (typeof METHODS)[MethodName]['params'];
@@ -52,10 +52,7 @@ function byName(method: MethodName, spec: ParamSpecs, raw: unknown): Record<stri
 /** Service names go through the one name rule, so none can name a path. */
 function checkNames(param: string, v: unknown): void {
   const names = param === 'name' || param === 'filter' ? [v] : param === 'names' ? v : [];
-  for (const n of names as unknown[]) {
-    const err = nameError(n);
-    if (err) throw invalid(err);
-  }
+  for (const n of names as unknown[]) checkName(n);
 }
 
 function invalid(message: string): SminitError {

@@ -109,7 +109,7 @@ function unknownKey(e: ErrorObject, key: string): Placed {
 }
 
 /** ` (did you mean 'x'?)` when exactly such a near miss exists, else ''. */
-export function suggest(word: string, candidates: readonly string[]): string {
+function suggest(word: string, candidates: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = 3;
   for (const c of candidates) {

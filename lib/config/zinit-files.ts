@@ -13,12 +13,7 @@ import { dump, load } from 'js-yaml';
 import { MAX_FILE_BYTES, loadServiceFile } from './load.js';
 import { parseServiceObject, parseServiceText } from './parse.js';
 import { Errors, SminitError, messageOf } from '../core/errors.js';
-import { SERVICE_EXTENSIONS, nameError } from '../core/names.js';
-
-function checkName(name: string): void {
-  const err = nameError(name);
-  if (err) throw Errors.badName(err);
-}
+import { SERVICE_EXTENSIONS, checkName } from '../core/names.js';
 
 /** The existing file for NAME (.yaml, else .yml), or null. */
 async function existing(dir: string, name: string): Promise<string | null> {
@@ -34,7 +29,7 @@ async function existing(dir: string, name: string): Promise<string | null> {
 }
 
 /** The YAML text service_create writes, after checking it as the daemon would read it. */
-export function serviceYaml(name: string, file: string, content: unknown): string {
+function serviceYaml(name: string, file: string, content: unknown): string {
   checkName(name);
   const asObject = parseServiceObject(name, file, content);
   if (!asObject.ok) throw Errors.contentProblems(asObject.problems);

@@ -3,8 +3,8 @@
 // grammar mirrors schemas/service.schema.json's `duration` and `size`, which
 // can state the shape but not the range of a string like "48h".
 
-export const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
-export const MAX_SIZE = 2 ** 40;
+const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
+const MAX_SIZE = 2 ** 40;
 
 const DURATION_EXAMPLES = 'seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s';
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
