@@ -3,7 +3,8 @@
 // argument parsing and formatting, parameter checking, and service names.
 
 import t, { type Test } from 'tap';
-import { formatList, formatStatus, parseArgs, type CliArgs } from '../lib/client/cli.js';
+import { type CliArgs, parseArgs } from '../lib/client/args.js';
+import { formatList, formatStatus } from '../lib/client/format.js';
 import { SminitError } from '../lib/core/errors.js';
 import { Code, codeOf } from '../lib/api/errors.js';
 import { type Frame, JsonSplitter } from '../lib/transport/framing.js';

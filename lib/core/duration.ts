@@ -1,14 +1,40 @@
-// Durations and sizes as service files write them. Pure functions: they turn
-// what a person typed into milliseconds or bytes, or say why they cannot. The
-// grammar mirrors schemas/service.schema.json's `duration` and `size`, which
-// can state the shape but not the range of a string like "48h".
+// Durations and sizes as people write them. Pure functions: they turn what a
+// person typed into milliseconds or bytes, or say why they cannot. The one
+// duration grammar (`1h30m`, `250ms`, `1.5m`; `d` where days make sense) is
+// here; schemas/service.schema.json's `duration` and `size` state the shape
+// but not the range of a string like "48h".
 
 const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
 const MAX_SIZE = 2 ** 40;
 
 const DURATION_EXAMPLES = 'seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s';
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/y;
+
+/** Each unit in milliseconds. */
+const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as const;
+export type DurationUnit = keyof typeof UNIT_MS;
+
+/** The units of a service file's durations, which are at most a day. */
+const FILE_UNITS: readonly DurationUnit[] = ['h', 'm', 's', 'ms'];
+const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)/y;
+
+/**
+ * Milliseconds (not rounded) in a duration written with `units`, such as
+ * `1h30m` or `250ms`; null when `text` is not one.
+ */
+export function durationText(
+  text: string,
+  units: readonly DurationUnit[] = FILE_UNITS,
+): number | null {
+  let ms = 0;
+  DURATION_PART.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while (DURATION_PART.lastIndex < text.length && (m = DURATION_PART.exec(text)) !== null) {
+    const unit = m[2] as DurationUnit;
+    if (!units.includes(unit)) return null;
+    ms += Number(m[1]) * UNIT_MS[unit];
+  }
+  return text === '' || DURATION_PART.lastIndex !== text.length ? null : ms;
+}
 
 /** Milliseconds (whole, rounded), or a message saying why `value` is not a duration. */
 export function parseDuration(value: unknown): number | string {
@@ -18,16 +44,10 @@ export function parseDuration(value: unknown): number | string {
       return `expected a duration (${DURATION_EXAMPLES}), got ${value}`;
     ms = value * 1000;
   } else if (typeof value === 'string') {
-    const text = value.trim();
-    ms = 0;
-    DURATION_PART.lastIndex = 0;
-    let m: RegExpExecArray | null;
-    while (DURATION_PART.lastIndex < text.length && (m = DURATION_PART.exec(text)) !== null) {
-      ms += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? NaN);
-    }
-    if (text === '' || DURATION_PART.lastIndex !== text.length) {
+    const parsed = durationText(value.trim());
+    if (parsed === null)
       return `expected a duration (${DURATION_EXAMPLES}), got ${JSON.stringify(value)}`;
-    }
+    ms = parsed;
   } else {
     return `expected a duration (${DURATION_EXAMPLES})`;
   }

@@ -3,7 +3,8 @@
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { formatLogLine, parseArgs, useColour } from '../../lib/client/cli.js';
+import { parseArgs } from '../../lib/client/args.js';
+import { formatLogLine, useColour } from '../../lib/client/format.js';
 import type { LogLine } from '../../lib/api/wire.js';
 import { SMINIT, startDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';

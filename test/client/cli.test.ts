@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { formatLogLine } from '../../lib/client/cli.js';
+import { formatLogLine } from '../../lib/client/format.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
 import { runCli, startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '../../lib/client/client.js';
-import { ZINIT_CONFIG, ZINIT_SOCKET, initArgs, parseArgs } from '../../lib/client/cli.js';
+import { ZINIT_CONFIG, ZINIT_SOCKET, initArgs, parseArgs } from '../../lib/client/args.js';
 import { daemonId } from '../../lib/os/spawn.js';
 import { SMINIT, runCli, startDaemon, sweep, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';

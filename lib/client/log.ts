@@ -1,0 +1,88 @@
+// `sminit log`: a snapshot read page by page up to the cursor of its first
+// read, or a follow that prints lines as they come until interrupted. Owns
+// stdout's flow control for many lines; the formatting is format.ts's.
+
+import type { Client } from './client.js';
+import type { CliArgs } from './args.js';
+import { formatLogLine, useColour } from './format.js';
+import type { LogLine, LogQuery } from '../api/wire.js';
+
+export async function log(c: Client, a: CliArgs): Promise<number> {
+  const filter: LogQuery = {
+    names: [...a.args],
+    ...(a.since !== null ? { since: a.since } : {}),
+    ...(a.stream !== null ? { stream: a.stream } : {}),
+  };
+  const query: LogQuery = { ...filter, ...(a.lines !== null ? { n: a.lines } : {}) };
+  const colour = !a.json && useColour(a.color, process.stdout.isTTY === true);
+  const w = new LineOut();
+  const printer: Printer = {
+    line: (l) => w.line(a.json ? JSON.stringify(l) : formatLogLine(l, true, colour)),
+    dropped: (n) => w.line(a.json ? JSON.stringify({ dropped: n }) : `-- ${n} lines dropped --`),
+  };
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
+  if (a.snapshot) return snapshot(c, filter, query, printer, w);
+  await c.followLogs(query, printer.line, printer.dropped);
+  return new Promise((resolve) => {
+    c.onClose(() => resolve(0));
+    process.once('SIGINT', () => resolve(0));
+  });
+}
+
+interface Printer {
+  line(l: LogLine): void;
+  dropped(n: number): void;
+}
+
+/** Page by page up to the cursor at the first read: a snapshot ends even while services write. */
+async function snapshot(
+  c: Client,
+  filter: LogQuery,
+  query: LogQuery,
+  print: Printer,
+  w: LineOut,
+): Promise<number> {
+  let page = await c.readLogs(query);
+  const end = page.end;
+  for (;;) {
+    if (page.dropped) print.dropped(page.dropped);
+    for (const l of page.lines) print.line(l);
+    await w.drained();
+    if (page.next >= end) break;
+    page = await c.readLogs({ ...filter, from: page.next, until: end });
+  }
+  await w.flush();
+  return 0;
+}
+
+/**
+ * stdout for many lines: gathered and written a tick's worth at a time, and
+ * a reader that stops (`| head`) ends the command instead of an error.
+ */
+class LineOut {
+  private buf: string[] = [];
+  private scheduled = false;
+  line(s: string): void {
+    this.buf.push(s);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+  flush(): Promise<void> {
+    this.scheduled = false;
+    if (this.buf.length === 0) return Promise.resolve();
+    const text = this.buf.join('\n') + '\n';
+    this.buf = [];
+    return new Promise((resolve) => {
+      if (!process.stdout.write(text)) process.stdout.once('drain', resolve);
+      else resolve();
+    });
+  }
+  /** Wait until what is queued reached stdout (flow control for snapshots). */
+  drained(): Promise<void> {
+    return this.flush();
+  }
+}
