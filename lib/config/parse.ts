@@ -10,6 +10,7 @@ import { nameError } from '../core/names.js';
 import { schemaProblems } from './messages.js';
 import { normalise } from './normalise.js';
 import { type Locate, type SpotOf, locate, offsetToSpot } from './positions.js';
+import { type EnvSource, envSource } from './source.js';
 import { Report } from './report.js';
 import { validate as schemaValidate } from './validator.js';
 
@@ -18,24 +19,35 @@ export type ParseResult = { ok: true; def: ServiceDef } | { ok: false; problems:
 const EMPTY = 'empty service file: expected a mapping with at least exec';
 
 export function parseServiceText(name: string, file: string, text: string): ParseResult {
+  const read = readYaml(file, text);
+  if (!read.ok) return { ok: false, problems: [...nameProblems(name, file), ...read.problems] };
+  return check(name, file, read.value, read.located, read.problems);
+}
+
+/** A file's content as it reads, env values in their own words: what service_get answers. */
+export function serviceValue(text: string): unknown {
+  const read = readYaml('', text);
+  return read.ok ? read.value : undefined;
+}
+
+type YamlRead =
+  | { ok: true; value: unknown; located: Locate; problems: Problem[] }
+  | { ok: false; problems: Problem[] };
+
+/** One YAML document's value, where each of its parts is, and the problems seen so far. */
+function readYaml(file: string, text: string): YamlRead {
   const spotOf = offsetToSpot(text);
-  const fail = (...problems: Problem[]): ParseResult => ({
-    ok: false,
-    problems: [...nameProblems(name, file), ...problems],
-  });
   let events: Event[];
   try {
     events = parseEvents(text, {});
   } catch (e) {
-    return fail(yamlProblem(file, e, spotOf));
+    return { ok: false, problems: [yamlProblem(file, e, spotOf)] };
   }
   const map = locate(text, events, spotOf);
   const problems = map.problems.map((p): Problem => placed(file, p.spot, p.message));
   if (map.documents > 1) {
-    return fail(
-      ...problems,
-      placed(file, map.secondDocument, 'expected one YAML document, found several'),
-    );
+    const second = placed(file, map.secondDocument, 'expected one YAML document, found several');
+    return { ok: false, problems: [...problems, second] };
   }
   let value: unknown = null;
   try {
@@ -43,9 +55,22 @@ export function parseServiceText(name: string, file: string, text: string): Pars
     // last one win so that the rest of the file is still checked.
     value = constructFromEvents(events, { source: text, json: true, maxAliases: 100 })[0];
   } catch (e) {
-    return fail(...problems, yamlProblem(file, e, spotOf));
+    return { ok: false, problems: [...problems, yamlProblem(file, e, spotOf)] };
   }
-  return check(name, file, value, (pointer) => map.spots.get(pointer), problems);
+  const located: Locate = (pointer) => map.spots.get(pointer);
+  const env = envSource(text, events);
+  keepEnvText(value, env.texts);
+  return { ok: true, value, located, problems };
+}
+
+/** Env values YAML read as numbers or booleans become the text they were written as. */
+function keepEnvText(value: unknown, texts: EnvSource['texts']): void {
+  if (!isRecord(value) || !isRecord(value.env)) return;
+  const env = value.env;
+  for (const [key, text] of texts) {
+    const v = env[key];
+    if (typeof v === 'number' || typeof v === 'boolean') env[key] = text;
+  }
 }
 
 export function parseServiceObject(name: string, file: string, value: unknown): ParseResult {

@@ -9,9 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dump, load } from 'js-yaml';
+import { dump } from 'js-yaml';
 import { MAX_FILE_BYTES, loadServiceFile } from './load.js';
-import { parseServiceObject, parseServiceText } from './parse.js';
+import { parseServiceObject, parseServiceText, serviceValue } from './parse.js';
+import { isRecord } from '../core/jsontype.js';
 import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { SERVICE_EXTENSIONS, checkName } from '../core/names.js';
 
@@ -35,7 +36,7 @@ function serviceYaml(name: string, file: string, content: unknown): string {
   if (!asObject.ok) throw Errors.contentProblems(asObject.problems);
   let text: string;
   try {
-    text = dump(content, { lineWidth: -1, noRefs: true, sortKeys: false });
+    text = yamlOf(content);
   } catch (err) {
     throw Errors.notYaml(file, messageOf(err));
   }
@@ -46,6 +47,23 @@ function serviceYaml(name: string, file: string, content: unknown): string {
   const asText = parseServiceText(name, file, text);
   if (!asText.ok) throw Errors.contentProblems(asText.problems);
   return text;
+}
+
+/**
+ * The YAML of a service object as service_create writes it. Env values go
+ * in as the strings the process gets: a number dumped as YAML would come
+ * back in YAML's spelling (`1.0e+21`), not the one that was checked.
+ */
+export function yamlOf(content: unknown): string {
+  const written =
+    isRecord(content) && isRecord(content.env)
+      ? { ...content, env: Object.fromEntries(Object.entries(content.env).map(envText)) }
+      : content;
+  return dump(written, { lineWidth: -1, noRefs: true, sortKeys: false });
+}
+
+function envText([key, v]: [string, unknown]): [string, unknown] {
+  return [key, typeof v === 'number' || typeof v === 'boolean' ? String(v) : v];
 }
 
 /** service_create: write NAME.yaml; refuses when NAME.yaml or NAME.yml exists. */
@@ -110,7 +128,10 @@ export async function deleteServiceFile(dir: string, name: string): Promise<stri
   return `Service '${name}' deleted successfully`;
 }
 
-/** service_get: the file as a JSON object, as written (not with defaults filled in). */
+/**
+ * service_get: the file as a JSON object, as written (not with defaults
+ * filled in), env values as the text the process gets.
+ */
 export async function readServiceFile(dir: string, name: string): Promise<Record<string, unknown>> {
   checkName(name);
   const file = await existing(dir, name);
@@ -119,7 +140,7 @@ export async function readServiceFile(dir: string, name: string): Promise<Record
   if (!checked.ok) throw Errors.fileProblems(checked.problems);
   let value: unknown;
   try {
-    value = load(await readFile(file, 'utf8'));
+    value = serviceValue(await readFile(file, 'utf8'));
   } catch (err) {
     throw Errors.cannotRead(file, messageOf(err));
   }

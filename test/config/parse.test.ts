@@ -270,6 +270,41 @@ t.test('the name is checked too', async (t) => {
   ]);
 });
 
+t.test('env values reach the process as written, not as YAML reads them', async (t) => {
+  const d = def(`exec: x
+env:
+  V1: 1.10
+  V2: 0777
+  V10: 007
+  V6: 0x1F
+  V4: 12345678901234567890
+  E: 1e3
+  T: TRUE
+  PORT: 8080
+  Q: "0777"
+  A: &a 01.50
+  B: *a
+`);
+  t.same(d.env, {
+    V1: '1.10',
+    V2: '0777',
+    V10: '007',
+    V6: '0x1F',
+    V4: '12345678901234567890',
+    E: '1e3',
+    T: 'TRUE',
+    PORT: '8080',
+    Q: '0777',
+    A: '01.50',
+    B: '01.50',
+  });
+  t.same(
+    def('exec: x\nenv: {V: 1.10, W: 2.50}\n', 'w').env,
+    { V: '1.10', W: '2.50' },
+    'flow style',
+  );
+});
+
 t.test('objects sent over RPC', async (t) => {
   const ok = parseServiceObject('api', '<rpc>', { exec: 'node server.js', env: { N: 1 } });
   t.ok(ok.ok);
