@@ -14,3 +14,37 @@ t.test('parseSince', async (t) => {
   t.equal(new Date(clock as number).getHours(), 10);
   t.match(parseSince('yesterday-ish', now), /--since wants/);
 });
+
+t.test('only real times and durations', async (t) => {
+  const now = Date.UTC(2025, 0, 31, 12, 0, 0);
+  for (const bad of [
+    '25:99',
+    '24:00',
+    '10:60',
+    '10:30:99',
+    '2025-02-30',
+    '2023-02-29',
+    '2025-13-01',
+    '2025-00-10',
+    '2025-01-31T25:00',
+    '2025-01-31T10:00:00+25:00',
+    '0',
+    '12345',
+    '2025',
+    'Jan 31 2025',
+    '',
+  ]) {
+    t.equal(
+      parseSince(bad, now),
+      `--since wants a duration (10m, 2h, 1d) or a time (10:00, 2025-01-31T10:00:00Z), got '${bad}'`,
+      JSON.stringify(bad),
+    );
+  }
+  t.equal(parseSince('2024-02-29', now), Date.UTC(2024, 1, 29), 'a leap day');
+  t.equal(parseSince('2025-01-31 10:00:30Z', now), Date.UTC(2025, 0, 31, 10, 0, 30));
+  t.equal(parseSince('2025-01-31T10:00:00+01:00', now), Date.UTC(2025, 0, 31, 9));
+  t.equal(parseSince('2025-01-31T10:00:00.250Z', now), Date.UTC(2025, 0, 31, 10, 0, 0, 250));
+  const late = new Date(parseSince('23:59:59', now) as number);
+  t.same([late.getHours(), late.getMinutes(), late.getSeconds()], [23, 59, 59]);
+  t.equal(new Date(parseSince('0:00', now) as number).getDate(), new Date(now).getDate(), 'today');
+});
