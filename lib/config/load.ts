@@ -10,6 +10,7 @@ import { isRecord } from '../core/jsontype.js';
 import { SERVICE_EXTENSIONS, stemOf } from '../core/names.js';
 import { firstInvalidUtf8 } from '../core/utf8.js';
 import { nameProblems, parseServiceText } from './parse.js';
+import { refuseSharedLogs } from './logfiles.js';
 import { type Spot, byteSpot } from './positions.js';
 
 /** A file's result; `missing` tells a file that is not there from one that is bad. */
@@ -88,7 +89,11 @@ export async function loadServiceNamed(dir: string, name: string): Promise<FileR
   return result as FileResult;
 }
 
-/** Every `*.yaml` / `*.yml` directly in `dir`, by name; a bad file never stops the others. */
+/**
+ * Every `*.yaml` / `*.yml` directly in `dir`, by name; a bad file never
+ * stops the others. Two files that would be one service, or two services
+ * that would write one log file, are refused together.
+ */
 export async function loadDir(dir: string): Promise<{ defs: ServiceDef[]; problems: Problem[] }> {
   let entries: string[];
   try {
@@ -113,17 +118,18 @@ export async function loadDir(dir: string): Promise<{ defs: ServiceDef[]; proble
   const results = await Promise.all(
     entries.map((f) => (twice(f) ? null : loadServiceFile(join(dir, f)))),
   );
-  const defs: ServiceDef[] = [];
+  const loaded: ServiceDef[] = [];
   const problems: Problem[] = [];
   entries.forEach((f, i) => {
     const result = results[i];
     if (!result) {
       const message = `service '${stemOf(f)}' is defined by both ${(twice(f) ?? []).join(' and ')}; neither is loaded`;
       problems.push({ file: join(dir, f), line: 0, column: 0, message });
-    } else if (result.ok) defs.push(result.def);
+    } else if (result.ok) loaded.push(result.def);
     else problems.push(...result.problems);
   });
-  return { defs, problems };
+  const shared = refuseSharedLogs(loaded);
+  return { defs: shared.defs, problems: [...problems, ...shared.problems] };
 }
 
 function tooBig(size: number): string {

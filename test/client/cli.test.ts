@@ -200,6 +200,21 @@ t.test('check DIR', async (t) => {
     t.match(r.stderr, 'dependency cycle a -> b -> a');
     t.matchSnapshot(r.stderr.split(dir).join('<DIR>'), 'check output');
   });
+  t.test('two services writing one log file', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.yaml'), `exec: sleep 1\nlog: {file: ${dir}/x.log}\n`);
+    writeFileSync(join(dir, 'b.yaml'), `exec: sleep 1\ndir: ${dir}\nlog: {file: x.log}\n`);
+    const r = await runCli(['check', dir]);
+    t.equal(r.code, 1);
+    const a = join(dir, 'a.yaml');
+    const b = join(dir, 'b.yaml');
+    t.equal(
+      r.stderr,
+      `${a}: its log file ${dir}/x.log is also written by ${b}; a log file belongs to one service, so neither is loaded\n` +
+        `${b}: its log file ${dir}/x.log is also written by ${a}; a log file belongs to one service, so neither is loaded\n` +
+        `2 problem(s) in ${dir}\n`,
+    );
+  });
   t.test('check needs no daemon and ignores the socket', async (t) => {
     const dir = tempDir(t);
     const r = await runCli(['-s', join(dir, 'none.sock'), 'check', dir]);

@@ -71,3 +71,27 @@ t.test('loadDir', async (t) => {
   writeFileSync(join(dir, 'empty', 'x.yaml'), 'exec: x\n');
   t.equal((await loadDir(join(dir, 'empty'))).defs[0]?.file, resolve(dir, 'empty', 'x.yaml'));
 });
+
+t.test('two services may not write one log file, nor one the other rotates to', async (t) => {
+  const dir = t.testdir({
+    'a.yaml': 'exec: a\nlog: {file: /var/log/app.log}\n',
+    'b.yaml': 'exec: b\ndir: /var/log\nlog: {file: app.log}\n',
+    'c.yaml': 'exec: c\nlog: {file: /var/log/c.log, keep: 2}\n',
+    'd.yaml': 'exec: d\nlog: {file: /var/log/c.log.2}\n',
+    'e.yaml': 'exec: e\nlog: {file: /var/log/c.log.3}\n',
+    'f.yaml': 'exec: f\nlog: stdout\n',
+    'g.yaml': 'exec: g\nlog: stdout\n',
+  });
+  const { defs, problems } = await loadDir(dir);
+  t.same(
+    defs.map((d) => d.name),
+    ['e', 'f', 'g'],
+  );
+  const at = (f: string): string => join(dir, f);
+  t.same(problems.map(formatProblem), [
+    `${at('a.yaml')}: its log file /var/log/app.log is also written by ${at('b.yaml')}; a log file belongs to one service, so neither is loaded`,
+    `${at('b.yaml')}: its log file /var/log/app.log is also written by ${at('a.yaml')}; a log file belongs to one service, so neither is loaded`,
+    `${at('c.yaml')}: its log file /var/log/c.log.2 is also written by ${at('d.yaml')}; a log file belongs to one service, so neither is loaded`,
+    `${at('d.yaml')}: its log file /var/log/c.log.2 is also written by ${at('c.yaml')}; a log file belongs to one service, so neither is loaded`,
+  ]);
+});

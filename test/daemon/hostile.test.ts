@@ -340,6 +340,20 @@ const CYCLE = {
   cyc3: 'exec: sleep 1000\nafter: [cyc2]\n',
 };
 
+/** Two good files that would write one log file: both refused, each naming the other. */
+const SHARED_LOG = {
+  loga: 'exec: sleep 1000\nlog: {file: /tmp/sminit-shared.log}\n',
+  logb: 'exec: sleep 1000\ndir: /tmp\nlog: {file: sminit-shared.log}\n',
+};
+const sharedLog = (dir: string): string[] =>
+  [
+    ['loga', 'logb'],
+    ['logb', 'loga'],
+  ].map(
+    ([a, b]) =>
+      `${join(dir, `${a}.yaml`)}: its log file /tmp/sminit-shared.log is also written by ${join(dir, `${b}.yaml`)}; a log file belongs to one service, so neither is loaded`,
+  );
+
 // --- the table ---------------------------------------------------------------------
 
 t.test('hostile input: a clear error, and nothing else affected', async (t) => {
@@ -773,7 +787,7 @@ t.test('hostile input: a clear error, and nothing else affected', async (t) => {
 
 t.test('hostile files at start-up: every problem at file:line:col, the rest loads', async (t) => {
   const paths: string[] = [];
-  const d = await startDaemon(t, { canary: 'exec: sleep 1000\n', ...CYCLE }, [], {
+  const d = await startDaemon(t, { canary: 'exec: sleep 1000\n', ...CYCLE, ...SHARED_LOG }, [], {
     setup: (dir) => {
       for (const r of FILE_ROWS) {
         const path = join(dir, r.file);
@@ -795,6 +809,8 @@ t.test('hostile files at start-up: every problem at file:line:col, the rest load
   const stderr = d.stderr();
   for (const line of lines) t.ok(stderr.includes(`sminitd: ${line}\n`), `stderr: ${line}`);
   t.ok(stderr.includes(`sminitd: ${cycle}: not starting cyc1, cyc3, cyc2\n`), 'the cycle is named');
+  for (const line of sharedLog(d.dir))
+    t.ok(stderr.includes(`sminitd: ${line}\n`), `stderr: ${line}`);
   t.same(Object.keys(await d.client.list()), ['canary'], 'only the canary is tracked');
 
   const check = await runCli(['check', d.dir]);
@@ -802,4 +818,5 @@ t.test('hostile files at start-up: every problem at file:line:col, the rest load
   const out = check.stdout + check.stderr;
   for (const line of lines) t.ok(out.includes(`${line}\n`), `check: ${line}`);
   t.ok(out.includes(`${d.dir}: ${cycle}\n`), 'check names the cycle');
+  for (const line of sharedLog(d.dir)) t.ok(out.includes(`${line}\n`), `check: ${line}`);
 });
