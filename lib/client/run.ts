@@ -90,9 +90,12 @@ async function restart(c: Client, a: CliArgs, name: string): Promise<number> {
 
 async function check(a: CliArgs): Promise<number> {
   // Loaded only here: the validator and YAML parser are not on the common path.
-  const { checkDir } = await import('../config/check.js');
-  const dir = a.args[0] ?? process.env.SMINIT_CONFIG ?? '/etc/sminit';
-  const report = await checkDir(dir);
-  for (const line of report.lines) (report.ok ? process.stdout : process.stderr).write(line + '\n');
+  const { checkLines, checkPath } = await import('../config/check.js');
+  const path = a.args[0] ?? process.env.SMINIT_CONFIG ?? '/etc/sminit';
+  const report = await checkPath(path);
+  if (a.json) json(report);
+  else
+    for (const line of checkLines(report))
+      (report.ok ? process.stdout : process.stderr).write(line + '\n');
   return report.ok ? 0 : 1;
 }

@@ -49,7 +49,9 @@ t.test('parseArgs', async (t) => {
   t.match(args(['kill', 'a']), { verb: 'kill', args: ['a'] }, 'the signal is optional');
   t.throws(() => parseArgs(['kill'], env), { message: 'usage: sminit kill <name> [signal]' });
   t.throws(() => parseArgs(['list', 'a'], env), { message: 'usage: sminit list' });
-  t.throws(() => parseArgs(['check', 'a', 'b'], env), { message: 'usage: sminit check [dir]' });
+  t.throws(() => parseArgs(['check', 'a', 'b'], env), {
+    message: 'usage: sminit check [dir|file]',
+  });
   t.throws(() => parseArgs(['frob'], env), { message: "unknown command 'frob'" });
   t.throws(() => parseArgs(['list', '-x'], env), { message: "unknown option '-x'" });
   t.throws(() => parseArgs(['list', '-n', '2'], env), /unknown option '-n'/, '-n only for log');

@@ -215,6 +215,62 @@ t.test('check DIR', async (t) => {
         `2 problem(s) in ${dir}\n`,
     );
   });
+  t.test('check --json', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.yaml'), 'exec: sleep 1\n');
+    const good = await runCli(['check', dir, '--json']);
+    t.equal(good.code, 0);
+    t.equal(good.stderr, '');
+    t.same(JSON.parse(good.stdout), {
+      ok: true,
+      path: dir,
+      kind: 'directory',
+      services: ['a'],
+      problems: [],
+    });
+    writeFileSync(join(dir, 'b.yaml'), 'exec: sleep 1\nexce: x\nafter: [nosuch]\n');
+    const bad = await runCli(['check', '--json', dir]);
+    t.equal(bad.code, 1);
+    t.equal(bad.stderr, '');
+    t.same(JSON.parse(bad.stdout), {
+      ok: false,
+      path: dir,
+      kind: 'directory',
+      services: ['a'],
+      problems: [
+        {
+          file: join(dir, 'b.yaml'),
+          line: 2,
+          column: 1,
+          message: "unknown key 'exce' (did you mean 'exec'?)",
+        },
+      ],
+    });
+  });
+  t.test('check FILE checks that file alone', async (t) => {
+    const dir = tempDir(t);
+    const good = join(dir, 'web.yaml');
+    writeFileSync(good, 'exec: sleep 1\nafter: [db]\n');
+    const r = await runCli(['check', good]);
+    t.equal(r.code, 0);
+    t.equal(r.stdout, `${good}: service 'web', no problems\n`);
+    const bad = join(dir, 'bad.yml');
+    writeFileSync(bad, 'exec: sleep 1\nsignal: {stop: TREM}\n');
+    const b = await runCli(['check', bad]);
+    t.equal(b.code, 1);
+    t.equal(
+      b.stderr,
+      `${bad}:2:16: signal.stop: unknown signal 'TREM'; signal names are like TERM, SIGTERM or term\n1 problem(s) in ${bad}\n`,
+    );
+    const gone = join(dir, 'gone.yaml');
+    const g = await runCli(['check', gone, '--json']);
+    t.equal(g.code, 1);
+    t.match(JSON.parse(g.stdout), {
+      ok: false,
+      kind: 'file',
+      problems: [{ file: gone, message: 'cannot read: no such file or directory (ENOENT)' }],
+    });
+  });
   t.test('check needs no daemon and ignores the socket', async (t) => {
     const dir = tempDir(t);
     const r = await runCli(['-s', join(dir, 'none.sock'), 'check', dir]);
