@@ -95,17 +95,34 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** `sminit init --help`: init's flags with the defaults init uses, which are zinit's. */
+export function initHelp(): string {
+  return [
+    'sminit init [-c DIR] [-s SOCKET] [-b LINES] [--container] [sminitd options]',
+    '',
+    "Run sminitd in this process, with zinit's flags and defaults.",
+    '',
+    `  -c, --config DIR    service files (default ${ZINIT_CONFIG})`,
+    `  -s, --socket PATH   the socket (default $SMINIT_SOCKET or ${ZINIT_SOCKET})`,
+    '  -b, --buffer LINES  the log ring: a number of lines, as zinit takes it, or a size (16MiB)',
+    '  --container         stop everything on SIGTERM, SIGINT or SIGHUP, then exit',
+    '',
+    'Every other option is passed to sminitd as it is (see sminitd --help).',
+  ].join('\n');
+}
+
 /** zinit's socket: where zinit's CLI and libraries look by default. */
 export const ZINIT_SOCKET = '/var/run/zinit.sock';
 export const ZINIT_CONFIG = '/etc/zinit/';
 
 /**
  * `sminit [-s SOCKET] [-d] init [-c DIR] [-b LINES] [--container] [sminitd options]`,
- * zinit's way of starting the daemon, as sminitd's arguments; null when the
- * verb is not init. zinit's defaults apply: /etc/zinit and /var/run/zinit.sock
- * (or $SMINIT_SOCKET), so a zinit setup starts unchanged.
+ * zinit's way of starting the daemon, as sminitd's arguments; 'help' for
+ * init's own help; null when the verb is not init. zinit's defaults apply:
+ * /etc/zinit and /var/run/zinit.sock (or $SMINIT_SOCKET), so a zinit setup
+ * starts unchanged.
  */
-export function initArgs(argv: readonly string[], env = process.env): string[] | null {
+export function initArgs(argv: readonly string[], env = process.env): string[] | 'help' | null {
   let socket: string | undefined;
   let i = 0;
   for (; i < argv.length; i++) {
@@ -123,6 +140,7 @@ export function initArgs(argv: readonly string[], env = process.env): string[] |
     if (a === '-c' || a === '--config') config = argv[++i] ?? config;
     else if (a === '-s' || a === '--socket') socket = argv[++i];
     else if (a === '-d' || a === '--debug') continue;
+    else if (a === '-h' || a === '--help') return 'help';
     else rest.push(a);
   }
   return ['-c', config, '-s', socket ?? env.SMINIT_SOCKET ?? ZINIT_SOCKET, ...rest];

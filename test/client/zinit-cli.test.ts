@@ -33,6 +33,18 @@ t.test('initArgs: zinit’s init flags as sminitd’s', async (t) => {
   ]);
 });
 
+t.test('init --help shows the defaults init uses: zinit’s', async (t) => {
+  t.equal(initArgs(['init', '--help'], {}), 'help');
+  t.equal(initArgs(['-s', '/x', 'init', '-c', '/d', '-h'], {}), 'help');
+  const r = await runCli(['init', '--help']);
+  t.equal(r.code, 0);
+  t.equal(r.stderr, '');
+  t.match(r.stdout, /^sminit init \[-c DIR\]/);
+  t.match(r.stdout, `(default ${ZINIT_CONFIG})`);
+  t.match(r.stdout, `(default $SMINIT_SOCKET or ${ZINIT_SOCKET})`);
+  t.notMatch(r.stdout, /\/etc\/sminit|\/run\/sminit\.sock/, 'not sminitd’s own defaults');
+});
+
 t.test('parseArgs: zinit’s verbs and flags', async (t) => {
   const env = {};
   t.match(parseArgs(['monitor', 'a'], env), { verb: 'add', args: ['a'] });
