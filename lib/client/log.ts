@@ -3,11 +3,15 @@
 // stdout's flow control for many lines; the formatting is format.ts's.
 
 import type { Client } from './client.js';
+import { Errors } from '../core/errors.js';
 import type { CliArgs } from './args.js';
 import { formatLogLine, useColour } from './format.js';
 import type { LogLine, LogQuery } from '../api/wire.js';
 
 export async function log(c: Client, a: CliArgs): Promise<number> {
+  const unknown = await unknownNames(c, a.args);
+  for (const name of unknown) process.stderr.write(`sminit: ${Errors.notTracked(name).message}\n`);
+  if (unknown.length > 0) return 1;
   const filter: LogQuery = {
     names: [...a.args],
     ...(a.since !== null ? { since: a.since } : {}),
@@ -29,6 +33,22 @@ export async function log(c: Client, a: CliArgs): Promise<number> {
     c.onClose(() => resolve(0));
     process.once('SIGINT', () => resolve(0));
   });
+}
+
+/**
+ * Names that are neither tracked nor in the log: a typo would otherwise
+ * print nothing, or follow for ever. A service forgotten since still has
+ * its lines, and those can be read.
+ */
+async function unknownNames(c: Client, names: readonly string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const tracked = await c.list();
+  const unknown: string[] = [];
+  for (const name of names.filter((n) => !Object.hasOwn(tracked, n))) {
+    const { lines } = await c.readLogs({ names: [name], n: 1 });
+    if (lines.length === 0) unknown.push(name);
+  }
+  return unknown;
 }
 
 interface Printer {

@@ -111,3 +111,46 @@ t.test('sminit log against a daemon', async (t) => {
   p.kill('SIGINT');
   await exited;
 });
+
+t.test('an unknown name is an error, snapshot or follow', async (t) => {
+  const d = await startDaemon(t, {
+    web: `exec: sh -c 'echo hi; exec sleep 1000'\n`,
+    old: `exec: sh -c 'echo bye; exec sleep 1000'\n`,
+  });
+  await waitFor('both to have written', async () => {
+    const r = await d.client.readLogs({ stream: 'stdout' });
+    return r.lines.length === 2;
+  });
+  // Bounded: before, a follow of an unknown name never ended.
+  const cli = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [SMINIT, '--socket', d.socket, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 10_000,
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      p.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  t.same(await cli('log', '-s', 'nosuch'), {
+    code: 1,
+    stdout: '',
+    stderr: "sminit: service 'nosuch' is not tracked\n",
+  });
+  t.same(await cli('log', 'nosuch'), {
+    code: 1,
+    stdout: '',
+    stderr: "sminit: service 'nosuch' is not tracked\n",
+  });
+  t.same(await cli('log', '-s', 'web', 'nosuch', 'other'), {
+    code: 1,
+    stdout: '',
+    stderr: "sminit: service 'nosuch' is not tracked\nsminit: service 'other' is not tracked\n",
+  });
+  await d.client.forget('old');
+  const gone = await cli('log', '-s', '--stream', 'stdout', 'old');
+  t.equal(gone.code, 0, 'a forgotten service with lines can still be read');
+  t.match(gone.stdout, /\+ old: bye\n/);
+});
