@@ -200,12 +200,15 @@ function findVerb(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** Parses argv (without node and script). Returns 'help' for help; throws a UsageError. */
+/**
+ * Parses argv (without node and script): the command, or 'help' when help
+ * was asked for, or 'usage' when no command was given; throws a UsageError.
+ */
 export function parseArgs(
   argv: readonly string[],
   env = process.env,
   now = Date.now(),
-): CliArgs | 'help' {
+): CliArgs | 'help' | 'usage' {
   const s = new Scan(argv, env, now);
   for (; s.i < argv.length; s.i++) {
     const a = argv[s.i] as string;
@@ -261,9 +264,9 @@ function logOption(s: Scan, a: string): boolean {
   return true;
 }
 
-function verbAndArgs(s: Scan): CliArgs | 'help' {
+function verbAndArgs(s: Scan): CliArgs | 'usage' {
   const [name, ...rest] = s.positional;
-  if (name === undefined) return 'help';
+  if (name === undefined) return 'usage';
   const spec = verbNamed(name);
   if (!spec) throw new UsageError(`unknown command '${name}'`);
   if (rest.length < spec.min || rest.length > spec.max) {

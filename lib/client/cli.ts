@@ -7,18 +7,23 @@ import { runVerb } from './run.js';
 
 /** argv without node and the script; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let args: CliArgs | 'help';
+  let args: CliArgs | 'help' | 'usage';
   try {
     args = parseArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    return usage(err.message);
+    // One line, as every error: the help is one `sminit --help` away.
+    process.stderr.write(`sminit: ${err.message}\n`);
+    return 2;
   }
-  return args === 'help' ? usage(null) : runVerb(args);
+  if (args === 'help') return help(process.stdout, 0);
+  if (args === 'usage') return help(process.stderr, 2);
+  return runVerb(args);
 }
 
-/** Help is off the common path: neither it nor yargs is loaded to run a verb. */
-async function usage(message: string | null): Promise<number> {
-  const help = await import('./usage.js');
-  return help.usage(message);
+/** The help is off the common path: neither it nor yargs is loaded to run a verb. */
+async function help(to: NodeJS.WritableStream, code: number): Promise<number> {
+  const { helpText } = await import('./usage.js');
+  to.write((await helpText()) + '\n');
+  return code;
 }

@@ -1,11 +1,11 @@
 // The CLI's help: every verb with its usage line, laid out by yargs, which is
-// imported only here, when help is asked for or a command line is wrong —
-// never on the common path, whose start-up is measured.
+// imported only here, when help is asked for or no command is given — never
+// on the common path, whose start-up is measured.
 
 import { VERBS } from './args.js';
 
-/** Prints the help (to stdout when asked for, to stderr after a usage error); the exit code. */
-export async function usage(message: string | null): Promise<number> {
+/** The help: usage, options and every verb. */
+export async function helpText(): Promise<string> {
   const { default: yargs } = await import('yargs');
   let y = yargs([])
     .scriptName('sminit')
@@ -22,8 +22,5 @@ export async function usage(message: string | null): Promise<number> {
       v.usage,
       v.describe + (v.aliases.length ? ` (alias: ${v.aliases.join(', ')})` : ''),
     );
-  // Asked-for help goes to stdout; help shown for a usage error goes to stderr.
-  y.showHelp((text) => (message ? process.stderr : process.stdout).write(text + '\n'));
-  if (message) process.stderr.write(`\nsminit: ${message}\n`);
-  return message ? 2 : 0;
+  return new Promise((resolve) => y.showHelp((text) => resolve(text)));
 }

@@ -6,7 +6,7 @@ import { type CliArgs, parseArgs } from '../../lib/client/args.js';
 const env = { SMINIT_SOCKET: '/env.sock' };
 const args = (argv: string[]): CliArgs => {
   const r = parseArgs(argv, env);
-  if (r === 'help') throw new Error('help');
+  if (r === 'help' || r === 'usage') throw new Error(r);
   return r;
 };
 
@@ -41,7 +41,8 @@ t.test('parseArgs', async (t) => {
   t.match(args(['kill', 'web', 'SIGHUP']), { args: ['web', 'SIGHUP'] });
   t.match(args(['check']), { verb: 'check', args: [] });
   t.match(args(['status', '--', '-x']), { args: ['-x'] }, 'after --, not an option');
-  t.equal(parseArgs([], env), 'help');
+  t.equal(parseArgs([], env), 'usage', 'no command: the usage, as an error');
+  t.equal(parseArgs(['-s', '/x.sock'], env), 'usage');
   t.equal(parseArgs(['--help'], env), 'help');
   t.equal(parseArgs(['-h', 'list'], env), 'help');
   t.throws(() => parseArgs(['status'], env), { message: 'usage: sminit status <name>' });
