@@ -53,7 +53,7 @@ export const VERBS: readonly VerbSpec[] = [
   verb(
     'log',
     'log [name..]',
-    'follow the log (-s: snapshot and exit; -n N: last N lines; --since 10m|TIME; --stream stdout|stderr; --json)',
+    'follow the log (-s: snapshot and exit; -n N: last N lines; --since 10m|TIME; --stream stdout|stderr|test|event, repeatable; --json)',
     0,
     Infinity,
   ),
@@ -85,7 +85,8 @@ export interface CliArgs {
   readonly defaultSocket: boolean;
   /** `log --since`: epoch ms. */
   readonly since: number | null;
-  readonly stream: LogStream | null;
+  /** `log --stream`, each one given; empty: every stream. */
+  readonly streams: readonly LogStream[];
   /** `--color` / `--no-color`; null: colour on a terminal unless NO_COLOR is set. */
   readonly color: boolean | null;
 }
@@ -174,7 +175,7 @@ class Scan {
       snapshot: false,
       lines: null,
       since: null,
-      stream: null,
+      streams: [],
       color: null,
     };
   }
@@ -259,7 +260,7 @@ function logOption(s: Scan, a: string): boolean {
     if (!LOG_STREAMS.includes(v as LogStream)) {
       throw new UsageError(`--stream wants one of ${LOG_STREAMS.join(', ')}, got '${v}'`);
     }
-    o.stream = v as LogStream;
+    if (!o.streams.includes(v as LogStream)) o.streams = [...o.streams, v as LogStream];
   } else return false;
   return true;
 }

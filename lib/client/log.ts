@@ -15,7 +15,7 @@ export async function log(c: Client, a: CliArgs): Promise<number> {
   const filter: LogQuery = {
     names: [...a.args],
     ...(a.since !== null ? { since: a.since } : {}),
-    ...(a.stream !== null ? { stream: a.stream } : {}),
+    ...(a.streams.length > 0 ? { stream: a.streams } : {}),
   };
   const query: LogQuery = { ...filter, ...(a.lines !== null ? { n: a.lines } : {}) };
   const colour = !a.json && useColour(a.color, process.stdout.isTTY === true);

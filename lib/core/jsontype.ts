@@ -109,8 +109,8 @@ export function describeSchema(schema: TypeSchema, dialect: Dialect): string {
     const items = isRecord(schema.items) ? schema.items : {};
     const of = typeList(items.type);
     const one = words('array', dialect)?.one ?? 'an array';
-    if (of.length === 1) return `${one} of ${words(of[0] ?? '', dialect)?.bare ?? of[0]}s`;
     if (Array.isArray(items.enum)) return `${one} of ${items.enum.map(String).join(', ')}`;
+    if (of.length === 1) return `${one} of ${words(of[0] ?? '', dialect)?.bare ?? of[0]}s`;
     return one;
   }
   if (only === 'integer' && schema.minimum === 0 && dialect === 'json')

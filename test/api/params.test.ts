@@ -35,6 +35,17 @@ t.test('normaliseParams', async (t) => {
     from: 3,
   });
   t.same(normaliseParams('log_read', [['a'], 5]), { names: ['a'], n: 5 }, 'positional, partial');
+  t.same(normaliseParams('log_read', { stream: 'test' }), { stream: 'test' });
+  t.same(normaliseParams('log_follow', { stream: ['stdout', 'stderr'] }), {
+    stream: ['stdout', 'stderr'],
+  });
+  paramsError(
+    t,
+    'log_read',
+    { stream: ['stdout', 'stdin'] },
+    /^log_read: parameter 'stream' must be one of stdout, stderr, test, event, or an array of stdout, stderr, test, event$/,
+  );
+  paramsError(t, 'log_read', { stream: 'stdin' }, /'stream' must be one of stdout/);
   paramsError(t, 'service_status', undefined, /missing parameter 'name'/);
   paramsError(t, 'service_status', [], /missing parameter 'name'/);
   paramsError(t, 'service_status', { name: null }, /parameter 'name' must be a string/);

@@ -45,10 +45,16 @@ t.test('log options parse, and bad ones are refused', async (t) => {
     snapshot: true,
     lines: 5,
     since: now - 600_000,
-    stream: 'stderr',
+    streams: ['stderr'],
     args: ['web', 'db'],
   });
   t.throws(() => parseArgs(['log', '--stream', 'stdin'], {}), /--stream wants one of/);
+  t.match(
+    parseArgs(['log', '--stream', 'stdout', '--stream', 'test', '--stream', 'stdout'], {}),
+    { streams: ['stdout', 'test'] },
+    'several, each once',
+  );
+  t.match(parseArgs(['log'], {}), { streams: [] });
   t.throws(() => parseArgs(['log', '--since', 'soon'], {}), /--since wants/);
   t.throws(() => parseArgs(['log', '-n', 'x'], {}), /-n wants a number/);
 });
@@ -76,6 +82,16 @@ t.test('sminit log against a daemon', async (t) => {
       .split('\n')
       .map((l) => l.replace(/^\S+ /, '')),
     ['+ web: one', '+ web: two'],
+  );
+
+  const both = await d.cli('log', '-s', '--stream', 'stdout', '--stream', 'stderr', 'web');
+  t.same(
+    both.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^\S+ /, '')),
+    ['+ web: one', '+ web: two', '- web: oops'],
+    'two streams, and not the events',
   );
 
   const last = await d.cli('log', '-s', '-n', '1', '--stream', 'stderr');
