@@ -1,8 +1,23 @@
 // What the CLI prints for people: the service table, one service's status,
 // log lines (coloured on a terminal), process stats. Pure functions of the
-// wire types, so what people read can be snapshot-tested; no I/O.
+// wire types, so what people read can be snapshot-tested; no I/O. For a
+// terminal, what services wrote is shown with its control characters
+// escaped, so a service cannot drive an admin's terminal.
 
 import type { LogLine, ServiceStats, ServiceStatus } from '../api/wire.js';
+
+/**
+ * Control characters (C0 but tab, DEL, C1) as `\xNN` / `\u009b`: an escape
+ * sequence a service wrote reaches a terminal as text, not as a command.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u00${code.toString(16)}`;
+  });
+}
+
+const shown = (escape: boolean) => (s: string) => (escape ? escapeControls(s) : s);
 
 export function formatDurationShort(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -27,8 +42,9 @@ function table(rows: readonly (readonly string[])[]): string {
     .join('\n');
 }
 
-export function formatList(services: readonly ServiceStatus[]): string {
+export function formatList(services: readonly ServiceStatus[], escape = false): string {
   if (services.length === 0) return 'no services tracked';
+  const safe = shown(escape);
   const rows = [['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'REASON']];
   for (const s of services) {
     rows.push([
@@ -37,16 +53,21 @@ export function formatList(services: readonly ServiceStatus[]): string {
       s.pid ? String(s.pid) : '-',
       s.uptime_ms === null ? '-' : formatDurationShort(s.uptime_ms),
       String(s.restarts),
-      s.reason,
+      safe(s.reason),
     ]);
   }
   return table(rows);
 }
 
-export function formatStatus(s: ServiceStatus, recent: readonly LogLine[] = []): string {
+export function formatStatus(
+  s: ServiceStatus,
+  recent: readonly LogLine[] = [],
+  escape = false,
+): string {
+  const safe = shown(escape);
   const lines = [
     `name:      ${s.name}`,
-    `state:     ${s.status} (${s.reason})`,
+    `state:     ${s.status} (${safe(s.reason)})`,
     `since:     ${s.since}`,
     `pid:       ${s.pid || '-'}`,
     `target:    ${s.target}`,
@@ -60,10 +81,10 @@ export function formatStatus(s: ServiceStatus, recent: readonly LogLine[] = []):
   if (s.next_attempt) lines.push(`next try:  ${s.next_attempt}`);
   const deps = Object.entries(s.dependencies);
   lines.push(`after:     ${deps.length ? deps.map(([d, st]) => `${d} (${st})`).join(', ') : '-'}`);
-  lines.push(`file:      ${s.file}`);
+  lines.push(`file:      ${safe(s.file)}`);
   if (recent.length > 0) {
     lines.push('recent log:');
-    for (const l of recent) lines.push(`  ${formatLogLine(l, false)}`);
+    for (const l of recent) lines.push(`  ${formatLogLine(l, false, false, escape)}`);
   }
   return lines.join('\n');
 }
@@ -77,14 +98,16 @@ function colourOf(name: string): number {
   return NAME_COLOURS[h % NAME_COLOURS.length] as number;
 }
 
-export function formatLogLine(l: LogLine, withName = true, colour = false): string {
+/** One line as `TIME MARK NAME: TEXT`; `escape` for a terminal (see escapeControls). */
+export function formatLogLine(l: LogLine, withName = true, colour = false, escape = false): string {
   const mark =
     l.stream === 'stdout' ? '+' : l.stream === 'stderr' ? '-' : l.stream === 'test' ? 't' : '*';
-  if (!colour) return `${l.time} ${mark}${withName ? ` ${l.service}:` : ''} ${l.text}`;
+  const said = shown(escape)(l.text);
+  if (!colour) return `${l.time} ${mark}${withName ? ` ${l.service}:` : ''} ${said}`;
   const paint = (code: number | string, s: string): string => `\x1b[${code}m${s}\x1b[0m`;
   const name = withName ? ` ${paint(colourOf(l.service), `${l.service}:`)}` : '';
   const markShown = l.stream === 'stderr' ? paint(31, mark) : mark;
-  const text = l.stream === 'event' ? paint(2, l.text) : l.text;
+  const text = l.stream === 'event' ? paint(2, said) : said;
   return `${paint(2, l.time)} ${markShown}${name} ${text}`;
 }
 

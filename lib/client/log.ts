@@ -19,9 +19,11 @@ export async function log(c: Client, a: CliArgs): Promise<number> {
   };
   const query: LogQuery = { ...filter, ...(a.lines !== null ? { n: a.lines } : {}) };
   const colour = !a.json && useColour(a.color, process.stdout.isTTY === true);
+  // Only a terminal interprets control sequences: pipes and files get the bytes as they are.
+  const escape = !a.json && process.stdout.isTTY === true;
   const w = new LineOut();
   const printer: Printer = {
-    line: (l) => w.line(a.json ? JSON.stringify(l) : formatLogLine(l, true, colour)),
+    line: (l) => w.line(a.json ? JSON.stringify(l) : formatLogLine(l, true, colour, escape)),
     dropped: (n) => w.line(a.json ? JSON.stringify({ dropped: n }) : `-- ${n} lines dropped --`),
   };
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {

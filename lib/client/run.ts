@@ -8,6 +8,8 @@ import { formatList, formatStats, formatStatus } from './format.js';
 import { log } from './log.js';
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
+/** Only a terminal interprets control sequences: pipes and files get the bytes as they are. */
+const onTerminal = (): boolean => process.stdout.isTTY === true;
 const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
 
 /** Runs a parsed command; returns the exit code. Every failure is one line on stderr. */
@@ -48,13 +50,13 @@ const TALK: Readonly<Record<string, Verb>> = {
   list: async (c, a) => {
     const all = await c.listFull();
     if (a.json) json(all);
-    else out(formatList(all));
+    else out(formatList(all, onTerminal()));
     return 0;
   },
   status: async (c, a, name) => {
     const s = await c.status(name);
     if (a.json) json(s);
-    else out(formatStatus(s, (await c.readLogs({ names: [name], n: 5 })).lines));
+    else out(formatStatus(s, (await c.readLogs({ names: [name], n: 5 })).lines, onTerminal()));
     return 0;
   },
   start: (c, _a, name) => c.start(name).then(done),

@@ -170,3 +170,36 @@ t.test('an unknown name is an error, snapshot or follow', async (t) => {
   t.equal(gone.code, 0, 'a forgotten service with lines can still be read');
   t.match(gone.stdout, /\+ old: bye\n/);
 });
+
+t.test('on a terminal, what a service wrote cannot drive it', async (t) => {
+  const d = await startDaemon(t, {
+    evil: `exec: sh -c 'printf "x\\033]0;pwned\\007\\033[2Jy\\n"; exec sleep 1000'\n`,
+  });
+  await waitFor(
+    'the line',
+    async () => (await d.client.readLogs({ names: ['evil'], stream: 'stdout' })).lines.length === 1,
+  );
+  // script(1) runs the CLI on a pseudo-terminal and copies what it prints.
+  const onTty = (...args: string[]) =>
+    new Promise<string>((resolve) => {
+      const cmd = [process.execPath, SMINIT, '--socket', d.socket, ...args].join(' ');
+      const p = spawn('script', ['-qec', cmd, '/dev/null'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+      let out = '';
+      p.stdout.on('data', (b: Buffer) => (out += b.toString('latin1')));
+      p.on('close', () => resolve(out));
+    });
+  const raw = /\x1b\]0;pwned\x07\x1b\[2J/;
+  const log = await onTty('log', '-s', '--stream', 'stdout', 'evil');
+  t.match(log, / \+ evil: x\\x1b\]0;pwned\\x07\\x1b\[2Jy\r\n/, 'escaped on a terminal');
+  t.notMatch(log, raw);
+  const status = await onTty('status', 'evil');
+  t.match(status, /x\\x1b\]0;pwned\\x07\\x1b\[2Jy/);
+  t.notMatch(status, raw);
+  const piped = await d.cli('log', '-s', '--stream', 'stdout', 'evil');
+  t.match(piped.stdout, raw, 'a pipe gets the bytes as they are');
+  const json = await onTty('log', '-s', '--json', '--stream', 'stdout', 'evil');
+  t.match(json, /"text":"x\\u001b\]0;pwned\\u0007\\u001b\[2Jy"/, 'JSON as it is');
+});

@@ -2,7 +2,12 @@
 // status, snapshot-tested so a change there is reviewed.
 
 import t from 'tap';
-import { formatList, formatStatus } from '../../lib/client/format.js';
+import {
+  escapeControls,
+  formatList,
+  formatLogLine,
+  formatStatus,
+} from '../../lib/client/format.js';
 import type { LogLine, ServiceStatus } from '../../lib/api/wire.js';
 
 const status: ServiceStatus = {
@@ -94,4 +99,29 @@ t.test('formatStatus', async (t) => {
     dependencies: {},
   });
   t.matchSnapshot(bare, 'status backing off');
+});
+
+t.test('control characters are escaped for a terminal, kept otherwise', async (t) => {
+  const evil = 'a\x1b]0;pwned\x07\x1b[2J\tb\r\x7f\u009bc é';
+  t.equal(escapeControls(evil), 'a\\x1b]0;pwned\\x07\\x1b[2J\tb\\x0d\\x7f\\u009bc é');
+  const line: LogLine = {
+    seq: 1,
+    time: '2024-05-01T10:00:00.000Z',
+    service: 'web',
+    stream: 'stdout',
+    run: 1,
+    text: evil,
+  };
+  t.equal(formatLogLine(line), `2024-05-01T10:00:00.000Z + web: ${evil}`, 'bytes as they are');
+  t.equal(
+    formatLogLine(line, true, false, true),
+    `2024-05-01T10:00:00.000Z + web: ${escapeControls(evil)}`,
+  );
+  t.notMatch(formatLogLine(line, true, true, true), /\x1b\]|\x07|\x1b\[2J/, 'with colour too');
+  const s = { ...status, reason: 'exited\x1b[31m', file: '/etc/\x1b[2Jx.yaml' };
+  const text = formatStatus(s, [line], true);
+  t.notMatch(text, /[\x00-\x08\x0b-\x1f]/, 'nothing raw in status');
+  t.match(text, /state: {5}running \(exited\\x1b\[31m\)/);
+  t.notMatch(formatList([s], true), /\x1b/, 'nor in the list');
+  t.match(formatStatus(s, [line]), /\x1b\[31m/, 'unless asked');
 });
