@@ -4,7 +4,7 @@
 // this module must not spawn processes or hold manager state.
 
 import { open, readdir, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Problem, ServiceDef } from '../core/definition.js';
 import { isRecord } from '../core/jsontype.js';
 import { SERVICE_EXTENSIONS, stemOf } from '../core/names.js';
@@ -42,9 +42,11 @@ export async function loadServiceFile(path: string): Promise<FileResult> {
   if (typeof read !== 'string') return fail(read.message, read.spot, read.missing);
   // Problems name the path as given, which reads better; the def keeps it absolute.
   const result = parseServiceText(name, path, read);
-  return result.ok
-    ? { ok: true, name, def: { ...result.def, file: resolve(path) } }
-    : { ...result, name, missing: false };
+  if (!result.ok) return { ...result, name, missing: false };
+  const file = resolve(path);
+  // A relative dir is the file's business, not sminitd's cwd: it is taken from the file's directory.
+  const dir = resolve(dirname(file), result.def.dir);
+  return { ok: true, name, def: { ...result.def, file, dir } };
 }
 
 interface ReadFailure {

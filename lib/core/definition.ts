@@ -30,7 +30,7 @@ export interface ServiceDef {
   readonly stopSignal: SignalName;
   readonly log: LogMode;
   readonly env: Readonly<Record<string, string>>;
-  /** Working directory; `/` when not given (as zinit). */
+  /** Working directory; `/` when not given (as zinit); a relative one is from the file's directory. */
   readonly dir: string;
   readonly shutdownTimeoutMs: number;
   readonly testIntervalMs: number;

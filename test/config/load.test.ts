@@ -95,3 +95,20 @@ t.test('two services may not write one log file, nor one the other rotates to', 
     `${at('d.yaml')}: its log file /var/log/c.log.2 is also written by ${at('c.yaml')}; a log file belongs to one service, so neither is loaded`,
   ]);
 });
+
+t.test('a relative dir is taken from the config directory, not from the cwd', async (t) => {
+  const dir = t.testdir({
+    'rel.yaml': 'exec: x\ndir: work/here\nlog: {file: out.log}\n',
+    'dot.yaml': 'exec: x\ndir: .\n',
+    'abs.yaml': 'exec: x\ndir: /srv\n',
+    'none.yaml': 'exec: x\n',
+  });
+  const dirOf = async (f: string): Promise<string | false> => {
+    const r = await loadServiceFile(join(dir, f));
+    return r.ok && r.def.dir;
+  };
+  t.equal(await dirOf('rel.yaml'), join(dir, 'work/here'));
+  t.equal(await dirOf('dot.yaml'), dir);
+  t.equal(await dirOf('abs.yaml'), '/srv');
+  t.equal(await dirOf('none.yaml'), '/');
+});
