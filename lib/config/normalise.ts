@@ -66,6 +66,7 @@ export function normalise(name: string, file: string, raw: Raw, report: Report):
   const exec = command(input, ALIASES[0]);
   const test = command(input, ALIASES[1]);
   const oneshot = raw.oneshot === true;
+  if (oneshot) noHealthTest(input);
   const def = {
     restart: restartOf(input, oneshot),
     after: afterOf(input),
@@ -108,6 +109,17 @@ function command(input: Input, keys: readonly [string, string]): string[] | null
   else if (words.argv[0] === '') input.report.add(at, 'the program name is empty');
   else refuseNul(input, at, v);
   return words.ok ? words.argv : null;
+}
+
+/** A oneshot is done when it exits 0: a health test would never run. */
+function noHealthTest(input: Input): void {
+  for (const key of ALIASES[1]) {
+    if (has(input, key))
+      input.report.add(
+        `/${key}`,
+        `oneshot services have no health test (one is done when it exits 0); remove '${key}'`,
+      );
+  }
 }
 
 function restartOf(input: Input, oneshot: boolean): RestartPolicy {

@@ -161,6 +161,18 @@ t.test('exact messages', async (t) => {
     ['exec: x\nafter: [web]\n', ["web.yaml:2:9: after[0]: 'web' cannot come after itself"]],
     ['exec: x\nafter: db\n', ['web.yaml:2:8: after: must be a list, got "db"']],
     [
+      'exec: x\noneshot: true\ntest: "true"\n',
+      [
+        "web.yaml:3:7: test: oneshot services have no health test (one is done when it exits 0); remove 'test'",
+      ],
+    ],
+    [
+      'healthcheck: x\ncmd: y\noneshot: true\n',
+      [
+        "web.yaml:1:14: healthcheck: oneshot services have no health test (one is done when it exits 0); remove 'healthcheck'",
+      ],
+    ],
+    [
       'exec: x\noneshot: true\nrestart: always\n',
       [
         "web.yaml:3:10: restart: oneshot services never restart; remove 'restart' or set it to never",

@@ -189,6 +189,20 @@ const FILE_ROWS: readonly FileRow[] = [
     },
   },
   {
+    title: 'a health test on a oneshot, which would never run',
+    file: 'oneshottest.yaml',
+    content: 'exec: "true"\noneshot: true\ntest: "true"\n',
+    problems: [
+      "3:7: test: oneshot services have no health test (one is done when it exits 0); remove 'test'",
+    ],
+    create: {
+      content: { exec: 'true', oneshot: true, test: 'true' },
+      problems: [
+        "/test: oneshot services have no health test (one is done when it exits 0); remove 'test'",
+      ],
+    },
+  },
+  {
     title: 'a dependency on itself',
     file: 'selfish.yaml',
     content: 'exec: sleep 1\nafter: [selfish]\n',
