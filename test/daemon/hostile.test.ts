@@ -346,6 +346,20 @@ const SPAWN_ROWS: readonly SpawnRow[] = [
     yaml: () => 'exec: sleep 1000\ndir: /nonexistent/dir\n',
     error: () => "cannot run 'sleep': working directory '/nonexistent/dir' does not exist (ENOENT)",
   },
+  {
+    title: 'a dir that is a file',
+    name: 'fileasdir',
+    yaml: (root) => `exec: sleep 1000\ndir: ${root}/noexec.sh\n`,
+    error: (root) =>
+      `cannot run 'sleep': working directory '${root}/noexec.sh' is not a directory (ENOTDIR)`,
+  },
+  {
+    title: 'a binary under a path through a file',
+    name: 'throughfile',
+    yaml: (root) => `exec: ${root}/noexec.sh/server\n`,
+    error: (root) =>
+      `cannot run '${root}/noexec.sh/server': a component of its path is not a directory (ENOTDIR)`,
+  },
 ];
 
 const CYCLE = {
