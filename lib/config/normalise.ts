@@ -148,7 +148,9 @@ function afterOf(input: Input): string[] {
     const invalid = nameError(dep);
     if (invalid) input.report.add(at, invalid);
     else if (dep === input.name) input.report.add(at, `'${input.name}' cannot come after itself`);
-    else if (!after.includes(dep)) after.push(dep);
+    else if (after.includes(dep))
+      input.report.add(at, `'${dep}' is listed twice (first as after[${list.indexOf(dep)}])`);
+    else after.push(dep);
   });
   return after;
 }

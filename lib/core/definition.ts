@@ -24,7 +24,7 @@ export interface ServiceDef {
   readonly oneshot: boolean;
   /** `never` whenever oneshot is true. */
   readonly restart: RestartPolicy;
-  /** Dependencies by name, duplicates removed, in file order. */
+  /** Dependencies by name, each once, in file order. */
   readonly after: readonly string[];
   /** Canonical upper-case name with the SIG prefix, e.g. `SIGTERM`. */
   readonly stopSignal: SignalName;

@@ -44,7 +44,7 @@ t.test('every key', async (t) => {
   const d = def(`exec: /bin/server --port "8 0" 'a b'
 test: curl -f http://localhost/
 restart: on-failure
-after: [db, cache, db]
+after: [db, cache]
 signal: {stop: int}
 log: {file: /var/log/web.log, max_size: 512KiB, keep: 2}
 env: {PORT: 8080, DEBUG: true, NAME: web}
@@ -159,6 +159,10 @@ t.test('exact messages', async (t) => {
       ["web.yaml:2:10: signal: unknown key 'stp' (did you mean 'stop'?)"],
     ],
     ['exec: x\nafter: [web]\n', ["web.yaml:2:9: after[0]: 'web' cannot come after itself"]],
+    [
+      'exec: x\nafter: [db, cache, db]\n',
+      ["web.yaml:2:20: after[2]: 'db' is listed twice (first as after[0])"],
+    ],
     ['exec: x\nafter: db\n', ['web.yaml:2:8: after: must be a list, got "db"']],
     [
       'exec: x\noneshot: true\ntest: "true"\n',
@@ -258,6 +262,7 @@ restart_delay: fast
       "web.yaml:3:9: signal.stop: unknown signal 'nope'; signal names are like TERM, SIGTERM or term",
       "web.yaml:4:9: after[0]: 'web' cannot come after itself",
       "web.yaml:4:14: after[1]: invalid service name \"../etc\": names use letters, digits, '_', '@' and '-' (not first), at most 128 characters",
+      "web.yaml:4:28: after[3]: 'db' is listed twice (first as after[2])",
       'web.yaml:5:26: log.keep: must be at least 0, got -1',
       'web.yaml:6:16: restart_delay: expected a duration (seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s), got "fast"',
     ],

@@ -213,6 +213,16 @@ const FILE_ROWS: readonly FileRow[] = [
     },
   },
   {
+    title: 'a dependency listed twice',
+    file: 'twice-after.yaml',
+    content: 'exec: sleep 1\nafter: [canary, canary]\n',
+    problems: ["2:17: after[1]: 'canary' is listed twice (first as after[0])"],
+    create: {
+      content: { exec: 'sleep 1', after: ['canary', 'canary'] },
+      problems: ["/after/1: 'canary' is listed twice (first as after[0])"],
+    },
+  },
+  {
     title: 'a dependency whose name climbs out of the directory',
     file: 'climb.yaml',
     content: 'exec: sleep 1\nafter: ["../etc/passwd"]\n',
