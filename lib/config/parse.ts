@@ -9,7 +9,7 @@ import { describeValue, isRecord } from '../core/jsontype.js';
 import { nameError } from '../core/names.js';
 import { schemaProblems } from './messages.js';
 import { normalise } from './normalise.js';
-import { type Locate, type SpotOf, locate, offsetToSpot } from './positions.js';
+import { type Locate, type SpotOf, escapePointer, locate, offsetToSpot } from './positions.js';
 import { type EnvSource, envSource } from './source.js';
 import { Report } from './report.js';
 import { validate as schemaValidate } from './validator.js';
@@ -60,6 +60,7 @@ function readYaml(file: string, text: string): YamlRead {
   const located: Locate = (pointer) => map.spots.get(pointer);
   const env = envSource(text, events);
   keepEnvText(value, env.texts);
+  for (const key of env.badKeys) problems.push(badEnvKey(file, key, located));
   return { ok: true, value, located, problems };
 }
 
@@ -100,6 +101,13 @@ function check(
     if (def && report.problems.length === 0) return { ok: true, def };
   }
   return { ok: false, problems: report.sorted() };
+}
+
+/** A key YAML reads as null, a number or a boolean would become a name like `null`. */
+function badEnvKey(file: string, key: EnvSource['badKeys'][number], located: Locate): Problem {
+  const spot = located(`/env/${escapePointer(key.text)}`)?.key;
+  const message = `env: invalid key '${key.text}': YAML reads it as ${key.reads}; quote it to use it as a name`;
+  return placed(file, spot, message);
 }
 
 /** The name is the file's stem: a bad one is a problem of the file. */

@@ -322,6 +322,15 @@ env:
   );
 });
 
+t.test('an env key YAML does not read as a string is refused, not renamed', async (t) => {
+  t.same(problems('exec: x\nenv:\n  ~: a\n  1: b\n  true: c\n  "2": ok\n  !!str 3: ok\n'), [
+    "web.yaml:3:3: env: invalid key '~': YAML reads it as null; quote it to use it as a name",
+    "web.yaml:4:3: env: invalid key '1': YAML reads it as a number; quote it to use it as a name",
+    "web.yaml:5:3: env: invalid key 'true': YAML reads it as true or false; quote it to use it as a name",
+  ]);
+  t.same(def('exec: x\nenv: {"~": a, "null": b}\n').env, { '~': 'a', null: 'b' }, 'quoted');
+});
+
 t.test('objects sent over RPC', async (t) => {
   const ok = parseServiceObject('api', '<rpc>', { exec: 'node server.js', env: { N: 1 } });
   t.ok(ok.ok);

@@ -203,6 +203,12 @@ const FILE_ROWS: readonly FileRow[] = [
     },
   },
   {
+    title: 'an env key YAML reads as null (it would become `null=`)',
+    file: 'nullkey.yaml',
+    content: 'exec: sleep 1\nenv:\n  ~: x\n',
+    problems: ["3:3: env: invalid key '~': YAML reads it as null; quote it to use it as a name"],
+  },
+  {
     title: 'a dependency on itself',
     file: 'selfish.yaml',
     content: 'exec: sleep 1\nafter: [selfish]\n',
