@@ -19,7 +19,7 @@ export function parseSince(value: string, now = Date.now()): number | string {
   const dur = durationText(text, ['d', 'h', 'm', 's', 'ms']);
   const at = dur !== null ? now - dur : (timeToday(text, now) ?? dateTime(text));
   if (at !== null) return at;
-  return `--since wants a duration (10m, 2h, 1d) or a time (10:00, 2025-01-31T10:00:00Z), got '${value}'`;
+  return `--since: expected a duration (10m, 2h, 1d) or a time (10:00, 2025-01-31T10:00:00Z), got ${JSON.stringify(value)}`;
 }
 
 /** `10:00` or `10:00:30` today, local time; null unless a real time of day. */

@@ -213,11 +213,10 @@ function durationsOf(input: Input): Durations {
   };
   for (const [key, field] of Object.entries(DURATION_KEYS)) {
     if (!clean(input, key)) continue;
-    const parsed = parseDuration(input.raw[key]);
+    const positive = key === 'test_interval' || key === 'test_timeout';
+    const parsed = parseDuration(input.raw[key], positive);
     if (typeof parsed === 'string') input.report.add(`/${key}`, parsed);
-    else if (parsed === 0 && (key === 'test_interval' || key === 'test_timeout')) {
-      input.report.add(`/${key}`, 'must be more than 0');
-    } else ms[field] = parsed;
+    else ms[field] = parsed;
   }
   delayBounds(input, ms);
   return ms;

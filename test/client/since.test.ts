@@ -12,7 +12,9 @@ t.test('parseSince', async (t) => {
   const clock = parseSince('10:00', now);
   t.equal(typeof clock, 'number');
   t.equal(new Date(clock as number).getHours(), 10);
-  t.match(parseSince('yesterday-ish', now), /--since wants/);
+  t.match(parseSince('yesterday-ish', now), /^--since: expected a duration/);
+  t.equal(parseSince('1d2h', now), now - 26 * 3_600_000);
+  t.type(parseSince('2h1d', now), 'string', 'units largest first');
 });
 
 t.test('only real times and durations', async (t) => {
@@ -32,11 +34,13 @@ t.test('only real times and durations', async (t) => {
     '12345',
     '2025',
     'Jan 31 2025',
+    '1s1s',
+    '30m1h',
     '',
   ]) {
     t.equal(
       parseSince(bad, now),
-      `--since wants a duration (10m, 2h, 1d) or a time (10:00, 2025-01-31T10:00:00Z), got '${bad}'`,
+      `--since: expected a duration (10m, 2h, 1d) or a time (10:00, 2025-01-31T10:00:00Z), got ${JSON.stringify(bad)}`,
       JSON.stringify(bad),
     );
   }

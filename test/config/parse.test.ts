@@ -204,13 +204,27 @@ t.test('exact messages', async (t) => {
     ],
     [
       'exec: x\nshutdown_timeout: 48h\n',
-      ['web.yaml:2:19: shutdown_timeout: duration "48h" is longer than the maximum of 1 day'],
+      ['web.yaml:2:19: shutdown_timeout: expected a duration of at most 1 day, got "48h"'],
     ],
     [
       'exec: x\nshutdown_timeout: 100000\n',
-      ['web.yaml:2:19: shutdown_timeout: duration 100000 is longer than the maximum of 1 day'],
+      ['web.yaml:2:19: shutdown_timeout: expected a duration of at most 1 day, got 100000'],
     ],
-    ['exec: x\ntest_timeout: 0\n', ['web.yaml:2:15: test_timeout: must be more than 0']],
+    [
+      'exec: x\ntest_timeout: 0\n',
+      ['web.yaml:2:15: test_timeout: expected a duration of more than 0, got 0'],
+    ],
+    [
+      'exec: x\ntest_interval: 0ms\n',
+      ['web.yaml:2:16: test_interval: expected a duration of more than 0, got "0ms"'],
+    ],
+    [
+      'exec: x\nrestart_delay: 1s1s\nstable_after: 30m1h\n',
+      [
+        'web.yaml:2:16: restart_delay: expected a duration (seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s), got "1s1s"',
+        'web.yaml:3:15: stable_after: expected a duration (seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s), got "30m1h"',
+      ],
+    ],
     [
       'exec: x\nlog: {file: a.log, max_size: lots}\n',
       [

@@ -170,12 +170,26 @@ const FILE_ROWS: readonly FileRow[] = [
     title: 'an absurd timeout',
     file: 'absurd.yaml',
     content: 'exec: sleep 1\nshutdown_timeout: 1e12\n',
-    problems: [
-      '2:19: shutdown_timeout: duration 1000000000000 is longer than the maximum of 1 day',
-    ],
+    problems: ['2:19: shutdown_timeout: expected a duration of at most 1 day, got 1000000000000'],
     create: {
       content: { exec: 'sleep 1', shutdown_timeout: 1e12 },
-      problems: ['/shutdown_timeout: duration 1000000000000 is longer than the maximum of 1 day'],
+      problems: ['/shutdown_timeout: expected a duration of at most 1 day, got 1000000000000'],
+    },
+  },
+  {
+    title: 'a duration with a unit twice, or out of order',
+    file: 'units.yaml',
+    content: 'exec: sleep 1\nrestart_delay: 1s1s\nrestart_max_delay: 30m1h\n',
+    problems: [
+      `2:16: restart_delay: ${NOT_A_DURATION}, got "1s1s"`,
+      `3:20: restart_max_delay: ${NOT_A_DURATION}, got "30m1h"`,
+    ],
+    create: {
+      content: { exec: 'sleep 1', restart_delay: '1s1s', restart_max_delay: '30m1h' },
+      problems: [
+        `/restart_delay: ${NOT_A_DURATION}, got "1s1s"`,
+        `/restart_max_delay: ${NOT_A_DURATION}, got "30m1h"`,
+      ],
     },
   },
   {
