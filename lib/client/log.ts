@@ -6,6 +6,7 @@ import type { Client } from './client.js';
 import { Errors } from '../core/errors.js';
 import type { CliArgs } from './args.js';
 import { formatLogLine, useColour } from './format.js';
+import { watchReader } from './reader.js';
 import type { LogLine, LogQuery } from '../api/wire.js';
 
 export async function log(c: Client, a: CliArgs): Promise<number> {
@@ -30,11 +31,20 @@ export async function log(c: Client, a: CliArgs): Promise<number> {
     if (err.code === 'EPIPE') process.exit(0);
   });
   if (a.snapshot) return snapshot(c, filter, query, printer, w);
-  await c.followLogs(query, printer.line, printer.dropped);
-  return new Promise((resolve) => {
-    c.onClose(() => resolve(0));
-    process.once('SIGINT', () => resolve(0));
-  });
+  return follow(c, query, printer);
+}
+
+/** Until interrupted, the connection ends, or the reader of stdout goes (`| head`). */
+async function follow(c: Client, query: LogQuery, print: Printer): Promise<number> {
+  let end: (code: number) => void = () => undefined;
+  const ended = new Promise<number>((resolve) => (end = resolve));
+  process.once('SIGINT', () => end(0));
+  await c.followLogs(query, print.line, print.dropped);
+  c.onClose(() => end(0));
+  const watch = await watchReader(() => end(0));
+  const code = await ended;
+  watch?.stop();
+  return code;
 }
 
 /**

@@ -203,3 +203,41 @@ t.test('on a terminal, what a service wrote cannot drive it', async (t) => {
   const json = await onTty('log', '-s', '--json', '--stream', 'stdout', 'evil');
   t.match(json, /"text":"x\\u001b\]0;pwned\\u0007\\u001b\[2Jy"/, 'JSON as it is');
 });
+
+t.test('a follow ends when its reader goes, with no line to write', async (t) => {
+  const d = await startDaemon(t, {
+    quiet: `exec: sh -c 'echo one; echo two; exec sleep 1000'\n`,
+  });
+  await waitFor('both lines', async () => {
+    const { lines } = await d.client.readLogs({ names: ['quiet'], stream: 'stdout' });
+    return lines.length === 2;
+  });
+  const sminit = `"${process.execPath}" "${SMINIT}" --socket "${d.socket}"`;
+  // The shell waits for both ends of its pipeline: it exits once sminit has.
+  const piped = spawn('sh', ['-c', `${sminit} log quiet | head -1`], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 10_000,
+  });
+  let out = '';
+  piped.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const outEnded = new Promise((resolve) => piped.stdout.on('end', resolve));
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>
+    piped.on('exit', (c, s) => resolve([c, s])),
+  );
+  await outEnded;
+  t.same([code, signal], [0, null], 'sminit | head -1 ends when head does');
+  t.match(out, /^\S+ \* quiet: started: pid \d+, run 1: sh -c/);
+  t.equal(out.split('\n').length, 2, 'one line');
+
+  // A socket for stdout (as Node's own 'pipe' gives a child): the same.
+  const direct = spawn(process.execPath, [SMINIT, '--socket', d.socket, 'log', 'quiet'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 10_000,
+  });
+  await new Promise((resolve) => direct.stdout.once('data', resolve));
+  direct.stdout.destroy();
+  const exited = await new Promise<[number | null, string | null]>((resolve) =>
+    direct.on('exit', (c, s) => resolve([c, s])),
+  );
+  t.same(exited, [0, null], 'ends when the socket it writes to is closed');
+});
