@@ -323,3 +323,16 @@ t.test('delete and add', async (t) => {
   t.equal(dup.code, 1);
   t.equal(dup.stderr, "sminit: service 'talk' is already tracked\n");
 });
+
+t.test('at the connection limit, the daemon says why, and the CLI prints it', async (t) => {
+  // The harness's own client holds the one connection allowed.
+  const full = await startDaemon(t, {}, ['--max-connections', '1']);
+  for (let i = 0; i < 5; i++) {
+    const r = await full.cli('list');
+    t.same(
+      [r.code, r.stdout, r.stderr],
+      [1, '', 'sminit: too many connections (at most 1); try again later\n'],
+      `try ${i + 1}`,
+    );
+  }
+});
