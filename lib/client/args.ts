@@ -66,8 +66,16 @@ export const VERBS: readonly VerbSpec[] = [
     1,
   ),
   verb('init', 'init [-c DIR] [-b LINES] [--container]', "run the daemon, as zinit's init does"),
-  verb('shutdown', 'shutdown', 'stop every service in order, then stop sminitd'),
-  verb('reboot', 'reboot', 'stop every service in order, then reboot (or exit)'),
+  verb(
+    'shutdown',
+    'shutdown [--no-wait]',
+    'stop every service in order, then stop sminitd; returns once it has (--no-wait: at once)',
+  ),
+  verb(
+    'reboot',
+    'reboot [--no-wait]',
+    'stop every service in order, then reboot (or exit); returns once stopped (--no-wait: at once)',
+  ),
 ];
 
 export function verbNamed(name: string): VerbSpec | undefined {
@@ -89,6 +97,8 @@ export interface CliArgs {
   readonly streams: readonly LogStream[];
   /** `--color` / `--no-color`; null: colour on a terminal unless NO_COLOR is set. */
   readonly color: boolean | null;
+  /** `shutdown` and `reboot` return once sminitd is gone, unless `--no-wait`. */
+  readonly wait: boolean;
 }
 
 /** A command line that does not say what to do: shown as one line, exit code 2. */
@@ -177,6 +187,7 @@ class Scan {
       since: null,
       streams: [],
       color: null,
+      wait: true,
     };
   }
 
@@ -219,7 +230,7 @@ export function parseArgs(
     }
     if (a === '-h' || a === '--help' || (a === 'help' && s.positional.length === 0)) return 'help';
     if (a === s.verbName) s.seenVerb = true;
-    if (commonOption(s, a) || (s.isLog && logOption(s, a))) continue;
+    if (commonOption(s, a) || (s.isLog && logOption(s, a)) || stopOption(s, a)) continue;
     if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option '${a}'`);
     s.positional.push(a);
   }
@@ -262,6 +273,13 @@ function logOption(s: Scan, a: string): boolean {
     }
     if (!o.streams.includes(v as LogStream)) o.streams = [...o.streams, v as LogStream];
   } else return false;
+  return true;
+}
+
+/** `--no-wait` of `shutdown` and `reboot`; true when `a` was it. */
+function stopOption(s: Scan, a: string): boolean {
+  if (a !== '--no-wait' || (s.verbName !== 'shutdown' && s.verbName !== 'reboot')) return false;
+  s.opts.wait = false;
   return true;
 }
 

@@ -70,8 +70,8 @@ const TALK: Readonly<Record<string, Verb>> = {
     out(a.json ? JSON.stringify(s, null, 2) : formatStats(s));
     return 0;
   },
-  shutdown: (c) => c.shutdown().then(done),
-  reboot: (c) => c.call('system_reboot').then(done),
+  shutdown: (c, a) => stopDaemon(c, a, () => c.shutdown()),
+  reboot: (c, a) => stopDaemon(c, a, () => c.call('system_reboot')),
   log: (c, a) => log(c, a),
 };
 
@@ -79,6 +79,17 @@ function talk(c: Client, a: CliArgs): Promise<number> {
   const verb = TALK[a.verb];
   if (!verb) throw new Error(`unknown command '${a.verb}'`);
   return verb(c, a, a.args[0] ?? '');
+}
+
+/**
+ * Ask sminitd to stop everything, then wait until it has: the connection
+ * closes when the daemon exits, after the last service stopped.
+ */
+async function stopDaemon(c: Client, a: CliArgs, ask: () => Promise<null>): Promise<number> {
+  const closed = new Promise<void>((resolve) => c.onClose(() => resolve()));
+  await ask();
+  if (a.wait) await closed;
+  return 0;
 }
 
 async function restart(c: Client, a: CliArgs, name: string): Promise<number> {

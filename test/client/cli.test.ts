@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { parseArgs } from '../../lib/client/args.js';
 import { formatLogLine } from '../../lib/client/format.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
 import { runCli, startDaemon, tempDir } from '../helpers/daemon.js';
@@ -335,4 +336,33 @@ t.test('at the connection limit, the daemon says why, and the CLI prints it', as
       `try ${i + 1}`,
     );
   }
+});
+
+t.test('shutdown returns once sminitd has stopped everything; --no-wait at once', async (t) => {
+  // Takes two seconds to stop after SIGTERM.
+  const slow = `exec: sh -c 'trap "sleep 2; exit 0" TERM; while :; do sleep 1 & wait; done'\n`;
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const waits = await startDaemon(t, { slow });
+  const { pid } = await waits.waitStatus('slow', (s) => s.status === 'running', 'running');
+  const t0 = Date.now();
+  const r = await waits.cli('shutdown');
+  t.same([r.code, r.stdout, r.stderr], [0, '', '']);
+  t.ok(Date.now() - t0 >= 1900, `waited for the stop (${Date.now() - t0} ms)`);
+  t.notOk(alive(pid), 'the service is gone when shutdown returns');
+  t.equal(await waits.exited, 0);
+
+  const quick = await startDaemon(t, { slow });
+  const up = await quick.waitStatus('slow', (s) => s.status === 'running', 'running');
+  const q = await quick.cli('shutdown', '--no-wait');
+  t.same([q.code, q.stderr], [0, '']);
+  t.ok(alive(up.pid), 'with --no-wait, it returns while the service is still stopping');
+  t.equal(await quick.exited, 0);
+  t.throws(() => parseArgs(['list', '--no-wait'], {}), /unknown option '--no-wait'/);
 });
