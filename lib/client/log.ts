@@ -36,12 +36,22 @@ export async function log(c: Client, a: CliArgs): Promise<number> {
 
 /** Until interrupted, the connection ends, or the reader of stdout goes (`| head`). */
 async function follow(c: Client, query: LogQuery, print: Printer): Promise<number> {
+  let over = false;
   let end: (code: number) => void = () => undefined;
   const ended = new Promise<number>((resolve) => (end = resolve));
-  process.once('SIGINT', () => end(0));
+  const stop = (code: number): void => {
+    over = true;
+    end(code);
+  };
+  process.once('SIGINT', () => stop(0));
   await c.followLogs(query, print.line, print.dropped);
-  c.onClose(() => end(0));
-  const watch = await watchReader(() => end(0));
+  // sminitd gone (it died, or stopped) ends a follow as a failure, said as `stop` says it.
+  c.onClose((err) => {
+    if (over) return;
+    process.stderr.write(`sminit: ${err.message}\n`);
+    stop(1);
+  });
+  const watch = await watchReader(() => stop(0));
   const code = await ended;
   watch?.stop();
   return code;

@@ -241,3 +241,20 @@ t.test('a follow ends when its reader goes, with no line to write', async (t) =>
   );
   t.same(exited, [0, null], 'ends when the socket it writes to is closed');
 });
+
+t.test('a follower whose sminitd dies says so and fails', async (t) => {
+  const d = await startDaemon(t, { web: `exec: sh -c 'echo up; exec sleep 1000'\n` });
+  const p = spawn(process.execPath, [SMINIT, '--socket', d.socket, 'log', 'web'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 10_000,
+  });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const closed = new Promise<number | null>((resolve) => p.on('close', resolve));
+  await waitFor('the follow to print', () => / \+ web: up\n/.test(out));
+  d.proc.kill('SIGKILL');
+  t.equal(await closed, 1, 'a non-zero exit');
+  t.equal(err, 'sminit: connection closed by sminitd\n');
+});
