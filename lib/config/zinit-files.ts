@@ -80,29 +80,8 @@ export async function createServiceFile(
   }
   const tmp = join(dir, `.${name}.yaml.tmp-${randomBytes(6).toString('hex')}`);
   try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    // link() fails with EEXIST instead of replacing: a file created meanwhile
-    // by someone else is never overwritten.
-    try {
-      await link(tmp, file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') {
-        throw Errors.fileExists(file);
-      }
-      // Filesystems without hard links: rename, which is atomic but replaces.
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
-      if (await existing(dir, name)) {
-        throw Errors.fileExists(file);
-      }
-      await rename(tmp, file);
-    }
+    await writeSynced(tmp, text);
+    await placeNew(tmp, file, () => existing(dir, name));
   } catch (err) {
     if (err instanceof SminitError) throw err;
     throw Errors.cannotWrite(file, messageOf(err));
@@ -111,6 +90,40 @@ export async function createServiceFile(
   }
   await syncDir(dir);
   return `Service '${name}' created successfully`;
+}
+
+async function writeSynced(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx', 0o644);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `tmp` becomes `file`, never replacing one that appeared meanwhile. */
+async function placeNew(
+  tmp: string,
+  file: string,
+  taken: () => Promise<string | null>,
+): Promise<void> {
+  // link() fails with EEXIST instead of replacing: a file created meanwhile
+  // by someone else is never overwritten.
+  try {
+    await link(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      throw Errors.fileExists(file);
+    }
+    // Filesystems without hard links: rename, which is atomic but replaces.
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+    if (await taken()) {
+      throw Errors.fileExists(file);
+    }
+    await rename(tmp, file);
+  }
 }
 
 /** service_delete: remove NAME's file. A tracked service is left running, as in zinit. */

@@ -1,5 +1,5 @@
 // The service definition after parsing: the one shape every other module
-// works with. Owns no behaviour; config.ts produces it, nothing mutates it.
+// works with. Owns no behaviour; config/parse.ts produces it, nothing mutates it.
 
 import type { SignalName } from './signals.js';
 
