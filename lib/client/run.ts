@@ -5,7 +5,6 @@
 import { Client, ConnectError, RpcError } from './client.js';
 import { type CliArgs, ZINIT_SOCKET } from './args.js';
 import { formatList, formatStats, formatStatus } from './format.js';
-import { log } from './log.js';
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
 /** Only a terminal interprets control sequences: pipes and files get the bytes as they are. */
@@ -72,7 +71,8 @@ const TALK: Readonly<Record<string, Verb>> = {
   },
   shutdown: (c, a) => stopDaemon(c, a, () => c.shutdown()),
   reboot: (c, a) => stopDaemon(c, a, () => c.call('system_reboot')),
-  log: (c, a) => log(c, a),
+  // Loaded only for log: the common path stays a few small modules.
+  log: async (c, a) => (await import('./log.js')).log(c, a),
 };
 
 function talk(c: Client, a: CliArgs): Promise<number> {
