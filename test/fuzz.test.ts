@@ -10,8 +10,8 @@ import fc from 'fast-check';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dump } from 'js-yaml';
-import { parseServiceObject, parseServiceText } from '../lib/config/load.js';
+import { parseServiceObject, parseServiceText } from '../lib/config/parse.js';
+import { yamlOf } from '../lib/config/zinit-files.js';
 import { JsonSplitter, type Frame } from '../lib/transport/framing.js';
 import { split } from '../lib/core/shellwords.js';
 import { parseCommand } from '../lib/transport/text.js';
@@ -360,7 +360,7 @@ t.test(
         const asObject = parseServiceObject('web', 'web.yaml', o);
         if (!asObject.ok) return asObject.problems.length > 0;
         // What service_create writes must load as the service it checked.
-        const text = dump(o, { lineWidth: -1, noRefs: true, sortKeys: false });
+        const text = yamlOf(o);
         const asText = parseServiceText('web', 'web.yaml', text);
         if (!asText.ok)
           throw new Error(

@@ -15,8 +15,8 @@ import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { ProtocolErrors, codeOf, errorResponse } from './errors.js';
 import type { LogStore } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
-import { nameError } from '../core/names.js';
 import { type Handler, handlers } from './handlers.js';
+import { normaliseParams } from './params.js';
 import {
   METHODS,
   METHOD_NAMES,
@@ -261,90 +261,6 @@ function isRequestShaped(v: unknown): v is JSONRPCRequest {
     (v.id === undefined || isId(v.id)) &&
     (v.params === undefined || typeof v.params === 'object')
   );
-}
-
-function invalid(message: string): SminitError {
-  return Errors.badParams(message);
-}
-
-function typeMatches(schema: Readonly<Record<string, unknown>>, v: unknown): boolean {
-  if (Array.isArray(schema.type)) {
-    return (schema.type as unknown[]).some((type) => typeMatches({ ...schema, type }, v));
-  }
-  switch (schema.type) {
-    case 'string':
-      return (
-        typeof v === 'string' &&
-        (!Array.isArray(schema.enum) || (schema.enum as unknown[]).includes(v))
-      );
-    case 'integer':
-      return (
-        Number.isSafeInteger(v) &&
-        (schema.minimum === undefined || (v as number) >= (schema.minimum as number))
-      );
-    case 'array':
-      return Array.isArray(v) && v.every((x) => typeof x === 'string');
-    case 'object':
-      return isObject(v);
-    default:
-      return true;
-  }
-}
-
-/** Positional or named params → a checked object with the method's parameter names. */
-export function normaliseParams(method: MethodName, raw: unknown): Record<string, unknown> {
-  const spec = METHODS[method].params;
-  let named: Record<string, unknown>;
-  if (raw === undefined || raw === null) named = {};
-  else if (Array.isArray(raw)) {
-    if (raw.length > spec.length)
-      throw invalid(`${method} takes at most ${spec.length} parameters, got ${raw.length}`);
-    named = {};
-    raw.forEach((v, i) => {
-      const p = spec[i];
-      if (p) named[p.name] = v;
-    });
-  } else if (isObject(raw)) {
-    named = raw;
-    for (const key of Object.keys(raw)) {
-      if (!spec.some((p) => p.name === key)) throw invalid(`${method}: unknown parameter '${key}'`);
-    }
-  } else throw invalid(`${method}: params must be an array or an object`);
-  const out: Record<string, unknown> = {};
-  for (const p of spec) {
-    const v = named[p.name];
-    if (v === undefined || (v === null && !p.required)) {
-      if (p.required) throw invalid(`${method}: missing parameter '${p.name}'`);
-      continue;
-    }
-    if (!typeMatches(p.schema, v)) {
-      throw invalid(`${method}: parameter '${p.name}' must be ${describeType(p.schema)}`);
-    }
-    if (p.name === 'name' || p.name === 'filter') {
-      const err = nameError(v);
-      if (err) throw invalid(err);
-    }
-    if (p.name === 'names') {
-      for (const n of v as string[]) {
-        const err = nameError(n);
-        if (err) throw invalid(err);
-      }
-    }
-    out[p.name] = v;
-  }
-  return out;
-}
-
-function describeType(schema: Readonly<Record<string, unknown>>): string {
-  if (Array.isArray(schema.type)) {
-    return (schema.type as unknown[]).map((type) => describeType({ ...schema, type })).join(' or ');
-  }
-  if (schema.type === 'array') return 'an array of strings';
-  if (schema.type === 'object') return 'an object';
-  if (schema.type === 'integer')
-    return schema.minimum === 0 ? 'a non-negative integer' : 'an integer';
-  if (Array.isArray(schema.enum)) return `one of ${schema.enum.join(', ')}`;
-  return `a ${String(schema.type)}`;
 }
 
 // --- errors ----------------------------------------------------------------------

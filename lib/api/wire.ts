@@ -147,9 +147,14 @@ const queryParams: readonly ParamSpec[] = [
   },
   {
     name: 'stream',
-    schema: { type: 'string', enum: LOG_STREAMS },
+    schema: {
+      anyOf: [
+        { type: 'string', enum: LOG_STREAMS },
+        { type: 'array', items: { type: 'string', enum: LOG_STREAMS } },
+      ],
+    },
     required: false,
-    description: 'only this stream',
+    description: 'only this stream, or these streams',
   },
 ];
 const statusSchema: JsonSchema = { $ref: '#/components/schemas/ServiceStatus' };

@@ -211,6 +211,12 @@ export class Client {
       }
       return;
     }
+    if (msg.id === null && msg.error) {
+      // Said of the connection, not of a request (too many connections, idle,
+      // a request the daemon could not read): every call fails with it.
+      this.fail(new RpcError(msg.error.code, msg.error.message, msg.error.data));
+      return;
+    }
     const p = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
     if (!p || typeof msg.id !== 'number') return;
     this.pending.delete(msg.id);

@@ -1,28 +1,62 @@
-// `sminit check DIR`: validates a config directory offline — every file, and
-// the graph they make (cycles, dependencies on services that do not exist).
+// `sminit check PATH`: validates offline, as `nginx -t` does — a config
+// directory as sminitd would take it (every file, cycles, dependencies on
+// services that do not exist; directory.ts), or one service file alone.
 // Reads files; starts nothing.
 
-import { loadDir } from './load.js';
-import { findCycles, formatCycle, missingDeps } from '../core/graph.js';
-import { formatProblem } from '../core/definition.js';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { type Problem, formatProblem } from '../core/definition.js';
+import { formatCycle } from '../core/graph.js';
+import { stemOf } from '../core/names.js';
+import { loadConfig } from './directory.js';
+import { loadServiceFile } from './load.js';
 
 export interface CheckReport {
   readonly ok: boolean;
-  readonly lines: string[];
+  /** The directory or file checked, as given. */
+  readonly path: string;
+  readonly kind: 'directory' | 'file';
+  /** The services that would load, by name. */
+  readonly services: readonly string[];
+  /** Every problem, at file:line:col where it has a place. */
+  readonly problems: readonly Problem[];
+}
+
+/** A directory, or one service file when `path` is a file (or named like one). */
+export async function checkPath(path: string): Promise<CheckReport> {
+  const isFile = await stat(path).then(
+    (st) => st.isFile(),
+    () => stemOf(basename(path)) !== null,
+  );
+  return isFile ? checkFile(path) : checkDir(path);
 }
 
 export async function checkDir(dir: string): Promise<CheckReport> {
-  const { defs, problems } = await loadDir(dir);
-  const lines = problems.map(formatProblem);
-  const graph = new Map(defs.map((d) => [d.name, [...d.after]]));
-  for (const cycle of findCycles(graph))
-    lines.push(`${dir}: dependency cycle ${formatCycle(cycle)}`);
-  for (const [name, missing] of missingDeps(graph)) {
-    const def = defs.find((d) => d.name === name);
-    for (const m of missing)
-      lines.push(`${def?.file ?? name}: 'after' names '${m}', which has no service file`);
-  }
-  if (lines.length > 0)
-    return { ok: false, lines: [...lines, `${lines.length} problem(s) in ${dir}`] };
-  return { ok: true, lines: [`${dir}: ${defs.length} services, no problems`] };
+  const config = await loadConfig(dir);
+  const problems = [...config.problems];
+  const at = (file: string, message: string): Problem => ({ file, line: 0, column: 0, message });
+  for (const cycle of config.cycles)
+    problems.push(at(dir, `dependency cycle ${formatCycle(cycle.path)}`));
+  for (const { file, names } of config.missing)
+    for (const m of names)
+      problems.push(at(file, `'after' names '${m}', which has no service file`));
+  const services = config.defs.map((d) => d.name);
+  return { ok: problems.length === 0, path: dir, kind: 'directory', services, problems };
+}
+
+/** One file on its own: its problems; the services it names in `after` are not looked for. */
+export async function checkFile(file: string): Promise<CheckReport> {
+  const result = await loadServiceFile(file);
+  const ok = result.ok;
+  const services = ok ? [result.name] : [];
+  return { ok, path: file, kind: 'file', services, problems: ok ? [] : result.problems };
+}
+
+/** The report as people read it: a problem a line and a count, or one line saying all is well. */
+export function checkLines(r: CheckReport): string[] {
+  if (!r.ok)
+    return [...r.problems.map(formatProblem), `${r.problems.length} problem(s) in ${r.path}`];
+  const what =
+    r.kind === 'file' ? `service '${r.services[0] ?? ''}'` : `${r.services.length} services`;
+  return [`${r.path}: ${what}, no problems`];
 }

@@ -1,6 +1,6 @@
 // zinit's file API: service_create, service_delete and service_get act on
 // NAME.yaml in the config directory. Content is validated exactly as a file on
-// disk is (it is dumped to YAML and parsed back by config.ts), a file appears
+// disk is (it is dumped to YAML and parsed back by parse.ts), a file appears
 // whole or not at all (temporary file, then a link that refuses to replace),
 // and no name can reach outside the directory (names.ts). Owns no manager
 // state: the manager runs these inside its queue, so they never interleave
@@ -9,15 +9,12 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dump, load } from 'js-yaml';
-import { MAX_FILE_BYTES, loadServiceFile, parseServiceObject, parseServiceText } from './load.js';
+import { dump } from 'js-yaml';
+import { MAX_FILE_BYTES, loadServiceFile } from './load.js';
+import { parseServiceObject, parseServiceText, serviceValue } from './parse.js';
+import { isRecord } from '../core/jsontype.js';
 import { Errors, SminitError, messageOf } from '../core/errors.js';
-import { SERVICE_EXTENSIONS, nameError } from '../core/names.js';
-
-function checkName(name: string): void {
-  const err = nameError(name);
-  if (err) throw Errors.badName(err);
-}
+import { SERVICE_EXTENSIONS, checkName } from '../core/names.js';
 
 /** The existing file for NAME (.yaml, else .yml), or null. */
 async function existing(dir: string, name: string): Promise<string | null> {
@@ -33,13 +30,13 @@ async function existing(dir: string, name: string): Promise<string | null> {
 }
 
 /** The YAML text service_create writes, after checking it as the daemon would read it. */
-export function serviceYaml(name: string, file: string, content: unknown): string {
+function serviceYaml(name: string, file: string, content: unknown): string {
   checkName(name);
   const asObject = parseServiceObject(name, file, content);
   if (!asObject.ok) throw Errors.contentProblems(asObject.problems);
   let text: string;
   try {
-    text = dump(content, { lineWidth: -1, noRefs: true, sortKeys: false });
+    text = yamlOf(content);
   } catch (err) {
     throw Errors.notYaml(file, messageOf(err));
   }
@@ -50,6 +47,23 @@ export function serviceYaml(name: string, file: string, content: unknown): strin
   const asText = parseServiceText(name, file, text);
   if (!asText.ok) throw Errors.contentProblems(asText.problems);
   return text;
+}
+
+/**
+ * The YAML of a service object as service_create writes it. Env values go
+ * in as the strings the process gets: a number dumped as YAML would come
+ * back in YAML's spelling (`1.0e+21`), not the one that was checked.
+ */
+export function yamlOf(content: unknown): string {
+  const written =
+    isRecord(content) && isRecord(content.env)
+      ? { ...content, env: Object.fromEntries(Object.entries(content.env).map(envText)) }
+      : content;
+  return dump(written, { lineWidth: -1, noRefs: true, sortKeys: false });
+}
+
+function envText([key, v]: [string, unknown]): [string, unknown] {
+  return [key, typeof v === 'number' || typeof v === 'boolean' ? String(v) : v];
 }
 
 /** service_create: write NAME.yaml; refuses when NAME.yaml or NAME.yml exists. */
@@ -66,29 +80,8 @@ export async function createServiceFile(
   }
   const tmp = join(dir, `.${name}.yaml.tmp-${randomBytes(6).toString('hex')}`);
   try {
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    // link() fails with EEXIST instead of replacing: a file created meanwhile
-    // by someone else is never overwritten.
-    try {
-      await link(tmp, file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') {
-        throw Errors.fileExists(file);
-      }
-      // Filesystems without hard links: rename, which is atomic but replaces.
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
-      if (await existing(dir, name)) {
-        throw Errors.fileExists(file);
-      }
-      await rename(tmp, file);
-    }
+    await writeSynced(tmp, text);
+    await placeNew(tmp, file, () => existing(dir, name));
   } catch (err) {
     if (err instanceof SminitError) throw err;
     throw Errors.cannotWrite(file, messageOf(err));
@@ -97,6 +90,40 @@ export async function createServiceFile(
   }
   await syncDir(dir);
   return `Service '${name}' created successfully`;
+}
+
+async function writeSynced(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx', 0o644);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `tmp` becomes `file`, never replacing one that appeared meanwhile. */
+async function placeNew(
+  tmp: string,
+  file: string,
+  taken: () => Promise<string | null>,
+): Promise<void> {
+  // link() fails with EEXIST instead of replacing: a file created meanwhile
+  // by someone else is never overwritten.
+  try {
+    await link(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      throw Errors.fileExists(file);
+    }
+    // Filesystems without hard links: rename, which is atomic but replaces.
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+    if (await taken()) {
+      throw Errors.fileExists(file);
+    }
+    await rename(tmp, file);
+  }
 }
 
 /** service_delete: remove NAME's file. A tracked service is left running, as in zinit. */
@@ -114,7 +141,10 @@ export async function deleteServiceFile(dir: string, name: string): Promise<stri
   return `Service '${name}' deleted successfully`;
 }
 
-/** service_get: the file as a JSON object, as written (not with defaults filled in). */
+/**
+ * service_get: the file as a JSON object, as written (not with defaults
+ * filled in), env values as the text the process gets.
+ */
 export async function readServiceFile(dir: string, name: string): Promise<Record<string, unknown>> {
   checkName(name);
   const file = await existing(dir, name);
@@ -123,7 +153,7 @@ export async function readServiceFile(dir: string, name: string): Promise<Record
   if (!checked.ok) throw Errors.fileProblems(checked.problems);
   let value: unknown;
   try {
-    value = load(await readFile(file, 'utf8'));
+    value = serviceValue(await readFile(file, 'utf8'));
   } catch (err) {
     throw Errors.cannotRead(file, messageOf(err));
   }

@@ -1,5 +1,5 @@
 // The service definition after parsing: the one shape every other module
-// works with. Owns no behaviour; config.ts produces it, nothing mutates it.
+// works with. Owns no behaviour; config/parse.ts produces it, nothing mutates it.
 
 import type { SignalName } from './signals.js';
 
@@ -24,13 +24,13 @@ export interface ServiceDef {
   readonly oneshot: boolean;
   /** `never` whenever oneshot is true. */
   readonly restart: RestartPolicy;
-  /** Dependencies by name, duplicates removed, in file order. */
+  /** Dependencies by name, each once, in file order. */
   readonly after: readonly string[];
   /** Canonical upper-case name with the SIG prefix, e.g. `SIGTERM`. */
   readonly stopSignal: SignalName;
   readonly log: LogMode;
   readonly env: Readonly<Record<string, string>>;
-  /** Working directory; `/` when not given (as zinit). */
+  /** Working directory; `/` when not given (as zinit); a relative one is from the file's directory. */
   readonly dir: string;
   readonly shutdownTimeoutMs: number;
   readonly testIntervalMs: number;

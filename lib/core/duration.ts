@@ -1,37 +1,57 @@
-// Durations and sizes as service files write them. Pure functions: they turn
-// what a person typed into milliseconds or bytes, or say why they cannot. The
-// grammar mirrors schemas/service.schema.json's `duration` and `size`, which
-// can state the shape but not the range of a string like "48h".
+// Durations and sizes as people write them. Pure functions: they turn what a
+// person typed into milliseconds or bytes, or say why they cannot. The one
+// duration grammar (`1h30m`, `250ms`, `1.5m`; `d` where days make sense) is
+// here; schemas/service.schema.json's `duration` and `size` state the shape
+// but not the range of a string like "48h".
 
-export const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
-export const MAX_SIZE = 2 ** 40;
+const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
+const MAX_SIZE = 2 ** 40;
 
 const DURATION_EXAMPLES = 'seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s';
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/y;
 
-/** Milliseconds (whole, rounded), or a message saying why `value` is not a duration. */
-export function parseDuration(value: unknown): number | string {
-  let ms: number;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0)
-      return `expected a duration (${DURATION_EXAMPLES}), got ${value}`;
-    ms = value * 1000;
-  } else if (typeof value === 'string') {
-    const text = value.trim();
-    ms = 0;
-    DURATION_PART.lastIndex = 0;
-    let m: RegExpExecArray | null;
-    while (DURATION_PART.lastIndex < text.length && (m = DURATION_PART.exec(text)) !== null) {
-      ms += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? NaN);
-    }
-    if (text === '' || DURATION_PART.lastIndex !== text.length) {
-      return `expected a duration (${DURATION_EXAMPLES}), got ${JSON.stringify(value)}`;
-    }
-  } else {
-    return `expected a duration (${DURATION_EXAMPLES})`;
+/** Each unit in milliseconds, largest first: the order a duration's parts are written in. */
+const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as const;
+export type DurationUnit = keyof typeof UNIT_MS;
+const ORDER = Object.keys(UNIT_MS) as DurationUnit[];
+
+/** The units of a service file's durations, which are at most a day. */
+const FILE_UNITS: readonly DurationUnit[] = ['h', 'm', 's', 'ms'];
+const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)/y;
+
+/**
+ * Milliseconds (not rounded) in a duration written with `units`, each at
+ * most once and largest first, such as `1h30m` or `250ms`; null when `text`
+ * is not one (`1s1s` and `30m1h` are not).
+ */
+export function durationText(
+  text: string,
+  units: readonly DurationUnit[] = FILE_UNITS,
+): number | null {
+  let ms = 0;
+  let last = -1;
+  DURATION_PART.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while (DURATION_PART.lastIndex < text.length && (m = DURATION_PART.exec(text)) !== null) {
+    const unit = m[2] as DurationUnit;
+    const rank = ORDER.indexOf(unit);
+    if (!units.includes(unit) || rank <= last) return null;
+    last = rank;
+    ms += Number(m[1]) * UNIT_MS[unit];
   }
-  if (ms > MAX_DURATION_MS) return `duration ${shown(value)} is longer than the maximum of 1 day`;
+  return text === '' || DURATION_PART.lastIndex !== text.length ? null : ms;
+}
+
+/**
+ * Milliseconds (whole, rounded), or why `value` is not a duration, always
+ * worded `expected a duration …, got …`. `positive` refuses 0.
+ */
+export function parseDuration(value: unknown, positive = false): number | string {
+  let ms: number | null = null;
+  if (typeof value === 'number') ms = Number.isFinite(value) && value >= 0 ? value * 1000 : null;
+  else if (typeof value === 'string') ms = durationText(value.trim());
+  if (ms === null) return `expected a duration (${DURATION_EXAMPLES}), got ${shown(value)}`;
+  if (ms > MAX_DURATION_MS) return `expected a duration of at most 1 day, got ${shown(value)}`;
+  if (positive && ms === 0) return `expected a duration of more than 0, got ${shown(value)}`;
   return Math.round(ms);
 }
 
@@ -80,5 +100,7 @@ export function formatDuration(ms: number): string {
 }
 
 function shown(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' && value !== null ? 'a mapping' : String(value);
 }

@@ -31,8 +31,8 @@ export interface LogQuery {
   readonly until?: number;
   /** Only lines read at or after this time: epoch ms, or an ISO 8601 date. */
   readonly since?: number | string;
-  /** Only this stream. */
-  readonly stream?: LogStream;
+  /** Only this stream, or these streams (all when the list is empty). */
+  readonly stream?: LogStream | readonly LogStream[];
 }
 
 export interface LogRead {

@@ -2,6 +2,8 @@
 // point (files on disk, RPC, CLI, text protocol) validates through here, so
 // nothing a client sends can become a path outside the config directory.
 
+import { Errors } from './errors.js';
+
 /** Letters, digits, `_`, `@`, `-`; starting with a letter, digit, `_` or `@`; at most 128. */
 const NAME = /^[A-Za-z0-9_@][A-Za-z0-9_@-]{0,127}$/;
 
@@ -17,8 +19,10 @@ export function nameError(name: unknown): string | null {
   return `invalid service name ${shown}: ${NAME_RULE}`;
 }
 
-export function isValidName(name: unknown): name is string {
-  return nameError(name) === null;
+/** Throws the domain's bad-name error unless `name` is a valid service name. */
+export function checkName(name: unknown): asserts name is string {
+  const err = nameError(name);
+  if (err) throw Errors.badName(err);
 }
 
 /** The endings of a service file, in the order NAME's file is looked for. */

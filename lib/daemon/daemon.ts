@@ -8,9 +8,9 @@ import { unlink } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BoundedWriter } from '../logs/file.js';
-import { loadDir } from '../config/load.js';
+import { loadConfig } from '../config/directory.js';
 import { messageOf } from '../core/errors.js';
-import { findCycles, formatCycle } from '../core/graph.js';
+import { formatCycle } from '../core/graph.js';
 import { HttpEndpoint } from '../transport/http.js';
 import { LogStore } from '../logs/ring.js';
 import { Manager } from '../supervise/manager.js';
@@ -172,19 +172,13 @@ async function socketGroupId(spec: string | undefined): Promise<number | undefin
  * The service files to load: every problem is reported, and a dependency
  * cycle rejects its members while everything outside it loads.
  */
-async function loadServiceFiles(dir: string): Promise<ServiceDef[]> {
-  const { defs, problems } = await loadDir(dir);
+async function loadServiceFiles(dir: string): Promise<readonly ServiceDef[]> {
+  const { defs, problems, cycles } = await loadConfig(dir);
   for (const p of problems) report(null, formatProblem(p));
-  const graph = new Map(defs.map((d) => [d.name, [...d.after]]));
-  const rejected = new Set<string>();
-  for (const cycle of findCycles(graph)) {
-    report(
-      null,
-      `dependency cycle ${formatCycle(cycle)}: not starting ${[...new Set(cycle)].join(', ')}`,
-    );
-    for (const n of cycle) rejected.add(n);
+  for (const c of cycles) {
+    report(null, `dependency cycle ${formatCycle(c.path)}: not starting ${c.members.join(', ')}`);
   }
-  return defs.filter((d) => !rejected.has(d.name));
+  return defs;
 }
 
 /** The running daemon's parts, how it serves, and how it ends. */

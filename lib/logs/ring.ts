@@ -249,9 +249,16 @@ function select(q: LogQuery): Selection {
   const since = sinceMs(q.since);
   return {
     names: q.names && q.names.length > 0 ? new Set(q.names) : null,
-    streams: q.stream === undefined ? null : new Set([q.stream]),
+    streams: streamsOf(q.stream),
     since: Number.isNaN(since) ? -Infinity : since,
   };
+}
+
+/** A stream or a list of them; none (or an empty list) means every stream. */
+function streamsOf(stream: LogQuery['stream']): ReadonlySet<LogStream> | null {
+  if (stream === undefined) return null;
+  if (typeof stream === 'string') return new Set([stream]);
+  return stream.length > 0 ? new Set(stream) : null;
 }
 
 function segMatches(sel: Selection, seg: Segment): boolean {

@@ -288,6 +288,11 @@ export function describeSpawnError(err: NodeJS.ErrnoException, argv0: string, cw
       return existsSync(cwd)
         ? `cannot run '${argv0}': no such file or directory (ENOENT)`
         : `cannot run '${argv0}': working directory '${cwd}' does not exist (ENOENT)`;
+    case 'ENOTDIR':
+      // Either the working directory is something else, or a directory on the program's path is.
+      return statSync(cwd, { throwIfNoEntry: false })?.isDirectory() === false
+        ? `cannot run '${argv0}': working directory '${cwd}' is not a directory (ENOTDIR)`
+        : `cannot run '${argv0}': a component of its path is not a directory (ENOTDIR)`;
     case 'EACCES':
       return `cannot run '${argv0}': permission denied, not executable, or a directory (EACCES)`;
     case 'EAGAIN':

@@ -9,7 +9,7 @@ import { Errors, messageOf } from '../core/errors.js';
 import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
 import { formatCycle, wouldCycle } from '../core/graph.js';
 import type { LogStore } from '../logs/ring.js';
-import { nameError } from '../core/names.js';
+import { checkName } from '../core/names.js';
 import { parseSignal } from '../core/signals.js';
 import { ServiceWorker } from './worker.js';
 import type { Processes } from './seam.js';
@@ -160,7 +160,7 @@ export class Manager {
   monitor(name: string): Promise<null> {
     return this.command(async () => {
       this.refuseIfShuttingDown();
-      this.checkName(name);
+      checkName(name);
       if (this.workers.has(name)) {
         throw Errors.alreadyTracked(name);
       }
@@ -348,13 +348,8 @@ export class Manager {
     if (this.shutdownPromise) throw Errors.shuttingDown();
   }
 
-  private checkName(name: string): void {
-    const err = nameError(name);
-    if (err) throw Errors.badName(err);
-  }
-
   private worker(name: string): ServiceWorker {
-    this.checkName(name);
+    checkName(name);
     const w = this.workers.get(name);
     if (!w) throw Errors.notTracked(name);
     return w;

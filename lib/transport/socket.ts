@@ -183,9 +183,16 @@ async function setAccess(path: string, group: number | undefined): Promise<void>
   await chmod(path, 0o660);
 }
 
-/** An error as a JSON-RPC response line, then close. */
+/** How long a refused connection is drained before it is closed regardless. */
+const REFUSED_GRACE_MS = 1000;
+
+/** An error as a JSON-RPC response line; the connection closes once the client has. */
 function refuse(socket: Socket, error: ProtocolError): void {
   socket.on('error', () => undefined);
   socket.end(JSON.stringify(errorResponse(null, error)) + '\n');
-  socket.destroySoon();
+  // A client that wrote its request before this arrived would get EPIPE, not
+  // the reason, if its bytes found the socket gone: they are read and dropped
+  // until it closes, for a moment at most.
+  socket.resume();
+  socket.setTimeout(REFUSED_GRACE_MS, () => socket.destroy());
 }

@@ -3,7 +3,8 @@
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { formatLogLine, parseArgs, useColour } from '../../lib/client/cli.js';
+import { parseArgs } from '../../lib/client/args.js';
+import { formatLogLine, useColour } from '../../lib/client/format.js';
 import type { LogLine } from '../../lib/api/wire.js';
 import { SMINIT, startDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -44,11 +45,17 @@ t.test('log options parse, and bad ones are refused', async (t) => {
     snapshot: true,
     lines: 5,
     since: now - 600_000,
-    stream: 'stderr',
+    streams: ['stderr'],
     args: ['web', 'db'],
   });
   t.throws(() => parseArgs(['log', '--stream', 'stdin'], {}), /--stream wants one of/);
-  t.throws(() => parseArgs(['log', '--since', 'soon'], {}), /--since wants/);
+  t.match(
+    parseArgs(['log', '--stream', 'stdout', '--stream', 'test', '--stream', 'stdout'], {}),
+    { streams: ['stdout', 'test'] },
+    'several, each once',
+  );
+  t.match(parseArgs(['log'], {}), { streams: [] });
+  t.throws(() => parseArgs(['log', '--since', 'soon'], {}), /^--since: expected a duration/);
   t.throws(() => parseArgs(['log', '-n', 'x'], {}), /-n wants a number/);
 });
 
@@ -75,6 +82,16 @@ t.test('sminit log against a daemon', async (t) => {
       .split('\n')
       .map((l) => l.replace(/^\S+ /, '')),
     ['+ web: one', '+ web: two'],
+  );
+
+  const both = await d.cli('log', '-s', '--stream', 'stdout', '--stream', 'stderr', 'web');
+  t.same(
+    both.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^\S+ /, '')),
+    ['+ web: one', '+ web: two', '- web: oops'],
+    'two streams, and not the events',
   );
 
   const last = await d.cli('log', '-s', '-n', '1', '--stream', 'stderr');
@@ -109,4 +126,135 @@ t.test('sminit log against a daemon', async (t) => {
   const exited = new Promise((r) => p.once('exit', r));
   p.kill('SIGINT');
   await exited;
+});
+
+t.test('an unknown name is an error, snapshot or follow', async (t) => {
+  const d = await startDaemon(t, {
+    web: `exec: sh -c 'echo hi; exec sleep 1000'\n`,
+    old: `exec: sh -c 'echo bye; exec sleep 1000'\n`,
+  });
+  await waitFor('both to have written', async () => {
+    const r = await d.client.readLogs({ stream: 'stdout' });
+    return r.lines.length === 2;
+  });
+  // Bounded: before, a follow of an unknown name never ended.
+  const cli = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [SMINIT, '--socket', d.socket, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 10_000,
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      p.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  t.same(await cli('log', '-s', 'nosuch'), {
+    code: 1,
+    stdout: '',
+    stderr: "sminit: service 'nosuch' is not tracked\n",
+  });
+  t.same(await cli('log', 'nosuch'), {
+    code: 1,
+    stdout: '',
+    stderr: "sminit: service 'nosuch' is not tracked\n",
+  });
+  t.same(await cli('log', '-s', 'web', 'nosuch', 'other'), {
+    code: 1,
+    stdout: '',
+    stderr: "sminit: service 'nosuch' is not tracked\nsminit: service 'other' is not tracked\n",
+  });
+  await d.client.forget('old');
+  const gone = await cli('log', '-s', '--stream', 'stdout', 'old');
+  t.equal(gone.code, 0, 'a forgotten service with lines can still be read');
+  t.match(gone.stdout, /\+ old: bye\n/);
+});
+
+t.test('on a terminal, what a service wrote cannot drive it', async (t) => {
+  const d = await startDaemon(t, {
+    evil: `exec: sh -c 'printf "x\\033]0;pwned\\007\\033[2Jy\\n"; exec sleep 1000'\n`,
+  });
+  await waitFor(
+    'the line',
+    async () => (await d.client.readLogs({ names: ['evil'], stream: 'stdout' })).lines.length === 1,
+  );
+  // script(1) runs the CLI on a pseudo-terminal and copies what it prints.
+  const onTty = (...args: string[]) =>
+    new Promise<string>((resolve) => {
+      const cmd = [process.execPath, SMINIT, '--socket', d.socket, ...args].join(' ');
+      const p = spawn('script', ['-qec', cmd, '/dev/null'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+      let out = '';
+      p.stdout.on('data', (b: Buffer) => (out += b.toString('latin1')));
+      p.on('close', () => resolve(out));
+    });
+  const raw = /\x1b\]0;pwned\x07\x1b\[2J/;
+  const log = await onTty('log', '-s', '--stream', 'stdout', 'evil');
+  t.match(log, / \+ evil: x\\x1b\]0;pwned\\x07\\x1b\[2Jy\r\n/, 'escaped on a terminal');
+  t.notMatch(log, raw);
+  const status = await onTty('status', 'evil');
+  t.match(status, /x\\x1b\]0;pwned\\x07\\x1b\[2Jy/);
+  t.notMatch(status, raw);
+  const piped = await d.cli('log', '-s', '--stream', 'stdout', 'evil');
+  t.match(piped.stdout, raw, 'a pipe gets the bytes as they are');
+  const json = await onTty('log', '-s', '--json', '--stream', 'stdout', 'evil');
+  t.match(json, /"text":"x\\u001b\]0;pwned\\u0007\\u001b\[2Jy"/, 'JSON as it is');
+});
+
+t.test('a follow ends when its reader goes, with no line to write', async (t) => {
+  const d = await startDaemon(t, {
+    quiet: `exec: sh -c 'echo one; echo two; exec sleep 1000'\n`,
+  });
+  await waitFor('both lines', async () => {
+    const { lines } = await d.client.readLogs({ names: ['quiet'], stream: 'stdout' });
+    return lines.length === 2;
+  });
+  const sminit = `"${process.execPath}" "${SMINIT}" --socket "${d.socket}"`;
+  // The shell waits for both ends of its pipeline: it exits once sminit has.
+  const piped = spawn('sh', ['-c', `${sminit} log quiet | head -1`], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 10_000,
+  });
+  let out = '';
+  piped.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const outEnded = new Promise((resolve) => piped.stdout.on('end', resolve));
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>
+    piped.on('exit', (c, s) => resolve([c, s])),
+  );
+  await outEnded;
+  t.same([code, signal], [0, null], 'sminit | head -1 ends when head does');
+  t.match(out, /^\S+ \* quiet: started: pid \d+, run 1: sh -c/);
+  t.equal(out.split('\n').length, 2, 'one line');
+
+  // A socket for stdout (as Node's own 'pipe' gives a child): the same.
+  const direct = spawn(process.execPath, [SMINIT, '--socket', d.socket, 'log', 'quiet'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 10_000,
+  });
+  await new Promise((resolve) => direct.stdout.once('data', resolve));
+  direct.stdout.destroy();
+  const exited = await new Promise<[number | null, string | null]>((resolve) =>
+    direct.on('exit', (c, s) => resolve([c, s])),
+  );
+  t.same(exited, [0, null], 'ends when the socket it writes to is closed');
+});
+
+t.test('a follower whose sminitd dies says so and fails', async (t) => {
+  const d = await startDaemon(t, { web: `exec: sh -c 'echo up; exec sleep 1000'\n` });
+  const p = spawn(process.execPath, [SMINIT, '--socket', d.socket, 'log', 'web'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 10_000,
+  });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const closed = new Promise<number | null>((resolve) => p.on('close', resolve));
+  await waitFor('the follow to print', () => / \+ web: up\n/.test(out));
+  d.proc.kill('SIGKILL');
+  t.equal(await closed, 1, 'a non-zero exit');
+  t.equal(err, 'sminit: connection closed by sminitd\n');
 });

@@ -4,7 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { formatLogLine } from '../../lib/client/cli.js';
+import { parseArgs } from '../../lib/client/args.js';
+import { formatLogLine } from '../../lib/client/format.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
 import { runCli, startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -200,6 +201,77 @@ t.test('check DIR', async (t) => {
     t.match(r.stderr, 'dependency cycle a -> b -> a');
     t.matchSnapshot(r.stderr.split(dir).join('<DIR>'), 'check output');
   });
+  t.test('two services writing one log file', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.yaml'), `exec: sleep 1\nlog: {file: ${dir}/x.log}\n`);
+    writeFileSync(join(dir, 'b.yaml'), `exec: sleep 1\ndir: ${dir}\nlog: {file: x.log}\n`);
+    const r = await runCli(['check', dir]);
+    t.equal(r.code, 1);
+    const a = join(dir, 'a.yaml');
+    const b = join(dir, 'b.yaml');
+    t.equal(
+      r.stderr,
+      `${a}: its log file ${dir}/x.log is also written by ${b}; a log file belongs to one service, so neither is loaded\n` +
+        `${b}: its log file ${dir}/x.log is also written by ${a}; a log file belongs to one service, so neither is loaded\n` +
+        `2 problem(s) in ${dir}\n`,
+    );
+  });
+  t.test('check --json', async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, 'a.yaml'), 'exec: sleep 1\n');
+    const good = await runCli(['check', dir, '--json']);
+    t.equal(good.code, 0);
+    t.equal(good.stderr, '');
+    t.same(JSON.parse(good.stdout), {
+      ok: true,
+      path: dir,
+      kind: 'directory',
+      services: ['a'],
+      problems: [],
+    });
+    writeFileSync(join(dir, 'b.yaml'), 'exec: sleep 1\nexce: x\nafter: [nosuch]\n');
+    const bad = await runCli(['check', '--json', dir]);
+    t.equal(bad.code, 1);
+    t.equal(bad.stderr, '');
+    t.same(JSON.parse(bad.stdout), {
+      ok: false,
+      path: dir,
+      kind: 'directory',
+      services: ['a'],
+      problems: [
+        {
+          file: join(dir, 'b.yaml'),
+          line: 2,
+          column: 1,
+          message: "unknown key 'exce' (did you mean 'exec'?)",
+        },
+      ],
+    });
+  });
+  t.test('check FILE checks that file alone', async (t) => {
+    const dir = tempDir(t);
+    const good = join(dir, 'web.yaml');
+    writeFileSync(good, 'exec: sleep 1\nafter: [db]\n');
+    const r = await runCli(['check', good]);
+    t.equal(r.code, 0);
+    t.equal(r.stdout, `${good}: service 'web', no problems\n`);
+    const bad = join(dir, 'bad.yml');
+    writeFileSync(bad, 'exec: sleep 1\nsignal: {stop: TREM}\n');
+    const b = await runCli(['check', bad]);
+    t.equal(b.code, 1);
+    t.equal(
+      b.stderr,
+      `${bad}:2:16: signal.stop: unknown signal 'TREM'; signal names are like TERM, SIGTERM or term\n1 problem(s) in ${bad}\n`,
+    );
+    const gone = join(dir, 'gone.yaml');
+    const g = await runCli(['check', gone, '--json']);
+    t.equal(g.code, 1);
+    t.match(JSON.parse(g.stdout), {
+      ok: false,
+      kind: 'file',
+      problems: [{ file: gone, message: 'cannot read: no such file or directory (ENOENT)' }],
+    });
+  });
   t.test('check needs no daemon and ignores the socket', async (t) => {
     const dir = tempDir(t);
     const r = await runCli(['-s', join(dir, 'none.sock'), 'check', dir]);
@@ -209,26 +281,33 @@ t.test('check DIR', async (t) => {
 });
 
 t.test('usage', async (t) => {
+  // Every usage error is one line, as every other error.
   const unknown = await d.cli('frobnicate');
   t.equal(unknown.code, 2);
-  t.match(unknown.stderr, /Commands:/);
-  t.match(unknown.stderr, /sminit: unknown command 'frobnicate'\n$/);
+  t.equal(unknown.stdout, '');
+  t.equal(unknown.stderr, "sminit: unknown command 'frobnicate'\n");
   const arity = await d.cli('status');
   t.equal(arity.code, 2);
-  t.match(arity.stderr, /sminit: usage: sminit status <name>\n$/);
+  t.equal(arity.stderr, 'sminit: usage: sminit status <name>\n');
   const extra = await d.cli('kill', 'web', 'SIGHUP', 'more');
   t.equal(extra.code, 2);
-  t.match(extra.stderr, /sminit: usage: sminit kill <name> \[signal\]\n$/);
+  t.equal(extra.stderr, 'sminit: usage: sminit kill <name> [signal]\n');
   const option = await d.cli('list', '--frob');
   t.equal(option.code, 2);
-  t.match(option.stderr, /sminit: unknown option '--frob'\n$/);
+  t.equal(option.stderr, "sminit: unknown option '--frob'\n");
+  const since = await d.cli('log', '--since', '25:99');
+  t.equal(since.code, 2);
+  t.equal(since.stderr.split('\n').length, 2, 'one line');
   const help = await runCli(['--help']);
   t.equal(help.code, 0);
-  t.match(help.stdout + help.stderr, /Commands:/);
+  t.equal(help.stderr, '');
+  t.match(help.stdout, /Commands:/);
   for (const verb of ['list', 'status', 'start', 'stop', 'kill', 'log', 'check'])
-    t.match(help.stdout + help.stderr, `sminit ${verb}`);
+    t.match(help.stdout, `sminit ${verb}`);
   const none = await runCli([]);
-  t.equal(none.code, 0, 'no arguments: help');
+  t.equal(none.code, 2, 'no command: the usage on stderr, exit 2');
+  t.equal(none.stdout, '');
+  t.match(none.stderr, /Commands:/);
 });
 
 t.test('delete and add', async (t) => {
@@ -244,4 +323,46 @@ t.test('delete and add', async (t) => {
   const dup = await d.cli('monitor', 'talk');
   t.equal(dup.code, 1);
   t.equal(dup.stderr, "sminit: service 'talk' is already tracked\n");
+});
+
+t.test('at the connection limit, the daemon says why, and the CLI prints it', async (t) => {
+  // The harness's own client holds the one connection allowed.
+  const full = await startDaemon(t, {}, ['--max-connections', '1']);
+  for (let i = 0; i < 5; i++) {
+    const r = await full.cli('list');
+    t.same(
+      [r.code, r.stdout, r.stderr],
+      [1, '', 'sminit: too many connections (at most 1); try again later\n'],
+      `try ${i + 1}`,
+    );
+  }
+});
+
+t.test('shutdown returns once sminitd has stopped everything; --no-wait at once', async (t) => {
+  // Takes two seconds to stop after SIGTERM.
+  const slow = `exec: sh -c 'trap "sleep 2; exit 0" TERM; while :; do sleep 1 & wait; done'\n`;
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const waits = await startDaemon(t, { slow });
+  const { pid } = await waits.waitStatus('slow', (s) => s.status === 'running', 'running');
+  const t0 = Date.now();
+  const r = await waits.cli('shutdown');
+  t.same([r.code, r.stdout, r.stderr], [0, '', '']);
+  t.ok(Date.now() - t0 >= 1900, `waited for the stop (${Date.now() - t0} ms)`);
+  t.notOk(alive(pid), 'the service is gone when shutdown returns');
+  t.equal(await waits.exited, 0);
+
+  const quick = await startDaemon(t, { slow });
+  const up = await quick.waitStatus('slow', (s) => s.status === 'running', 'running');
+  const q = await quick.cli('shutdown', '--no-wait');
+  t.same([q.code, q.stderr], [0, '']);
+  t.ok(alive(up.pid), 'with --no-wait, it returns while the service is still stopping');
+  t.equal(await quick.exited, 0);
+  t.throws(() => parseArgs(['list', '--no-wait'], {}), /unknown option '--no-wait'/);
 });

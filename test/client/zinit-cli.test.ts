@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '../../lib/client/client.js';
-import { ZINIT_CONFIG, ZINIT_SOCKET, initArgs, parseArgs } from '../../lib/client/cli.js';
+import { ZINIT_CONFIG, ZINIT_SOCKET, initArgs, parseArgs } from '../../lib/client/args.js';
 import { daemonId } from '../../lib/os/markers.js';
 import { SMINIT, runCli, startDaemon, sweep, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -31,6 +31,18 @@ t.test('initArgs: zinit’s init flags as sminitd’s', async (t) => {
     '--http',
     '127.0.0.1:0',
   ]);
+});
+
+t.test('init --help shows the defaults init uses: zinit’s', async (t) => {
+  t.equal(initArgs(['init', '--help'], {}), 'help');
+  t.equal(initArgs(['-s', '/x', 'init', '-c', '/d', '-h'], {}), 'help');
+  const r = await runCli(['init', '--help']);
+  t.equal(r.code, 0);
+  t.equal(r.stderr, '');
+  t.match(r.stdout, /^sminit init \[-c DIR\]/);
+  t.match(r.stdout, `(default ${ZINIT_CONFIG})`);
+  t.match(r.stdout, `(default $SMINIT_SOCKET or ${ZINIT_SOCKET})`);
+  t.notMatch(r.stdout, /\/etc\/sminit|\/run\/sminit\.sock/, 'not sminitd’s own defaults');
 });
 
 t.test('parseArgs: zinit’s verbs and flags', async (t) => {

@@ -4,7 +4,8 @@
 import t from 'tap';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadServiceFile, parseServiceObject } from '../../lib/config/load.js';
+import { loadServiceFile } from '../../lib/config/load.js';
+import { parseServiceObject } from '../../lib/config/parse.js';
 import { SminitError } from '../../lib/core/errors.js';
 import { codeOf } from '../../lib/api/errors.js';
 import type { RpcError } from '../../lib/client/client.js';
@@ -41,7 +42,24 @@ t.test('create writes a file the loader reads as the object it was given', async
   t.ok(loaded.ok && direct.ok);
   if (loaded.ok && direct.ok) t.same(loaded.def, direct.def);
   t.same(readdirSync(dir), ['web.yaml'], 'no temporary file left behind');
-  t.same(await readServiceFile(dir, 'web'), content, 'get returns what was created');
+  t.same(
+    await readServiceFile(dir, 'web'),
+    { ...content, env: { PORT: '8080', DEBUG: 'true' } },
+    'get returns what was created, env values as the process gets them',
+  );
+});
+
+t.test('get answers env values in the words of the file', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.yaml'), 'exec: x\nenv: {V1: 1.10, V2: 0777, V6: 0x1F, P: 8080}\n');
+  t.same(await readServiceFile(dir, 'a'), {
+    exec: 'x',
+    env: { V1: '1.10', V2: '0777', V6: '0x1F', P: '8080' },
+  });
+  const big = { exec: 'x', env: { BIG: 1e21, F: 0.5, B: false } };
+  await createServiceFile(dir, 'b', big);
+  const loaded = await loadServiceFile(join(dir, 'b.yaml'));
+  t.same(loaded.ok && loaded.def.env, { BIG: '1e+21', F: '0.5', B: 'false' }, 'as it was checked');
 });
 
 t.test('create refuses a name that exists, as .yaml or .yml', async (t) => {
@@ -117,6 +135,22 @@ t.test('through the daemon: create, monitor, delete leaves it tracked', async (t
     "Service 'made' created successfully",
   );
   await t.rejects(c.status('made'), code(-32000), 'created, not tracked');
+  d.write(
+    'env',
+    'exec: sh -c \'echo "$V1 $V2 $V6 $V4"; exec sleep 1000\'\nenv: {V1: 1.10, V2: 0777, V6: 0x1F, V4: 12345678901234567890}\n',
+  );
+  await c.monitor('env');
+  await waitFor('the env line', async () =>
+    (await c.readLogs({ names: ['env'], stream: 'stdout' })).lines.some(
+      (l) => l.text === '1.10 0777 0x1F 12345678901234567890',
+    ),
+  );
+  t.same(await c.call('service_get', { name: 'env' }), {
+    exec: 'sh -c \'echo "$V1 $V2 $V6 $V4"; exec sleep 1000\'',
+    env: { V1: '1.10', V2: '0777', V6: '0x1F', V4: '12345678901234567890' },
+  });
+  await c.forget('env');
+  await c.call('service_delete', { name: 'env' });
   t.same(await c.call('service_get', { name: 'made' }), { exec: 'sleep 1000' });
   await c.monitor('made');
   await d.waitStatus('made', (s) => s.status === 'running', 'running');

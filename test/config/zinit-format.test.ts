@@ -5,7 +5,9 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULTS, loadDir, parseServiceText } from '../../lib/config/load.js';
+import { loadDir } from '../../lib/config/load.js';
+import { DEFAULTS } from '../../lib/config/normalise.js';
+import { parseServiceText } from '../../lib/config/parse.js';
 import type { ServiceDef } from '../../lib/core/definition.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 

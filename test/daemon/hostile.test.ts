@@ -170,12 +170,26 @@ const FILE_ROWS: readonly FileRow[] = [
     title: 'an absurd timeout',
     file: 'absurd.yaml',
     content: 'exec: sleep 1\nshutdown_timeout: 1e12\n',
-    problems: [
-      '2:19: shutdown_timeout: duration 1000000000000 is longer than the maximum of 1 day',
-    ],
+    problems: ['2:19: shutdown_timeout: expected a duration of at most 1 day, got 1000000000000'],
     create: {
       content: { exec: 'sleep 1', shutdown_timeout: 1e12 },
-      problems: ['/shutdown_timeout: duration 1000000000000 is longer than the maximum of 1 day'],
+      problems: ['/shutdown_timeout: expected a duration of at most 1 day, got 1000000000000'],
+    },
+  },
+  {
+    title: 'a duration with a unit twice, or out of order',
+    file: 'units.yaml',
+    content: 'exec: sleep 1\nrestart_delay: 1s1s\nrestart_max_delay: 30m1h\n',
+    problems: [
+      `2:16: restart_delay: ${NOT_A_DURATION}, got "1s1s"`,
+      `3:20: restart_max_delay: ${NOT_A_DURATION}, got "30m1h"`,
+    ],
+    create: {
+      content: { exec: 'sleep 1', restart_delay: '1s1s', restart_max_delay: '30m1h' },
+      problems: [
+        `/restart_delay: ${NOT_A_DURATION}, got "1s1s"`,
+        `/restart_max_delay: ${NOT_A_DURATION}, got "30m1h"`,
+      ],
     },
   },
   {
@@ -189,6 +203,26 @@ const FILE_ROWS: readonly FileRow[] = [
     },
   },
   {
+    title: 'a health test on a oneshot, which would never run',
+    file: 'oneshottest.yaml',
+    content: 'exec: "true"\noneshot: true\ntest: "true"\n',
+    problems: [
+      "3:7: test: oneshot services have no health test (one is done when it exits 0); remove 'test'",
+    ],
+    create: {
+      content: { exec: 'true', oneshot: true, test: 'true' },
+      problems: [
+        "/test: oneshot services have no health test (one is done when it exits 0); remove 'test'",
+      ],
+    },
+  },
+  {
+    title: 'an env key YAML reads as null (it would become `null=`)',
+    file: 'nullkey.yaml',
+    content: 'exec: sleep 1\nenv:\n  ~: x\n',
+    problems: ["3:3: env: invalid key '~': YAML reads it as null; quote it to use it as a name"],
+  },
+  {
     title: 'a dependency on itself',
     file: 'selfish.yaml',
     content: 'exec: sleep 1\nafter: [selfish]\n',
@@ -196,6 +230,16 @@ const FILE_ROWS: readonly FileRow[] = [
     create: {
       content: { exec: 'sleep 1', after: ['c-selfish'] },
       problems: ["/after/0: 'c-selfish' cannot come after itself"],
+    },
+  },
+  {
+    title: 'a dependency listed twice',
+    file: 'twice-after.yaml',
+    content: 'exec: sleep 1\nafter: [canary, canary]\n',
+    problems: ["2:17: after[1]: 'canary' is listed twice (first as after[0])"],
+    create: {
+      content: { exec: 'sleep 1', after: ['canary', 'canary'] },
+      problems: ["/after/1: 'canary' is listed twice (first as after[0])"],
     },
   },
   {
@@ -332,6 +376,20 @@ const SPAWN_ROWS: readonly SpawnRow[] = [
     yaml: () => 'exec: sleep 1000\ndir: /nonexistent/dir\n',
     error: () => "cannot run 'sleep': working directory '/nonexistent/dir' does not exist (ENOENT)",
   },
+  {
+    title: 'a dir that is a file',
+    name: 'fileasdir',
+    yaml: (root) => `exec: sleep 1000\ndir: ${root}/noexec.sh\n`,
+    error: (root) =>
+      `cannot run 'sleep': working directory '${root}/noexec.sh' is not a directory (ENOTDIR)`,
+  },
+  {
+    title: 'a binary under a path through a file',
+    name: 'throughfile',
+    yaml: (root) => `exec: ${root}/noexec.sh/server\n`,
+    error: (root) =>
+      `cannot run '${root}/noexec.sh/server': a component of its path is not a directory (ENOTDIR)`,
+  },
 ];
 
 const CYCLE = {
@@ -339,6 +397,20 @@ const CYCLE = {
   cyc2: 'exec: sleep 1000\nafter: [cyc1]\n',
   cyc3: 'exec: sleep 1000\nafter: [cyc2]\n',
 };
+
+/** Two good files that would write one log file: both refused, each naming the other. */
+const SHARED_LOG = {
+  loga: 'exec: sleep 1000\nlog: {file: /tmp/sminit-shared.log}\n',
+  logb: 'exec: sleep 1000\ndir: /tmp\nlog: {file: sminit-shared.log}\n',
+};
+const sharedLog = (dir: string): string[] =>
+  [
+    ['loga', 'logb'],
+    ['logb', 'loga'],
+  ].map(
+    ([a, b]) =>
+      `${join(dir, `${a}.yaml`)}: its log file /tmp/sminit-shared.log is also written by ${join(dir, `${b}.yaml`)}; a log file belongs to one service, so neither is loaded`,
+  );
 
 // --- the table ---------------------------------------------------------------------
 
@@ -773,7 +845,7 @@ t.test('hostile input: a clear error, and nothing else affected', async (t) => {
 
 t.test('hostile files at start-up: every problem at file:line:col, the rest loads', async (t) => {
   const paths: string[] = [];
-  const d = await startDaemon(t, { canary: 'exec: sleep 1000\n', ...CYCLE }, [], {
+  const d = await startDaemon(t, { canary: 'exec: sleep 1000\n', ...CYCLE, ...SHARED_LOG }, [], {
     setup: (dir) => {
       for (const r of FILE_ROWS) {
         const path = join(dir, r.file);
@@ -795,6 +867,8 @@ t.test('hostile files at start-up: every problem at file:line:col, the rest load
   const stderr = d.stderr();
   for (const line of lines) t.ok(stderr.includes(`sminitd: ${line}\n`), `stderr: ${line}`);
   t.ok(stderr.includes(`sminitd: ${cycle}: not starting cyc1, cyc3, cyc2\n`), 'the cycle is named');
+  for (const line of sharedLog(d.dir))
+    t.ok(stderr.includes(`sminitd: ${line}\n`), `stderr: ${line}`);
   t.same(Object.keys(await d.client.list()), ['canary'], 'only the canary is tracked');
 
   const check = await runCli(['check', d.dir]);
@@ -802,4 +876,5 @@ t.test('hostile files at start-up: every problem at file:line:col, the rest load
   const out = check.stdout + check.stderr;
   for (const line of lines) t.ok(out.includes(`${line}\n`), `check: ${line}`);
   t.ok(out.includes(`${d.dir}: ${cycle}\n`), 'check names the cycle');
+  for (const line of sharedLog(d.dir)) t.ok(out.includes(`${line}\n`), `check: ${line}`);
 });

@@ -18,7 +18,6 @@ import {
   toWire,
   zinitLine,
 } from '../../lib/logs/ring.js';
-import { parseSince } from '../../lib/client/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 function lines(buf: Buffer, max = MAX_LINE): string[] {
@@ -279,16 +278,4 @@ t.test('parseBufferOption: every -b value gets a limit or a clear error', async 
   t.same(ok('1.5'), { maxBytes: MIN_LOG_BYTES, maxLines: Infinity }, '1.5 bytes: the minimum');
   t.match(parseBufferOption('99999999999999999999'), { error: /maximum/ });
   t.match(parseBufferOption('5TiB'), { error: /maximum/ });
-});
-
-t.test('parseSince', async (t) => {
-  const now = Date.UTC(2025, 0, 31, 12, 0, 0);
-  t.equal(parseSince('10m', now), now - 600_000);
-  t.equal(parseSince('1h30m', now), now - 5_400_000);
-  t.equal(parseSince('2d', now), now - 2 * 86_400_000);
-  t.equal(parseSince('2025-01-31T10:00:00Z', now), Date.UTC(2025, 0, 31, 10));
-  const clock = parseSince('10:00', now);
-  t.equal(typeof clock, 'number');
-  t.equal(new Date(clock as number).getHours(), 10);
-  t.match(parseSince('yesterday-ish', now), /--since wants/);
 });

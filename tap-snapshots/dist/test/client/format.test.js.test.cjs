@@ -5,7 +5,7 @@
  * Make sure to inspect the output below.  Do not ignore changes!
  */
 'use strict'
-exports[`dist/test/units.test.js > TAP > formatList > list table 1`] = `
+exports[`dist/test/client/format.test.js > TAP > formatList > list table 1`] = `
 NAME              STATE    PID   UPTIME  RESTARTS  REASON
 db                running  7     59s     0         up
 web               running  4242  1h02m   2         up
@@ -13,7 +13,7 @@ worker-long-name  backoff  -     -       17        exited with code 1; restartin
 old               running  1     3d05h   0         up
 `
 
-exports[`dist/test/units.test.js > TAP > formatStatus > status backing off 1`] = `
+exports[`dist/test/client/format.test.js > TAP > formatStatus > status backing off 1`] = `
 name:      web
 state:     backoff (exited with code 1; restarting in 400 ms)
 since:     2024-05-01T10:00:00.000Z
@@ -27,7 +27,7 @@ after:     -
 file:      /etc/sminit/web.yaml
 `
 
-exports[`dist/test/units.test.js > TAP > formatStatus > status with everything 1`] = `
+exports[`dist/test/client/format.test.js > TAP > formatStatus > status with everything 1`] = `
 name:      web
 state:     running (up)
 since:     2024-05-01T10:00:00.000Z

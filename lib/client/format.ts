@@ -1,0 +1,134 @@
+// What the CLI prints for people: the service table, one service's status,
+// log lines (coloured on a terminal), process stats. Pure functions of the
+// wire types, so what people read can be snapshot-tested; no I/O. For a
+// terminal, what services wrote is shown with its control characters
+// escaped, so a service cannot drive an admin's terminal.
+
+import type { LogLine, ServiceStats, ServiceStatus } from '../api/wire.js';
+
+/**
+ * Control characters (C0 but tab, DEL, C1) as `\xNN` / `\u009b`: an escape
+ * sequence a service wrote reaches a terminal as text, not as a command.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x80 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u00${code.toString(16)}`;
+  });
+}
+
+const shown = (escape: boolean) => (s: string) => (escape ? escapeControls(s) : s);
+
+export function formatDurationShort(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function formatList(services: readonly ServiceStatus[], escape = false): string {
+  if (services.length === 0) return 'no services tracked';
+  const safe = shown(escape);
+  const rows = [['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'REASON']];
+  for (const s of services) {
+    rows.push([
+      s.name,
+      s.status,
+      s.pid ? String(s.pid) : '-',
+      s.uptime_ms === null ? '-' : formatDurationShort(s.uptime_ms),
+      String(s.restarts),
+      safe(s.reason),
+    ]);
+  }
+  return table(rows);
+}
+
+export function formatStatus(
+  s: ServiceStatus,
+  recent: readonly LogLine[] = [],
+  escape = false,
+): string {
+  const safe = shown(escape);
+  const lines = [
+    `name:      ${s.name}`,
+    `state:     ${s.status} (${safe(s.reason)})`,
+    `since:     ${s.since}`,
+    `pid:       ${s.pid || '-'}`,
+    `target:    ${s.target}`,
+    `uptime:    ${s.uptime_ms === null ? '-' : formatDurationShort(s.uptime_ms)}`,
+    `restarts:  ${s.restarts}`,
+  ];
+  if (s.last_exit) {
+    const how = s.last_exit.signal ? `signal ${s.last_exit.signal}` : `code ${s.last_exit.code}`;
+    lines.push(`last exit: ${how} (pid ${s.last_exit.pid}) at ${s.last_exit.at}`);
+  }
+  if (s.next_attempt) lines.push(`next try:  ${s.next_attempt}`);
+  const deps = Object.entries(s.dependencies);
+  lines.push(`after:     ${deps.length ? deps.map(([d, st]) => `${d} (${st})`).join(', ') : '-'}`);
+  lines.push(`file:      ${safe(s.file)}`);
+  if (recent.length > 0) {
+    lines.push('recent log:');
+    for (const l of recent) lines.push(`  ${formatLogLine(l, false, false, escape)}`);
+  }
+  return lines.join('\n');
+}
+
+// Bright, distinct colours for service names; red and dim are kept for stderr and events.
+const NAME_COLOURS = [36, 32, 33, 35, 34, 96, 92, 93, 95, 94];
+
+function colourOf(name: string): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
+  return NAME_COLOURS[h % NAME_COLOURS.length] as number;
+}
+
+/** One line as `TIME MARK NAME: TEXT`; `escape` for a terminal (see escapeControls). */
+export function formatLogLine(l: LogLine, withName = true, colour = false, escape = false): string {
+  const mark =
+    l.stream === 'stdout' ? '+' : l.stream === 'stderr' ? '-' : l.stream === 'test' ? 't' : '*';
+  const said = shown(escape)(l.text);
+  if (!colour) return `${l.time} ${mark}${withName ? ` ${l.service}:` : ''} ${said}`;
+  const paint = (code: number | string, s: string): string => `\x1b[${code}m${s}\x1b[0m`;
+  const name = withName ? ` ${paint(colourOf(l.service), `${l.service}:`)}` : '';
+  const markShown = l.stream === 'stderr' ? paint(31, mark) : mark;
+  const text = l.stream === 'event' ? paint(2, said) : said;
+  return `${paint(2, l.time)} ${markShown}${name} ${text}`;
+}
+
+/** Colour when asked, else on a terminal unless NO_COLOR is set (https://no-color.org). */
+export function useColour(
+  flag: boolean | null,
+  isTTY: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  if (flag !== null) return flag;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  return isTTY && env.TERM !== 'dumb';
+}
+
+export function formatStats(s: ServiceStats): string {
+  const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
+  const rows = [
+    ['PID', 'MEMORY', 'CPU'],
+    [String(s.pid), mb(s.memory_usage), `${s.cpu_usage}%`],
+  ];
+  for (const c of s.children) rows.push([`  ${c.pid}`, mb(c.memory_usage), `${c.cpu_usage}%`]);
+  return `${s.name}\n${table(rows)}`;
+}

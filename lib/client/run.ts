@@ -1,0 +1,114 @@
+// Running one parsed command: connect (falling back to zinit's socket where
+// only that exists), send the verb's request, print the reply, return the
+// exit code. Every failure is one line on stderr; `check` needs no daemon.
+
+import { Client, ConnectError, RpcError } from './client.js';
+import { type CliArgs, ZINIT_SOCKET } from './args.js';
+import { formatList, formatStats, formatStatus } from './format.js';
+
+const out = (s: string): void => void process.stdout.write(s + '\n');
+/** Only a terminal interprets control sequences: pipes and files get the bytes as they are. */
+const onTerminal = (): boolean => process.stdout.isTTY === true;
+const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+/** Runs a parsed command; returns the exit code. Every failure is one line on stderr. */
+export async function runVerb(a: CliArgs): Promise<number> {
+  if (a.verb === 'check') return check(a);
+  let client: Client;
+  try {
+    client = await connect(a);
+  } catch (err) {
+    process.stderr.write(`sminit: ${err instanceof ConnectError ? err.message : String(err)}\n`);
+    return 1;
+  }
+  try {
+    return await talk(client, a);
+  } catch (err) {
+    const msg = err instanceof RpcError || err instanceof Error ? err.message : String(err);
+    process.stderr.write(`sminit: ${msg.replace(/\n/g, '\nsminit: ')}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+function connect(a: CliArgs): Promise<Client> {
+  return Client.connect(a.socket).catch((err: unknown) => {
+    // Where only zinit's socket exists, a zinit setup is being driven by sminit's CLI.
+    if (!a.defaultSocket || !(err instanceof ConnectError)) throw err;
+    if (err.cause.code !== 'ENOENT' && err.cause.code !== 'ECONNREFUSED') throw err;
+    return Client.connect(ZINIT_SOCKET).catch(() => Promise.reject(err));
+  });
+}
+
+type Verb = (c: Client, a: CliArgs, name: string) => Promise<number>;
+
+const done = (): number => 0;
+
+const TALK: Readonly<Record<string, Verb>> = {
+  list: async (c, a) => {
+    const all = await c.listFull();
+    if (a.json) json(all);
+    else out(formatList(all, onTerminal()));
+    return 0;
+  },
+  status: async (c, a, name) => {
+    const s = await c.status(name);
+    if (a.json) json(s);
+    else out(formatStatus(s, (await c.readLogs({ names: [name], n: 5 })).lines, onTerminal()));
+    return 0;
+  },
+  start: (c, _a, name) => c.start(name).then(done),
+  stop: (c, _a, name) => c.stop(name).then(done),
+  restart: restart,
+  add: (c, _a, name) => c.monitor(name).then(done),
+  delete: (c, _a, name) => c.forget(name).then(done),
+  kill: (c, a, name) => c.kill(name, a.args[1] ?? 'SIGTERM').then(done),
+  stats: async (c, a, name) => {
+    const s = await c.stats(name);
+    out(a.json ? JSON.stringify(s, null, 2) : formatStats(s));
+    return 0;
+  },
+  shutdown: (c, a) => stopDaemon(c, a, () => c.shutdown()),
+  reboot: (c, a) => stopDaemon(c, a, () => c.call('system_reboot')),
+  // Loaded only for log: the common path stays a few small modules.
+  log: async (c, a) => (await import('./log.js')).log(c, a),
+};
+
+function talk(c: Client, a: CliArgs): Promise<number> {
+  const verb = TALK[a.verb];
+  if (!verb) throw new Error(`unknown command '${a.verb}'`);
+  return verb(c, a, a.args[0] ?? '');
+}
+
+/**
+ * Ask sminitd to stop everything, then wait until it has: the connection
+ * closes when the daemon exits, after the last service stopped.
+ */
+async function stopDaemon(c: Client, a: CliArgs, ask: () => Promise<null>): Promise<number> {
+  const closed = new Promise<void>((resolve) => c.onClose(() => resolve()));
+  await ask();
+  if (a.wait) await closed;
+  return 0;
+}
+
+async function restart(c: Client, a: CliArgs, name: string): Promise<number> {
+  const s = await c.restart(name);
+  if (a.json) json(s);
+  const ok = s.status === 'running' || s.status === 'success' || s.status === 'starting';
+  if (ok) return 0;
+  process.stderr.write(`sminit: service '${name}' did not come up: ${s.status} (${s.reason})\n`);
+  return 1;
+}
+
+async function check(a: CliArgs): Promise<number> {
+  // Loaded only here: the validator and YAML parser are not on the common path.
+  const { checkLines, checkPath } = await import('../config/check.js');
+  const path = a.args[0] ?? process.env.SMINIT_CONFIG ?? '/etc/sminit';
+  const report = await checkPath(path);
+  if (a.json) json(report);
+  else
+    for (const line of checkLines(report))
+      (report.ok ? process.stdout : process.stderr).write(line + '\n');
+  return report.ok ? 0 : 1;
+}

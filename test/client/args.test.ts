@@ -1,0 +1,62 @@
+// The CLI's command line: verbs, arity, the socket, log's options.
+
+import t from 'tap';
+import { type CliArgs, parseArgs } from '../../lib/client/args.js';
+
+const env = { SMINIT_SOCKET: '/env.sock' };
+const args = (argv: string[]): CliArgs => {
+  const r = parseArgs(argv, env);
+  if (r === 'help' || r === 'usage') throw new Error(r);
+  return r;
+};
+
+t.test('parseArgs', async (t) => {
+  t.match(args(['-s', '/x.sock', 'list']), { verb: 'list', socket: '/x.sock', args: [] });
+  t.match(args(['--socket', '/x.sock', 'list']), { socket: '/x.sock' });
+  t.match(args(['--socket=/y.sock', 'status', 'web']), {
+    verb: 'status',
+    socket: '/y.sock',
+    args: ['web'],
+  });
+  t.match(args(['list']), { socket: '/env.sock' }, 'SMINIT_SOCKET');
+  t.match(parseArgs(['list'], {}), { socket: '/run/sminit.sock' }, 'the default socket');
+  t.match(args(['log', '-s', 'web']), {
+    verb: 'log',
+    snapshot: true,
+    socket: '/env.sock',
+    args: ['web'],
+  });
+  t.match(args(['-s', '/x', 'log', '-s', '-n', '5', 'web', 'db']), {
+    verb: 'log',
+    socket: '/x',
+    snapshot: true,
+    lines: 5,
+    args: ['web', 'db'],
+  });
+  t.match(args(['log', '--snapshot', '--lines', '0']), { snapshot: true, lines: 0, args: [] });
+  t.match(args(['log']), { snapshot: false, lines: null });
+  t.match(args(['list', '--json']), { json: true });
+  t.match(args(['monitor', 'web']), { verb: 'add', args: ['web'] }, 'alias');
+  t.match(args(['forget', 'web']), { verb: 'delete' }, 'alias');
+  t.match(args(['kill', 'web', 'SIGHUP']), { args: ['web', 'SIGHUP'] });
+  t.match(args(['check']), { verb: 'check', args: [] });
+  t.match(args(['status', '--', '-x']), { args: ['-x'] }, 'after --, not an option');
+  t.equal(parseArgs([], env), 'usage', 'no command: the usage, as an error');
+  t.equal(parseArgs(['-s', '/x.sock'], env), 'usage');
+  t.equal(parseArgs(['--help'], env), 'help');
+  t.equal(parseArgs(['-h', 'list'], env), 'help');
+  t.throws(() => parseArgs(['status'], env), { message: 'usage: sminit status <name>' });
+  t.throws(() => parseArgs(['status', 'a', 'b'], env), { message: 'usage: sminit status <name>' });
+  t.match(args(['kill', 'a']), { verb: 'kill', args: ['a'] }, 'the signal is optional');
+  t.throws(() => parseArgs(['kill'], env), { message: 'usage: sminit kill <name> [signal]' });
+  t.throws(() => parseArgs(['list', 'a'], env), { message: 'usage: sminit list' });
+  t.throws(() => parseArgs(['check', 'a', 'b'], env), {
+    message: 'usage: sminit check [dir|file]',
+  });
+  t.throws(() => parseArgs(['frob'], env), { message: "unknown command 'frob'" });
+  t.throws(() => parseArgs(['list', '-x'], env), { message: "unknown option '-x'" });
+  t.throws(() => parseArgs(['list', '-n', '2'], env), /unknown option '-n'/, '-n only for log');
+  t.throws(() => parseArgs(['log', '-n', 'x'], env), /-n wants a number of lines, got 'x'/);
+  t.throws(() => parseArgs(['log', '-n'], env), /-n needs a value/);
+  t.throws(() => parseArgs(['-s'], env), /-s needs a value/);
+});
