@@ -10,6 +10,7 @@ import { formatCycle } from '../core/graph.js';
 import { stemOf } from '../core/names.js';
 import { loadConfig } from './directory.js';
 import { loadServiceFile } from './load.js';
+import { count } from '../core/plural.js';
 
 export interface CheckReport {
   readonly ok: boolean;
@@ -55,8 +56,11 @@ export async function checkFile(file: string): Promise<CheckReport> {
 /** The report as people read it: a problem a line and a count, or one line saying all is well. */
 export function checkLines(r: CheckReport): string[] {
   if (!r.ok)
-    return [...r.problems.map(formatProblem), `${r.problems.length} problem(s) in ${r.path}`];
+    return [
+      ...r.problems.map(formatProblem),
+      `${count(r.problems.length, 'problem')} in ${r.path}`,
+    ];
   const what =
-    r.kind === 'file' ? `service '${r.services[0] ?? ''}'` : `${r.services.length} services`;
+    r.kind === 'file' ? `service '${r.services[0] ?? ''}'` : count(r.services.length, 'service');
   return [`${r.path}: ${what}, no problems`];
 }

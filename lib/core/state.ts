@@ -172,14 +172,15 @@ export function zinitState(state: ServiceState): string {
   }
 }
 
-/** One line a person reads: why the service is in this state. */
-export function reasonOf(state: ServiceState, now: number): string {
+/** One line a person reads: why the service is in this state (`oneshot`: a run is expected to end). */
+export function reasonOf(state: ServiceState, now: number, oneshot = false): string {
   switch (state.kind) {
     case 'stopped':
       return state.lastExit ? `stopped (${describeExit(state.lastExit)})` : 'not started';
     case 'blocked':
       return `waiting for ${state.waitingFor.join(', ')}`;
     case 'starting':
+      if (oneshot) return 'running once; dependants wait for it to exit 0';
       return state.lastTestError
         ? `health test failing (${state.testFailures}x): ${state.lastTestError}`
         : 'started, health test pending';

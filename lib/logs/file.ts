@@ -10,6 +10,7 @@
 import { createWriteStream, fstatSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { type Segment, renderSegment } from './ring.js';
+import { count } from '../core/plural.js';
 
 /** Bytes waiting for the disk (or the reader) before lines are dropped. */
 export const DEFAULT_BACKLOG = 8 * 1024 * 1024;
@@ -29,7 +30,7 @@ export class BoundedWriter {
       return false;
     }
     if (this.dropped > 0) {
-      this.out.write(`-- ${this.dropped} lines dropped (output backlog) --\n`);
+      this.out.write(`-- ${count(this.dropped, 'line')} dropped (output backlog) --\n`);
       this.dropped = 0;
     }
     this.out.write(data);

@@ -6,6 +6,7 @@
 
 import { messageOf } from '../core/errors.js';
 import type { Processes } from './seam.js';
+import { count } from '../core/plural.js';
 
 export class LeftoverSweeps {
   /** A sweep the next spawn must wait for. */
@@ -62,7 +63,10 @@ export class LeftoverSweeps {
       .then((may) => (may ? procs.sweepMarked(marker, this.spareFrom(spare)) : 0))
       .then(
         (n) => {
-          if (n > 0) this.emit(`killed ${n} processes the last run left outside its group`);
+          if (n > 0)
+            this.emit(
+              `killed ${count(n, 'process', 'processes')} the last run left outside its group`,
+            );
         },
         (err: unknown) => this.emit(`while sweeping the last run's leftovers: ${messageOf(err)}`),
       )

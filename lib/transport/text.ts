@@ -20,6 +20,7 @@ import type {
   ServiceStatus,
 } from '../api/wire.js';
 import type { TextHandler } from './connection.js';
+import { count } from '../core/plural.js';
 
 export type TextCommand =
   | { readonly kind: 'call'; readonly method: MethodName; readonly params: Record<string, string> }
@@ -104,8 +105,8 @@ export function textLogLine(l: Pick<LogLine, 'service' | 'stream' | 'text'>): st
 }
 
 /** What a `log` follower too slow to keep up is told it missed. */
-export function textDroppedLine(count: number): string {
-  return `[-] sminit: ${count} lines dropped (reader too slow)`;
+export function textDroppedLine(n: number): string {
+  return `[-] sminit: ${count(n, 'line')} dropped (reader too slow)`;
 }
 
 export interface TextOptions {

@@ -213,7 +213,7 @@ t.test('check DIR', async (t) => {
       r.stderr,
       `${a}: its log file ${dir}/x.log is also written by ${b}; a log file belongs to one service, so neither is loaded\n` +
         `${b}: its log file ${dir}/x.log is also written by ${a}; a log file belongs to one service, so neither is loaded\n` +
-        `2 problem(s) in ${dir}\n`,
+        `2 problems in ${dir}\n`,
     );
   });
   t.test('check --json', async (t) => {
@@ -261,7 +261,7 @@ t.test('check DIR', async (t) => {
     t.equal(b.code, 1);
     t.equal(
       b.stderr,
-      `${bad}:2:16: signal.stop: unknown signal 'TREM'; signal names are like TERM, SIGTERM or term\n1 problem(s) in ${bad}\n`,
+      `${bad}:2:16: signal.stop: unknown signal 'TREM'; signal names are like TERM, SIGTERM or term\n1 problem in ${bad}\n`,
     );
     const gone = join(dir, 'gone.yaml');
     const g = await runCli(['check', gone, '--json']);

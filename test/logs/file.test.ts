@@ -97,7 +97,7 @@ t.test('a bounded writer drops and counts past its backlog', async (t) => {
   await drain();
   t.equal(w.write('d\n', 1), true);
   await drain();
-  t.match(chunks.join(''), /-- 1 lines dropped \(output backlog\) --\nd\n$/);
+  t.match(chunks.join(''), /-- 1 line dropped \(output backlog\) --\nd\n$/);
 });
 
 t.test('log files removed from outside: the next rotation starts a fresh file', async (t) => {

@@ -376,7 +376,7 @@ t.test('a crash takes along what left the group, so it never runs twice', async 
   const sleeps = await waitSleeps(d, 'escape', 'the new escaped sleep', (n) => n >= 1);
   t.equal(sleeps.length, 1, 'one sleep: the new run');
   t.equal(readStat(sleeps[0]!.pid)?.ppid, second.pid, "it is the new run's child");
-  await waitEvents(d, 'escape', /killed 1 processes the last run left outside its group/, 1);
+  await waitEvents(d, 'escape', /killed 1 process the last run left outside its group/, 1);
 });
 
 t.test('a crash finds what left the group below a member of the group, too', async (t) => {
@@ -393,7 +393,7 @@ t.test('a crash finds what left the group below a member of the group, too', asy
   t.not(readStat(escaped!.pid)?.ppid, d.pid, 'its parent is the subshell, not sminitd');
   process.kill(first.pid, 'SIGKILL');
   await waitFor('the old sleep to be gone', () => !isAlive(escaped!.pid, escaped!.startTime));
-  await waitEvents(d, 'deep', /killed 1 processes the last run left outside its group/, 1);
+  await waitEvents(d, 'deep', /killed 1 process the last run left outside its group/, 1);
   await d.client.stop('deep');
   t.same(await serviceProcs(d, 'deep'), [], 'no marked process is left');
 });

@@ -257,7 +257,7 @@ t.test('log: a reader too slow is told how many lines it missed, in zinit’s wo
     while ((nl = buf.indexOf('\n')) !== -1) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      const missed = /^\[-\] sminit: (\d+) lines dropped \(reader too slow\)$/.exec(line);
+      const missed = /^\[-\] sminit: (\d+) lines? dropped \(reader too slow\)$/.exec(line);
       const n = line.startsWith('[+] w: ') ? lineNumber(line.slice(7)) : null;
       if (missed) dropped += Number(missed[1]);
       else if (n !== null) nums.push(n);

@@ -8,6 +8,6 @@
 exports[`dist/test/client/cli.test.js > TAP > check DIR > a bad file and a cycle > check output 1`] = `
 <DIR>/bad.yaml:3:1: unknown key 'exce' (did you mean 'exec'?)
 <DIR>: dependency cycle a -> b -> a
-2 problem(s) in <DIR>
+2 problems in <DIR>
 
 `
