@@ -26,6 +26,11 @@ export interface ProcStat {
   /** User and system CPU time, clock ticks. */
   readonly utime: number;
   readonly stime: number;
+  /** User and system CPU time of its children it has waited for, clock ticks. */
+  readonly cutime: number;
+  readonly cstime: number;
+  /** Field 20: threads in the process. */
+  readonly threads: number;
   /** Field 24: resident set size, pages. */
   readonly rssPages: number;
 }
@@ -69,6 +74,9 @@ export function parseStat(text: string): ProcStat {
     session: num(6),
     utime: num(14),
     stime: num(15),
+    cutime: num(16),
+    cstime: num(17),
+    threads: num(20),
     startTime: num(22),
     rssPages: num(24),
   };

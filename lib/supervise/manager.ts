@@ -16,6 +16,8 @@ import type { Processes } from './seam.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
 import { hasProcess, isSettled, isUp } from '../core/state.js';
 import type { ServiceDef } from '../core/definition.js';
+import { count } from '../core/plural.js';
+import { EventLog } from './events.js';
 import type { ServiceView } from './view.js';
 
 export interface ManagerOptions {
@@ -27,6 +29,16 @@ export interface ManagerOptions {
   readonly stdout: (data: Buffer, lines: number) => void;
   /** The operating system, as workers reach it. */
   readonly procs: Processes;
+  /** Where events are recorded; a history of its own when not given. */
+  readonly events?: EventLog;
+}
+
+/** Every service at one instant, and the newest event cursor at that instant. */
+export interface Overview {
+  readonly views: ServiceView[];
+  /** Following the events after this cursor continues this picture with nothing missed. */
+  readonly cursor: number;
+  readonly shuttingDown: boolean;
 }
 
 /** How long a restart waits for the service to come up, unless told otherwise. */
@@ -51,8 +63,11 @@ export class Manager {
   private readonly draining = new Map<string, Promise<void>>();
   private tail: Promise<unknown> = Promise.resolve();
   private shutdownPromise: Promise<boolean> | null = null;
+  readonly events: EventLog;
 
-  constructor(private readonly opts: ManagerOptions) {}
+  constructor(private readonly opts: ManagerOptions) {
+    this.events = opts.events ?? new EventLog();
+  }
 
   get isShuttingDown(): boolean {
     return this.shutdownPromise !== null;
@@ -95,6 +110,20 @@ export class Manager {
 
   view(name: string): Promise<ServiceView> {
     return this.command(() => this.viewOf(this.worker(name)));
+  }
+
+  /** Every service and the event cursor, read in one step: no event falls between them. */
+  overview(): Promise<Overview> {
+    return this.command(() => ({
+      views: [...this.sorted()].map(([, w]) => this.viewOf(w)),
+      cursor: this.events.cursor,
+      shuttingDown: this.isShuttingDown,
+    }));
+  }
+
+  /** Resolves once the queue has reached it: the manager is not stuck. */
+  ping(): Promise<void> {
+    return this.command(() => undefined);
   }
 
   /** The worker's process id, for stats; 0 when none runs. */
@@ -187,6 +216,7 @@ export class Manager {
       this.workers.delete(name);
       this.setDeps(name, null);
       this.opts.report(name, 'untracked');
+      this.events.record({ kind: 'untracked', service: name });
       const freed: string[] = [];
       for (const other of this.dependants.get(name) ?? []) {
         const after = this.deps.get(other);
@@ -252,10 +282,9 @@ export class Manager {
       this.deps,
       (n) => this.workers.get(n)?.def.shutdownTimeoutMs ?? 0,
     );
-    this.opts.report(
-      null,
-      `shutting down ${this.workers.size} services; bound ${boundMs} ms (longest chain of shutdown timeouts + ${SHUTDOWN_MARGIN_MS} ms)`,
-    );
+    const detail = `shutting down ${count(this.workers.size, 'service')}; bound ${boundMs} ms (longest chain of shutdown timeouts + ${SHUTDOWN_MARGIN_MS} ms)`;
+    this.opts.report(null, detail);
+    this.events.record({ kind: 'daemon', service: null, action: 'shutdown', detail });
     const ordered = this.command(() => ({ later: this.stopAll() }));
     const result = new Promise<boolean>((resolve) => {
       let done = false;
@@ -267,7 +296,9 @@ export class Manager {
         for (const w of this.workers.values()) w.kill('SIGKILL');
         void this.opts.procs
           .killLeftovers()
-          .then((n) => this.opts.report(null, `killed ${n} leftover processes`))
+          .then((n) =>
+            this.opts.report(null, `killed ${count(n, 'leftover process', 'leftover processes')}`),
+          )
           .catch((err: unknown) => this.opts.report(null, `final sweep: ${messageOf(err)}`))
           .then(() => resolve(false));
       };
@@ -286,8 +317,12 @@ export class Manager {
         },
       );
     });
-    this.shutdownPromise = result;
-    return result;
+    this.shutdownPromise = result.then((clean) => {
+      const detail = clean ? 'every service stopped' : 'stopped; some services had to be killed';
+      this.events.record({ kind: 'daemon', service: null, action: 'stopped', detail });
+      return clean;
+    });
+    return this.shutdownPromise;
   }
 
   /** Cut a shutdown short: SIGKILL everything now (a third signal). */
@@ -330,7 +365,9 @@ export class Manager {
       this.opts.report(null, `final sweep: ${messageOf(err)}`);
       return 0;
     });
-    if (swept > 0) this.opts.report(null, `killed ${swept} leftover processes`);
+    if (swept > 0) {
+      this.opts.report(null, `killed ${count(swept, 'leftover process', 'leftover processes')}`);
+    }
     this.opts.report(null, 'all services stopped');
     return clean;
   }
@@ -375,12 +412,14 @@ export class Manager {
           this.opts.logs.append(n, 'event', w.run, text);
         },
         stdout: this.opts.stdout,
+        record: (event) => this.events.record(event),
       },
     });
     this.workers.set(name, w);
     this.setDeps(name, [...def.after]);
     w.wantUp();
     this.opts.report(name, `loaded from ${def.file}`);
+    this.events.record({ kind: 'tracked', service: name, file: def.file });
   }
 
   /**
@@ -463,6 +502,9 @@ export class Manager {
         name: d,
         state: this.workers.get(d)?.state ?? null,
       })),
+      counters: { ...w.counters },
+      lastUp: w.lastUp,
+      run: w.run,
     };
   }
 }

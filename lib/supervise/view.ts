@@ -12,6 +12,21 @@ export interface DependencyView {
   readonly state: ServiceState | null;
 }
 
+/** Counts over a worker's life, for metrics: they never go back. */
+export interface Counters {
+  restarts: number;
+  testFailures: number;
+  /** Times a restart limit made it give up; nothing sets one yet. */
+  giveUps: number;
+}
+
+/** The last run that came up: when it was spawned and when it was up (epoch ms). */
+export interface LastUp {
+  readonly run: number;
+  readonly spawnedAt: number;
+  readonly upAt: number;
+}
+
 export interface ServiceView {
   readonly name: string;
   readonly def: ServiceDef;
@@ -27,4 +42,10 @@ export interface ServiceView {
   readonly lastExit: ExitInfo | null;
   /** Its dependencies as they stand now, in file order. */
   readonly dependencies: readonly DependencyView[];
+  /** Lifetime counts (restarts, failed health tests, give-ups) of this worker. */
+  readonly counters: Readonly<Counters>;
+  /** The last run that came up, for the critical chain; null if none has. */
+  readonly lastUp: LastUp | null;
+  /** The run number: how many times a process was spawned. */
+  readonly run: number;
 }

@@ -8,6 +8,7 @@
 
 import type { ServiceDef } from '../core/definition.js';
 import { messageOf } from '../core/errors.js';
+import type { EventBody } from '../core/events.js';
 import type { SignalName } from '../core/signals.js';
 import {
   type ExitInfo,
@@ -15,6 +16,7 @@ import {
   restartDelay,
   describeExit,
   hasProcess,
+  reasonOf,
   shouldRestart,
 } from '../core/state.js';
 import type { LogStore } from '../logs/ring.js';
@@ -25,6 +27,7 @@ import { ServiceOutput } from './output.js';
 import type { Child, Processes } from './seam.js';
 import { StopEscalation } from './stop.js';
 import { OneTimer } from './timer.js';
+import type { Counters, LastUp } from './view.js';
 
 export { EXIT_OUTPUT_GRACE_MS } from './output.js';
 
@@ -37,6 +40,8 @@ export interface WorkerHooks {
   event(name: string, text: string): void;
   /** Prefixed lines (`[+] name: text\n`…) for `log: stdout`, a chunk at a time. */
   stdout(data: Buffer, lines: number): void;
+  /** Something to go into the event log (a state change, an exit, a restart…). */
+  record(event: EventBody): void;
 }
 
 export interface WorkerContext {
@@ -64,6 +69,8 @@ export class ServiceWorker {
   run = 0;
   /** How the last process ended, whatever the state now. */
   lastExit: ExitInfo | null = null;
+  readonly counters: Counters = { restarts: 0, testFailures: 0, giveUps: 0 };
+  lastUp: LastUp | null = null;
 
   private attempt = 0;
   private child: Child | null = null;
@@ -225,12 +232,35 @@ export class ServiceWorker {
   // --- internals -----------------------------------------------------------
 
   private setState(state: ServiceState): void {
+    const from = this.state;
     this.state = state;
+    if (from.kind !== state.kind || pidIn(from) !== pidIn(state)) this.recordState(from, state);
     if (this.waiters.length === 0) return;
     const done = this.waiters.filter((w) => w.until(state));
     if (done.length === 0) return;
     this.waiters = this.waiters.filter((w) => !done.includes(w));
     for (const w of done) w.resolve(state);
+  }
+
+  private recordState(from: ServiceState, to: ServiceState): void {
+    const reason = reasonOf(to, Date.now(), this.def.oneshot);
+    const { name: service, run } = this;
+    this.ctx.hooks.record({
+      kind: 'state',
+      service,
+      from: from.kind,
+      to: to.kind,
+      pid: pidIn(to),
+      run,
+      reason,
+    });
+  }
+
+  /** A restart is scheduled; `restarts` counts it already. */
+  private recordRestart(delayMs: number, reason: string, restarts: number): void {
+    this.counters.restarts++;
+    const { name: service, run } = this;
+    this.ctx.hooks.record({ kind: 'restart', service, run, delay_ms: delayMs, restarts, reason });
   }
 
   private emit(text: string): void {
@@ -329,6 +359,7 @@ export class ServiceWorker {
     this.attempt = nextAttempt;
     this.setState({ kind: 'failed', since: Date.now(), error, retryAt: Date.now() + delayMs });
     this.emit(`retrying in ${delayMs} ms`);
+    this.recordRestart(delayMs, error, this.restarts + 1);
     this.retry.arm(delayMs, () => {
       if (this.targetNow === 'up' && !hasProcess(this.state)) {
         this.restarts++;
@@ -338,6 +369,7 @@ export class ServiceWorker {
   }
 
   private becameUp(pid: number): void {
+    this.lastUp = { run: this.run, spawnedAt: this.startedAt, upAt: Date.now() };
     this.setState({ kind: 'running', since: Date.now(), pid });
     this.ctx.hooks.up(this.name);
   }
@@ -345,14 +377,29 @@ export class ServiceWorker {
   private tested(r: HealthResult): void {
     const state = this.state;
     if (this.run !== r.run || state.kind !== 'starting') return;
+    const { name: service, run } = this;
     if (r.passed) {
       this.emit('healthy: test passed');
+      if (state.testFailures > 0) {
+        const failures = state.testFailures;
+        this.ctx.hooks.record({ kind: 'test', service, run, passed: true, failures, error: null });
+      }
       this.becameUp(state.pid);
       return;
     }
+    this.counters.testFailures++;
     this.setState({ ...state, testFailures: state.testFailures + 1, lastTestError: r.why });
-    if (state.testFailures === 0)
+    if (state.testFailures === 0) {
       this.emit(`health test failed: ${r.why}; retrying every ${this.def.testIntervalMs} ms`);
+      this.ctx.hooks.record({
+        kind: 'test',
+        service,
+        run,
+        passed: false,
+        failures: 1,
+        error: r.why,
+      });
+    }
     this.test.again(r.run);
   }
 
@@ -366,6 +413,16 @@ export class ServiceWorker {
     const groups = [pid, this.test.pid];
     this.test.stop();
     this.emit(describeExit(exit));
+    const uptime = Math.max(0, exit.at - this.startedAt);
+    this.ctx.hooks.record({
+      kind: 'exit',
+      service: this.name,
+      run: this.run,
+      pid,
+      code,
+      signal,
+      uptime_ms: uptime,
+    });
     if (this.state.kind === 'stopping' || this.targetNow === 'down') {
       void this.drainGroup(pid, exit, groups);
       return;
@@ -408,6 +465,7 @@ export class ServiceWorker {
 
   private oneshotEnded(exit: ExitInfo): void {
     if (exit.code === 0) {
+      this.lastUp = { run: this.run, spawnedAt: this.startedAt, upAt: exit.at };
       this.setState({ kind: 'success', since: exit.at, lastExit: exit });
       this.ctx.hooks.up(this.name);
     } else {
@@ -431,6 +489,7 @@ export class ServiceWorker {
     const { delayMs, nextAttempt } = restartDelay(this.def, this.attempt, now - this.startedAt);
     this.attempt = nextAttempt;
     this.restarts++;
+    this.recordRestart(delayMs, describeExit(exit), this.restarts);
     if (delayMs === 0) {
       this.emit('restarting now (was up past stable_after)');
       this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
@@ -481,4 +540,9 @@ export class ServiceWorker {
     this.escalation.finish();
     if (this.targetNow === 'up' && !hasProcess(this.state)) this.ctx.hooks.wantStart(this.name);
   }
+}
+
+/** The main process a state names, 0 when none. */
+function pidIn(state: ServiceState): number {
+  return 'pid' in state ? state.pid : 0;
 }

@@ -61,6 +61,9 @@ t.test('parseStat', async (t) => {
     session: 42,
     utime: 7,
     stime: 3,
+    cutime: 0,
+    cstime: 0,
+    threads: 1,
     startTime: 123456,
     rssPages: 321,
   });
