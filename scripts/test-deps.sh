@@ -8,6 +8,8 @@ set -eu
 # command  package
 NEEDS='
 socat socat
+promtool prometheus
+dot graphviz
 '
 
 missing=''

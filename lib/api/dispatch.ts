@@ -15,7 +15,7 @@ import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { ProtocolErrors, codeOf, errorResponse } from './errors.js';
 import type { LogStore } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
-import { type Handler, handlers } from './handlers.js';
+import { type FollowerPool, type Handler, handlers } from './handlers.js';
 import { normaliseParams } from './params.js';
 import {
   METHODS,
@@ -110,6 +110,8 @@ export const MAX_BATCH = 1000;
 export const MAX_FOLLOWS_PER_CONNECTION = 64;
 /** Log followers in the whole daemon, both dialects together. */
 export const MAX_FOLLOWERS = 256;
+/** Event subscribers in the whole daemon, every transport together. */
+export const MAX_EVENT_FOLLOWERS = 256;
 let nextSubscription = 1;
 
 /** zinit 0.2.2x clients spelled methods `service.list`; jsonrpsee's are `service_list`. */
@@ -120,8 +122,10 @@ export function canonicalMethod(method: string): string {
 
 export class Rpc {
   private readonly server: JSONRPCServer<Session>;
-  /** Log followers now, over every connection and dialect. */
-  private followers = 0;
+  /** Followers now, over every connection and dialect, by pool. */
+  private readonly followers: Record<FollowerPool, number> = { logs: 0, events: 0 };
+  /** JSON-RPC requests answered, over every transport: for metrics. */
+  served = 0;
 
   constructor(private readonly opts: RpcOptions) {
     // Errors are logged here, where the request is known; the package must stay quiet.
@@ -132,7 +136,7 @@ export class Rpc {
       audit: (session, what) => opts.report(null, `${what} (by ${session.peer})`),
       http: () => this.http(),
       onShutdown: opts.onShutdown,
-      subscribe: (session, method, follow) => this.subscribe(session, method, follow),
+      subscribe: (session, method, pool, follow) => this.subscribe(session, method, pool, follow),
     });
     for (const method of METHOD_NAMES) {
       const handler = table[method] as Handler<MethodName>;
@@ -182,6 +186,7 @@ export class Rpc {
     }
     const method = canonicalMethod(value.method);
     const request = method === value.method ? value : { ...value, method };
+    this.served++;
     try {
       return await this.server.receive(request, session);
     } catch (err) {
@@ -191,17 +196,20 @@ export class Rpc {
   }
 
   /**
-   * Count one more log follower; returns its release (safe to call twice),
-   * or throws when MAX_FOLLOWERS are following.
+   * Count one more follower in `pool`; returns its release (safe to call
+   * twice), or throws when the pool is full.
    */
-  private acquireFollower(): () => void {
-    if (this.followers >= MAX_FOLLOWERS) {
+  private acquireFollower(pool: FollowerPool): () => void {
+    if (pool === 'logs' && this.followers.logs >= MAX_FOLLOWERS) {
       throw Errors.tooManyFollowers(MAX_FOLLOWERS);
     }
-    this.followers++;
+    if (pool === 'events' && this.followers.events >= MAX_EVENT_FOLLOWERS) {
+      throw Errors.tooManyEventFollowers(MAX_EVENT_FOLLOWERS);
+    }
+    this.followers[pool]++;
     let held = true;
     return () => {
-      if (held) this.followers--;
+      if (held) this.followers[pool]--;
       held = false;
     };
   }
@@ -212,12 +220,17 @@ export class Rpc {
    * overtake the reply: the connection holds notifications while a request
    * is unanswered.)
    */
-  private subscribe(s: Session, method: string, follow: (id: number) => () => void): number {
+  private subscribe(
+    s: Session,
+    method: string,
+    pool: FollowerPool,
+    follow: (id: number) => () => void,
+  ): number {
     refuseStreams(s, method);
     if (s.subscriptions.size >= MAX_FOLLOWS_PER_CONNECTION) {
       throw Errors.tooManySubscriptions(MAX_FOLLOWS_PER_CONNECTION);
     }
-    const release = this.acquireFollower();
+    const release = this.acquireFollower(pool);
     const id = nextSubscription++;
     let stop: (() => void) | null = null;
     let ended = false;

@@ -105,6 +105,22 @@ export const ProtocolErrors = {
       'InvalidRequest',
       `unauthorized: send "Authorization: Bearer TOKEN" with the token from ${tokenPath}`,
     ),
+  readOnlyToken: () =>
+    protocol(
+      'InvalidRequest',
+      'forbidden: the read token changes nothing; send the control token (--http-token-file)',
+    ),
+  foreignHost: (host: string) =>
+    protocol(
+      'InvalidRequest',
+      `forbidden: Host ${JSON.stringify(host)} is not an address sminitd serves (name it with --http-host)`,
+    ),
+  foreignOrigin: (origin: string) =>
+    protocol(
+      'InvalidRequest',
+      `forbidden: a page from ${origin} may not call sminitd; only its own pages may`,
+    ),
+  notFound: (path: string) => protocol('MethodNotFound', `nothing is served at ${path}`),
   internal: (where?: string) =>
     protocol('Internal', where === undefined ? 'internal error' : `internal error in ${where}`),
 } as const;

@@ -18,12 +18,16 @@ import {
   type Result,
 } from './wire.js';
 import type { HttpControl, Session } from './dispatch.js';
+import { observe } from './observe.js';
+import { count } from '../core/plural.js';
 
 export type Handler<M extends MethodName> = (
   params: Params<M>,
   session: Session,
 ) => Promise<Result<M>>;
 export type Handlers = { readonly [M in MethodName]: Handler<M> };
+/** Which bound a subscription counts against: log followers or event followers. */
+export type FollowerPool = 'logs' | 'events';
 
 /** What the tables work with; the dispatcher provides it. */
 export interface HandlerContext {
@@ -36,10 +40,15 @@ export interface HandlerContext {
   /** Called once system_shutdown / system_reboot has been answered. */
   onShutdown(reboot: boolean): void;
   /**
-   * A new subscription on the session, within the bounds on followers;
-   * `follow` starts it once its id is known, and returns its stop.
+   * A new subscription on the session, within the bounds on followers of
+   * its kind; `follow` starts it once its id is known, and returns its stop.
    */
-  subscribe(session: Session, method: string, follow: (id: number) => () => void): number;
+  subscribe(
+    session: Session,
+    method: string,
+    pool: FollowerPool,
+    follow: (id: number) => () => void,
+  ): number;
 }
 
 /** log_read answers at most this many lines; the rest is read on from `next`. */
@@ -53,7 +62,14 @@ const FOLLOW_BACKLOG = 1024 * 1024;
 
 /** Every method's handler. */
 export function handlers(c: HandlerContext): Handlers {
-  return { ...services(c), ...serviceFiles(c), ...system(c), ...zinitStream(c), ...sminitLogs(c) };
+  return {
+    ...services(c),
+    ...serviceFiles(c),
+    ...system(c),
+    ...zinitStream(c),
+    ...sminitLogs(c),
+    ...observe(c),
+  };
 }
 
 const services = ({ manager: m, audit }: HandlerContext) =>
@@ -125,12 +141,12 @@ const zinitStream = ({ manager: m, logs, subscribe }: HandlerContext) =>
       // nothing is lost or repeated between the snapshot and the follow.
       const from = snapshotEnd.get(s) ?? logs.cursor;
       const q: LogQuery = p.filter ? { names: [p.filter], from } : { from };
-      return subscribe(s, 'stream_subscribeLogs', (id) => {
+      return subscribe(s, 'stream_subscribeLogs', 'logs', (id) => {
         const send = (result: string): void =>
           s.notify('stream_subscribeLogs', { subscription: id, result });
         return logs.follow(q, {
           line: (e) => send(zinitLine(e)),
-          dropped: (n) => send(`[-] sminitd: -- ${n} lines dropped --`),
+          dropped: (n) => send(`[-] sminitd: -- ${count(n, 'line')} dropped --`),
           congested: () => s.backlog() > FOLLOW_BACKLOG,
         });
       });
@@ -154,7 +170,7 @@ const sminitLogs = ({ logs, subscribe }: HandlerContext) =>
     },
     log_follow: async (p, s) => {
       checkSince(p);
-      return subscribe(s, 'log_follow', (id) =>
+      return subscribe(s, 'log_follow', 'logs', (id) =>
         logs.follow(p, {
           line: (e) => s.notify('log_line', { subscription: id, line: toWire(e) }),
           dropped: (n) => s.notify('log_line', { subscription: id, dropped: n }),

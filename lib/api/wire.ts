@@ -12,8 +12,20 @@ import {
   type LogStream,
 } from '../core/logline.js';
 
-export { LOG_STREAMS };
+import {
+  EVENT_KINDS,
+  type EventBody,
+  type EventKind,
+  type EventQuery,
+  type EventRead,
+  type SminitEvent,
+} from '../core/events.js';
+import type { SignalName } from '../core/signals.js';
+
+export { EVENT_KINDS, LOG_STREAMS };
 export type { LogLine, LogQuery, LogRead, LogStream };
+export type { SignalName, StateKind };
+export type * from '../core/events.js';
 
 export interface ExitWire {
   readonly pid: number;
@@ -55,6 +67,78 @@ export interface ServiceStats extends ProcessStats {
   readonly children: readonly ProcessStats[];
 }
 
+/** The daemon and every service at one instant, with the event cursor to follow on from. */
+export interface SystemStatus {
+  readonly version: string;
+  readonly pid: number;
+  /** When sminitd started. */
+  readonly started: string;
+  readonly uptime_ms: number;
+  readonly shutting_down: boolean;
+  /** The newest event cursor when read: events_subscribe {after: cursor} continues this picture. */
+  readonly cursor: number;
+  readonly services: ServiceStatus[];
+}
+
+/** What a dependant needs of a dependency before it starts. */
+export type EdgeCondition = 'running' | 'healthy' | 'success' | 'tracked';
+
+export interface GraphNode {
+  readonly name: string;
+  /** Its state; `untracked` for a name some `after` lists but no service file loaded. */
+  readonly status: StateKind | 'untracked';
+  readonly target: 'Up' | 'Down' | null;
+  readonly oneshot: boolean;
+  readonly reason: string;
+}
+
+export interface GraphEdge {
+  /** The dependant. */
+  readonly from: string;
+  /** The dependency it lists in `after`. */
+  readonly to: string;
+  /** What `to` must be for `from` to start. */
+  readonly condition: EdgeCondition;
+  /** Whether `to` is that now. */
+  readonly met: boolean;
+}
+
+export interface Graph {
+  readonly nodes: GraphNode[];
+  readonly edges: GraphEdge[];
+}
+
+/** One service on a chain of waiting. */
+export interface WhyStep {
+  readonly service: string;
+  readonly status: StateKind | 'untracked';
+  readonly reason: string;
+}
+
+/** One service on the critical chain of a start. */
+export interface ChainLink {
+  readonly service: string;
+  readonly spawned_at: string;
+  /** When it was up (running, or a oneshot that exited 0). */
+  readonly up_at: string;
+  /** From sminitd's start to `up_at`. */
+  readonly at_ms: number;
+  /** From its spawn to `up_at`. */
+  readonly took_ms: number;
+}
+
+export interface Why {
+  readonly service: string;
+  readonly status: StateKind;
+  readonly reason: string;
+  /** One sentence a chain: `web waits for api, which waits for db, whose health test has failed 4 times: …`. */
+  readonly summary: string[];
+  /** Each chain of waiting from the service to a root cause; the service alone when it waits for nothing. */
+  readonly chains: WhyStep[][];
+  /** Its last start: the service, then the dependency that came up last before it, and so on; null when it never came up. */
+  readonly critical: ChainLink[] | null;
+}
+
 export interface MethodMap {
   service_list: { params: Record<string, never>; result: Record<string, string> };
   service_status: { params: { name: string }; result: ServiceStatus };
@@ -63,7 +147,7 @@ export interface MethodMap {
   service_restart: { params: { name: string; timeout?: number }; result: ServiceStatus };
   service_monitor: { params: { name: string }; result: null };
   service_forget: { params: { name: string }; result: null };
-  service_kill: { params: { name: string; signal: string }; result: null };
+  service_kill: { params: { name: string; signal: SignalName | (string & {}) }; result: null };
   service_stats: { params: { name: string }; result: ServiceStats };
   service_create: { params: { name: string; content: Record<string, unknown> }; result: string };
   service_delete: { params: { name: string }; result: string };
@@ -78,6 +162,12 @@ export interface MethodMap {
   stream_unsubscribeLogs: { params: { id: number }; result: null };
   log_read: { params: LogQuery; result: LogRead };
   log_follow: { params: LogQuery; result: number };
+  events_read: { params: EventQuery; result: EventRead };
+  events_subscribe: { params: EventQuery; result: number };
+  events_unsubscribe: { params: { id: number }; result: null };
+  system_status: { params: Record<string, never>; result: SystemStatus };
+  service_graph: { params: Record<string, never>; result: Graph };
+  service_why: { params: { name: string }; result: Why };
   'rpc.discover': { params: Record<string, never>; result: object };
 }
 export type MethodName = keyof MethodMap;
@@ -90,6 +180,8 @@ export interface NotificationMap {
   stream_subscribeLogs: { subscription: number; result: string };
   /** sminit's: the structured line, or how many lines a slow follower missed. */
   log_line: { subscription: number; line?: LogLine; dropped?: number };
+  /** An event, or how many events after the cursor the history no longer held. */
+  event: { subscription: number; event?: SminitEvent; lost?: number };
 }
 
 type JsonSchema = Readonly<Record<string, unknown>>;
@@ -155,6 +247,39 @@ const queryParams: readonly ParamSpec[] = [
     },
     required: false,
     description: 'only this stream, or these streams',
+  },
+];
+const eventParams: readonly ParamSpec[] = [
+  {
+    name: 'after',
+    schema: { type: 'integer', minimum: 0 },
+    required: false,
+    description:
+      'only events after this cursor (the last one seen): resuming loses and repeats none',
+  },
+  {
+    name: 'since',
+    schema: { type: ['integer', 'string'] },
+    required: false,
+    description: 'only events at or after this time: epoch ms or an ISO 8601 date',
+  },
+  {
+    name: 'names',
+    schema: { type: 'array', items: { type: 'string' } },
+    required: false,
+    description: 'only events about these services (and the daemon’s own)',
+  },
+  {
+    name: 'kinds',
+    schema: { type: 'array', items: { type: 'string', enum: EVENT_KINDS } },
+    required: false,
+    description: 'only these kinds of event',
+  },
+  {
+    name: 'n',
+    schema: { type: 'integer', minimum: 0 },
+    required: false,
+    description: 'at most this many of the most recent events',
   },
 ];
 const statusSchema: JsonSchema = { $ref: '#/components/schemas/ServiceStatus' };
@@ -296,6 +421,43 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
     result: { type: 'integer' },
     mutates: false,
   },
+  events_read: {
+    summary:
+      'Read the event history (after a cursor); `next` is the cursor to read or follow on after',
+    params: eventParams,
+    result: { $ref: '#/components/schemas/EventRead' },
+    mutates: false,
+  },
+  events_subscribe: {
+    summary:
+      'Send the events after `after` (or the last `n`), then every new one, as event notifications; lost ones are counted',
+    params: eventParams,
+    result: { type: 'integer' },
+    mutates: false,
+  },
+  events_unsubscribe: {
+    summary: 'End an event subscription',
+    params: [
+      { name: 'id', schema: { type: 'integer' }, required: true, description: 'subscription id' },
+    ],
+    result: nul,
+    mutates: false,
+  },
+  system_status: sys(
+    'The daemon and every service at one instant, with the event cursor to follow on after',
+    { $ref: '#/components/schemas/SystemStatus' },
+    false,
+  ),
+  service_graph: sys(
+    'The dependency graph: each service with its state, each edge with its condition',
+    { $ref: '#/components/schemas/Graph' },
+    false,
+  ),
+  service_why: svc(
+    'Why the service is in its state: what it waits for down to the root cause, and its last start’s critical chain',
+    false,
+    { $ref: '#/components/schemas/Why' },
+  ),
   'rpc.discover': sys('This API as an OpenRPC document', { type: 'object' }, false),
 };
 
@@ -367,7 +529,100 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     },
     ['dropped'],
   ),
+  Event: { anyOf: EVENT_KINDS.map((k) => ({ $ref: `#/components/schemas/Event_${k}` })) },
+  ...eventSchemas(),
+  EventRead: object(
+    {
+      events: { type: 'array', items: { $ref: '#/components/schemas/Event' } },
+      next: int,
+      end: int,
+      lost: int,
+    },
+    ['lost'],
+  ),
+  SystemStatus: object({
+    version: str,
+    pid: int,
+    started: time,
+    uptime_ms: int,
+    shutting_down: { type: 'boolean' },
+    cursor: int,
+    services: { type: 'array', items: statusSchema },
+  }),
+  Graph: object({
+    nodes: {
+      type: 'array',
+      items: object({
+        name: str,
+        status: { enum: [...STATE_KINDS, 'untracked'] },
+        target: { enum: ['Up', 'Down', null] },
+        oneshot: { type: 'boolean' },
+        reason: str,
+      }),
+    },
+    edges: {
+      type: 'array',
+      items: object({
+        from: str,
+        to: str,
+        condition: { enum: ['running', 'healthy', 'success', 'tracked'] },
+        met: { type: 'boolean' },
+      }),
+    },
+  }),
+  Why: object({
+    service: str,
+    status: { enum: STATE_KINDS },
+    reason: str,
+    summary: { type: 'array', items: str },
+    chains: {
+      type: 'array',
+      items: {
+        type: 'array',
+        items: object({
+          service: str,
+          status: { enum: [...STATE_KINDS, 'untracked'] },
+          reason: str,
+        }),
+      },
+    },
+    critical: nullable({
+      type: 'array',
+      items: object({ service: str, spawned_at: time, up_at: time, at_ms: int, took_ms: int }),
+    }),
+  }),
 };
+
+/** Each kind of event: its own fields beside the cursor, time, kind and service every one has. */
+function eventSchemas(): Record<string, JsonSchema> {
+  const kinds: { readonly [K in EventKind]: Record<string, JsonSchema> } = {
+    daemon: { action: { enum: ['started', 'shutdown', 'stopped'] }, detail: str },
+    tracked: { file: str },
+    untracked: {},
+    state: {
+      from: { enum: STATE_KINDS },
+      to: { enum: STATE_KINDS },
+      pid: int,
+      run: int,
+      reason: str,
+    },
+    exit: { run: int, pid: int, code: nullable(int), signal: nullable(str), uptime_ms: int },
+    restart: { run: int, delay_ms: int, restarts: int, reason: str },
+    test: { run: int, passed: { type: 'boolean' }, failures: int, error: nullable(str) },
+  };
+  const out: Record<string, JsonSchema> = {};
+  for (const kind of EVENT_KINDS) {
+    const service = kind === 'daemon' ? { type: 'null' } : str;
+    out[`Event_${kind}`] = object({
+      cursor: int,
+      time,
+      kind: { const: kind },
+      service,
+      ...kinds[kind],
+    });
+  }
+  return out;
+}
 
 export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
 export function isMethodName(s: string): s is MethodName {

@@ -59,6 +59,24 @@ export const VERBS: readonly VerbSpec[] = [
   ),
   verb('stats', 'stats <name>', 'memory and CPU of the service and its processes', 1),
   verb(
+    'events',
+    'events [name..]',
+    'the event history (--since CURSOR|10m|TIME; -n N: the last N), then exit; -f: follow it; --json: one event a line',
+    0,
+    Infinity,
+  ),
+  verb(
+    'graph',
+    'graph [--format dot|mermaid|json]',
+    "the dependency graph with each service's state and each edge's condition (default: dot)",
+  ),
+  verb(
+    'why',
+    'why <name>',
+    'why a service is in its state, down to the root cause; the critical chain of its last start',
+    1,
+  ),
+  verb(
     'check',
     'check [dir|file]',
     'validate a config directory, or one service file, offline (like nginx -t)',
@@ -99,7 +117,16 @@ export interface CliArgs {
   readonly color: boolean | null;
   /** `shutdown` and `reboot` return once sminitd is gone, unless `--no-wait`. */
   readonly wait: boolean;
+  /** `events -f`: follow rather than read and exit. */
+  readonly follow: boolean;
+  /** `events --since CURSOR`: only events after this cursor. */
+  readonly after: number | null;
+  /** `graph --format`. */
+  readonly format: GraphFormat;
 }
+
+export const GRAPH_FORMATS = ['dot', 'mermaid', 'json'] as const;
+export type GraphFormat = (typeof GRAPH_FORMATS)[number];
 
 /** A command line that does not say what to do: shown as one line, exit code 2. */
 export class UsageError extends Error {
@@ -161,7 +188,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Options = Mutable<Omit<CliArgs, 'verb' | 'args'>>;
 
 /** Options that take a value: skipped when looking for the verb. */
-const VALUED = ['-s', '--socket', '-n', '--lines', '--since', '--stream'];
+const VALUED = ['-s', '--socket', '-n', '--lines', '--since', '--stream', '--format'];
 
 /** One pass over argv: where it is, what it found. */
 class Scan {
@@ -188,11 +215,18 @@ class Scan {
       streams: [],
       color: null,
       wait: true,
+      follow: false,
+      after: null,
+      format: 'dot',
     };
   }
 
   get isLog(): boolean {
     return this.verbName === 'log';
+  }
+
+  get isEvents(): boolean {
+    return this.verbName === 'events';
   }
 
   /** The option's value: the next argument. */
@@ -220,7 +254,7 @@ export function parseArgs(
   argv: readonly string[],
   env = process.env,
   now = Date.now(),
-): CliArgs | 'help' | 'usage' {
+): CliArgs | 'help' | 'usage' | 'version' {
   const s = new Scan(argv, env, now);
   for (; s.i < argv.length; s.i++) {
     const a = argv[s.i] as string;
@@ -229,8 +263,9 @@ export function parseArgs(
       break;
     }
     if (a === '-h' || a === '--help' || (a === 'help' && s.positional.length === 0)) return 'help';
+    if (a === '--version') return 'version';
     if (a === s.verbName) s.seenVerb = true;
-    if (commonOption(s, a) || (s.isLog && logOption(s, a)) || stopOption(s, a)) continue;
+    if (commonOption(s, a) || verbOption(s, a)) continue;
     if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option '${a}'`);
     s.positional.push(a);
   }
@@ -273,6 +308,45 @@ function logOption(s: Scan, a: string): boolean {
     }
     if (!o.streams.includes(v as LogStream)) o.streams = [...o.streams, v as LogStream];
   } else return false;
+  return true;
+}
+
+/** An option of the verb being parsed; true when `a` was one. */
+function verbOption(s: Scan, a: string): boolean {
+  if (s.isLog) return logOption(s, a);
+  if (s.isEvents) return eventsOption(s, a);
+  if (s.verbName === 'graph') return graphOption(s, a);
+  return stopOption(s, a);
+}
+
+/** Options of `events`: -f, -n and a --since that also takes a cursor. */
+function eventsOption(s: Scan, a: string): boolean {
+  const o = s.opts;
+  if (a === '-f' || a === '--follow') o.follow = true;
+  else if (a === '-n' || a === '--lines') {
+    const v = s.value(a);
+    if (!/^\d+$/.test(v)) throw new UsageError(`-n wants a number of events, got '${v}'`);
+    o.lines = Number(v);
+  } else if (a === '--since') {
+    const v = s.value(a);
+    // A bare number is a cursor (the last one seen); anything else a time.
+    if (/^\d+$/.test(v.trim())) o.after = Number(v);
+    else {
+      const at = parseSince(v, s.now);
+      if (typeof at === 'string') throw new UsageError(`${at}, or an event cursor`);
+      o.since = at;
+    }
+  } else return false;
+  return true;
+}
+
+function graphOption(s: Scan, a: string): boolean {
+  if (a !== '--format') return false;
+  const v = s.value(a);
+  if (!(GRAPH_FORMATS as readonly string[]).includes(v)) {
+    throw new UsageError(`--format wants one of ${GRAPH_FORMATS.join(', ')}, got '${v}'`);
+  }
+  s.opts.format = v as GraphFormat;
   return true;
 }
 

@@ -7,7 +7,7 @@ import { runVerb } from './run.js';
 
 /** argv without node and the script; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let args: CliArgs | 'help' | 'usage';
+  let args: CliArgs | 'help' | 'usage' | 'version';
   try {
     args = parseArgs(argv);
   } catch (err) {
@@ -18,6 +18,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (args === 'help') return help(process.stdout, 0);
   if (args === 'usage') return help(process.stderr, 2);
+  if (args === 'version') {
+    // The package's version, as sminitd --version and rpc.discover say it; loaded only here.
+    process.stdout.write(`${(await import('../api/version.js')).VERSION}\n`);
+    return 0;
+  }
   return runVerb(args);
 }
 

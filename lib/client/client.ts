@@ -4,12 +4,15 @@
 
 import { type Socket, connect } from 'node:net';
 import type {
+  EventQuery,
   LogLine,
   LogQuery,
   MethodName,
   NotificationMap,
   Params,
   Result,
+  SignalName,
+  SminitEvent,
 } from '../api/wire.js';
 
 export type * from '../api/wire.js';
@@ -28,11 +31,19 @@ export class RpcError extends Error {
   }
 }
 
+/** The system's error behind a failed connect: `code` is its errno name (ENOENT, EACCES…). */
+export interface SystemErrorInfo {
+  readonly message: string;
+  readonly code?: string | undefined;
+  readonly errno?: number | undefined;
+  readonly syscall?: string | undefined;
+}
+
 /** The daemon could not be reached at all. */
 export class ConnectError extends Error {
   constructor(
     readonly socketPath: string,
-    override readonly cause: NodeJS.ErrnoException,
+    override readonly cause: SystemErrorInfo,
   ) {
     const why =
       cause.code === 'ENOENT' || cause.code === 'ECONNREFUSED'
@@ -136,7 +147,8 @@ export class Client {
   forget(name: string): Promise<null> {
     return this.call('service_forget', { name });
   }
-  kill(name: string, signal: string): Promise<null> {
+  /** A signal by name (any case, `SIG` optional) or number, as sminit's signal table knows it. */
+  kill(name: string, signal: SignalName | (string & {})): Promise<null> {
     return this.call('service_kill', { name, signal });
   }
   stats(name: string): Promise<Result<'service_stats'>> {
@@ -148,6 +160,36 @@ export class Client {
   readLogs(query: LogQuery = {}): Promise<Result<'log_read'>> {
     return this.call('log_read', query);
   }
+  /** The daemon and every service now, with the event cursor to follow on after. */
+  systemStatus(): Promise<Result<'system_status'>> {
+    return this.call('system_status');
+  }
+  /** A page of the event history; read on with `{ after: page.next }` until `next` reaches `end`. */
+  readEvents(query: EventQuery = {}): Promise<Result<'events_read'>> {
+    return this.call('events_read', query);
+  }
+  graph(): Promise<Result<'service_graph'>> {
+    return this.call('service_graph');
+  }
+  why(name: string): Promise<Result<'service_why'>> {
+    return this.call('service_why', { name });
+  }
+
+  /**
+   * Follow the events: those after `query.after` (or the last `query.n`),
+   * then every new one. Resubscribing with the cursor of the last event seen
+   * loses and repeats none; `onLost` hears how many the history no longer held.
+   */
+  async followEvents(
+    query: EventQuery,
+    onEvent: (event: SminitEvent) => void,
+    onLost?: (count: number) => void,
+  ): Promise<() => Promise<void>> {
+    return this.subscribe('events_subscribe', query, 'event', 'events_unsubscribe', (p) => {
+      if (p.event) onEvent(p.event);
+      else if (p.lost !== undefined) onLost?.(p.lost);
+    });
+  }
 
   /**
    * Follow the log: buffered lines the query selects, then every new line.
@@ -158,23 +200,39 @@ export class Client {
     onLine: (line: LogLine) => void,
     onDropped?: (count: number) => void,
   ): Promise<() => Promise<void>> {
-    let id = -1;
-    const early: NotificationMap['log_line'][] = [];
-    const deliver = (p: NotificationMap['log_line']): void => {
+    return this.subscribe('log_follow', query, 'log_line', 'stream_unsubscribeLogs', (p) => {
       if (p.line) onLine(p.line);
       else if (p.dropped !== undefined) onDropped?.(p.dropped);
-    };
-    const off = this.onNotification((method, params) => {
-      if (method !== 'log_line') return;
-      const p = params as NotificationMap['log_line'];
+    });
+  }
+
+  /** Subscribe with `method`, deliver its `notification`s in order; resolves to the stop. */
+  private async subscribe<N extends 'log_line' | 'event'>(
+    method: 'log_follow' | 'events_subscribe',
+    params: Params<'log_follow'> | Params<'events_subscribe'>,
+    notification: N,
+    unsubscribe: 'stream_unsubscribeLogs' | 'events_unsubscribe',
+    deliver: (p: NotificationMap[N]) => void,
+  ): Promise<() => Promise<void>> {
+    let id = -1;
+    // Notifications can arrive before the reply that names their subscription.
+    const early: NotificationMap[N][] = [];
+    const off = this.onNotification((m, params) => {
+      if ((m as string) !== notification) return;
+      const p = params as NotificationMap[N];
       if (id === -1) early.push(p);
       else if (p.subscription === id) deliver(p);
     });
-    id = await this.call('log_follow', query);
+    try {
+      id = await this.call(method, params);
+    } catch (err) {
+      off();
+      throw err;
+    }
     for (const p of early) if (p.subscription === id) deliver(p);
     return async () => {
       off();
-      await this.call('stream_unsubscribeLogs', { id });
+      await this.call(unsubscribe, { id });
     };
   }
 

@@ -4,7 +4,8 @@
 // terminal, what services wrote is shown with its control characters
 // escaped, so a service cannot drive an admin's terminal.
 
-import type { LogLine, ServiceStats, ServiceStatus } from '../api/wire.js';
+import type { LogLine, ServiceStats, ServiceStatus, SminitEvent, StateKind } from '../api/wire.js';
+import { count } from '../core/plural.js';
 
 /**
  * Control characters (C0 but tab, DEL, C1) as `\xNN` / `\u009b`: an escape
@@ -29,20 +30,51 @@ export function formatDurationShort(ms: number): string {
   return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
 }
 
-function table(rows: readonly (readonly string[])[]): string {
+/** Each cell after padding, for colour: escape codes must not count in a column's width. */
+type Paint = (row: number, col: number, padded: string) => string;
+
+function table(rows: readonly (readonly string[])[], paint?: Paint): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows
-    .map((r) =>
+    .map((r, row) =>
       r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .map((c, i) => {
+          const padded = i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0);
+          return paint ? paint(row, i, padded) : padded;
+        })
         .join('  ')
         .trimEnd(),
     )
     .join('\n');
 }
 
-export function formatList(services: readonly ServiceStatus[], escape = false): string {
+/** Green for up, yellow for on the way (or waiting), red for down on its own; stopped stays plain. */
+const STATE_COLOURS: Readonly<Record<StateKind, number | null>> = {
+  running: 32,
+  success: 32,
+  starting: 33,
+  backoff: 33,
+  blocked: 33,
+  stopping: 33,
+  failed: 31,
+  exited: 31,
+  stopped: null,
+};
+
+/** `text` (a state, perhaps padded) in its state's colour; the padding stays outside the codes. */
+export function paintState(state: StateKind, text: string): string {
+  const code = STATE_COLOURS[state];
+  if (code === null) return text;
+  const word = text.trimEnd();
+  return `\x1b[${code}m${word}\x1b[0m${text.slice(word.length)}`;
+}
+
+export function formatList(
+  services: readonly ServiceStatus[],
+  escape = false,
+  colour = false,
+): string {
   if (services.length === 0) return 'no services tracked';
   const safe = shown(escape);
   const rows = [['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'REASON']];
@@ -56,7 +88,11 @@ export function formatList(services: readonly ServiceStatus[], escape = false): 
       safe(s.reason),
     ]);
   }
-  return table(rows);
+  const paint: Paint = (row, col, padded) => {
+    const s = services[row - 1];
+    return s && col === 1 ? paintState(s.status, padded) : padded;
+  };
+  return table(rows, colour ? paint : undefined);
 }
 
 export function formatStatus(
@@ -131,4 +167,40 @@ export function formatStats(s: ServiceStats): string {
   ];
   for (const c of s.children) rows.push([`  ${c.pid}`, mb(c.memory_usage), `${c.cpu_usage}%`]);
   return `${s.name}\n${table(rows)}`;
+}
+
+/** What an event says, after its service's name: `running → backoff (exited with code 1; …)`. */
+export function describeEvent(e: SminitEvent): string {
+  switch (e.kind) {
+    case 'daemon':
+      return e.detail;
+    case 'tracked':
+      return `tracked (${e.file})`;
+    case 'untracked':
+      return 'untracked';
+    case 'state':
+      return `${e.from} → ${e.to}${e.pid ? `, pid ${e.pid}` : ''} (${e.reason})`;
+    case 'exit': {
+      const how = e.signal !== null ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+      const up = e.uptime_ms < 1000 ? `${e.uptime_ms} ms` : formatDurationShort(e.uptime_ms);
+      return `run ${e.run} (pid ${e.pid}) ${how} after ${up}`;
+    }
+    case 'restart':
+      return `restart ${e.restarts} in ${e.delay_ms} ms (${e.reason})`;
+    case 'test':
+      return e.passed
+        ? `health test passed after ${count(e.failures, 'failure')}`
+        : `health test failing: ${e.error ?? ''}`;
+  }
+}
+
+/** One event as a line: `TIME #CURSOR NAME: WHAT`; `escape` for a terminal. */
+export function formatEvent(e: SminitEvent, colour = false, escape = false): string {
+  const said = shown(escape)(describeEvent(e));
+  const who = e.service ?? 'sminitd';
+  if (!colour) return `${e.time} #${e.cursor} ${who}: ${said}`;
+  const dim = (s: string): string => `\x1b[2m${s}\x1b[0m`;
+  const name = `\x1b[${colourOf(who)}m${who}:\x1b[0m`;
+  const text = e.kind === 'state' ? said.replace(`→ ${e.to}`, `→ ${paintState(e.to, e.to)}`) : said;
+  return `${dim(e.time)} ${dim(`#${e.cursor}`)} ${name} ${text}`;
 }

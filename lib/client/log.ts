@@ -8,6 +8,7 @@ import type { CliArgs } from './args.js';
 import { formatLogLine, useColour } from './format.js';
 import { watchReader } from './reader.js';
 import type { LogLine, LogQuery } from '../api/wire.js';
+import { count } from '../core/plural.js';
 
 export async function log(c: Client, a: CliArgs): Promise<number> {
   const unknown = await unknownNames(c, a.args);
@@ -25,7 +26,8 @@ export async function log(c: Client, a: CliArgs): Promise<number> {
   const w = new LineOut();
   const printer: Printer = {
     line: (l) => w.line(a.json ? JSON.stringify(l) : formatLogLine(l, true, colour, escape)),
-    dropped: (n) => w.line(a.json ? JSON.stringify({ dropped: n }) : `-- ${n} lines dropped --`),
+    dropped: (n) =>
+      w.line(a.json ? JSON.stringify({ dropped: n }) : `-- ${count(n, 'line')} dropped --`),
   };
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
@@ -103,7 +105,7 @@ async function snapshot(
  * stdout for many lines: gathered and written a tick's worth at a time, and
  * a reader that stops (`| head`) ends the command instead of an error.
  */
-class LineOut {
+export class LineOut {
   private buf: string[] = [];
   private scheduled = false;
   line(s: string): void {

@@ -4,7 +4,7 @@
 
 import { Client, ConnectError, RpcError } from './client.js';
 import { type CliArgs, ZINIT_SOCKET } from './args.js';
-import { formatList, formatStats, formatStatus } from './format.js';
+import { formatList, formatStats, formatStatus, useColour } from './format.js';
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
 /** Only a terminal interprets control sequences: pipes and files get the bytes as they are. */
@@ -49,7 +49,7 @@ const TALK: Readonly<Record<string, Verb>> = {
   list: async (c, a) => {
     const all = await c.listFull();
     if (a.json) json(all);
-    else out(formatList(all, onTerminal()));
+    else out(formatList(all, onTerminal(), useColour(a.color, onTerminal())));
     return 0;
   },
   status: async (c, a, name) => {
@@ -73,6 +73,9 @@ const TALK: Readonly<Record<string, Verb>> = {
   reboot: (c, a) => stopDaemon(c, a, () => c.call('system_reboot')),
   // Loaded only for log: the common path stays a few small modules.
   log: async (c, a) => (await import('./log.js')).log(c, a),
+  events: async (c, a) => (await import('./events.js')).events(c, a),
+  graph: async (c, a) => (await import('./graph.js')).graph(c, a),
+  why: async (c, a, name) => (await import('./graph.js')).why(c, a, name),
 };
 
 function talk(c: Client, a: CliArgs): Promise<number> {

@@ -3,6 +3,7 @@
 // on the common path, whose start-up is measured.
 
 import { VERBS } from './args.js';
+import { VERSION } from '../api/version.js';
 
 /** The help: usage, options and every verb. */
 export async function helpText(): Promise<string> {
@@ -15,7 +16,7 @@ export async function helpText(): Promise<string> {
       describe: 'sminitd socket (default $SMINIT_SOCKET or /run/sminit.sock); -s except for `log`',
     })
     .option('json', { type: 'boolean', describe: 'machine-readable output (read commands)' })
-    .version(false)
+    .version('version', "print sminit's version", VERSION)
     .help(false);
   for (const v of VERBS)
     y = y.command(

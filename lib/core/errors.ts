@@ -94,6 +94,15 @@ export const Errors = {
     'refused',
     (max: number) => `too many log followers (at most ${max} in all); try again later`,
   ),
+  tooManyEventFollowers: make(
+    'refused',
+    (max: number) => `too many event subscribers (at most ${max} in all); try again later`,
+  ),
+  cursorAhead: make(
+    'bad-argument',
+    (cursor: number, newest: number) =>
+      `cursor ${cursor} is past the newest event (${newest}): it comes from an earlier run of sminitd; follow without it, or after 0`,
+  ),
   tooManySubscriptions: make(
     'refused',
     (max: number) => `too many subscriptions on this connection (at most ${max})`,

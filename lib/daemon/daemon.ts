@@ -11,9 +11,13 @@ import { BoundedWriter } from '../logs/file.js';
 import { loadConfig } from '../config/directory.js';
 import { messageOf } from '../core/errors.js';
 import { formatCycle } from '../core/graph.js';
-import { HttpEndpoint } from '../transport/http.js';
+import { HttpEndpoint, type HttpObserver, type OpenPath } from '../transport/http.js';
+import { METRICS_CONTENT_TYPE, metricsText } from '../api/metrics.js';
+import { Probes } from '../api/probes.js';
 import { LogStore } from '../logs/ring.js';
 import { Manager } from '../supervise/manager.js';
+import { EventLog } from '../supervise/events.js';
+import { VERSION } from '../api/version.js';
 import { Rpc } from '../api/dispatch.js';
 import {
   type ServerLimits,
@@ -30,6 +34,7 @@ import { systemProcesses } from '../os/system.js';
 import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
 import { type ServiceDef, formatProblem } from '../core/definition.js';
+import { count } from '../core/plural.js';
 
 export interface DaemonOptions {
   readonly configDir: string;
@@ -43,11 +48,18 @@ export interface DaemonOptions {
   readonly socketGroup?: string;
   /** Bounds on the socket's connections; defaults in server.ts. */
   readonly limits?: Partial<ServerLimits>;
+  /** Events kept in the history (`sminitd --event-history`); the default when absent. */
+  readonly eventHistory?: number;
   /** JSON-RPC over HTTP: served from start-up when `address` is given. */
   readonly http?: {
     readonly address?: string;
     readonly tokenFile?: string;
+    readonly readTokenFile?: string;
     readonly publicReads: boolean;
+    /** GET paths served without a token; DEFAULT_OPEN when absent. */
+    readonly open?: readonly OpenPath[];
+    /** Names the Host header may carry besides the address listened on. */
+    readonly hosts?: readonly string[];
   };
 }
 
@@ -202,17 +214,23 @@ class Daemon {
     this.manager = new Manager({
       configDir: opts.configDir,
       logs,
+      events: new EventLog(opts.eventHistory),
       report,
       stdout: (data, lines) => void stdoutWriter().write(data, lines),
       procs: systemProcesses(init.spawner),
     });
     this.rpc = this.dispatcher(logs);
+    const http = opts.http;
     this.http = new HttpEndpoint({
       rpc: this.rpc,
       report,
       generatedTokenPath: `${opts.socket}.token`,
-      publicReads: opts.http?.publicReads ?? false,
-      ...(opts.http?.tokenFile !== undefined ? { tokenFile: opts.http.tokenFile } : {}),
+      publicReads: http?.publicReads ?? false,
+      observe: this.observer(logs),
+      ...(http?.open !== undefined ? { open: http.open } : {}),
+      ...(http?.hosts !== undefined ? { hosts: http.hosts } : {}),
+      ...(http?.tokenFile !== undefined ? { tokenFile: http.tokenFile } : {}),
+      ...(http?.readTokenFile !== undefined ? { readTokenFile: http.readTokenFile } : {}),
     });
   }
 
@@ -228,10 +246,23 @@ class Daemon {
     await this.serveHttp();
     const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';
     report(null, `listening on ${this.opts.socket} (mode ${mode}); config ${this.opts.configDir}`);
+    const detail = `sminitd ${VERSION} started (pid ${process.pid}); config ${this.opts.configDir}`;
+    this.manager.events.record({ kind: 'daemon', service: null, action: 'started', detail });
     socketIsOurs();
     this.handleSignals();
     await loaded;
     return this.exited;
+  }
+
+  /** What the HTTP endpoint reads for orchestrators: the metrics and the two probes. */
+  private observer(logs: LogStore): HttpObserver {
+    const probes = new Probes(this.manager);
+    const source = { manager: this.manager, logs, served: () => this.rpc.served };
+    return {
+      metrics: async () => ({ type: METRICS_CONTENT_TYPE, text: await metricsText(source) }),
+      health: () => probes.health(),
+      readiness: () => probes.readiness(),
+    };
   }
 
   private dispatcher(logs: LogStore): Rpc {
@@ -293,7 +324,10 @@ class Daemon {
     const { reaper } = this.init;
     if (reaper) {
       await reaper.settle();
-      report(null, `reaped ${reaper.reaped} orphaned processes since start`);
+      report(
+        null,
+        `reaped ${count(reaper.reaped, 'orphaned process', 'orphaned processes')} since start`,
+      );
     }
     report(null, clean ? 'clean shutdown' : 'shutdown done; some services had to be killed');
     this.init.finish(end);

@@ -13,7 +13,8 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from '../transport/socket.js';
-import { parseAddress } from '../transport/http.js';
+import { DEFAULT_OPEN, OPEN_PATHS, type OpenPath, parseAddress } from '../transport/http.js';
+import { DEFAULT_EVENT_HISTORY, MAX_EVENT_HISTORY } from '../supervise/events.js';
 import { VERSION } from '../api/version.js';
 
 interface Option {
@@ -67,6 +68,11 @@ const OPTIONS: Readonly<Record<string, Option>> = {
     default: formatDuration(DEFAULT_REQUEST_TIMEOUT_MS),
     describe: 'a request begun must arrive whole within this long, or the connection is closed',
   },
+  'event-history': {
+    type: 'string',
+    default: String(DEFAULT_EVENT_HISTORY),
+    describe: 'events kept for events_read and followers resuming from a cursor',
+  },
   http: {
     type: 'string',
     describe:
@@ -77,10 +83,26 @@ const OPTIONS: Readonly<Record<string, Option>> = {
     describe:
       'file holding the HTTP bearer token (default: one generated into SOCKET.token, mode 0600)',
   },
+  'http-read-token-file': {
+    type: 'string',
+    describe:
+      'file holding a second HTTP token that may read (status, logs, events, metrics) and change nothing',
+  },
   'http-public-reads': {
     type: 'boolean',
     default: false,
-    describe: 'let HTTP calls that change nothing (list, status, logs) go without the token',
+    describe:
+      'let HTTP calls that change nothing (list, status, logs, events, metrics) go without a token',
+  },
+  'http-open': {
+    type: 'string',
+    default: DEFAULT_OPEN.join(','),
+    describe: `GET paths served without a token: a list of ${OPEN_PATHS.join(', ')}, or none`,
+  },
+  'http-host': {
+    type: 'string',
+    describe:
+      'names the HTTP Host header may carry besides the address listened on (comma-separated: a DNS name, a proxy)',
   },
 };
 
@@ -196,6 +218,7 @@ function check(args: Args): CommandLine {
         idleTimeoutMs: durationOption(g, 'idle-timeout', true),
         requestTimeoutMs: durationOption(g, 'request-timeout', false),
       },
+      eventHistory: countOption(g, 'event-history', MAX_EVENT_HISTORY),
       http: httpOptions(g),
     };
     return { kind: 'run', options, warnings };
@@ -218,11 +241,12 @@ function bufferOption(
   return { bufferBytes: maxBytes, ...(Number.isFinite(maxLines) ? { bufferLines: maxLines } : {}) };
 }
 
-function countOption(g: Given, name: string): number {
+function countOption(g: Given, name: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(g.str(name));
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new BadOption(`--${name} ${g.str(name)}: must be a whole number, at least 1`);
   }
+  if (n > max) throw new BadOption(`--${name} ${g.str(name)}: at most ${max}`);
   return n;
 }
 
@@ -237,6 +261,7 @@ function durationOption(g: Given, name: string, allowZero: boolean): number {
 function httpOptions(g: Given): NonNullable<DaemonOptions['http']> {
   const address = g.str('http');
   const tokenFile = g.str('http-token-file');
+  const readTokenFile = g.str('http-read-token-file');
   if (address !== undefined) {
     // Its form now; whether it can be bound is known only when it is.
     try {
@@ -247,7 +272,40 @@ function httpOptions(g: Given): NonNullable<DaemonOptions['http']> {
   }
   return {
     publicReads: g.bool('http-public-reads'),
+    open: openOption(g.str('http-open') ?? ''),
+    hosts: hostsOption(g.str('http-host')),
     ...(address !== undefined ? { address } : {}),
     ...(tokenFile !== undefined ? { tokenFile: resolve(tokenFile) } : {}),
+    ...(readTokenFile !== undefined ? { readTokenFile: resolve(readTokenFile) } : {}),
   };
+}
+
+function openOption(raw: string): OpenPath[] {
+  const items = raw
+    .split(',')
+    .map((s) => s.trim().replace(/^\//, ''))
+    .filter((s) => s !== '');
+  if (items.length === 1 && items[0] === 'none') return [];
+  const bad = items.filter((i) => !(OPEN_PATHS as readonly string[]).includes(i));
+  if (bad.length > 0 || items.length === 0) {
+    throw new BadOption(
+      `--http-open ${raw}: expected a list of ${OPEN_PATHS.join(', ')}, or none; got ${JSON.stringify(bad[0] ?? raw)}`,
+    );
+  }
+  return [...new Set(items)] as OpenPath[];
+}
+
+function hostsOption(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const hosts = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const bad = hosts.find((h) => !/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i.test(h));
+  if (bad !== undefined || hosts.length === 0) {
+    throw new BadOption(
+      `--http-host ${raw}: expected host names, such as sminit.example.com,10.0.0.5`,
+    );
+  }
+  return hosts;
 }

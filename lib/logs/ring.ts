@@ -306,6 +306,13 @@ export class LogStore {
     return this.totalBytes;
   }
 
+  /** Lines evicted to make room, over every service, since the daemon started. */
+  get evicted(): number {
+    let n = 0;
+    for (const s of this.services.values()) n += s.evictedTotal;
+    return n;
+  }
+
   /** Lines and bytes one service holds. */
   usage(service: string): { lines: number; bytes: number } {
     const s = this.services.get(service);

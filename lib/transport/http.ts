@@ -1,30 +1,57 @@
-// JSON-RPC over HTTP POST: the same Rpc as the unix socket, for zinit's
-// system_start_http_server and `sminitd --http`. Because service_create can
-// make the daemon run any command, a bearer token guards every call (every
-// mutating call with --http-public-reads); it is the operator's file or one
-// generated next to the socket with mode 0600. Loopback unless an address says
-// otherwise. Subscriptions need a persistent connection and are refused here.
+// The HTTP endpoint (`sminitd --http`, zinit's system_start_http_server): the
+// same Rpc as the unix socket over POST, the event stream as server-sent
+// events, and what orchestrators read — /metrics, /healthz, /readyz. Who may
+// do what is http-access.ts's (Host and Origin, the read and control
+// tokens); the answers are the API's. Loopback unless an address says
+// otherwise; subscriptions over POST are refused (they need a stream).
 
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Errors, messageOf } from '../core/errors.js';
-import { type ProtocolError, ProtocolErrors, errorResponse } from '../api/errors.js';
+import { ProtocolErrors, errorResponse } from '../api/errors.js';
 import { MAX_DEPTH, nestedDeeperThan } from './framing.js';
 import { type HttpControl, type Rpc, Session, canonicalMethod } from '../api/dispatch.js';
 import { METHODS, isMethodName } from '../api/wire.js';
+import { Access, type Level, type Refusal, ServedHosts } from './http-access.js';
+import type { ProbeAnswer } from '../api/probes.js';
+import { eventParams, serveEvents } from './sse.js';
 
 export const MAX_HTTP_BODY = 1024 * 1024;
+
+/** GET paths that may be served without a token, by name (`--http-open`). */
+export type OpenPath = 'healthz' | 'readyz' | 'metrics';
+export const OPEN_PATHS: readonly OpenPath[] = ['healthz', 'readyz', 'metrics'];
+/**
+ * By default the probes need no token: a kubelet's probe carries no secret,
+ * and they say only whether sminitd is alive and which services are not
+ * ready. /metrics names every service with its exits and resources, so it
+ * needs the read token (Prometheus sends one from a file).
+ */
+export const DEFAULT_OPEN: readonly OpenPath[] = ['healthz', 'readyz'];
+
+/** What the endpoint reads for orchestrators; the daemon wires the API's in. */
+export interface HttpObserver {
+  metrics(): Promise<{ readonly type: string; readonly text: string }>;
+  health(): Promise<ProbeAnswer>;
+  readiness(): Promise<ProbeAnswer>;
+}
 
 export interface HttpOptions {
   readonly rpc: Rpc;
   readonly report: (service: string | null, text: string) => void;
-  /** The operator's token file; when absent a token is generated into `generatedTokenPath`. */
+  /** The control token's file; when absent a token is generated into `generatedTokenPath`. */
   readonly tokenFile?: string;
   readonly generatedTokenPath: string;
-  /** Let methods that change nothing be called without the token. */
+  /** The read token's file (`--http-read-token-file`): it reads and changes nothing. */
+  readonly readTokenFile?: string;
+  /** Let methods that change nothing (and every GET) be called without a token. */
   readonly publicReads: boolean;
+  /** GET paths served without a token (default DEFAULT_OPEN). */
+  readonly open?: readonly OpenPath[];
+  /** Names the Host header may carry besides the listening address (`--http-host`). */
+  readonly hosts?: readonly string[];
+  readonly observe?: HttpObserver;
 }
 
 /** `host:port`, `[v6]:port`, `:port` or `port`; only a port means loopback. */
@@ -61,19 +88,34 @@ export function mutates(value: unknown): boolean {
   return methodsOf(value).some((m) => isMethodName(m) && METHODS[m].mutates);
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+type GetPath = OpenPath | 'events';
+const GET_PATHS: Readonly<Record<string, GetPath>> = {
+  '/healthz': 'healthz',
+  '/readyz': 'readyz',
+  '/metrics': 'metrics',
+  '/events': 'events',
+};
 
 export class HttpEndpoint implements HttpControl {
   private server: Server | null = null;
+  private served: ServedHosts | null = null;
   private url = '';
-  private token: Buffer | null = null;
-  private generated = false;
+  private readonly access: Access;
+  private readonly open: ReadonlySet<OpenPath>;
 
-  constructor(private readonly opts: HttpOptions) {}
+  constructor(private readonly opts: HttpOptions) {
+    this.access = new Access({
+      report: opts.report,
+      generatedTokenPath: opts.generatedTokenPath,
+      ...(opts.tokenFile !== undefined ? { tokenFile: opts.tokenFile } : {}),
+      ...(opts.readTokenFile !== undefined ? { readTokenFile: opts.readTokenFile } : {}),
+    });
+    this.open = new Set(opts.open ?? DEFAULT_OPEN);
+  }
 
   /** Where clients find the token. */
   get tokenPath(): string {
-    return this.opts.tokenFile ?? this.opts.generatedTokenPath;
+    return this.access.tokenPath;
   }
 
   async start(address: string): Promise<string> {
@@ -81,7 +123,7 @@ export class HttpEndpoint implements HttpControl {
     if (this.server) {
       throw Errors.httpRunning(this.url);
     }
-    this.token ??= digest(await this.loadToken());
+    await this.access.load();
     const server = createServer((req, res) => void this.handle(req, res));
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
@@ -97,6 +139,7 @@ export class HttpEndpoint implements HttpControl {
     server.on('error', (err) => this.opts.report(null, `http server error: ${err.message}`));
     this.server = server;
     const bound = server.address() as AddressInfo;
+    this.served = new ServedHosts(bound.address, [host, ...(this.opts.hosts ?? [])]);
     this.url = `http://${hostForUrl(bound.address)}:${bound.port}/`;
     this.opts.report(null, `HTTP server listening on ${this.url} (token: ${this.tokenPath})`);
     return `HTTP server started at ${this.url}`;
@@ -120,57 +163,18 @@ export class HttpEndpoint implements HttpControl {
   /** At daemon exit: stop serving and remove a generated token. */
   async dispose(): Promise<void> {
     if (this.server) await this.stop();
-    if (this.generated) await unlink(this.opts.generatedTokenPath).catch(() => undefined);
-  }
-
-  private async loadToken(): Promise<string> {
-    const file = this.opts.tokenFile;
-    if (file !== undefined) {
-      let text: string;
-      try {
-        const st = await stat(file);
-        if ((st.mode & 0o077) !== 0) {
-          this.opts.report(null, `warning: token file ${file} is readable by others (chmod 600)`);
-        }
-        text = (await readFile(file, 'utf8')).trim();
-      } catch (err) {
-        throw Errors.cannotReadToken(file, messageOf(err));
-      }
-      if (text.length < 16) {
-        throw Errors.badToken(file, text.length === 0);
-      }
-      return text;
-    }
-    const token = randomBytes(32).toString('hex');
-    const path = this.opts.generatedTokenPath;
-    const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-    try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(token + '\n');
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
-    } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      throw Errors.cannotWriteToken(path, messageOf(err));
-    }
-    this.generated = true;
-    return token;
-  }
-
-  private authorised(req: IncomingMessage): boolean {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!m?.[1] || !this.token) return false;
-    return timingSafeEqual(digest(m[1]), this.token);
+    await this.access.dispose();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      const served = this.served ?? new ServedHosts('', []);
+      const refusal = this.access.admit(req, served);
+      if (refusal) return refuse(res, refusal);
+      if (req.method === 'GET' || req.method === 'HEAD') return await this.get(req, res);
       const request = await this.admit(req);
       if ('refusal' in request) return refuse(res, request.refusal);
-      const session = new Session({ peer: `http ${req.socket.remoteAddress ?? '?'}` });
+      const session = new Session({ peer: peerOf(req) });
       const answer = await this.opts.rpc.receive(request.value, session);
       if (answer === null) send(res, 204, null);
       else send(res, 200, answer);
@@ -179,6 +183,37 @@ export class HttpEndpoint implements HttpControl {
       if (!res.headersSent) refuse(res, { status: 500, error: ProtocolErrors.internal() });
       else res.destroy();
     }
+  }
+
+  /** A GET: the probes, the metrics, the event stream; anything else is not served. */
+  private async get(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sminit');
+    const path = GET_PATHS[url.pathname];
+    if (path === undefined) {
+      if (url.pathname === '/') {
+        return refuse(res, {
+          status: 405,
+          error: ProtocolErrors.notPost(),
+          headers: { allow: 'POST' },
+        });
+      }
+      return refuse(res, { status: 404, error: ProtocolErrors.notFound(url.pathname) });
+    }
+    const need: Level =
+      this.opts.publicReads || (path !== 'events' && this.open.has(path)) ? 'none' : 'read';
+    const denied = this.access.refuse(need, this.access.levelOf(req));
+    if (denied) return refuse(res, denied);
+    if (path === 'events') {
+      return serveEvents(res, this.opts.rpc, eventParams(url, lastEventId(req)), peerOf(req));
+    }
+    const observe = this.opts.observe;
+    if (!observe) return refuse(res, { status: 404, error: ProtocolErrors.notFound(url.pathname) });
+    if (path === 'metrics') {
+      const { type, text } = await observe.metrics();
+      return sendText(res, 200, text, type);
+    }
+    const probe = path === 'healthz' ? await observe.health() : await observe.readiness();
+    sendText(res, probe.ok ? 200 : 503, probe.text + '\n');
   }
 
   /** The request's JSON value, or why it is refused: its form first, then its body, then the token. */
@@ -192,21 +227,20 @@ export class HttpEndpoint implements HttpControl {
     }
     const parsed = parseBody(body);
     if ('refusal' in parsed) return parsed;
-    const needsToken = !this.opts.publicReads || mutates(parsed.value);
-    if (needsToken && !this.authorised(req)) {
-      const error = ProtocolErrors.unauthorized(this.tokenPath);
-      const headers = { 'www-authenticate': 'Bearer realm="sminit"' };
-      return { refusal: { status: 401, error, headers } };
-    }
-    return parsed;
+    const changes = mutates(parsed.value);
+    const need: Level = changes ? 'control' : this.opts.publicReads ? 'none' : 'read';
+    const denied = this.access.refuse(need, this.access.levelOf(req));
+    return denied ? { refusal: denied } : parsed;
   }
 }
 
-/** A request answered with an error instead of going to the dispatcher. */
-interface Refusal {
-  readonly status: number;
-  readonly error: ProtocolError;
-  readonly headers?: Readonly<Record<string, string>>;
+function peerOf(req: IncomingMessage): string {
+  return `http ${req.socket.remoteAddress ?? '?'}`;
+}
+
+function lastEventId(req: IncomingMessage): string | undefined {
+  const v = req.headers['last-event-id'];
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
 }
 
 /** Only a JSON POST is a call. */
@@ -243,6 +277,20 @@ function send(
     'content-length': String(Buffer.byteLength(text)),
     'cache-control': 'no-store',
     ...headers,
+  });
+  res.end(text);
+}
+
+function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  type = 'text/plain; charset=utf-8',
+): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
   });
   res.end(text);
 }

@@ -6,7 +6,7 @@ import { type CliArgs, parseArgs } from '../../lib/client/args.js';
 const env = { SMINIT_SOCKET: '/env.sock' };
 const args = (argv: string[]): CliArgs => {
   const r = parseArgs(argv, env);
-  if (r === 'help' || r === 'usage') throw new Error(r);
+  if (r === 'help' || r === 'usage' || r === 'version') throw new Error(r);
   return r;
 };
 

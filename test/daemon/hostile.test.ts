@@ -15,6 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { dirname, join } from 'node:path';
 import { NAME_RULE } from '../../lib/core/names.js';
 import { MAX_BATCH, MAX_FOLLOWERS, MAX_FOLLOWS_PER_CONNECTION } from '../../lib/api/dispatch.js';
@@ -700,6 +701,121 @@ t.test('hostile input: a clear error, and nothing else affected', async (t) => {
       );
       t.ok(Date.now() - started < 5000, 'closed at the bound, not after');
     });
+  });
+
+  await t.test('events, graph and why', async (t) => {
+    await row(t, 'event queries that are not what the methods take', async (t) => {
+      await exchange(
+        t,
+        req(1, 'events_read', { after: -1 }) +
+          req(2, 'events_subscribe', { kinds: ['nope'] }) +
+          req(3, 'events_read', { since: 'yesterday' }) +
+          req(4, 'events_unsubscribe', { id: 999 }) +
+          req(5, 'events_read', { names: ['a/b'] }) +
+          req(6, 'events_read', { n: 1.5 }),
+        [
+          err(1, -32602, "events_read: parameter 'after' must be a non-negative integer"),
+          err(
+            2,
+            -32602,
+            "events_subscribe: parameter 'kinds' must be an array of daemon, tracked, untracked, state, exit, restart, test",
+          ),
+          err(3, -32602, 'since: expected epoch ms or an ISO 8601 date, got "yesterday"'),
+          err(4, -32602, 'no subscription 999'),
+          err(5, -32602, badName('"a/b"')),
+          err(6, -32602, "events_read: parameter 'n' must be a non-negative integer"),
+        ],
+      );
+    });
+    await row(t, 'a cursor from the future (an earlier run of the daemon)', async (t) => {
+      const c = await Raw.connect(d.socket);
+      t.teardown(() => c.destroy());
+      await c.write(req(1, 'events_subscribe', { after: 1_000_000_000 }) + '\n');
+      const [r] = await c.json<Response>(1);
+      t.equal(r?.error?.code, -32602);
+      t.match(
+        r?.error?.message,
+        /^cursor 1000000000 is past the newest event \(\d+\): it comes from an earlier run of sminitd/,
+      );
+    });
+    await row(t, 'why and graph of names that are no service', async (t) => {
+      await exchange(
+        t,
+        req(1, 'service_why', ['../x']) +
+          req(2, 'service_why', ['nosuch']) +
+          req(3, 'service_graph', ['x']),
+        [
+          err(1, -32602, badName('"../x"')),
+          err(2, -32000, "service 'nosuch' is not tracked"),
+          err(3, -32602, 'service_graph takes at most 0 parameters, got 1'),
+        ],
+      );
+    });
+  });
+
+  await t.test('HTTP', async (t) => {
+    const started = (await d.client.call('system_start_http_server', {
+      address: '127.0.0.1:0',
+    })) as string;
+    const url = new URL(/(http:\S+)/.exec(started)?.[1] ?? '');
+    t.teardown(() => d.client.call('system_stop_http_server').catch(() => undefined));
+    const http = (
+      method: string,
+      path: string,
+      headers: Record<string, string>,
+      body?: string,
+    ): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const r = httpRequest(
+          { host: url.hostname, port: url.port, method, path, headers },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        r.on('error', reject);
+        r.end(body);
+      });
+    const json = { 'content-type': 'application/json' };
+    const list = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'service_list' });
+    const refused = (message: string): string =>
+      JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message } }) + '\n';
+    const cases: [string, string, string, Record<string, string>, number, string | RegExp][] = [
+      [
+        'a Host that is no address of sminitd (DNS rebinding)',
+        'POST',
+        '/',
+        { ...json, host: `rebind.example:${url.port}` },
+        403,
+        refused(
+          'forbidden: Host "rebind.example:' +
+            url.port +
+            '" is not an address sminitd serves (name it with --http-host)',
+        ),
+      ],
+      [
+        'a page from another origin',
+        'POST',
+        '/',
+        { ...json, origin: 'http://evil.example' },
+        403,
+        refused(
+          'forbidden: a page from http://evil.example may not call sminitd; only its own pages may',
+        ),
+      ],
+      ['metrics without a token', 'GET', '/metrics', {}, 401, /unauthorized/],
+      ['events without a token', 'GET', '/events', {}, 401, /unauthorized/],
+      ['a path nothing is served at', 'GET', '/../../etc/passwd', {}, 404, /nothing is served at/],
+    ];
+    for (const [title, method, path, headers, status, body] of cases) {
+      await row(t, `http: ${title}`, async (t) => {
+        const r = await http(method, path, headers, method === 'POST' ? list : undefined);
+        t.equal(r.status, status);
+        if (typeof body === 'string') t.equal(r.text, body);
+        else t.match(r.text, body);
+      });
+    }
   });
 
   await t.test('connections', async (t) => {

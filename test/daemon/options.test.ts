@@ -45,11 +45,50 @@ t.test('a command line sminitd cannot take: exit code 2 and why', async (t) => {
     [['--http', 'localhost:65536'], /^sminitd: --http localhost:65536: invalid address/],
     [['--max-connections', '0'], /^sminitd: --max-connections 0: must be a whole number/],
     [['--request-timeout', '0'], /^sminitd: --request-timeout 0: must be more than 0/],
+    [['--event-history', '0'], /^sminitd: --event-history 0: must be a whole number, at least 1/],
+    [['--event-history', '2000000'], /^sminitd: --event-history 2000000: at most 1000000/],
+    [
+      ['--http-open', 'healthz,admin'],
+      /^sminitd: --http-open healthz,admin: expected a list of healthz, readyz, metrics, or none; got "admin"/,
+    ],
+    [['--http-open', ','], /^sminitd: --http-open ,: expected a list of/],
+    [['--http-host', 'a b'], /^sminitd: --http-host a b: expected host names/],
   ];
   for (const [args, message] of cases) {
     const line = await readCommandLine(args);
     t.match(line, { kind: 'exit', code: 2, stderr: message }, args.join(' '));
   }
+});
+
+t.test('the HTTP options: tokens, open paths, hosts; their defaults', async (t) => {
+  const line = await readCommandLine([
+    '--http',
+    '0.0.0.0:8080',
+    '--http-read-token-file',
+    'read',
+    '--http-open',
+    '/metrics,healthz',
+    '--http-host',
+    'sminit.example.com,10.0.0.5:8080',
+    '--event-history',
+    '500',
+  ]);
+  if (line.kind !== 'run') throw new Error(`expected to run, got ${JSON.stringify(line)}`);
+  t.match(line.options.http, {
+    address: '0.0.0.0:8080',
+    readTokenFile: resolve('read'),
+    open: ['metrics', 'healthz'],
+    hosts: ['sminit.example.com', '10.0.0.5:8080'],
+    publicReads: false,
+  });
+  t.equal(line.options.eventHistory, 500);
+  const plain = await readCommandLine([]);
+  if (plain.kind !== 'run') throw new Error('expected to run');
+  t.same(plain.options.http?.open, ['healthz', 'readyz'], 'the probes are open by default');
+  t.same(plain.options.http?.hosts, []);
+  t.equal(plain.options.eventHistory, 10000);
+  const none = await readCommandLine(['--http-open', 'none']);
+  t.match(none, { kind: 'run', options: { http: { open: [] } } });
 });
 
 t.test('--help and --version print to stdout and exit 0', async (t) => {
