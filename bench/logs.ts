@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../lib/client/client.js';
-import { DEFAULT_LOG_BYTES } from '../lib/logs/ring.js';
+import { DEFAULT_LOG_BYTES } from '../lib/logs/limits.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../..');

@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { runDaemon } from '../lib/daemon/daemon.js';
 import { formatDuration, parseDuration } from '../lib/core/duration.js';
-import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../lib/logs/ring.js';
+import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../lib/logs/limits.js';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,

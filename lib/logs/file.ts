@@ -9,7 +9,8 @@
 
 import { createWriteStream, fstatSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { type Segment, renderSegment } from './ring.js';
+import { renderSegment } from './render.js';
+import type { Segment } from './ring.js';
 
 /** Bytes waiting for the disk (or the reader) before lines are dropped. */
 export const DEFAULT_BACKLOG = 8 * 1024 * 1024;

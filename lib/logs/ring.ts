@@ -11,11 +11,15 @@
 // the ring is over budget, lines go from the head of the service holding the
 // most, so a chatty service evicts its own history before anyone else's.
 // Readers merge the queues by sequence number.
+//
+// Capture (capture.ts) feeds it; rendering (render.ts) and sizes (limits.ts)
+// are beside it.
 
-import { utf8SequenceLength } from '../core/utf8.js';
-import { isUtf8 } from 'node:buffer';
-import { parseSize } from '../core/duration.js';
-import type { LogLine, LogQuery, LogStream } from '../core/logline.js';
+import type { LogQuery, LogStream } from '../core/logline.js';
+import { DEFAULT_LOG_BYTES, type LogLimits, MIN_LOG_BYTES, MIN_LOG_LINES } from './limits.js';
+
+// Other layers took these from here before the split; they stay reachable.
+export { textOf, toWire, zinitLine } from './render.js';
 
 export interface LogEntry {
   readonly seq: number;
@@ -39,63 +43,15 @@ export interface FollowSink {
   congested?(): boolean;
 }
 
-export interface LogLimits {
-  readonly maxBytes: number;
-  readonly maxLines: number;
-}
-
-export const DEFAULT_LOG_BYTES = 8 * 1024 * 1024;
-export const MIN_LOG_BYTES = 64 * 1024;
-/** More than this is no ring but a memory leak: say so rather than try. */
-export const MAX_LOG_BYTES = 4 * 1024 * 1024 * 1024;
-export const MIN_LOG_LINES = 100;
 /** What a line costs besides its bytes (its offsets and a share of its segment). */
 export const LINE_COST = 16;
 const SEGMENT_COST = 128;
-/** zinit's -b counts lines; a bare number is taken that way, at this many bytes a line. */
-export const BYTES_PER_LINE = 256;
-/** The longest line kept whole; longer ones are cut into pieces this long. */
-export const MAX_LINE = 64 * 1024;
 /** Lines a catching-up follower is sent per turn of the event loop. */
 const FOLLOW_BATCH = 2000;
 /** While a follower is congested, how often to look whether it has drained. */
 const CONGESTED_POLL_MS = 10;
 /** Eviction records kept per service, for telling followers exactly what they missed. */
 const EVICTION_RECORDS = 4096;
-
-// --- sizes ---------------------------------------------------------------------------
-
-/**
- * `sminitd -b VALUE`: bytes with a unit (`16MiB`), or a bare number of lines as
- * zinit takes it. Below the minimum is raised to it, with a warning.
- */
-export function parseBufferOption(
-  raw: string,
-): { limits: LogLimits; warning: string | null } | { error: string } {
-  const text = raw.trim();
-  if (text === '') return { error: 'expected a size (8MiB, 512KiB) or a number of lines' };
-  if (/^\d+$/.test(text)) {
-    const lines = Number(text);
-    if (!Number.isSafeInteger(lines) || lines * BYTES_PER_LINE > MAX_LOG_BYTES) {
-      return {
-        error: `${text} lines is more than the maximum of ${MAX_LOG_BYTES / BYTES_PER_LINE}`,
-      };
-    }
-    const maxLines = Math.max(MIN_LOG_LINES, lines);
-    const maxBytes = Math.max(MIN_LOG_BYTES, lines * BYTES_PER_LINE);
-    const warning =
-      lines < MIN_LOG_LINES
-        ? `${text} lines is below the minimum; keeping ${MIN_LOG_LINES} lines (${maxBytes} bytes)`
-        : null;
-    return { limits: { maxBytes, maxLines }, warning };
-  }
-  const size = parseSize(text);
-  if (typeof size === 'string') return { error: size };
-  if (size > MAX_LOG_BYTES) return { error: `${text} is more than the maximum of 4GiB` };
-  const warning =
-    size < MIN_LOG_BYTES ? `${text} is below the minimum; using ${MIN_LOG_BYTES} bytes` : null;
-  return { limits: { maxBytes: Math.max(MIN_LOG_BYTES, size), maxLines: Infinity }, warning };
-}
 
 function now(): number {
   return performance.timeOrigin + performance.now();
@@ -628,164 +584,4 @@ export class LogStore {
       });
     }
   }
-}
-
-// --- capture ---------------------------------------------------------------------------
-
-/** Where a captured chunk's lines go besides the ring (a file, sminitd's stdout). */
-export type SegmentSink = (seg: Segment) => void;
-
-let scratch = new Uint32Array(4096);
-
-/**
- * Find the lines in buf: offsets into `scratch`, a line longer than `max`
- * cut into pieces, a trailing `\r` dropped. Returns the line count and where
- * the unfinished last line starts.
- */
-export function splitLines(buf: Buffer, max: number): { count: number; rest: number } {
-  let count = 0;
-  let start = 0;
-  const len = buf.length;
-  // indexOf is memchr: measured faster than any byte loop in JS, even for short lines.
-  for (;;) {
-    const nl = buf.indexOf(10, start);
-    const stop = nl === -1 ? len : nl;
-    while (stop - start > max || (nl === -1 && stop - start === max)) {
-      if (2 * count + 2 > scratch.length) grow();
-      scratch[2 * count] = start;
-      scratch[2 * count + 1] = start + max;
-      count++;
-      start += max;
-    }
-    if (nl === -1) break;
-    if (2 * count + 2 > scratch.length) grow();
-    scratch[2 * count] = start;
-    scratch[2 * count + 1] = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
-    count++;
-    start = nl + 1;
-  }
-  return { count, rest: start };
-}
-
-function grow(): void {
-  const bigger = new Uint32Array(scratch.length * 2);
-  bigger.set(scratch);
-  scratch = bigger;
-}
-
-/** The offsets `splitLines` found (a copy: the scratch space is reused). */
-export function takeOffsets(count: number): Uint32Array {
-  return scratch.slice(0, 2 * count);
-}
-
-/**
- * One output stream of one run of a service, as it flows into the ring:
- * bytes in, lines out, never an object per line. An unfinished line waits
- * (at most `max` bytes) for its newline or for `flush`.
- */
-export class Capture {
-  private carry: Buffer | null = null;
-  constructor(
-    private readonly store: LogStore,
-    readonly service: string,
-    readonly stream: LogStream,
-    readonly run: number,
-    private readonly sink: SegmentSink | null = null,
-    private readonly max = MAX_LINE,
-  ) {}
-
-  push(chunk: Buffer): void {
-    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
-    this.carry = null;
-    const { count, rest } = splitLines(buf, this.max);
-    if (rest < buf.length) this.carry = Buffer.from(buf.subarray(rest));
-    if (count > 0) this.emit(buf, takeOffsets(count), count);
-  }
-
-  /** The unfinished last line, if any (the process exited, or the pipe closed). */
-  flush(): void {
-    const c = this.carry;
-    this.carry = null;
-    if (c) this.emit(c, Uint32Array.of(0, c.length), 1);
-  }
-
-  get pending(): number {
-    return this.carry?.length ?? 0;
-  }
-
-  private emit(buf: Buffer, offs: Uint32Array, count: number): void {
-    const seg = this.store.appendLines(this.service, this.stream, this.run, buf, offs, count);
-    this.sink?.(seg);
-  }
-}
-
-/**
- * A segment's lines (from `start`), each behind `prefix` and ending in a
- * newline, as one buffer: one write for a whole chunk.
- */
-export function renderSegment(
-  seg: Segment,
-  prefix: Buffer,
-  from = seg.start,
-  to = seg.count,
-): Buffer {
-  let size = 0;
-  for (let i = from; i < to; i++) size += prefix.length + seg.lineLength(i) + 1;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (let i = from; i < to; i++) {
-    at += prefix.copy(out, at);
-    at += seg.buf.copy(out, at, seg.offs[2 * i], seg.offs[2 * i + 1]);
-    out[at++] = 10;
-  }
-  return out;
-}
-
-// --- display -----------------------------------------------------------------------------
-
-/**
- * Text for display: UTF-8 as written, each byte that is not valid UTF-8
- * shown as `\xNN`. Reading never stops at a bad byte.
- */
-export function displayText(data: Buffer | string): string {
-  if (typeof data === 'string') return data;
-  if (isUtf8(data)) return data.toString('utf8');
-  let out = '';
-  let run = 0;
-  let i = 0;
-  const n = data.length;
-  while (i < n) {
-    const len = utf8SequenceLength(data, i);
-    if (len > 0) {
-      i += len;
-      continue;
-    }
-    out +=
-      data.toString('utf8', run, i) + '\\x' + (data[i] as number).toString(16).padStart(2, '0');
-    i++;
-    run = i;
-  }
-  return out + data.toString('utf8', run, n);
-}
-
-export function textOf(e: LogEntry): string {
-  return displayText(e.data);
-}
-
-export function toWire(e: LogEntry): LogLine {
-  const exact = typeof e.data !== 'string' && !isUtf8(e.data);
-  return {
-    seq: e.seq,
-    time: new Date(e.time).toISOString(),
-    service: e.service,
-    stream: e.stream,
-    run: e.run,
-    text: textOf(e),
-    ...(exact ? { bytes: (e.data as Buffer).toString('base64') } : {}),
-  };
-}
-
-/** zinit's rendering: `[+] name: text` for stdout, `[-] name: text` otherwise. */
-export function zinitLine(e: LogEntry): string {
-  return `${e.stream === 'stdout' ? '[+]' : '[-]'} ${e.service}: ${textOf(e)}`;
 }

@@ -9,13 +9,9 @@ import type { Readable } from 'node:stream';
 import type { ServiceDef } from '../core/definition.js';
 import type { LogStream } from '../core/logline.js';
 import { FileLog } from '../logs/file.js';
-import {
-  Capture,
-  type LogStore,
-  type Segment,
-  type SegmentSink,
-  renderSegment,
-} from '../logs/ring.js';
+import { Capture, type SegmentSink } from '../logs/capture.js';
+import { renderSegment } from '../logs/render.js';
+import type { LogStore, Segment } from '../logs/ring.js';
 
 /**
  * How long an exit waits for the process's output pipes to close, so its

@@ -1,91 +1,16 @@
-// The log ring, line splitting, fair eviction, cursors and display: the pure
-// parts, in process, in milliseconds.
+// The log ring: cursors, fair eviction, bounds, follows and what a follower
+// is told it missed. In process, in milliseconds.
 
 import t from 'tap';
 import { setImmediate as tick } from 'node:timers/promises';
-import {
-  Capture,
-  type LogEntry,
-  LogStore,
-  MAX_LINE,
-  MIN_LOG_BYTES,
-  MIN_LOG_LINES,
-  displayText,
-  parseBufferOption,
-  splitLines,
-  takeOffsets,
-  textOf,
-  toWire,
-  zinitLine,
-} from '../../lib/logs/ring.js';
+import { Capture } from '../../lib/logs/capture.js';
+import { MIN_LOG_BYTES, MIN_LOG_LINES } from '../../lib/logs/limits.js';
+import { textOf } from '../../lib/logs/render.js';
+import { type LogEntry, LogStore } from '../../lib/logs/ring.js';
 import { parseSince } from '../../lib/client/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
-function lines(buf: Buffer, max = MAX_LINE): string[] {
-  const { count, rest } = splitLines(buf, max);
-  const offs = takeOffsets(count);
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) out.push(buf.toString('latin1', offs[2 * i], offs[2 * i + 1]));
-  if (rest < buf.length) out.push(`<rest:${buf.toString('latin1', rest)}>`);
-  return out;
-}
-
 const texts = (es: readonly LogEntry[]): string[] => es.map(textOf);
-
-t.test('splitLines: newlines, CRLF, empty lines, the unfinished rest', async (t) => {
-  t.same(lines(Buffer.from('a\nb\r\n\nc')), ['a', 'b', '', '<rest:c>']);
-  t.same(lines(Buffer.from('')), []);
-  t.same(lines(Buffer.from('\n')), ['']);
-  t.same(lines(Buffer.from('\r\n')), ['']);
-  t.same(lines(Buffer.from('x\r')), ['<rest:x\r>'], 'a CR alone is kept until its LF');
-});
-
-t.test('splitLines cuts a line longer than the maximum into pieces', async (t) => {
-  t.same(lines(Buffer.from('abcdefg\n'), 3), ['abc', 'def', 'g']);
-  t.same(lines(Buffer.from('abc\n'), 3), ['abc'], 'exactly the maximum is one line');
-  t.same(lines(Buffer.from('abcdef\n'), 3), ['abc', 'def'], 'no empty piece before the newline');
-  t.same(lines(Buffer.from('abcdefgh'), 3), ['abc', 'def', '<rest:gh>']);
-  t.same(lines(Buffer.from('abcdef'), 3), ['abc', 'def'], 'a full piece is never held back');
-});
-
-t.test('Capture: lines across chunks, a 10 MiB line, flush on exit', async (t) => {
-  const store = new LogStore(64 * 1024 * 1024);
-  const cap = new Capture(store, 'svc', 'stdout', 1);
-  cap.push(Buffer.from('hel'));
-  cap.push(Buffer.from('lo\nwor'));
-  cap.push(Buffer.from('ld\npartial'));
-  t.same(texts(store.read({}).entries), ['hello', 'world']);
-  cap.flush();
-  t.same(texts(store.read({}).entries), ['hello', 'world', 'partial']);
-
-  const big = new Capture(store, 'big', 'stdout', 1);
-  const chunk = Buffer.alloc(65536, 0x61);
-  for (let i = 0; i < 160; i++) big.push(chunk); // 10 MiB, no newline
-  t.ok(big.pending < MAX_LINE, 'never more than one line held back');
-  big.flush();
-  const got = store.read({ names: ['big'] }).entries;
-  t.equal(got.length, 160, '10 MiB in 64 KiB pieces');
-  t.ok(got.every((e) => (e.data as Buffer).length === MAX_LINE));
-});
-
-t.test('bytes that are not UTF-8 are kept, and shown escaped', async (t) => {
-  const store = new LogStore();
-  const cap = new Capture(store, 's', 'stdout', 1);
-  const garbage = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x0a, 0xc3, 0xa9, 0x0a, 0xed, 0xa0, 0x80]);
-  cap.push(garbage);
-  cap.push(Buffer.from('after\n'));
-  cap.flush();
-  const es = store.read({}).entries;
-  t.same(texts(es), ['\\xff\\xfe\u0000\\x80', 'é', '\\xed\\xa0\\x80after']);
-  t.same(es[0]?.data, Buffer.from([0xff, 0xfe, 0x00, 0x80]), 'the exact bytes are kept');
-  const w = toWire(es[0] as LogEntry);
-  t.equal(Buffer.from(w.bytes ?? '', 'base64').toString('hex'), 'fffe0080');
-  t.equal(toWire(es[1] as LogEntry).bytes, undefined, 'valid UTF-8 has no bytes field');
-  t.equal(displayText(Buffer.from([0xf0, 0x9f, 0x98, 0x80])), '😀');
-  t.equal(displayText(Buffer.from([0xf0, 0x9f, 0x98])), '\\xf0\\x9f\\x98', 'truncated sequence');
-  t.equal(displayText(Buffer.from([0xc0, 0xaf])), '\\xc0\\xaf', 'overlong');
-  t.equal(zinitLine(es[1] as LogEntry), '[+] s: é');
-});
 
 t.test('one cursor: read then read on from next loses and repeats nothing', async (t) => {
   const store = new LogStore();
@@ -259,26 +184,6 @@ t.test('a follow from an old cursor counts the gap once', async (t) => {
   await tick();
   t.equal(dropped, 30, 'not counted again');
   stop();
-});
-
-t.test('parseBufferOption: every -b value gets a limit or a clear error', async (t) => {
-  const ok = (raw: string): { maxBytes: number; maxLines: number } => {
-    const r = parseBufferOption(raw);
-    if ('error' in r) throw new Error(r.error);
-    return r.limits;
-  };
-  t.same(ok('16MiB'), { maxBytes: 16 * 1024 * 1024, maxLines: Infinity });
-  t.same(ok('2000'), { maxBytes: 2000 * 256, maxLines: 2000 });
-  t.same(ok('0'), { maxBytes: MIN_LOG_BYTES, maxLines: MIN_LOG_LINES });
-  t.match(parseBufferOption('0'), { warning: /below the minimum/ });
-  t.same(ok('1'), { maxBytes: MIN_LOG_BYTES, maxLines: MIN_LOG_LINES });
-  t.same(ok('1KiB'), { maxBytes: MIN_LOG_BYTES, maxLines: Infinity });
-  t.match(parseBufferOption(''), { error: /expected a size/ });
-  t.match(parseBufferOption('abc'), { error: /expected a size/ });
-  t.match(parseBufferOption('-5'), { error: /expected a size/ });
-  t.same(ok('1.5'), { maxBytes: MIN_LOG_BYTES, maxLines: Infinity }, '1.5 bytes: the minimum');
-  t.match(parseBufferOption('99999999999999999999'), { error: /maximum/ });
-  t.match(parseBufferOption('5TiB'), { error: /maximum/ });
 });
 
 t.test('parseSince', async (t) => {

@@ -1,0 +1,95 @@
+// Capture: a service's output stream as it flows into the ring. Bytes in,
+// lines out: a scan for newlines (memchr), line offsets in a reused scratch
+// array, the unfinished last line held for the next chunk. Never an object
+// per line; owns no pipes (callers push chunks) and no storage (the ring's).
+
+import type { LogStream } from '../core/logline.js';
+import { MAX_LINE } from './limits.js';
+import type { LogStore, Segment } from './ring.js';
+
+/** Where a captured chunk's lines go besides the ring (a file, sminitd's stdout). */
+export type SegmentSink = (seg: Segment) => void;
+
+let scratch = new Uint32Array(4096);
+
+/**
+ * Find the lines in buf: offsets into `scratch`, a line longer than `max`
+ * cut into pieces, a trailing `\r` dropped. Returns the line count and where
+ * the unfinished last line starts.
+ */
+export function splitLines(buf: Buffer, max: number): { count: number; rest: number } {
+  let count = 0;
+  let start = 0;
+  const len = buf.length;
+  // indexOf is memchr: measured faster than any byte loop in JS, even for short lines.
+  for (;;) {
+    const nl = buf.indexOf(10, start);
+    const stop = nl === -1 ? len : nl;
+    while (stop - start > max || (nl === -1 && stop - start === max)) {
+      if (2 * count + 2 > scratch.length) grow();
+      scratch[2 * count] = start;
+      scratch[2 * count + 1] = start + max;
+      count++;
+      start += max;
+    }
+    if (nl === -1) break;
+    if (2 * count + 2 > scratch.length) grow();
+    scratch[2 * count] = start;
+    scratch[2 * count + 1] = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+    count++;
+    start = nl + 1;
+  }
+  return { count, rest: start };
+}
+
+function grow(): void {
+  const bigger = new Uint32Array(scratch.length * 2);
+  bigger.set(scratch);
+  scratch = bigger;
+}
+
+/** The offsets `splitLines` found (a copy: the scratch space is reused). */
+export function takeOffsets(count: number): Uint32Array {
+  return scratch.slice(0, 2 * count);
+}
+
+/**
+ * One output stream of one run of a service, as it flows into the ring:
+ * bytes in, lines out, never an object per line. An unfinished line waits
+ * (at most `max` bytes) for its newline or for `flush`.
+ */
+export class Capture {
+  private carry: Buffer | null = null;
+  constructor(
+    private readonly store: LogStore,
+    readonly service: string,
+    readonly stream: LogStream,
+    readonly run: number,
+    private readonly sink: SegmentSink | null = null,
+    private readonly max = MAX_LINE,
+  ) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+    this.carry = null;
+    const { count, rest } = splitLines(buf, this.max);
+    if (rest < buf.length) this.carry = Buffer.from(buf.subarray(rest));
+    if (count > 0) this.emit(buf, takeOffsets(count), count);
+  }
+
+  /** The unfinished last line, if any (the process exited, or the pipe closed). */
+  flush(): void {
+    const c = this.carry;
+    this.carry = null;
+    if (c) this.emit(c, Uint32Array.of(0, c.length), 1);
+  }
+
+  get pending(): number {
+    return this.carry?.length ?? 0;
+  }
+
+  private emit(buf: Buffer, offs: Uint32Array, count: number): void {
+    const seg = this.store.appendLines(this.service, this.stream, this.run, buf, offs, count);
+    this.sink?.(seg);
+  }
+}
