@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../lib/client/client.js';
-import { DEFAULT_LOG_BYTES } from '../lib/logs/limits.js';
+import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES } from '../lib/logs/limits.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../..');
@@ -111,13 +111,17 @@ interface Daemon {
   stop(): Promise<void>;
 }
 
-async function daemon(services: Record<string, string>, name: string): Promise<Daemon> {
+async function daemon(
+  services: Record<string, string>,
+  name: string,
+  extra: readonly string[] = [],
+): Promise<Daemon> {
   const dir = join(work, name);
   mkdirSync(join(dir, 'etc'), { recursive: true });
   for (const [n, yaml] of Object.entries(services))
     writeFileSync(join(dir, 'etc', `${n}.yaml`), yaml);
   const socket = join(dir, 's.sock');
-  const p = spawn(process.execPath, [SMINITD, '-c', join(dir, 'etc'), '-s', socket], {
+  const p = spawn(process.execPath, [SMINITD, '-c', join(dir, 'etc'), '-s', socket, ...extra], {
     stdio: 'ignore',
   });
   const client = await waitFor('sminitd', () => Client.connect(socket).catch(() => null), 10000);
@@ -207,20 +211,32 @@ interface RingFill {
   rss_growth_bytes: number;
   /** The daemon's RSS growth while filling the ring, over the text it then holds. */
   rss_growth_vs_text: number;
+  /** The same writer against the smallest ring: what capture itself costs, held or not. */
+  rss_growth_min_ring_bytes: number;
+  /** The difference over the text held: what holding it costs. */
+  ring_rss_vs_text: number;
 }
 
 /**
- * The default ring filled twice over by a shell loop writing `lineBytes`-byte
- * lines (newline included), one `write` each. The service waits for a file
- * so the daemon's RSS is read before it writes.
+ * A ring of `ringBytes` (the default when absent) filled with twice the
+ * default ring's size by a shell loop writing `lineBytes`-byte lines (newline
+ * included), one `write` each. The service waits for a file so the daemon's
+ * RSS is read before it writes.
  */
-async function ringFill(lineBytes: number): Promise<RingFill> {
-  const go = join(work, `go-${lineBytes}`);
+async function fill(
+  lineBytes: number,
+  ringBytes?: number,
+): Promise<{ written: number; lines: number; text: number; rss: number }> {
+  const go = join(work, `go-${lineBytes}-${ringBytes ?? 'default'}`);
   const count = Math.ceil((2 * DEFAULT_LOG_BYTES) / lineBytes);
   // "s=", eight digits from 10000000 on (zero-padded to the size wanted), a newline.
   const put = lineBytes > 11 ? `printf "s=%0${lineBytes - 3}d\\n" $i` : 'echo s=$i';
   const loop = `until [ -e ${go} ]; do sleep 0.02; done; i=10000000; while [ $i -lt ${10000000 + count} ]; do ${put}; i=$((i+1)); done; echo fill-done`;
-  const d = await daemon({ fill: `exec: sh -c '${loop}'\nrestart: never\n` }, `ring-${lineBytes}`);
+  const d = await daemon(
+    { fill: `exec: sh -c '${loop}'\nrestart: never\n` },
+    `ring-${lineBytes}-${ringBytes ?? 'default'}`,
+    ringBytes === undefined ? [] : ['-b', `${ringBytes}B`],
+  );
   await waitFor(
     'the service to start',
     async () => ((await d.client.status('fill')).pid ? true : null),
@@ -237,7 +253,7 @@ async function ringFill(lineBytes: number): Promise<RingFill> {
         : null,
     120000,
   );
-  const rss1 = rssBytes(d.pid);
+  const rss = rssBytes(d.pid) - rss0;
   let lines = 0;
   let text = 0;
   let page = await d.client.readLogs({ names: ['fill'], stream: 'stdout' });
@@ -258,14 +274,22 @@ async function ringFill(lineBytes: number): Promise<RingFill> {
     });
   }
   await d.stop();
+  return { written: count, lines, text, rss };
+}
+
+async function ringFill(lineBytes: number): Promise<RingFill> {
+  const full = await fill(lineBytes);
+  const min = await fill(lineBytes, MIN_LOG_BYTES);
   return {
     line_bytes: lineBytes,
-    lines_written: count,
-    lines_kept: lines,
-    text_kept_bytes: text,
-    text_kept_vs_ring: text / DEFAULT_LOG_BYTES,
-    rss_growth_bytes: rss1 - rss0,
-    rss_growth_vs_text: (rss1 - rss0) / text,
+    lines_written: full.written,
+    lines_kept: full.lines,
+    text_kept_bytes: full.text,
+    text_kept_vs_ring: full.text / DEFAULT_LOG_BYTES,
+    rss_growth_bytes: full.rss,
+    rss_growth_vs_text: full.rss / full.text,
+    rss_growth_min_ring_bytes: min.rss,
+    ring_rss_vs_text: (full.rss - min.rss) / full.text,
   };
 }
 
@@ -324,7 +348,12 @@ if (!JSON_ONLY) {
       ],
       [
         `daemon RSS growth / text kept, ${r.line_bytes}-byte lines`,
-        `${r.rss_growth_vs_text.toFixed(2)}× (${mib(r.rss_growth_bytes)})`,
+        `${r.rss_growth_vs_text.toFixed(2)}× (${mib(r.rss_growth_bytes)}; ${mib(r.rss_growth_min_ring_bytes)} with a 64 KiB ring)`,
+        '',
+      ],
+      [
+        `  of it the ring's (growth less the 64 KiB ring's) / text kept`,
+        `${r.ring_rss_vs_text.toFixed(2)}×`,
         '≤ 1.5×',
       ],
     );
