@@ -5,10 +5,21 @@
 
 import type { LogStream } from '../core/logline.js';
 import { MAX_LINE } from './limits.js';
-import type { LogStore, Segment } from './ring.js';
+import type { LogStore } from './ring.js';
+
+/** The lines of one chunk as read, for writers besides the ring; valid during the call only. */
+export interface Chunk {
+  readonly stream: LogStream;
+  /** When the daemon read it. */
+  readonly time: number;
+  readonly buf: Buffer;
+  /** Line i is buf[offs[2i], offs[2i+1]). */
+  readonly offs: Uint32Array;
+  readonly count: number;
+}
 
 /** Where a captured chunk's lines go besides the ring (a file, sminitd's stdout). */
-export type SegmentSink = (seg: Segment) => void;
+export type ChunkSink = (chunk: Chunk) => void;
 
 let scratch = new Uint32Array(4096);
 
@@ -65,7 +76,7 @@ export class Capture {
     readonly service: string,
     readonly stream: LogStream,
     readonly run: number,
-    private readonly sink: SegmentSink | null = null,
+    private readonly sink: ChunkSink | null = null,
     private readonly max = MAX_LINE,
   ) {}
 
@@ -74,7 +85,8 @@ export class Capture {
     this.carry = null;
     const { count, rest } = splitLines(buf, this.max);
     if (rest < buf.length) this.carry = Buffer.from(buf.subarray(rest));
-    if (count > 0) this.emit(buf, takeOffsets(count), count);
+    // The store copies what it keeps: the scratch offsets serve as they are.
+    if (count > 0) this.emit(buf, scratch, count);
   }
 
   /** The unfinished last line, if any (the process exited, or the pipe closed). */
@@ -89,7 +101,7 @@ export class Capture {
   }
 
   private emit(buf: Buffer, offs: Uint32Array, count: number): void {
-    const seg = this.store.appendLines(this.service, this.stream, this.run, buf, offs, count);
-    this.sink?.(seg);
+    const time = this.store.appendLines(this.service, this.stream, this.run, buf, offs, count);
+    this.sink?.({ stream: this.stream, time, buf, offs, count });
   }
 }

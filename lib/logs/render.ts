@@ -1,29 +1,30 @@
 // Log lines for people and other programs: display text (UTF-8, bad bytes
-// as `\xNN`), the wire shape, zinit's `[+] name: text`, and a segment's
-// lines behind a prefix in one buffer. Pure: reads entries, stores nothing.
+// as `\xNN`), the wire shape, zinit's `[+] name: text`, and a captured
+// chunk's lines behind a prefix in one buffer. Pure: reads lines, stores nothing.
 
 import { isUtf8 } from 'node:buffer';
 import type { LogLine } from '../core/logline.js';
 import { utf8SequenceLength } from '../core/utf8.js';
-import type { LogEntry, Segment } from './ring.js';
+import type { Chunk } from './capture.js';
+import type { LogEntry } from './ring.js';
+
+/** Bytes of line i of a chunk. */
+export function chunkLineLength(c: Chunk, i: number): number {
+  return (c.offs[2 * i + 1] as number) - (c.offs[2 * i] as number);
+}
 
 /**
- * A segment's lines (from `start`), each behind `prefix` and ending in a
- * newline, as one buffer: one write for a whole chunk.
+ * A chunk's lines [from, to), each behind `prefix` and ending in a newline,
+ * as one buffer: one write for a whole chunk.
  */
-export function renderSegment(
-  seg: Segment,
-  prefix: Buffer,
-  from = seg.start,
-  to = seg.count,
-): Buffer {
+export function renderChunk(c: Chunk, prefix: Buffer, from = 0, to = c.count): Buffer {
   let size = 0;
-  for (let i = from; i < to; i++) size += prefix.length + seg.lineLength(i) + 1;
+  for (let i = from; i < to; i++) size += prefix.length + chunkLineLength(c, i) + 1;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
   for (let i = from; i < to; i++) {
     at += prefix.copy(out, at);
-    at += seg.buf.copy(out, at, seg.offs[2 * i], seg.offs[2 * i + 1]);
+    at += c.buf.copy(out, at, c.offs[2 * i], c.offs[2 * i + 1]);
     out[at++] = 10;
   }
   return out;

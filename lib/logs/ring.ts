@@ -4,26 +4,34 @@
 // as a cursor, so a snapshot followed by a follow loses and repeats nothing.
 // Owns no processes, files or sockets: callers feed it bytes and take lines out.
 //
-// Storage is per service: a queue of segments, each one chunk read from a pipe
-// (its bytes kept as read, plus the offsets of its lines). A chunk's lines are
-// appended at once, so they get consecutive sequence numbers and one
-// timestamp; capture costs a scan for newlines, not an object per line. When
-// the ring is over budget, lines go from the head of the service holding the
-// most, so a chatty service evicts its own history before anyone else's.
-// Readers merge the queues by sequence number.
+// Storage is per service (service-log.ts): a queue of packed segments
+// (segment.ts), the last one growing as chunks come, so a line costs its
+// bytes, its newline and two bytes of offset, and a chunk nothing more when
+// it continues the one before (12 bytes when it does not). The ring's size is
+// its text; what it keeps besides (offsets, run records, room to grow) may
+// take as much again at most, so even empty lines cannot make it grow past
+// twice its size. When either is over, lines go from the head of the service
+// holding the most of it, so a chatty service evicts its own history before
+// anyone else's. Readers merge the queues by sequence number, a run at a time.
 //
 // Capture (capture.ts) feeds it; rendering (render.ts) and sizes (limits.ts)
 // are beside it.
 
 import type { LogQuery, LogStream } from '../core/logline.js';
 import { DEFAULT_LOG_BYTES, type LogLimits, MIN_LOG_BYTES, MIN_LOG_LINES } from './limits.js';
+import { SegmentPool, classOf } from './pool.js';
+import { MAX_SEGMENT_BYTES, type Segment, runOf, streamOf, tagOf } from './segment.js';
+import { Cursor, type Piece, ServiceLog } from './service-log.js';
 
 // Other layers took these from here before the split; they stay reachable.
 export { textOf, toWire, zinitLine } from './render.js';
 
 export interface LogEntry {
   readonly seq: number;
-  /** Epoch ms with sub-millisecond precision: when the daemon read the line. */
+  /**
+   * Epoch ms with sub-millisecond precision: when the daemon read the line
+   * (lines of one service read within one millisecond share the first one's).
+   */
   readonly time: number;
   readonly service: string;
   readonly stream: LogStream;
@@ -43,148 +51,18 @@ export interface FollowSink {
   congested?(): boolean;
 }
 
-/** What a line costs besides its bytes (its offsets and a share of its segment). */
-export const LINE_COST = 16;
-const SEGMENT_COST = 128;
+/**
+ * What the ring may keep besides its text, as a share of its size. Lines of
+ * a few bytes each, in chunks of one line, are the only ones that come near.
+ */
+const META_SHARE = 1;
 /** Lines a catching-up follower is sent per turn of the event loop. */
 const FOLLOW_BATCH = 2000;
 /** While a follower is congested, how often to look whether it has drained. */
 const CONGESTED_POLL_MS = 10;
-/** Eviction records kept per service, for telling followers exactly what they missed. */
-const EVICTION_RECORDS = 4096;
 
 function now(): number {
   return performance.timeOrigin + performance.now();
-}
-
-// --- storage -----------------------------------------------------------------------
-
-/** Lines from one chunk of one stream: consecutive sequence numbers, one time. */
-export class Segment {
-  /** Index of the first line still kept; lines before it were evicted. */
-  start = 0;
-  constructor(
-    readonly service: string,
-    readonly stream: LogStream,
-    readonly run: number,
-    readonly time: number,
-    readonly firstSeq: number,
-    readonly count: number,
-    /** The bytes; line i is buf[offs[2i], offs[2i+1]). */
-    public buf: Buffer,
-    public offs: Uint32Array,
-  ) {}
-
-  get lastSeq(): number {
-    return this.firstSeq + this.count - 1;
-  }
-
-  lineLength(i: number): number {
-    return (this.offs[2 * i + 1] ?? 0) - (this.offs[2 * i] ?? 0);
-  }
-
-  /**
-   * What lines [from, to) cost the budget: their bytes with separators, and
-   * LINE_COST each. Arithmetic on offsets, not a loop over lines.
-   */
-  cost(from: number, to: number): number {
-    const startOf = (i: number): number =>
-      i < this.count ? (this.offs[2 * i] ?? 0) : (this.offs[2 * this.count - 1] ?? 0) + 1;
-    return startOf(to) - startOf(from) + (to - from) * LINE_COST;
-  }
-
-  line(i: number): Buffer {
-    return this.buf.subarray(this.offs[2 * i], this.offs[2 * i + 1]);
-  }
-
-  entry(i: number): LogEntry {
-    return {
-      seq: this.firstSeq + i,
-      time: this.time,
-      service: this.service,
-      stream: this.stream,
-      run: this.run,
-      data: this.line(i),
-    };
-  }
-
-  /** Copy out what is still kept once most of the buffer is evicted, so its memory goes. */
-  compact(): void {
-    const from = this.offs[2 * this.start] ?? 0;
-    const to = this.offs[2 * this.count - 1] ?? 0;
-    if (this.buf.byteLength < 4096 || from * 2 < this.buf.byteLength) return;
-    this.buf = Buffer.from(this.buf.subarray(from, to));
-    const offs = new Uint32Array(2 * this.count);
-    for (let i = 2 * this.start; i < 2 * this.count; i++) offs[i] = (this.offs[i] ?? 0) - from;
-    this.offs = offs;
-  }
-}
-
-interface Eviction {
-  readonly stream: LogStream;
-  /** Seq of the first and last evicted line: a contiguous range. */
-  readonly first: number;
-  readonly last: number;
-  /** The service's evicted-line total after this record. */
-  readonly total: number;
-}
-
-class ServiceLog {
-  segs: Segment[] = [];
-  head = 0;
-  bytes = 0;
-  lines = 0;
-  evictedTotal = 0;
-  evictions: Eviction[] = [];
-  constructor(readonly name: string) {}
-
-  get live(): number {
-    return this.segs.length - this.head;
-  }
-
-  /** Index of the first live segment with lastSeq >= seq (segs.length if none). */
-  findFrom(seq: number): number {
-    let lo = this.head;
-    let hi = this.segs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((this.segs[mid] as Segment).lastSeq < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  recordEviction(e: Eviction): void {
-    this.evictions.push(e);
-    if (this.evictions.length > 2 * EVICTION_RECORDS) {
-      this.evictions = this.evictions.slice(-EVICTION_RECORDS);
-    }
-  }
-
-  /**
-   * Evicted lines of this service with seq in [from, until), of the selected
-   * streams, among those evicted after the service's total was `seenTotal`.
-   */
-  evictedSince(
-    from: number,
-    streams: ReadonlySet<LogStream> | null,
-    seenTotal: number,
-    until = Infinity,
-  ): number {
-    let n = 0;
-    for (let i = this.evictions.length - 1; i >= 0; i--) {
-      const e = this.evictions[i] as Eviction;
-      if (e.total <= seenTotal) break;
-      if (e.last < from) break;
-      if (streams !== null && !streams.has(e.stream)) continue;
-      // Only the part of the record evicted after seenTotal, within [from, until).
-      const newInRecord = Math.min(e.last - e.first + 1, e.total - seenTotal);
-      const lo = Math.max(e.last - newInRecord + 1, from);
-      const hi = Math.min(e.last, until - 1);
-      if (hi >= lo) n += hi - lo + 1;
-    }
-    return n;
-  }
 }
 
 /** A query with its parts parsed once. */
@@ -210,9 +88,25 @@ function select(q: LogQuery): Selection {
   };
 }
 
-function segMatches(sel: Selection, seg: Segment): boolean {
-  return (sel.streams === null || sel.streams.has(seg.stream)) && seg.time >= sel.since;
+function matches(sel: Selection, tag: number, time: number): boolean {
+  return (sel.streams === null || sel.streams.has(streamOf(tag))) && time >= sel.since;
 }
+
+/** Line i of segment `seg`, which run r holds, as readers see it. */
+function entryAt(seg: Segment, r: number, i: number): LogEntry {
+  const tag = seg.tag(r);
+  return {
+    seq: seg.seq(r, i),
+    time: seg.time(r),
+    service: seg.service,
+    stream: streamOf(tag),
+    run: runOf(tag),
+    data: seg.line(i),
+  };
+}
+
+/** Lines [from, to) of run r of a segment: a contiguous range of seqs. */
+type Visit = (seg: Segment, r: number, from: number, to: number) => void;
 
 class Subscription {
   live = false;
@@ -226,6 +120,10 @@ class Subscription {
     public next: number,
     readonly sink: FollowSink,
   ) {}
+
+  deliver(entries: readonly LogEntry[]): void {
+    for (const e of entries) this.sink.line(e);
+  }
 }
 
 export class LogStore {
@@ -234,8 +132,11 @@ export class LogStore {
   private readonly subs = new Set<Subscription>();
   private totalBytes = 0;
   private totalLines = 0;
+  private totalMemory = 0;
   private nextSeq = 1;
   readonly limits: LogLimits;
+  private readonly maxMeta: number;
+  private readonly pool: SegmentPool;
 
   constructor(limits: number | Partial<LogLimits> = DEFAULT_LOG_BYTES) {
     const l = typeof limits === 'number' ? { maxBytes: limits } : limits;
@@ -243,6 +144,10 @@ export class LogStore {
       maxBytes: Math.max(MIN_LOG_BYTES, l.maxBytes ?? DEFAULT_LOG_BYTES),
       maxLines: Math.max(MIN_LOG_LINES, l.maxLines ?? Infinity),
     };
+    this.maxMeta = this.limits.maxBytes * META_SHARE;
+    // Small rings get small segments, so one segment is never most of the ring.
+    const size = Math.min(MAX_SEGMENT_BYTES, Math.max(4096, classOf(this.limits.maxBytes / 64)));
+    this.pool = new SegmentPool(size, Math.max(2 * size, this.limits.maxBytes / 32));
   }
 
   /** Lines held. */
@@ -250,9 +155,14 @@ export class LogStore {
     return this.totalLines;
   }
 
-  /** Bytes held, as the budget counts them. */
+  /** Text held, as the budget counts it: each line's bytes and its newline. */
   get bytes(): number {
     return this.totalBytes;
+  }
+
+  /** Memory held for lines: their text and everything kept besides. */
+  get memory(): number {
+    return this.totalMemory + this.pool.memory;
   }
 
   /** Lines and bytes one service holds. */
@@ -277,8 +187,9 @@ export class LogStore {
   }
 
   /**
-   * Lines that share one chunk: line i is buf[offs[2i], offs[2i+1]). The
-   * store keeps `buf` (no copy), so the caller must not reuse it.
+   * Lines read together (one chunk): line i is buf[offs[2i], offs[2i+1]).
+   * They are copied in, so the caller may reuse `buf` and `offs` at once.
+   * Returns the time they were stamped with.
    */
   appendLines(
     service: string,
@@ -287,106 +198,83 @@ export class LogStore {
     buf: Buffer,
     offs: Uint32Array,
     count: number,
-  ): Segment {
-    const seg = new Segment(service, stream, run, now(), this.nextSeq, count, buf, offs);
-    this.nextSeq += count;
+  ): number {
     let log = this.services.get(service);
     if (!log) {
-      log = new ServiceLog(service);
+      log = new ServiceLog(service, this.pool);
       this.services.set(service, log);
     }
-    const bytes = SEGMENT_COST + seg.cost(0, count);
-    log.segs.push(seg);
-    log.bytes += bytes;
-    log.lines += count;
-    this.totalBytes += bytes;
-    this.totalLines += count;
+    const seq = this.nextSeq;
+    this.nextSeq += count;
+    const pieces: Piece[] | null = this.live.size > 0 ? [] : null;
+    const { bytes, lines, memory } = log;
+    const tag = tagOf(stream, run);
+    const time = log.append(buf, offs, count, seq, now(), tag, pieces);
+    this.totalMemory += log.memory - memory;
+    this.totalBytes += log.bytes - bytes;
+    this.totalLines += log.lines - lines;
     // Followers first: a line evicted at once (a tiny ring) still reaches live readers.
-    if (this.live.size > 0) this.notify(seg);
+    if (pieces) this.notify(service, tag, time, seq, count, pieces);
     this.evict();
-    return seg;
+    return time;
   }
 
-  private notify(seg: Segment): void {
+  private notify(
+    service: string,
+    tag: number,
+    time: number,
+    seq: number,
+    count: number,
+    pieces: readonly Piece[],
+  ): void {
+    let entries: LogEntry[] | null = null;
     for (const sub of this.live) {
       const { sel } = sub;
-      if (sel.names !== null && !sel.names.has(seg.service)) continue;
-      if (!segMatches(sel, seg)) continue;
+      if (sel.names !== null && !sel.names.has(service)) continue;
+      if (!matches(sel, tag, time)) continue;
       if (sub.sink.congested?.()) {
         // Stop pushing; the lines wait in the ring and are sent when it drains.
         this.live.delete(sub);
         sub.live = false;
-        sub.next = seg.firstSeq;
+        sub.next = seq;
         this.schedule(sub, CONGESTED_POLL_MS);
         continue;
       }
-      for (let i = 0; i < seg.count; i++) sub.sink.line(seg.entry(i));
-      sub.next = seg.lastSeq + 1;
+      if (entries === null) {
+        entries = [];
+        for (const { seg, from, to } of pieces) {
+          for (let i = from; i < to; i++) entries.push(entryAt(seg, seg.runCount - 1, i));
+        }
+      }
+      sub.deliver(entries);
+      sub.next = seq + count;
     }
   }
 
   private evict(): void {
     const { maxBytes, maxLines } = this.limits;
-    while (this.totalBytes > maxBytes || this.totalLines > maxLines) {
-      const byLines = this.totalBytes <= maxBytes;
+    for (;;) {
+      const overBytes = this.totalBytes > maxBytes;
+      const overLines = this.totalLines > maxLines;
+      const overMeta = this.memory - this.totalBytes > this.maxMeta;
+      if (!overBytes && !overLines && !overMeta) return;
+      const held = (s: ServiceLog): number => (overBytes ? s.bytes : overLines ? s.lines : s.meta);
       // The service holding the most gives up its oldest lines.
       let victim: ServiceLog | null = null;
       for (const s of this.services.values()) {
-        if (s.live === 0) continue;
-        if (victim === null || (byLines ? s.lines > victim.lines : s.bytes > victim.bytes)) {
-          victim = s;
-        }
+        if (s.live > 0 && (victim === null || held(s) > held(victim))) victim = s;
       }
       if (victim === null) return;
-      this.evictFrom(victim);
-    }
-  }
-
-  /** Evict from the head segment of `s` until the ring is within budget or the segment is gone. */
-  private evictFrom(s: ServiceLog): void {
-    const seg = s.segs[s.head] as Segment;
-    const { maxBytes, maxLines } = this.limits;
-    const from = seg.start;
-    const needBytes = this.totalBytes - maxBytes;
-    const needLines = this.totalLines - maxLines;
-    const enough = (to: number): boolean =>
-      seg.cost(from, to) >= needBytes && to - from >= needLines;
-    // The fewest lines that bring the ring within budget, or the whole segment.
-    let i = seg.count;
-    if (enough(seg.count)) {
-      let lo = from + 1;
-      while (lo < i) {
-        const mid = (lo + i) >>> 1;
-        if (enough(mid)) i = mid;
-        else lo = mid + 1;
-      }
-    }
-    let freed = seg.cost(from, i);
-    if (i === seg.count) {
-      freed += SEGMENT_COST;
-      s.segs[s.head] = undefined as unknown as Segment;
-      s.head++;
-      if (s.head > 1024 && s.head * 2 > s.segs.length) {
-        s.segs = s.segs.slice(s.head);
-        s.head = 0;
-      }
-    } else {
-      seg.start = i;
-      seg.compact();
-    }
-    const n = i - from;
-    s.bytes -= freed;
-    s.lines -= n;
-    this.totalBytes -= freed;
-    this.totalLines -= n;
-    if (n > 0) {
-      s.evictedTotal += n;
-      s.recordEviction({
-        stream: seg.stream,
-        first: seg.firstSeq + from,
-        last: seg.firstSeq + i - 1,
-        total: s.evictedTotal,
-      });
+      const { bytes, lines, memory } = victim;
+      // Bookkeeping goes only with whole segments: then evict whole runs.
+      victim.evictHead(
+        this.totalBytes - maxBytes,
+        this.totalLines - maxLines,
+        !overBytes && !overLines,
+      );
+      this.totalBytes -= bytes - victim.bytes;
+      this.totalLines -= lines - victim.lines;
+      this.totalMemory -= memory - victim.memory;
     }
   }
 
@@ -404,51 +292,45 @@ export class LogStore {
 
   /**
    * Visit matching lines with seq in [from, until) in seq order, at most
-   * `limit`. Returns the seq to continue from and whether the range is exhausted.
+   * `limit`, a run at a time. Returns the seq to continue from and whether
+   * the range is exhausted.
    */
   private scan(
     sel: Selection,
     from: number,
     until: number,
     limit: number,
-    visit: (seg: Segment, i: number) => void,
+    visit: Visit,
   ): { next: number; done: boolean } {
-    const logs = this.selected(sel);
-    const pos = logs.map((s) => s.findFrom(from));
+    const cursors = this.selected(sel).map((s) => new Cursor(s, from));
     let taken = 0;
-    let next = from;
     for (;;) {
-      // The service whose current segment comes first; segments never interleave.
-      let best = -1;
-      let bestSeq = Infinity;
-      for (let k = 0; k < logs.length; k++) {
-        const s = logs[k] as ServiceLog;
-        const p = pos[k] as number;
-        if (p >= s.segs.length) continue;
-        const seg = s.segs[p] as Segment;
-        const first = seg.firstSeq + Math.max(seg.start, from - seg.firstSeq);
-        if (first < bestSeq) {
-          bestSeq = first;
-          best = k;
+      // The service whose next line comes first; a run holds consecutive seqs,
+      // so no other service has a line inside it.
+      let c: Cursor | null = null;
+      let seq = Infinity;
+      for (const k of cursors) {
+        const q = k.seq;
+        if (q < seq) {
+          seq = q;
+          c = k;
         }
       }
-      if (best === -1 || bestSeq >= until)
-        return { next: Math.min(until, this.nextSeq), done: true };
-      const s = logs[best] as ServiceLog;
-      const seg = s.segs[pos[best] as number] as Segment;
-      const end = Math.min(seg.count, until - seg.firstSeq);
-      let i = bestSeq - seg.firstSeq;
-      if (segMatches(sel, seg)) {
-        for (; i < end && taken < limit; i++, taken++) visit(seg, i);
-      } else {
-        i = end;
-      }
-      next = seg.firstSeq + i;
-      if (taken >= limit) {
+      if (c === null || seq >= until) return { next: Math.min(until, this.nextSeq), done: true };
+      const seg = c.seg as Segment;
+      const end = Math.min(c.runEnd, c.i + (until - seq));
+      if (matches(sel, seg.tag(c.r), seg.time(c.r))) {
+        const at = c.i;
+        const to = Math.min(end, at + (limit - taken));
+        visit(seg, c.r, at, to);
+        taken += to - at;
+        c.i = to;
         // Done only if nothing matching is left: the caller needs no other round.
-        return { next, done: false };
+        if (taken >= limit) return { next: seq + (to - at), done: false };
+      } else {
+        c.i = end;
       }
-      pos[best] = (pos[best] as number) + 1;
+      if (c.i >= c.runEnd) c.nextRun();
     }
   }
 
@@ -456,17 +338,7 @@ export class LogStore {
   private lastNStart(sel: Selection, n: number, from: number): number {
     if (n <= 0) return this.nextSeq;
     const ranges: { last: number; count: number }[] = [];
-    for (const s of this.selected(sel)) {
-      let have = 0;
-      for (let p = s.segs.length - 1; p >= s.head && have < n; p--) {
-        const seg = s.segs[p] as Segment;
-        if (seg.lastSeq < from || seg.time < sel.since) break;
-        if (!segMatches(sel, seg)) continue;
-        const count = seg.lastSeq - Math.max(seg.firstSeq + seg.start, from) + 1;
-        ranges.push({ last: seg.lastSeq, count });
-        have += count;
-      }
-    }
+    for (const s of this.selected(sel)) collectLast(s, sel, n, from, ranges);
     ranges.sort((a, b) => b.last - a.last);
     let have = 0;
     for (const r of ranges) {
@@ -495,8 +367,14 @@ export class LogStore {
     const start = this.startOf(sel, query);
     const until = Math.min(query.until ?? Infinity, this.nextSeq);
     const entries: LogEntry[] = [];
-    const { next } = this.scan(sel, start, until, Math.min(max, query.n ?? Infinity), (seg, i) =>
-      entries.push(seg.entry(i)),
+    const { next } = this.scan(
+      sel,
+      start,
+      until,
+      Math.min(max, query.n ?? Infinity),
+      (seg, r, i, to) => {
+        for (; i < to; i++) entries.push(entryAt(seg, r, i));
+      },
     );
     // Lines this read skipped over because they were evicted: between `from` and `next`,
     // so reading on page by page never counts a line twice.
@@ -568,10 +446,12 @@ export class LogStore {
       }
     }
     if (dropped > 0) sub.sink.dropped?.(dropped);
-    const { next, done } = this.scan(sub.sel, sub.next, Infinity, FOLLOW_BATCH, (seg, i) =>
-      sub.sink.line(seg.entry(i)),
-    );
+    const batch: LogEntry[] = [];
+    const { next, done } = this.scan(sub.sel, sub.next, Infinity, FOLLOW_BATCH, (seg, r, i, to) => {
+      for (; i < to; i++) batch.push(entryAt(seg, r, i));
+    });
     sub.next = next;
+    sub.deliver(batch);
     if (sub.closed) return;
     if (done) {
       // Nothing can be appended between the scan and here: the switch is seamless.
@@ -582,6 +462,29 @@ export class LogStore {
         sub.immediate = null;
         this.catchUp(sub);
       });
+    }
+  }
+}
+
+/** Ranges (last seq, line count) of a service's newest matching lines at or after `from`, up to `n` lines. */
+function collectLast(
+  s: ServiceLog,
+  sel: Selection,
+  n: number,
+  from: number,
+  out: { last: number; count: number }[],
+): void {
+  let have = 0;
+  for (let p = s.segs.length - 1; p >= s.head; p--) {
+    const seg = s.segs[p] as Segment;
+    for (let r = seg.runCount - 1; r >= seg.startRun; r--) {
+      const last = seg.seq(r, seg.runEnd(r) - 1);
+      if (last < from || seg.time(r) < sel.since) return;
+      if (!matches(sel, seg.tag(r), seg.time(r))) continue;
+      const first = Math.max(seg.seq(r, Math.max(seg.runFirst(r), seg.start)), from);
+      out.push({ last, count: last - first + 1 });
+      have += last - first + 1;
+      if (have >= n) return;
     }
   }
 }

@@ -4,7 +4,12 @@
 import t from 'tap';
 import { setImmediate as tick } from 'node:timers/promises';
 import { Capture } from '../../lib/logs/capture.js';
-import { MIN_LOG_BYTES, MIN_LOG_LINES } from '../../lib/logs/limits.js';
+import {
+  DEFAULT_LOG_BYTES,
+  MAX_LINE,
+  MIN_LOG_BYTES,
+  MIN_LOG_LINES,
+} from '../../lib/logs/limits.js';
 import { textOf } from '../../lib/logs/render.js';
 import { type LogEntry, LogStore } from '../../lib/logs/ring.js';
 import { parseSince } from '../../lib/client/cli.js';
@@ -184,6 +189,166 @@ t.test('a follow from an old cursor counts the gap once', async (t) => {
   await tick();
   t.equal(dropped, 30, 'not counted again');
   stop();
+});
+
+/** `n` lines of `len` bytes (newline included), numbered, one chunk each, as a shell loop writes them. */
+function writeEach(cap: Capture, n: number, len: number, first = 0): void {
+  for (let i = first; i < first + n; i++) {
+    cap.push(Buffer.from(`${String(i).padStart(len - 1, '0')}\n`));
+  }
+}
+
+/** Text the ring holds, as a reader sees it: each line's bytes and its newline. */
+function textHeld(store: LogStore, names?: string[]): number {
+  const es = store.read(names ? { names } : {}).entries;
+  return es.reduce((n, e) => n + (e.data as Buffer).length + 1, 0);
+}
+
+t.test('the ring holds its size in text, even in short lines written one at a time', async (t) => {
+  for (const size of [MIN_LOG_BYTES, DEFAULT_LOG_BYTES]) {
+    const store = new LogStore(size);
+    const cap = new Capture(store, 'w', 'stdout', 1);
+    writeEach(cap, Math.ceil((2 * size) / 11), 11);
+    const held = textHeld(store);
+    t.equal(held, store.bytes, 'the budget counts the text a reader gets');
+    t.ok(held >= 0.75 * size, `${size}-byte ring: ${held} bytes of 11-byte lines (≥ 75%)`);
+    t.ok(held <= size, 'and no more than its size');
+    t.ok(store.memory <= 2 * size, `its memory (${store.memory}) at most twice its size`);
+    const es = store.read({}).entries;
+    t.equal(es.at(-1)?.seq, store.cursor - 1, 'the newest line is kept');
+    t.equal((es.at(-1)?.seq ?? 0) - (es[0]?.seq ?? 0) + 1, es.length, 'what is kept is contiguous');
+  }
+  const long = new LogStore(DEFAULT_LOG_BYTES);
+  writeEach(new Capture(long, 'w', 'stdout', 1), Math.ceil((2 * DEFAULT_LOG_BYTES) / 200), 200);
+  t.ok(textHeld(long) >= 0.95 * DEFAULT_LOG_BYTES, '200-byte lines fill it too');
+  t.ok(long.memory <= 1.25 * long.bytes, `in memory near their size (${long.memory})`);
+});
+
+t.test('services writing short lines side by side share the ring fairly', async (t) => {
+  const size = 1024 * 1024;
+  for (const perChunk of [6, 1]) {
+    const store = new LogStore(size);
+    for (let i = 0; i < 50; i++) store.append('quiet', 'stdout', 1, `quiet ${i}`);
+    const out = ['a', 'b', 'c'].map((n) => new Capture(store, n, 'stdout', 1));
+    const err = new Capture(store, 'a', 'stderr', 1);
+    // Interleaved as a daemon reads them, a chunk from each in turn: a at
+    // twice the rate of b and c, with its stderr in between.
+    const lines = (from: number): Buffer =>
+      Buffer.from(
+        Array.from({ length: perChunk }, (_, k) => `${String(from + k).padStart(10, '0')}\n`).join(
+          '',
+        ),
+      );
+    const chunks = 300_000 / perChunk;
+    for (let i = 0; i < chunks; i++) {
+      (out[0] as Capture).push(lines(i * perChunk));
+      err.push(lines(i * perChunk));
+      (out[1 + (i % 2)] as Capture).push(lines(i * perChunk));
+    }
+    const what = `${perChunk} line(s) a chunk`;
+    t.ok(store.bytes <= size, `${what}: within budget (${store.bytes})`);
+    t.ok(store.memory <= 2 * size, `${what}: memory ${store.memory} at most twice the size`);
+    t.equal(store.usage('quiet').lines, 50, `${what}: the quiet service keeps all of its history`);
+    t.equal(textHeld(store), store.bytes, `${what}: the budget counts the text a reader gets`);
+    for (const n of ['a', 'b', 'c']) {
+      const nums = store
+        .read({ names: [n], stream: 'stdout' })
+        .entries.map((e) => Number(textOf(e)));
+      // b and c take every other chunk.
+      const next = (x: number): number =>
+        n === 'a' || (x + 1) % perChunk !== 0 ? x + 1 : x + 1 + perChunk;
+      t.ok(
+        nums.length > 1000 && nums.every((x, i) => i === 0 || x === next(nums[i - 1] as number)),
+        `${what}: ${n} keeps its newest lines (${nums.length}), none missing`,
+      );
+    }
+    if (perChunk > 1) {
+      // Where the text is what binds, the chatty ones end up with equal shares of it.
+      const shares = ['a', 'b', 'c'].map((n) => store.usage(n).bytes);
+      const spread = Math.max(...shares) - Math.min(...shares);
+      t.ok(
+        spread < size / 8,
+        `${what}: the chatty ones hold about equal shares: ${shares.join(', ')}`,
+      );
+      t.ok(store.bytes > 0.95 * size, `${what}: and the ring is full of text`);
+    }
+  }
+});
+
+t.test(
+  'a follower that lags gets every line the budget says fits, then exactly what it lost',
+  async (t) => {
+    const size = MIN_LOG_BYTES;
+    const store = new LogStore(size);
+    let congested = true;
+    const got: string[] = [];
+    let dropped = 0;
+    const stop = store.follow(
+      { n: 0 },
+      {
+        line: (e) => got.push(textOf(e)),
+        dropped: (n) => (dropped += n),
+        congested: () => congested,
+      },
+    );
+    const cap = new Capture(store, 'w', 'stdout', 1);
+    // 90% of the ring in 11-byte lines, one write each, while the follower is stuck.
+    const fits = Math.floor((0.9 * size) / 11);
+    writeEach(cap, fits, 11);
+    congested = false;
+    await waitFor('catch-up', () => got.length === fits);
+    t.equal(dropped, 0, 'nothing lost: it all fitted');
+    t.same(
+      got.map(Number),
+      got.map((_, i) => i),
+    );
+    congested = true;
+    writeEach(cap, 3 * fits, 11, fits);
+    congested = false;
+    await waitFor(
+      'catch-up after eviction',
+      () => got.at(-1) === String(4 * fits - 1).padStart(10, '0'),
+    );
+    t.equal(got.length + dropped, 4 * fits, 'every line either delivered or counted');
+    t.ok(
+      got.length - fits >= 0.75 * (size / 11),
+      `it still got a ring's worth (${got.length - fits})`,
+    );
+    t.equal(new Set(got).size, got.length, 'none twice');
+    stop();
+  },
+);
+
+t.test('bytes are kept as bytes: CRLF, cut lines, long lines, flushed lines', async (t) => {
+  const store = new LogStore(1024 * 1024);
+  const cap = new Capture(store, 's', 'stdout', 1, null, 8);
+  cap.push(Buffer.from('a\r\nbb\n\r\n123456789abc\nlast'));
+  cap.flush();
+  const big = new Capture(store, 'big', 'stderr', 2);
+  const line = Buffer.alloc(MAX_LINE, 0x62);
+  big.push(Buffer.concat([Buffer.from('before\n'), line, Buffer.from('\nafter\n')]));
+  const big64k = 'b'.repeat(MAX_LINE);
+  const got = store.read({}).entries.map((e) => {
+    const text = textOf(e) === big64k ? '<64 KiB of b>' : textOf(e);
+    return `${e.service}:${e.stream}:${e.run}:${text}`;
+  });
+  t.same(got, [
+    's:stdout:1:a',
+    's:stdout:1:bb',
+    's:stdout:1:',
+    's:stdout:1:12345678',
+    's:stdout:1:9abc',
+    's:stdout:1:last',
+    'big:stderr:2:before',
+    'big:stderr:2:<64 KiB of b>',
+    'big:stderr:2:after',
+  ]);
+  const texts = store.read({}).entries.map(textOf);
+  t.equal(
+    store.bytes,
+    texts.reduce((n, s) => n + s.length + 1, 0),
+    'each line and its newline',
+  );
 });
 
 t.test('parseSince', async (t) => {
