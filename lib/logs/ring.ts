@@ -45,6 +45,12 @@ export type Follower = (entry: LogEntry) => void;
 /** What a follow delivers to. Only `line` is required. */
 export interface FollowSink {
   line(entry: LogEntry): void;
+  /**
+   * When present, lines come here instead of `line`, several at a time: a
+   * chunk's lines as they are read, a batch a turn while catching up. The
+   * entries may be shared with other followers: read them, change nothing.
+   */
+  lines?(entries: readonly LogEntry[]): void;
   /** Lines this follower will never see: evicted before it got to them. */
   dropped?(count: number): void;
   /** True while the reader cannot take more: delivery pauses and lines wait in the ring. */
@@ -122,7 +128,9 @@ class Subscription {
   ) {}
 
   deliver(entries: readonly LogEntry[]): void {
-    for (const e of entries) this.sink.line(e);
+    if (entries.length === 0) return;
+    if (this.sink.lines) this.sink.lines(entries);
+    else for (const e of entries) this.sink.line(e);
   }
 }
 

@@ -319,6 +319,38 @@ t.test(
   },
 );
 
+t.test('a follower with a batch sink gets lines in batches, in order, once', async (t) => {
+  const store = new LogStore();
+  for (let i = 0; i < 5000; i++) store.append('a', 'stdout', 1, `l${i}`);
+  const batches: number[] = [];
+  const seqs: number[] = [];
+  const stop = store.follow(
+    {},
+    {
+      line: () => t.fail('line is not called when lines is there'),
+      lines: (es) => {
+        batches.push(es.length);
+        for (const e of es) seqs.push(e.seq);
+      },
+    },
+  );
+  await waitFor('the backlog', () => seqs.length === 5000);
+  t.ok(
+    batches.length >= 3 && batches.every((n) => n <= 2000),
+    `backlog in batches: ${batches.join(', ')}`,
+  );
+  const cap = new Capture(store, 'a', 'stdout', 1);
+  const before = batches.length;
+  cap.push(Buffer.from('x\ny\nz\n'));
+  t.same(batches.slice(before), [3], 'a chunk read live is one batch, at once');
+  t.same(
+    seqs,
+    seqs.map((_, i) => i + 1),
+    'in order, none missing or twice',
+  );
+  stop();
+});
+
 t.test('bytes are kept as bytes: CRLF, cut lines, long lines, flushed lines', async (t) => {
   const store = new LogStore(1024 * 1024);
   const cap = new Capture(store, 's', 'stdout', 1, null, 8);
