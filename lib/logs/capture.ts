@@ -25,18 +25,24 @@ let scratch = new Uint32Array(4096);
 
 /**
  * Find the lines in buf: offsets into `scratch`, a line longer than `max`
- * cut into pieces, a trailing `\r` dropped. Returns the line count and where
- * the unfinished last line starts.
+ * cut into pieces, a trailing `\r` dropped. Returns the line count, where
+ * the unfinished last line starts, and whether every line was followed by
+ * just a newline (none cut, none in CRLF): then the lines are buf[0, rest).
  */
-export function splitLines(buf: Buffer, max: number): { count: number; rest: number } {
+export function splitLines(
+  buf: Buffer,
+  max: number,
+): { count: number; rest: number; plain: boolean } {
   let count = 0;
   let start = 0;
+  let plain = true;
   const len = buf.length;
   // indexOf is memchr: measured faster than any byte loop in JS, even for short lines.
   for (;;) {
     const nl = buf.indexOf(10, start);
     const stop = nl === -1 ? len : nl;
     while (stop - start > max || (nl === -1 && stop - start === max)) {
+      plain = false;
       if (2 * count + 2 > scratch.length) grow();
       scratch[2 * count] = start;
       scratch[2 * count + 1] = start + max;
@@ -46,11 +52,16 @@ export function splitLines(buf: Buffer, max: number): { count: number; rest: num
     if (nl === -1) break;
     if (2 * count + 2 > scratch.length) grow();
     scratch[2 * count] = start;
-    scratch[2 * count + 1] = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+    if (nl > start && buf[nl - 1] === 13) {
+      scratch[2 * count + 1] = nl - 1;
+      plain = false;
+    } else {
+      scratch[2 * count + 1] = nl;
+    }
     count++;
     start = nl + 1;
   }
-  return { count, rest: start };
+  return { count, rest: start, plain };
 }
 
 function grow(): void {
@@ -81,27 +92,42 @@ export class Capture {
   ) {}
 
   push(chunk: Buffer): void {
-    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
-    this.carry = null;
-    const { count, rest } = splitLines(buf, this.max);
+    let rest = chunk;
+    if (this.carry) {
+      // Only the held line is joined to what ends it, not the chunk to it:
+      // lines after the first newline split the same either way.
+      const nl = chunk.indexOf(10);
+      const cut = nl === -1 ? chunk.length : nl + 1;
+      const joined = Buffer.concat([this.carry, chunk.subarray(0, cut)]);
+      this.carry = null;
+      this.lines(joined);
+      rest = chunk.subarray(cut);
+    }
+    if (rest.length > 0) this.lines(rest);
+  }
+
+  /** The lines of `buf` into the ring; what follows the last newline is held. */
+  private lines(buf: Buffer): void {
+    const { count, rest, plain } = splitLines(buf, this.max);
     if (rest < buf.length) this.carry = Buffer.from(buf.subarray(rest));
     // The store copies what it keeps: the scratch offsets serve as they are.
-    if (count > 0) this.emit(buf, scratch, count);
+    if (count > 0) this.emit(buf, scratch, count, plain);
   }
 
   /** The unfinished last line, if any (the process exited, or the pipe closed). */
   flush(): void {
     const c = this.carry;
     this.carry = null;
-    if (c) this.emit(c, Uint32Array.of(0, c.length), 1);
+    if (c) this.emit(c, Uint32Array.of(0, c.length), 1, false);
   }
 
   get pending(): number {
     return this.carry?.length ?? 0;
   }
 
-  private emit(buf: Buffer, offs: Uint32Array, count: number): void {
-    const time = this.store.appendLines(this.service, this.stream, this.run, buf, offs, count);
+  private emit(buf: Buffer, offs: Uint32Array, count: number, plain: boolean): void {
+    const { service, stream, run } = this;
+    const time = this.store.appendLines(service, stream, run, buf, offs, count, plain);
     this.sink?.({ stream: this.stream, time, buf, offs, count });
   }
 }

@@ -195,9 +195,10 @@ export class LogStore {
   }
 
   /**
-   * Lines read together (one chunk): line i is buf[offs[2i], offs[2i+1]).
-   * They are copied in, so the caller may reuse `buf` and `offs` at once.
-   * Returns the time they were stamped with.
+   * Lines read together (one chunk): line i is buf[offs[2i], offs[2i+1]),
+   * and when `plain`, each is followed in buf by just a newline. They are
+   * copied in, so the caller may reuse `buf` and `offs` at once. Returns the
+   * time they were stamped with.
    */
   appendLines(
     service: string,
@@ -206,6 +207,7 @@ export class LogStore {
     buf: Buffer,
     offs: Uint32Array,
     count: number,
+    plain = false,
   ): number {
     let log = this.services.get(service);
     if (!log) {
@@ -217,7 +219,7 @@ export class LogStore {
     const pieces: Piece[] | null = this.live.size > 0 ? [] : null;
     const { bytes, lines, memory } = log;
     const tag = tagOf(stream, run);
-    const time = log.append(buf, offs, count, seq, now(), tag, pieces);
+    const time = log.append({ src: buf, offs, plain }, count, seq, now(), tag, pieces);
     this.totalMemory += log.memory - memory;
     this.totalBytes += log.bytes - bytes;
     this.totalLines += log.lines - lines;

@@ -47,6 +47,13 @@ export function runOf(tag: number): number {
   return Math.floor(tag / 4);
 }
 
+/** Lines to copy in: line i is src[offs[2i], offs[2i+1]); `plain` when each is followed by just a newline. */
+export interface Lines {
+  readonly src: Buffer;
+  readonly offs: Uint32Array;
+  readonly plain: boolean;
+}
+
 export class Segment {
   /** Lines' bytes, each followed by a newline; `used` of them are taken. */
   buf: Buffer;
@@ -170,29 +177,44 @@ export class Segment {
   }
 
   /**
-   * Take lines [from, to) of `src` (line i is src[offs[2i], offs[2i+1])), as
-   * many as fit; the first gets `seq`, the next ones the following numbers.
-   * Returns the index after the last line taken.
+   * Take lines [from, to), as many as fit; the first gets `seq`, the next
+   * ones the following numbers. Returns the index after the last line taken.
    */
-  append(
-    src: Buffer,
-    offs: Uint32Array,
-    from: number,
-    to: number,
-    seq: number,
-    time: number,
-    tag: number,
-  ): number {
-    let size = 0;
-    let end = from;
-    for (; end < to; end++) {
-      const len = (offs[2 * end + 1] as number) - (offs[2 * end] as number) + 1;
-      if (this.used + size + len > this.limit) break;
-      size += len;
+  append(lines: Lines, from: number, to: number, seq: number, time: number, tag: number): number {
+    const { src, offs } = lines;
+    const first = (offs[2 * from + 1] as number) - (offs[2 * from] as number) + 1;
+    if (this.used + first > this.limit || !this.startRunAt(seq, time, tag)) return from;
+    // Room for all if they fit: their span in src, and a newline each if not plain.
+    const start = offs[2 * from] as number;
+    const span = (offs[2 * to - 1] as number) + 1 - start + (lines.plain ? 0 : to - from);
+    const bytes = Math.min(this.limit, this.used + span);
+    if (bytes > this.buf.byteLength) this.moveTo(this.allocate(bytes), 0);
+    return lines.plain ? this.copyPlain(src, offs, from, to) : this.copyLines(src, offs, from, to);
+  }
+
+  /** Lines each followed by just a newline, so back to back in src: one copy. */
+  private copyPlain(src: Buffer, offs: Uint32Array, from: number, to: number): number {
+    const start = offs[2 * from] as number;
+    const room = this.buf.byteLength - this.used + start;
+    // The last line that ends (its newline included) within the room.
+    let end = to;
+    if ((offs[2 * to - 1] as number) + 1 > room) {
+      let lo = from + 1;
+      while (lo < end) {
+        const mid = (lo + end + 1) >>> 1;
+        if ((offs[2 * mid - 1] as number) + 1 <= room) lo = mid;
+        else end = mid - 1;
+      }
+      end = lo;
     }
-    if (end === from || !this.startRunAt(seq, time, tag)) return from;
-    this.reserve(this.used + size, this.count + end - from);
-    this.copyLines(src, offs, from, end);
+    const n = end - from;
+    if (this.count + n > this.ends.length)
+      this.moveEndsTo(Math.max(this.count + n, 2 * this.count));
+    const base = this.used - start + 1;
+    for (let i = 0; i < n; i++)
+      this.ends[this.count + i] = (offs[2 * (from + i) + 1] as number) + base;
+    this.used += src.copy(this.buf, this.used, start, (offs[2 * end - 1] as number) + 1);
+    this.count += n;
     return end;
   }
 
@@ -234,16 +256,22 @@ export class Segment {
   }
 
   /**
-   * Copy lines in: a line followed in `src` by just a newline is copied with
-   * it, and neighbours like it in one go; any other line (one cut at the
-   * maximum, one that ended in CRLF or was never ended) gets its newline here.
+   * Copy in as many lines as the buffer has room for; returns the index after
+   * the last. A line followed in `src` by just a newline is copied with it,
+   * and neighbours like it in one go; any other line (one cut at the maximum,
+   * one that ended in CRLF or was never ended) gets its newline here.
    */
-  private copyLines(src: Buffer, offs: Uint32Array, from: number, to: number): void {
+  private copyLines(src: Buffer, offs: Uint32Array, from: number, to: number): number {
     let pending = -1; // start in src of the lines not yet copied, all newline-ended
     let pendingEnd = 0;
-    for (let i = from; i < to; i++) {
+    const room = this.buf.byteLength;
+    let i = from;
+    for (; i < to; i++) {
       const s = offs[2 * i] as number;
       const e = offs[2 * i + 1] as number;
+      const taken = pending === -1 ? this.used : this.used + (pendingEnd - pending);
+      if (taken + (e - s) + 1 > room) break;
+      if (this.count === this.ends.length) this.moveEndsTo(2 * this.count);
       const plain = e < src.length && src[e] === 10;
       if (pending !== -1 && (!plain || s !== pendingEnd)) {
         this.used += src.copy(this.buf, this.used, pending, pendingEnd);
@@ -260,12 +288,7 @@ export class Segment {
       }
     }
     if (pending !== -1) this.used += src.copy(this.buf, this.used, pending, pendingEnd);
-  }
-
-  /** Room for `bytes` bytes and `lines` lines. */
-  private reserve(bytes: number, lines: number): void {
-    if (bytes > this.buf.byteLength) this.moveTo(this.allocate(bytes), 0);
-    if (lines > this.ends.length) this.moveEndsTo(Math.max(lines, 2 * this.ends.length));
+    return i;
   }
 
   /** Its kept bytes from `dead` on into `buf`; the old buffer to the pool. */

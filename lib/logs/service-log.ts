@@ -6,7 +6,7 @@
 
 import type { LogStream } from '../core/logline.js';
 import type { SegmentPool } from './pool.js';
-import { Segment, streamOf } from './segment.js';
+import { type Lines, Segment, streamOf } from './segment.js';
 
 /** Eviction records kept per service, for telling followers exactly what they missed. */
 const EVICTION_RECORDS = 4096;
@@ -56,14 +56,13 @@ export class ServiceLog {
   }
 
   /**
-   * Lines [0, count) of `src` (line i is src[offs[2i], offs[2i+1])), from
-   * `seq` on, into the open segment and as many new ones as they need.
+   * Lines [0, count), from `seq` on, into the open segment and as many new
+   * ones as they need.
    * Returns the time they were given (`time`, or within its millisecond the
    * time of the lines they joined); each piece stored goes to `pieces`.
    */
   append(
-    src: Buffer,
-    offs: Uint32Array,
+    lines: Lines,
     count: number,
     seq: number,
     time: number,
@@ -71,9 +70,9 @@ export class ServiceLog {
     pieces: Piece[] | null,
   ): number {
     for (let from = 0; from < count;) {
-      const seg = this.open ?? this.newSegment(src, offs, from, count);
+      const seg = this.open ?? this.newSegment(lines.offs, from, count);
       const before = seg.memory;
-      const to = seg.append(src, offs, from, count, seq + from, time, tag);
+      const to = seg.append(lines, from, count, seq + from, time, tag);
       if (to === from) {
         seg.seal();
         this.open = null;
@@ -91,11 +90,11 @@ export class ServiceLog {
     return time;
   }
 
-  private newSegment(src: Buffer, offs: Uint32Array, from: number, count: number): Segment {
-    const size = (i: number): number => (offs[2 * i + 1] as number) - (offs[2 * i] as number) + 1;
-    let want = 0;
-    for (let i = from; i < count && want < this.pool.size; i++) want += size(i);
-    const seg = new Segment(this.name, this.pool, size(from), want, this.filled);
+  private newSegment(offs: Uint32Array, from: number, count: number): Segment {
+    const first = (offs[2 * from + 1] as number) - (offs[2 * from] as number) + 1;
+    // At most their span and a newline each.
+    const want = (offs[2 * count - 1] as number) - (offs[2 * from] as number) + (count - from);
+    const seg = new Segment(this.name, this.pool, first, want, this.filled);
     this.segs.push(seg);
     this.open = seg;
     this.memory += seg.memory;
