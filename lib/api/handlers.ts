@@ -3,7 +3,8 @@
 // domain errors (coded at the edge); knows nothing of JSON-RPC or connections.
 
 import { Errors } from '../core/errors.js';
-import { type LogStore, sinceMs, toWire, zinitLine } from '../logs/ring.js';
+import { toWire, zinitLine } from '../logs/render.js';
+import { type LogStore, sinceMs } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
 import { serviceStats } from './stats.js';
 import { toStatus, zinitList } from './status.js';
