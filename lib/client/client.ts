@@ -127,8 +127,12 @@ export class Client {
   stop(name: string): Promise<null> {
     return this.call('service_stop', { name });
   }
-  restart(name: string): Promise<Result<'service_restart'>> {
-    return this.call('service_restart', { name });
+  /** Stop, start, and answer once it is up or cannot be, or after `timeoutMs` (the daemon's default, 60 s). */
+  restart(name: string, timeoutMs?: number): Promise<Result<'service_restart'>> {
+    return this.call(
+      'service_restart',
+      timeoutMs === undefined ? { name } : { name, timeout: timeoutMs },
+    );
   }
   monitor(name: string): Promise<null> {
     return this.call('service_monitor', { name });

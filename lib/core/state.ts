@@ -79,6 +79,9 @@ export function hasProcess(state: ServiceState): boolean {
   return state.kind === 'starting' || state.kind === 'running' || state.kind === 'stopping';
 }
 
+/** How long a restart waits for the service to come up, unless told otherwise. */
+export const RESTART_WAIT_MS = 60_000;
+
 /**
  * Whether a client waiting for a service to come up can be answered: it is
  * up, or it will not come up without something else happening (it exited,

@@ -14,7 +14,7 @@ import { parseSignal } from '../core/signals.js';
 import { ServiceWorker } from './worker.js';
 import type { Processes } from './seam.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
-import { hasProcess, isSettled, isUp } from '../core/state.js';
+import { RESTART_WAIT_MS, hasProcess, isSettled, isUp } from '../core/state.js';
 import type { ServiceDef } from '../core/definition.js';
 import type { ServiceView } from './view.js';
 
@@ -28,9 +28,6 @@ export interface ManagerOptions {
   /** The operating system, as workers reach it. */
   readonly procs: Processes;
 }
-
-/** How long a restart waits for the service to come up, unless told otherwise. */
-export const RESTART_TIMEOUT_MS = 60_000;
 
 /** Returned by a command that must wait outside the queue. */
 interface Later<T> {
@@ -137,7 +134,7 @@ export class Manager {
    * Stop then start, answering once the service is up again (running, or a
    * oneshot that succeeded), or cannot come up, or `timeoutMs` has passed.
    */
-  restart(name: string, timeoutMs = RESTART_TIMEOUT_MS): Promise<ServiceView> {
+  restart(name: string, timeoutMs = RESTART_WAIT_MS): Promise<ServiceView> {
     return this.command(() => {
       this.refuseIfShuttingDown();
       const w = this.worker(name);

@@ -135,6 +135,27 @@ t.test('stop and start', async (t) => {
   t.equal(up.target, 'Up');
 });
 
+t.test('restart: 0 once up; 1, saying why, when it is not up within --timeout', async (t) => {
+  const own = await startDaemon(t, {
+    fine: 'exec: sleep 1000\n',
+    sick: "exec: sleep 1000\ntest: 'false'\ntest_interval: 50ms\n",
+  });
+  await own.waitStatus('fine', (s) => s.status === 'running', 'running');
+  const ok = await own.cli('restart', 'fine');
+  t.equal(ok.code, 0, ok.stderr);
+  const sick = await own.cli('restart', 'sick', '--timeout', '300ms');
+  t.equal(sick.code, 1, 'a service whose health test fails is not up');
+  t.match(
+    sick.stderr,
+    /^sminit: service 'sick' not up within 300ms: starting \(health test failing \(\d+x\): exited with code 1\)\n$/,
+  );
+  t.match(parseArgs(['restart', 'x', '--timeout', '2m']), { verb: 'restart', timeoutMs: 120_000 });
+  t.throws(
+    () => parseArgs(['restart', 'x', '--timeout', '0']),
+    /--timeout 0: expected a duration of more than 0/,
+  );
+});
+
 t.test('stop of an untracked service', async (t) => {
   const r = await d.cli('stop', 'nosuch');
   t.equal(r.code, 1);
