@@ -63,6 +63,11 @@ export const Errors = {
     'refused-change',
     (name: string, cycle: string) => `service '${name}' would close a dependency cycle: ${cycle}`,
   ),
+  sharedLogFile: make(
+    'refused-change',
+    (file: string, path: string, other: string) =>
+      `${file}: its log file ${path} is also written by ${other}; a log file belongs to one service`,
+  ),
   shuttingDown: make('shutting-down', () => 'sminit is shutting down'),
   alreadyShuttingDown: make('shutting-down', () => 'already shutting down'),
   badName: make('bad-argument', (why: string) => why),

@@ -5,6 +5,7 @@
 // to be awaited outside the queue, so a slow stop never holds up a status.
 
 import { loadServiceNamed } from '../config/load.js';
+import { logClashes } from '../config/logfiles.js';
 import { Errors, messageOf } from '../core/errors.js';
 import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
 import { formatCycle, wouldCycle } from '../core/graph.js';
@@ -170,6 +171,10 @@ export class Manager {
       const restored = this.edgesTo(name);
       const cycle = wouldCycle(withEdges(this.deps, restored), name, def.after);
       if (cycle) throw Errors.wouldCloseCycle(name, formatCycle(cycle));
+      const clash = logClashes([...[...this.workers.values()].map((w) => w.def), def]).find(
+        (c) => c.def === def,
+      );
+      if (clash) throw Errors.sharedLogFile(def.file, clash.path, clash.other.file);
       this.track(def);
       for (const [other, after] of restored) this.setDeps(other, after);
       this.evaluate(name, true);
