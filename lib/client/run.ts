@@ -49,9 +49,9 @@ const done = (): number => 0;
 
 const TALK: Readonly<Record<string, Verb>> = {
   list: async (c, a) => {
-    const all = await c.listFull();
+    const [all, notLoaded] = await Promise.all([c.listFull(), c.listUnloaded()]);
     if (a.json) json(all);
-    else out(formatList(all, onTerminal()));
+    else out(formatList(all, onTerminal(), notLoaded));
     return 0;
   },
   status: async (c, a, name) => {

@@ -51,6 +51,10 @@ const make =
 export const Errors = {
   // services
   notTracked: make('unknown-service', (name: string) => `service '${name}' is not tracked`),
+  notLoaded: make(
+    'unknown-service',
+    (name: string, why: string) => `service '${name}' is not loaded: ${why}`,
+  ),
   noServiceFile: make(
     'unknown-service',
     (name: string, dir: string) =>
