@@ -1,7 +1,7 @@
 // The service state machine's vocabulary and its pure decisions: the states a
 // worker can be in, what happens after an exit, how long to back off, and how
-// a state reads to old zinit clients. No timers, no processes: service.ts
-// applies these decisions.
+// a state reads to old zinit clients. No timers, no processes: the worker
+// (supervise/worker.ts) applies these decisions.
 
 import type { RestartPolicy, ServiceDef } from './definition.js';
 

@@ -41,7 +41,7 @@ export interface DaemonOptions {
   readonly container: boolean;
   /** Give this group (a name or a gid) access to the socket: mode 0660 instead of 0600. */
   readonly socketGroup?: string;
-  /** Bounds on the socket's connections; defaults in server.ts. */
+  /** Bounds on the socket's connections; defaults in transport/socket.ts. */
   readonly limits?: Partial<ServerLimits>;
   /** JSON-RPC over HTTP: served from start-up when `address` is given. */
   readonly http?: {
