@@ -105,7 +105,13 @@ function schemaMessage(e: ErrorObject): Placed {
 function unknownKey(e: ErrorObject, key: string): Placed {
   const known = Object.keys(isRecord(e.parentSchema?.properties) ? e.parentSchema.properties : {});
   const at = e.instancePath;
-  return [at, `unknown key '${key}'${suggest(key, known)}`, `${at}/${escapePointer(key)}`, true];
+  const near = suggest(key, known);
+  // In a probe, a key that is no near miss is most likely a kind sminit does not have.
+  const message =
+    e.parentSchema?.title === 'probe' && near === ''
+      ? `unknown probe kind '${key}'; a probe is one of exec, http or tcp`
+      : `unknown key '${key}'${near}`;
+  return [at, message, `${at}/${escapePointer(key)}`, true];
 }
 
 /** ` (did you mean 'x'?)` when exactly such a near miss exists, else ''. */
