@@ -1,8 +1,9 @@
 // posix_spawn through koffi, with the few file actions and attributes a
 // service needs: a new session, an empty signal mask with every signal at
 // its default, stdin on /dev/null, stdout and stderr on two new pipes (or
-// /dev/null), a working directory. It spawns and reports errnos; it decides
-// nothing about what to run and keeps no state beyond the bound calls.
+// /dev/null), a readiness pipe at a descriptor of the service's choosing
+// (`notify: fd:N`), a working directory. It spawns and reports errnos; it
+// decides nothing about what to run and keeps no state beyond the bound calls.
 
 import type { SpawnRequest, SpawnResult } from './native.js';
 
@@ -122,11 +123,16 @@ class Steps {
   }
 }
 
-/** stdin on /dev/null; stdout and stderr on the pipes' write ends, or /dev/null; the directory. */
+/**
+ * stdin on /dev/null; stdout and stderr on the pipes' write ends, or
+ * /dev/null; the readiness pipe's write end at its descriptor (after
+ * stdio, so it may take any number from 3); the directory.
+ */
 function addFileActions(
   c: SpawnCalls,
   actions: Buffer,
   pipes: readonly [Pipe, Pipe] | null,
+  notify: { pipe: Pipe; fd: number } | null,
   cwd: string,
   s: Steps,
 ): void {
@@ -138,7 +144,25 @@ function addFileActions(
     s.step('addopen', c.faOpen(actions, 1, '/dev/null', O_RDWR, 0));
     s.step('adddup2', c.faDup2(actions, 1, 2));
   }
+  if (notify) s.step('adddup2', c.faDup2(actions, notify.pipe[1], notify.fd));
   s.step('addchdir_np', c.faChdir(actions, cwd));
+}
+
+/**
+ * The readiness pipe, its write end never numbered `fd` itself: a dup2 onto
+ * the same number would leave it close-on-exec in the child.
+ */
+function notifyPipe(c: SpawnCalls, fds: Int32Array, fd: number): Pipe | number {
+  const p = makePipe(c, fds);
+  if (typeof p === 'number' || p[1] !== fd) return p;
+  const other = c.fcntl(p[1], F_DUPFD_CLOEXEC, 'int', 3);
+  const e = c.errno();
+  c.close(p[1]);
+  if (other < 0) {
+    c.close(p[0]);
+    return e;
+  }
+  return [p[0], other];
 }
 
 /**
@@ -178,30 +202,45 @@ export function bindSpawn(
   return (req) => {
     const opened = req.pipes ? openPipes() : null;
     if (opened !== null && !Array.isArray(opened)) return opened;
+    let notify: { pipe: Pipe; fd: number } | null = null;
+    if (req.notifyFd !== null) {
+      const p = notifyPipe(c, fds, req.notifyFd);
+      if (typeof p === 'number') {
+        closeAll(opened ?? []);
+        return { errno: p, call: 'pipe2' };
+      }
+      notify = { pipe: p, fd: req.notifyFd };
+    }
     const pipes = opened;
+    const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : [])];
     const s = new Steps();
     s.step('posix_spawn_file_actions_init', c.faInit(actions));
     if (s.failed === null) {
       try {
-        addFileActions(c, actions, pipes, req.cwd, s);
+        addFileActions(c, actions, pipes, notify, req.cwd, s);
         if (s.failed === null) {
           const argv = [...req.argv, null];
           const envp = [...req.envp, null];
           s.step('posix_spawn', c.posixSpawn(pid, req.path, actions, attr, argv, envp));
         }
       } catch (e) {
-        closeAll(pipes ?? []);
+        closeAll(all);
         throw e;
       } finally {
         c.faDestroy(actions);
       }
     }
     if (s.failed !== null) {
-      closeAll(pipes ?? []);
+      closeAll(all);
       return s.failed;
     }
     // The child holds the write ends now; ours would keep its pipes open for ever.
-    if (pipes) for (const p of pipes) c.close(p[1]);
-    return { pid: pid[0] ?? 0, stdout: pipes ? pipes[0][0] : -1, stderr: pipes ? pipes[1][0] : -1 };
+    for (const p of all) c.close(p[1]);
+    return {
+      pid: pid[0] ?? 0,
+      stdout: pipes ? pipes[0][0] : -1,
+      stderr: pipes ? pipes[1][0] : -1,
+      notify: notify ? notify.pipe[0] : -1,
+    };
   };
 }

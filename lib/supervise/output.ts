@@ -46,6 +46,8 @@ interface Sink {
 export class ServiceOutput {
   /** Where output goes besides the ring; made on first use. */
   private sink: Sink | null = null;
+  /** Sees each chunk of stdout and stderr while set (`ready_log`). */
+  private watcher: SegmentSink | null = null;
 
   constructor(
     private readonly name: string,
@@ -56,7 +58,15 @@ export class ServiceOutput {
   /** Reads `stream` as it comes into the ring (and the file or stdout, but for tests). */
   capture(def: ServiceDef, stream: Readable | null, kind: LogStream, run: number): Pipe | null {
     if (!stream) return null;
-    const sink = kind === 'test' ? null : (this.sinkFor(def)?.segment ?? null);
+    const own = kind === 'test' ? null : (this.sinkFor(def)?.segment ?? null);
+    // Only a service that reads its own output (ready_log) pays for a look at each chunk.
+    const sink: SegmentSink | null =
+      kind === 'test' || def.readyLog === null
+        ? own
+        : (seg) => {
+            own?.(seg);
+            this.watcher?.(seg);
+          };
     const capture = new Capture(this.logs, this.name, kind, run, sink);
     const pipe: Pipe = { capture, ended: false, onEnd: [] };
     const ended = (): void => {
@@ -70,6 +80,11 @@ export class ServiceOutput {
     stream.on('close', ended);
     stream.on('error', ended);
     return pipe;
+  }
+
+  /** Look at each chunk of stdout and stderr from now on (null: stop looking). */
+  watch(watcher: SegmentSink | null): void {
+    this.watcher = watcher;
   }
 
   /** A daemon event about the service, into its file when it has one. */

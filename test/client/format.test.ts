@@ -25,7 +25,13 @@ const status: ServiceStatus = {
   last_exit: { pid: 4100, code: null, signal: 'SIGKILL', at: '2024-05-01T09:59:59.000Z' },
   next_attempt: null,
   dependencies: { db: 'running', cache: 'untracked' },
+  conditions: { db: 'up', cache: 'up' },
   file: '/etc/sminit/web.yaml',
+  ready: true,
+  probes: [],
+  notify: null,
+  restart_limit: null,
+  schedule: null,
 };
 
 t.test('formatList', async (t) => {
