@@ -31,7 +31,7 @@ export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
     target: v.target === 'up' ? 'Up' : 'Down',
     after,
     status: s.kind,
-    reason: reasonOf(s, now),
+    reason: reasonOf(s, now, v.def.successCodes),
     since: new Date(s.since).toISOString(),
     uptime_ms: v.upSince === null ? null : now - v.upSince,
     restarts: v.restarts,

@@ -234,7 +234,11 @@ export function zinitState(state: ServiceState): string {
 }
 
 /** One line a person reads: why the service is in this state. */
-export function reasonOf(state: ServiceState, now: number): string {
+export function reasonOf(
+  state: ServiceState,
+  now: number,
+  codes: SuccessCodes = ZERO_ONLY,
+): string {
   switch (state.kind) {
     case 'stopped':
       return state.lastExit ? `stopped (${describeExit(state.lastExit)})` : 'not started';
@@ -247,9 +251,9 @@ export function reasonOf(state: ServiceState, now: number): string {
     case 'success':
       return 'completed';
     case 'exited':
-      return describeExit(state.lastExit);
+      return describeExit(state.lastExit, codes);
     case 'backoff': {
-      const why = state.error ?? (state.lastExit ? describeExit(state.lastExit) : 'failed');
+      const why = state.error ?? (state.lastExit ? describeExit(state.lastExit, codes) : 'failed');
       return `${why}; restarting in ${Math.max(0, state.retryAt - now)} ms`;
     }
     case 'stopping':

@@ -218,6 +218,8 @@ export class ServiceWorker {
       this.scheduleAfter(at);
       return;
     }
+    // The next time is known while this run goes, so an overrun is seen (and skipped).
+    this.scheduleAfter(at);
     this.spawn();
   }
 
