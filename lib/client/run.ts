@@ -95,7 +95,11 @@ async function stopDaemon(c: Client, a: CliArgs, ask: () => Promise<null>): Prom
 async function restart(c: Client, a: CliArgs, name: string): Promise<number> {
   const s = await c.restart(name);
   if (a.json) json(s);
-  const ok = s.status === 'running' || s.status === 'success' || s.status === 'starting';
+  const ok =
+    s.status === 'running' ||
+    s.status === 'success' ||
+    s.status === 'starting' ||
+    (s.status === 'scheduled' && s.schedule?.last_run_succeeded !== false);
   if (ok) return 0;
   process.stderr.write(`sminit: service '${name}' did not come up: ${s.status} (${s.reason})\n`);
   return 1;

@@ -82,17 +82,18 @@ export function lifecycleOf(input: LifecycleInput): Lifecycle {
 /** Keys that exclude or need each other. */
 function keyCombinations(input: LifecycleInput): void {
   const { report } = input;
-  const ways = READINESS_KEYS.filter((k) => has(input, k));
-  if (ways.length > 1) {
-    const [first, ...rest] = ways;
-    for (const k of rest)
-      report.add(
-        `/${k}`,
-        `'${first}' already says when the service is ready; give one of ${READINESS_KEYS.filter((r) => r !== 'healthcheck').join(', ')}`,
-        `/${k}`,
-        true,
-      );
-  }
+  // test and healthcheck are one key (normalise.ts says so when both are given).
+  const ways = READINESS_KEYS.filter(
+    (k) => has(input, k) && !(k === 'healthcheck' && has(input, 'test')),
+  );
+  const [first, ...rest] = ways;
+  for (const k of rest)
+    report.add(
+      `/${k}`,
+      `both '${first}' and '${k}' say when the service is ready; keep one of test, readiness, notify or ready_log`,
+      `/${k}`,
+      true,
+    );
   if (input.oneshot) {
     for (const k of LONG_RUNNING_KEYS)
       if (has(input, k))

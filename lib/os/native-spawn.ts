@@ -165,6 +165,79 @@ function notifyPipe(c: SpawnCalls, fds: Int32Array, fd: number): Pipe | number {
   return [p[0], other];
 }
 
+/** Buffers every spawn reuses: the file actions, the pid out-parameter, pipe2's pair. */
+interface Scratch {
+  readonly actions: Buffer;
+  readonly pid: Int32Array;
+  readonly fds: Int32Array;
+}
+
+function closeAll(c: SpawnCalls, pipes: readonly Pipe[]): void {
+  for (const p of pipes) for (const fd of p) c.close(fd);
+}
+
+/** Both stdio pipes, or the errno of the first that could not be made. */
+function openPipes(c: SpawnCalls, fds: Int32Array): [Pipe, Pipe] | Failure {
+  const out = makePipe(c, fds);
+  if (typeof out === 'number') return { errno: out, call: 'pipe2' };
+  const err = makePipe(c, fds);
+  if (typeof err === 'number') {
+    closeAll(c, [out]);
+    return { errno: err, call: 'pipe2' };
+  }
+  return [out, err];
+}
+
+type Opened = { pipes: [Pipe, Pipe] | null; notify: { pipe: Pipe; fd: number } | null };
+
+/** The stdio pipes and the readiness pipe a request asks for, or the errno of the first that failed. */
+function openAll(c: SpawnCalls, fds: Int32Array, req: SpawnRequest): Opened | Failure {
+  const pipes = req.pipes ? openPipes(c, fds) : null;
+  if (pipes !== null && !Array.isArray(pipes)) return pipes;
+  if (req.notifyFd === null) return { pipes, notify: null };
+  const p = notifyPipe(c, fds, req.notifyFd);
+  if (typeof p !== 'number') return { pipes, notify: { pipe: p, fd: req.notifyFd } };
+  closeAll(c, pipes ?? []);
+  return { errno: p, call: 'pipe2' };
+}
+
+/** One spawn: pipes, file actions, posix_spawn; the parent keeps only the read ends. */
+function spawnRequest(c: SpawnCalls, attr: Buffer, x: Scratch, req: SpawnRequest): SpawnResult {
+  const opened = openAll(c, x.fds, req);
+  if ('errno' in opened) return opened;
+  const { pipes, notify } = opened;
+  const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : [])];
+  const s = new Steps();
+  s.step('posix_spawn_file_actions_init', c.faInit(x.actions));
+  if (s.failed === null) {
+    try {
+      addFileActions(c, x.actions, pipes, notify, req.cwd, s);
+      if (s.failed === null) {
+        const argv = [...req.argv, null];
+        const envp = [...req.envp, null];
+        s.step('posix_spawn', c.posixSpawn(x.pid, req.path, x.actions, attr, argv, envp));
+      }
+    } catch (e) {
+      closeAll(c, all);
+      throw e;
+    } finally {
+      c.faDestroy(x.actions);
+    }
+  }
+  if (s.failed !== null) {
+    closeAll(c, all);
+    return s.failed;
+  }
+  // The child holds the write ends now; ours would keep its pipes open for ever.
+  for (const p of all) c.close(p[1]);
+  return {
+    pid: x.pid[0] ?? 0,
+    stdout: pipes ? pipes[0][0] : -1,
+    stderr: pipes ? pipes[1][0] : -1,
+    notify: notify ? notify.pipe[0] : -1,
+  };
+}
+
 /**
  * posix_spawn with the few file actions a service needs. glibc spawns with
  * clone(CLONE_VM | CLONE_VFORK): the child shares the daemon's memory until
@@ -180,67 +253,10 @@ export function bindSpawn(
   const c = spawnCalls(fn, fcntl, errno);
   const attr = spawnAttributes(fn);
   if (c === null || attr === null) return null;
-  const actions = Buffer.alloc(512);
-  const pid = new Int32Array(1);
-  const fds = new Int32Array(2);
-  const closeAll = (pipes: readonly Pipe[]): void => {
-    for (const p of pipes) for (const fd of p) c.close(fd);
+  const scratch: Scratch = {
+    actions: Buffer.alloc(512),
+    pid: new Int32Array(1),
+    fds: new Int32Array(2),
   };
-
-  /** Both pipes, or the errno of the first that could not be made. */
-  const openPipes = (): [Pipe, Pipe] | Failure => {
-    const out = makePipe(c, fds);
-    if (typeof out === 'number') return { errno: out, call: 'pipe2' };
-    const err = makePipe(c, fds);
-    if (typeof err === 'number') {
-      closeAll([out]);
-      return { errno: err, call: 'pipe2' };
-    }
-    return [out, err];
-  };
-
-  return (req) => {
-    const opened = req.pipes ? openPipes() : null;
-    if (opened !== null && !Array.isArray(opened)) return opened;
-    let notify: { pipe: Pipe; fd: number } | null = null;
-    if (req.notifyFd !== null) {
-      const p = notifyPipe(c, fds, req.notifyFd);
-      if (typeof p === 'number') {
-        closeAll(opened ?? []);
-        return { errno: p, call: 'pipe2' };
-      }
-      notify = { pipe: p, fd: req.notifyFd };
-    }
-    const pipes = opened;
-    const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : [])];
-    const s = new Steps();
-    s.step('posix_spawn_file_actions_init', c.faInit(actions));
-    if (s.failed === null) {
-      try {
-        addFileActions(c, actions, pipes, notify, req.cwd, s);
-        if (s.failed === null) {
-          const argv = [...req.argv, null];
-          const envp = [...req.envp, null];
-          s.step('posix_spawn', c.posixSpawn(pid, req.path, actions, attr, argv, envp));
-        }
-      } catch (e) {
-        closeAll(all);
-        throw e;
-      } finally {
-        c.faDestroy(actions);
-      }
-    }
-    if (s.failed !== null) {
-      closeAll(all);
-      return s.failed;
-    }
-    // The child holds the write ends now; ours would keep its pipes open for ever.
-    for (const p of all) c.close(p[1]);
-    return {
-      pid: pid[0] ?? 0,
-      stdout: pipes ? pipes[0][0] : -1,
-      stderr: pipes ? pipes[1][0] : -1,
-      notify: notify ? notify.pipe[0] : -1,
-    };
-  };
+  return (req) => spawnRequest(c, attr, scratch, req);
 }
