@@ -103,6 +103,14 @@ export interface ServiceStatus {
   readonly schedule: ScheduleWire | null;
 }
 
+/** A service whose file was found but not loaded, and why. */
+export interface NotLoadedWire {
+  readonly name: string;
+  readonly file: string;
+  /** Every problem at file:line:col, or its cycle; one a line. */
+  readonly why: string;
+}
+
 export interface ProcessStats {
   readonly pid: number;
   readonly memory_usage: number;
@@ -127,6 +135,7 @@ export interface MethodMap {
   service_delete: { params: { name: string }; result: string };
   service_get: { params: { name: string }; result: Record<string, unknown> };
   service_list_full: { params: Record<string, never>; result: ServiceStatus[] };
+  service_list_unloaded: { params: Record<string, never>; result: NotLoadedWire[] };
   system_shutdown: { params: Record<string, never>; result: null };
   system_reboot: { params: Record<string, never>; result: null };
   system_start_http_server: { params: { address: string }; result: string };
@@ -296,6 +305,11 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
     { type: 'array', items: statusSchema },
     false,
   ),
+  service_list_unloaded: sys(
+    'Every service whose file was found but not loaded (a bad file, a dependency cycle), and why',
+    { type: 'array', items: { $ref: '#/components/schemas/NotLoaded' } },
+    false,
+  ),
   system_shutdown: sys('Stop every service in reverse dependency order, then exit'),
   system_reboot: sys('Stop every service in reverse dependency order, then reboot'),
   system_start_http_server: {
@@ -440,6 +454,14 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     last_run_succeeded: nullable({ type: 'boolean' }),
   }),
   Exit: object({ pid: int, code: nullable(int), signal: nullable(str), at: time }),
+  NotLoaded: object({
+    name: str,
+    file: str,
+    why: {
+      type: 'string',
+      description: 'every problem at file:line:col, or its cycle; one a line',
+    },
+  }),
   ProcessStats: object(processStats),
   ServiceStats: object({
     name: str,

@@ -4,7 +4,14 @@
 // terminal, what services wrote is shown with its control characters
 // escaped, so a service cannot drive an admin's terminal.
 
-import type { LogLine, NotifyWire, ProbeWire, ServiceStats, ServiceStatus } from '../api/wire.js';
+import type {
+  LogLine,
+  NotLoadedWire,
+  NotifyWire,
+  ProbeWire,
+  ServiceStats,
+  ServiceStatus,
+} from '../api/wire.js';
 
 /**
  * Control characters (C0 but tab, DEL, C1) as `\xNN` / `\u009b`: an escape
@@ -42,8 +49,12 @@ function table(rows: readonly (readonly string[])[]): string {
     .join('\n');
 }
 
-export function formatList(services: readonly ServiceStatus[], escape = false): string {
-  if (services.length === 0) return 'no services tracked';
+export function formatList(
+  services: readonly ServiceStatus[],
+  escape = false,
+  notLoaded: readonly NotLoadedWire[] = [],
+): string {
+  if (services.length === 0 && notLoaded.length === 0) return 'no services tracked';
   const safe = shown(escape);
   const rows = [['NAME', 'STATE', 'READY', 'PID', 'UPTIME', 'RESTARTS', 'REASON']];
   for (const s of services) {
@@ -56,6 +67,10 @@ export function formatList(services: readonly ServiceStatus[], escape = false): 
       String(s.restarts),
       safe(s.reason),
     ]);
+  }
+  // What did not load, after what runs: the first problem says why (status NAME has them all).
+  for (const n of notLoaded) {
+    rows.push([n.name, 'not loaded', '-', '-', '-', safe(n.why.split('\n')[0] ?? '')]);
   }
   return table(rows);
 }

@@ -185,6 +185,14 @@ function dirOf(input: Input): string {
   return typeof input.raw.dir === 'string' ? input.raw.dir : DEFAULTS.dir;
 }
 
+/** Durations that must be more than 0. */
+const POSITIVE_DURATIONS = new Set([
+  'test_interval',
+  'test_timeout',
+  'restart_delay',
+  'stable_after',
+]);
+
 function durationsOf(input: Input): Durations {
   const ms: Durations = {
     shutdownTimeoutMs: DEFAULTS.shutdownTimeoutMs,
@@ -196,7 +204,8 @@ function durationsOf(input: Input): Durations {
   };
   for (const [key, field] of Object.entries(DURATION_KEYS)) {
     if (!clean(input, key)) continue;
-    const positive = key === 'test_interval' || key === 'test_timeout';
+    // A zero delay would restart a crashing service in a loop; zero intervals spin too.
+    const positive = POSITIVE_DURATIONS.has(key);
     const parsed = parseDuration(input.raw[key], positive);
     if (typeof parsed === 'string') input.report.add(`/${key}`, parsed);
     else ms[field] = parsed;

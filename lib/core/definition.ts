@@ -141,3 +141,11 @@ export interface Problem {
 export function formatProblem(p: Problem): string {
   return p.line > 0 ? `${p.file}:${p.line}:${p.column}: ${p.message}` : `${p.file}: ${p.message}`;
 }
+
+/** A service whose file was found but not loaded, and why (every problem, or its cycle). */
+export interface NotLoaded {
+  readonly name: string;
+  readonly file: string;
+  /** What a person reads: each problem at file:line:col, one a line. */
+  readonly why: string;
+}

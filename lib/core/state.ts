@@ -1,7 +1,7 @@
 // The service state machine's vocabulary and its pure decisions: the states a
 // worker can be in, what happens after an exit, how long to back off, and how
-// a state reads to old zinit clients. No timers, no processes: service.ts
-// applies these decisions.
+// a state reads to old zinit clients. No timers, no processes: the worker
+// (supervise/worker.ts) applies these decisions.
 
 import type { RestartPolicy, ServiceDef, SuccessCodes } from './definition.js';
 import { formatDuration } from './duration.js';
@@ -110,6 +110,9 @@ export function isUp(state: ServiceState): boolean {
 export function hasProcess(state: ServiceState): boolean {
   return state.kind === 'starting' || state.kind === 'running' || state.kind === 'stopping';
 }
+
+/** How long a restart waits for the service to come up, unless told otherwise. */
+export const RESTART_WAIT_MS = 60_000;
 
 /**
  * Whether a client waiting for a service to come up can be answered: it is

@@ -78,7 +78,7 @@ function childEnvp(spec: SpawnSpec): string[] {
   return [...envp, `${RUN_VAR}=${spec.run}`];
 }
 
-/** What service.ts needs of a child, whichever way it was spawned. */
+/** What a worker needs of a child, whichever way it was spawned. */
 export interface Child {
   /** Undefined when the spawn failed; 'error' follows on the next tick. */
   readonly pid?: number | undefined;

@@ -5,7 +5,8 @@
 // to be awaited outside the queue, so a slow stop never holds up a status.
 
 import { loadServiceNamed } from '../config/load.js';
-import { Errors, messageOf } from '../core/errors.js';
+import { logClashes } from '../config/logfiles.js';
+import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
 import { formatCycle, wouldCycle } from '../core/graph.js';
 import type { LogStore } from '../logs/ring.js';
@@ -15,9 +16,9 @@ import { ServiceWorker } from './worker.js';
 import type { Network, Processes } from './seam.js';
 import { Scheduler } from './scheduler.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
-import { hasProcess, isSettled } from '../core/state.js';
+import { RESTART_WAIT_MS, hasProcess, isSettled } from '../core/state.js';
 import { judge } from '../core/conditions.js';
-import type { ServiceDef } from '../core/definition.js';
+import type { NotLoaded, Problem, ServiceDef } from '../core/definition.js';
 import type { ServiceView } from './view.js';
 
 export interface ManagerOptions {
@@ -32,9 +33,6 @@ export interface ManagerOptions {
   /** The network, as probes reach it. */
   readonly net: Network;
 }
-
-/** How long a restart waits for the service to come up, unless told otherwise. */
-export const RESTART_TIMEOUT_MS = 60_000;
 
 /** Returned by a command that must wait outside the queue. */
 interface Later<T> {
@@ -51,6 +49,8 @@ export class Manager {
    * (which made starting N services O(N²)). Kept in step with `deps`.
    */
   private readonly dependants = new Map<string, Set<string>>();
+  /** Services whose files did not load, with why; gone once one is tracked. */
+  private readonly notLoaded = new Map<string, NotLoaded>();
   /** Untracked workers whose processes are still being stopped. */
   private readonly draining = new Map<string, Promise<void>>();
   private tail: Promise<unknown> = Promise.resolve();
@@ -96,6 +96,13 @@ export class Manager {
 
   // --- reads ----------------------------------------------------------------
 
+  /** The services whose files did not load, by name, with why. */
+  notLoadedList(): Promise<NotLoaded[]> {
+    return this.command(() =>
+      [...this.notLoaded.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
+    );
+  }
+
   /** Every tracked service as it stands, by name. */
   views(): Promise<ServiceView[]> {
     return this.command(() => [...this.sorted()].map(([, w]) => this.viewOf(w)));
@@ -116,9 +123,14 @@ export class Manager {
 
   // --- changes --------------------------------------------------------------
 
-  /** Track services at start-up; cycles were already rejected by the loader. */
-  load(defs: readonly ServiceDef[]): Promise<void> {
+  /**
+   * Track services at start-up; cycles were already rejected by the loader.
+   * `notLoaded` are the services whose files did not load: list and status
+   * show them, with why, until a file of theirs is added.
+   */
+  load(defs: readonly ServiceDef[], notLoaded: readonly NotLoaded[] = []): Promise<void> {
     return this.command(() => {
+      for (const n of notLoaded) this.notLoaded.set(n.name, n);
       for (const def of defs) this.track(def);
       for (const name of this.workers.keys()) this.evaluate(name, true);
     });
@@ -145,7 +157,7 @@ export class Manager {
    * Stop then start, answering once the service is up again (running, or a
    * oneshot that succeeded), or cannot come up, or `timeoutMs` has passed.
    */
-  restart(name: string, timeoutMs = RESTART_TIMEOUT_MS): Promise<ServiceView> {
+  restart(name: string, timeoutMs = RESTART_WAIT_MS): Promise<ServiceView> {
     return this.command(() => {
       this.refuseIfShuttingDown();
       const w = this.worker(name);
@@ -172,7 +184,7 @@ export class Manager {
       if (this.workers.has(name)) {
         throw Errors.alreadyTracked(name);
       }
-      const def = await this.readDef(name);
+      const def = await this.readDef(name).catch((err: unknown) => this.refused(name, err));
       if (this.workers.has(name)) {
         throw Errors.alreadyTracked(name);
       }
@@ -181,7 +193,12 @@ export class Manager {
       const restored = this.edgesTo(name);
       const cycle = wouldCycle(withEdges(this.deps, restored), name, def.after);
       if (cycle) throw Errors.wouldCloseCycle(name, formatCycle(cycle));
+      const clash = logClashes([...[...this.workers.values()].map((w) => w.def), def]).find(
+        (c) => c.def === def,
+      );
+      if (clash) throw Errors.sharedLogFile(def.file, clash.path, clash.other.file);
       this.track(def);
+      this.notLoaded.delete(name);
       for (const [other, after] of restored) this.setDeps(other, after);
       this.evaluate(name, true);
       return null;
@@ -361,8 +378,20 @@ export class Manager {
   private worker(name: string): ServiceWorker {
     checkName(name);
     const w = this.workers.get(name);
-    if (!w) throw Errors.notTracked(name);
-    return w;
+    if (w) return w;
+    const refused = this.notLoaded.get(name);
+    throw refused ? Errors.notLoaded(name, refused.why) : Errors.notTracked(name);
+  }
+
+  /** A file that did not load when asked to: shown as not loaded from now on, and thrown on. */
+  private refused(name: string, err: unknown): never {
+    if (err instanceof SminitError && err.kind === 'file-error') {
+      const file = Array.isArray(err.data)
+        ? String((err.data[0] as Problem | undefined)?.file ?? name)
+        : name;
+      this.notLoaded.set(name, { name, file, why: err.message });
+    }
+    throw err;
   }
 
   private async readDef(name: string): Promise<ServiceDef> {
@@ -379,6 +408,8 @@ export class Manager {
       procs: this.opts.procs,
       net: this.opts.net,
       hooks: {
+        // changed() below re-judges the dependants of every change, coming up included.
+        up: () => undefined,
         changed: (n) => {
           if (this.workers.get(n) !== w || !this.dependants.get(n)?.size) return;
           if (this.changed.has(n)) return;

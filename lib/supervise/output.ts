@@ -9,13 +9,9 @@ import type { Readable } from 'node:stream';
 import type { ServiceDef } from '../core/definition.js';
 import type { LogStream } from '../core/logline.js';
 import { FileLog } from '../logs/file.js';
-import {
-  Capture,
-  type LogStore,
-  type Segment,
-  type SegmentSink,
-  renderSegment,
-} from '../logs/ring.js';
+import { Capture, type Chunk, type ChunkSink } from '../logs/capture.js';
+import { renderChunk } from '../logs/render.js';
+import type { LogStore } from '../logs/ring.js';
 
 /**
  * How long an exit waits for the process's output pipes to close, so its
@@ -39,7 +35,7 @@ export interface OutputHooks {
 }
 
 interface Sink {
-  readonly segment: SegmentSink;
+  readonly chunk: ChunkSink;
   readonly file: FileLog | null;
 }
 
@@ -47,7 +43,7 @@ export class ServiceOutput {
   /** Where output goes besides the ring; made on first use. */
   private sink: Sink | null = null;
   /** Sees each chunk of stdout and stderr while set (`ready_log`). */
-  private watcher: SegmentSink | null = null;
+  private watcher: ChunkSink | null = null;
 
   constructor(
     private readonly name: string,
@@ -58,14 +54,14 @@ export class ServiceOutput {
   /** Reads `stream` as it comes into the ring (and the file or stdout, but for tests). */
   capture(def: ServiceDef, stream: Readable | null, kind: LogStream, run: number): Pipe | null {
     if (!stream) return null;
-    const own = kind === 'test' ? null : (this.sinkFor(def)?.segment ?? null);
+    const own = kind === 'test' ? null : (this.sinkFor(def)?.chunk ?? null);
     // Only a service that reads its own output (ready_log) pays for a look at each chunk.
-    const sink: SegmentSink | null =
+    const sink: ChunkSink | null =
       kind === 'test' || def.readyLog === null
         ? own
-        : (seg) => {
-            own?.(seg);
-            this.watcher?.(seg);
+        : (c) => {
+            own?.(c);
+            this.watcher?.(c);
           };
     const capture = new Capture(this.logs, this.name, kind, run, sink);
     const pipe: Pipe = { capture, ended: false, onEnd: [] };
@@ -83,7 +79,7 @@ export class ServiceOutput {
   }
 
   /** Look at each chunk of stdout and stderr from now on (null: stop looking). */
-  watch(watcher: SegmentSink | null): void {
+  watch(watcher: ChunkSink | null): void {
     this.watcher = watcher;
   }
 
@@ -107,22 +103,22 @@ export class ServiceOutput {
         keep: mode.keep,
         onError: (message) => this.hooks.event(message),
       });
-      this.sink = { segment: (seg) => file.segment(seg), file };
+      this.sink = { chunk: (c) => file.chunk(c), file };
     } else if (mode.kind === 'stdout') {
-      this.sink = { file: null, segment: this.stdoutSegments() };
+      this.sink = { file: null, chunk: this.stdoutChunks() };
     }
     return this.sink;
   }
 
-  private stdoutSegments(): SegmentSink {
+  private stdoutChunks(): ChunkSink {
     const prefixes = new Map<string, Buffer>();
-    return (seg: Segment) => {
+    return (seg: Chunk) => {
       let prefix = prefixes.get(seg.stream);
       if (!prefix) {
         prefix = Buffer.from(`${seg.stream === 'stdout' ? '[+]' : '[-]'} ${this.name}: `);
         prefixes.set(seg.stream, prefix);
       }
-      this.hooks.stdout(renderSegment(seg, prefix), seg.count - seg.start);
+      this.hooks.stdout(renderChunk(seg, prefix), seg.count);
     };
   }
 }

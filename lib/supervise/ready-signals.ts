@@ -4,7 +4,7 @@
 // of its run once; what being ready means is the worker's.
 
 import type { Readable } from 'node:stream';
-import type { Segment } from '../logs/ring.js';
+import type { Chunk } from '../logs/capture.js';
 import type { ServiceOutput } from './output.js';
 
 export class ReadySignals {
@@ -39,10 +39,11 @@ export class ReadySignals {
   watchLog(run: number, pattern: string): void {
     this.run = run;
     const re = new RegExp(pattern);
-    this.output.watch((seg: Segment) => {
-      if (seg.run !== run || this.run !== run) return;
-      for (let i = seg.start; i < seg.count; i++) {
-        const line = seg.buf.toString('utf8', seg.offs[2 * i], seg.offs[2 * i + 1]);
+    // Each run's pipes are new, and the watch is set afresh for each run.
+    this.output.watch((c: Chunk) => {
+      if (this.run !== run) return;
+      for (let i = 0; i < c.count; i++) {
+        const line = c.buf.toString('utf8', c.offs[2 * i], c.offs[2 * i + 1]);
         if (!re.test(line)) continue;
         this.output.watch(null);
         this.ready(run, `a log line matching /${pattern}/`);

@@ -35,10 +35,12 @@ import { RunWatchers, type WatchView } from './watchers.js';
 export { EXIT_OUTPUT_GRACE_MS } from './output.js';
 
 export interface WorkerHooks {
-  /** The service's state changed (it came up, started, failed, lost readiness…). */
-  changed(name: string): void;
+  /** The service came up: ready, or a oneshot that succeeded. */
+  up(name: string): void;
+  /** The service's state changed in any other way too (it started, failed, lost readiness…). */
+  changed?(name: string): void;
   /** Its next scheduled run is due at `at` (epoch ms); null: none is. */
-  scheduled(name: string, at: number | null): void;
+  scheduled?(name: string, at: number | null): void;
   /** A stop finished while the target is up again: ask the manager to start it. */
   wantStart(name: string): void;
   /** Daemon event about this service, for stderr and the service's log. */
@@ -51,8 +53,15 @@ export interface WorkerContext {
   readonly logs: LogStore;
   readonly hooks: WorkerHooks;
   readonly procs: Processes;
-  readonly net: Network;
+  /** The network probes reach; without one, HTTP and TCP checks fail. */
+  readonly net?: Network;
 }
+
+/** Where no network was given: every check fails, and says why. */
+const NO_NETWORK: Network = {
+  httpGet: () => Promise.resolve({ error: 'no network to probe through' }),
+  tcpConnect: () => Promise.resolve('no network to probe through'),
+};
 
 /** How often a stopping service's group is checked for stragglers after its main process exited. */
 const GROUP_POLL_MS = 10;
@@ -111,14 +120,19 @@ export class ServiceWorker {
     this.launching = { procs: ctx.procs, output: this.output, marker };
     this.escalation = new StopEscalation(ctx.procs, emit);
     this.leftovers = new LeftoverSweeps(ctx.procs, marker, () => this.run, emit);
-    this.watchers = new RunWatchers({ ...this.launching, net: ctx.net }, () => this.def, def.name, {
-      ready: (run, how) => this.ready(run, how),
-      unready: (run, why) => this.unready(run, why),
-      notYet: (run, n, why) => this.notYet(run, n, why),
-      restart: (run, why) => this.restartRun(run, why),
-      extendStop: (run, ms) => this.extendStop(run, ms),
-      event: emit,
-    });
+    this.watchers = new RunWatchers(
+      { ...this.launching, net: ctx.net ?? NO_NETWORK },
+      () => this.def,
+      def.name,
+      {
+        ready: (run, how) => this.ready(run, how),
+        unready: (run, why) => this.unready(run, why),
+        notYet: (run, n, why) => this.notYet(run, n, why),
+        restart: (run, why) => this.restartRun(run, why),
+        extendStop: (run, ms) => this.extendStop(run, ms),
+        event: emit,
+      },
+    );
   }
 
   get name(): string {
@@ -297,7 +311,7 @@ export class ServiceWorker {
 
   private setState(state: ServiceState): void {
     this.state = state;
-    this.ctx.hooks.changed(this.name);
+    this.ctx.hooks.changed?.(this.name);
     if (this.waiters.length === 0) return;
     const done = this.waiters.filter((w) => w.until(state));
     if (done.length === 0) return;
@@ -447,6 +461,7 @@ export class ServiceWorker {
 
   private becameUp(pid: number): void {
     this.setState({ kind: 'running', since: Date.now(), pid });
+    this.ctx.hooks.up(this.name);
   }
 
   /** The watchers found run `run` ready: up (first time), or ready again. */
@@ -459,6 +474,7 @@ export class ServiceWorker {
     } else if (state.kind === 'running' && state.unready !== undefined) {
       this.emit(`ready again: ${how}`);
       this.setState({ kind: 'running', since: state.since, pid: state.pid });
+      this.ctx.hooks.up(this.name);
     }
   }
 
@@ -566,6 +582,7 @@ export class ServiceWorker {
     if (this.def.schedule !== null) this.awaitSchedule(exit.at, exit, ok);
     else if (ok) this.setState({ kind: 'success', since: exit.at, lastExit: exit });
     else this.setState({ kind: 'exited', since: exit.at, lastExit: exit });
+    if (ok) this.ctx.hooks.up(this.name);
   }
 
   /** Between scheduled runs: the next one after `after`, and how the last ended. */
@@ -597,7 +614,7 @@ export class ServiceWorker {
   private setNextRun(at: number | null): void {
     if (this.nextRunAt === at) return;
     this.nextRunAt = at;
-    this.ctx.hooks.scheduled(this.name, at);
+    this.ctx.hooks.scheduled?.(this.name, at);
   }
 
   /**

@@ -224,6 +224,14 @@ t.test('exact messages', async (t) => {
       ['web.yaml:2:16: test_interval: expected a duration of more than 0, got "0ms"'],
     ],
     [
+      'exec: x\nrestart_delay: 0\n',
+      ['web.yaml:2:16: restart_delay: expected a duration of more than 0, got 0'],
+    ],
+    [
+      'exec: x\nstable_after: 0s\n',
+      ['web.yaml:2:15: stable_after: expected a duration of more than 0, got "0s"'],
+    ],
+    [
       'exec: x\nrestart_delay: 1s1s\nstable_after: 30m1h\n',
       [
         'web.yaml:2:16: restart_delay: expected a duration (seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s), got "1s1s"',

@@ -177,6 +177,22 @@ const FILE_ROWS: readonly FileRow[] = [
     },
   },
   {
+    title: 'a zero restart delay or stable_after (a restart loop)',
+    file: 'spin.yaml',
+    content: 'exec: "false"\nrestart_delay: 0\nstable_after: 0s\n',
+    problems: [
+      '2:16: restart_delay: expected a duration of more than 0, got 0',
+      '3:15: stable_after: expected a duration of more than 0, got "0s"',
+    ],
+    create: {
+      content: { exec: 'false', restart_delay: 0, stable_after: '0s' },
+      problems: [
+        '/restart_delay: expected a duration of more than 0, got 0',
+        '/stable_after: expected a duration of more than 0, got "0s"',
+      ],
+    },
+  },
+  {
     title: 'a duration with a unit twice, or out of order',
     file: 'units.yaml',
     content: 'exec: sleep 1\nrestart_delay: 1s1s\nrestart_max_delay: 30m1h\n',

@@ -189,3 +189,17 @@ t.test('adding a service back refuses a cycle its dependants would close', async
     message: "service 'a' would close a dependency cycle: a -> b -> a",
   });
 });
+
+t.test('adding a service whose log file another one writes is refused, naming both', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sminit-mgr-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const logs = join(dir, 'shared.log');
+  writeFileSync(join(dir, 'b.yaml'), `exec: b\nlog:\n  file: ${logs}.1\n`);
+  const a = def('a', { log: { kind: 'file', path: logs, maxSize: 1 << 20, keep: 2 } });
+  const { m } = rig(t, [a], dir);
+  await waitFor('a running', async () => (await statusOf(m, 'a')) === 'running');
+  await t.rejects(m.monitor('b'), {
+    kind: 'refused-change',
+    message: `${join(dir, 'b.yaml')}: its log file ${logs}.1 is also written by <test>/a.yaml; a log file belongs to one service`,
+  });
+});
