@@ -25,8 +25,10 @@ import {
 import { textHandler } from '../transport/text.js';
 import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { type Init, InitError, setupInit } from '../os/init.js';
-import { loadNative } from '../os/native.js';
+import { loadNative, loadedNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
+import { systemNetwork } from '../os/network.js';
+import { NotifySockets } from '../os/notify.js';
 import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
 import { formatProblem } from '../core/definition.js';
@@ -185,6 +187,7 @@ async function loadServiceFiles(dir: string): Promise<Config> {
 /** The running daemon's parts, how it serves, and how it ends. */
 class Daemon {
   private readonly manager: Manager;
+  private readonly notifySockets: NotifySockets;
   private readonly rpc: Rpc;
   private readonly http: HttpEndpoint;
   private server: Server | null = null;
@@ -200,12 +203,18 @@ class Daemon {
       maxBytes: opts.bufferBytes,
       ...(opts.bufferLines !== undefined ? { maxLines: opts.bufferLines } : {}),
     });
+    // Beside the daemon's own socket: `notify: systemd` services' sockets, made when one needs it.
+    this.notifySockets = new NotifySockets(
+      `${opts.socket}.notify`,
+      () => loadedNative()?.notify ?? null,
+    );
     this.manager = new Manager({
       configDir: opts.configDir,
       logs,
       report,
       stdout: (data, lines) => void stdoutWriter().write(data, lines),
-      procs: systemProcesses(init.spawner),
+      procs: systemProcesses(init.spawner, this.notifySockets),
+      net: systemNetwork(),
     });
     this.rpc = this.dispatcher(logs);
     this.http = new HttpEndpoint({
@@ -288,6 +297,7 @@ class Daemon {
     if (this.manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
     const clean = await this.manager.shutdown();
+    this.notifySockets.dispose();
     await this.http.dispose();
     this.server?.close();
     await unlink(this.opts.socket).catch(() => undefined);

@@ -28,7 +28,15 @@ t.test('list prints a table with a row per service', async (t) => {
   t.equal(r.code, 0);
   t.equal(r.stderr, '');
   const lines = r.stdout.trimEnd().split('\n');
-  t.same(lines[0]?.split(/ {2,}/), ['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'REASON']);
+  t.same(lines[0]?.split(/ {2,}/), [
+    'NAME',
+    'STATE',
+    'READY',
+    'PID',
+    'UPTIME',
+    'RESTARTS',
+    'REASON',
+  ]);
   t.equal(lines.length, 5, 'a header and four rows');
   const rows = lines.slice(1).map((l) => l.split(/ {2,}/));
   t.same(
@@ -38,16 +46,16 @@ t.test('list prints a table with a row per service', async (t) => {
   );
   const web = await d.status('web');
   const row = rows.find((r) => r[0] === 'web');
-  t.same(row?.slice(0, 3), ['web', 'running', String(web.pid)]);
-  t.match(row?.[3], /^\d+[smhd]/, 'an uptime');
-  t.equal(row?.[4], '0');
-  t.equal(row?.[5], 'up');
+  t.same(row?.slice(0, 4), ['web', 'running', 'ready', String(web.pid)]);
+  t.match(row?.[4], /^\d+[smhd]/, 'an uptime');
+  t.equal(row?.[5], '0');
+  t.equal(row?.[6], 'up');
   // Columns line up: each header starts where its values do.
   const at = (l: string, i: number): number => {
     const m = [...l.matchAll(/\S+/g)];
     return m[i]?.index ?? -1;
   };
-  for (const l of lines.slice(1)) t.equal(at(l, 2), at(lines[0] as string, 2), 'PID aligned');
+  for (const l of lines.slice(1)) t.equal(at(l, 3), at(lines[0] as string, 3), 'PID aligned');
 });
 
 t.test('list --json is the status array', async (t) => {

@@ -13,7 +13,7 @@ import { LogStore } from '../../lib/logs/ring.js';
 import { Manager } from '../../lib/supervise/manager.js';
 import { toStatus } from '../../lib/api/status.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
-import { FakeProcesses, def } from '../helpers/fake-processes.js';
+import { FakeNetwork, FakeProcesses, def } from '../helpers/fake-processes.js';
 import { waitFor } from '../helpers/wait.js';
 import type { ServiceDef } from '../../lib/core/definition.js';
 
@@ -32,6 +32,7 @@ function rig(t: Test, defs: readonly ServiceDef[], configDir = '/nonexistent'): 
     report: (service, text) => reports.push(`${service ?? 'sminitd'}: ${text}`),
     stdout: () => undefined,
     procs,
+    net: new FakeNetwork(),
   });
   t.teardown(() => m.shutdown());
   void m.load(defs);
