@@ -85,6 +85,7 @@ const services = ({ manager: m, audit }: HandlerContext) =>
   ({
     service_list: async () => zinitList(await m.views()),
     service_list_full: async () => (await m.views()).map((v) => toStatus(v)),
+    service_list_unloaded: () => m.notLoadedList(),
     service_status: async (p) => toStatus(await m.view(p.name)),
     service_start: (p, s) => (audit(s, `start ${p.name}`), m.start(p.name)),
     service_stop: (p, s) => (audit(s, `stop ${p.name}`), m.stop(p.name)),

@@ -35,8 +35,8 @@ const verb = (
 });
 
 export const VERBS: readonly VerbSpec[] = [
-  verb('list', 'list', 'every service: state, pid, uptime, restarts'),
-  verb('status', 'status <name>', 'one service in detail', 1),
+  verb('list', 'list', 'every service: state, ready or not, pid, uptime, restarts'),
+  verb('status', 'status <name>', 'one service in detail: probes, notify, limits, schedule', 1),
   verb('start', 'start <name>', 'start a service (once its dependencies are up)', 1),
   verb('stop', 'stop <name>', 'stop a service and wait until its processes are gone', 1),
   verb(

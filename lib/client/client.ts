@@ -118,6 +118,10 @@ export class Client {
   listFull(): Promise<Result<'service_list_full'>> {
     return this.call('service_list_full');
   }
+  /** Services whose files were found but not loaded, and why. */
+  listUnloaded(): Promise<Result<'service_list_unloaded'>> {
+    return this.call('service_list_unloaded');
+  }
   status(name: string): Promise<Result<'service_status'>> {
     return this.call('service_status', { name });
   }

@@ -49,9 +49,9 @@ const done = (): number => 0;
 
 const TALK: Readonly<Record<string, Verb>> = {
   list: async (c, a) => {
-    const all = await c.listFull();
+    const [all, notLoaded] = await Promise.all([c.listFull(), c.listUnloaded()]);
     if (a.json) json(all);
-    else out(formatList(all, onTerminal()));
+    else out(formatList(all, onTerminal(), notLoaded));
     return 0;
   },
   status: async (c, a, name) => {
@@ -97,8 +97,13 @@ async function stopDaemon(c: Client, a: CliArgs, ask: () => Promise<null>): Prom
 async function restart(c: Client, a: CliArgs, name: string): Promise<number> {
   const s = await c.restart(name, a.timeoutMs ?? undefined);
   if (a.json) json(s);
-  // Up means running, or a oneshot that succeeded; still starting means the wait ran out.
-  if (s.status === 'running' || s.status === 'success') return 0;
+  // Up means running, a oneshot that succeeded, or a scheduled one whose run
+  // succeeded; still starting means the wait ran out.
+  const up =
+    s.status === 'running' ||
+    s.status === 'success' ||
+    (s.status === 'scheduled' && s.schedule?.last_run_succeeded !== false);
+  if (up) return 0;
   const why =
     s.status === 'starting'
       ? `not up within ${formatDuration(a.timeoutMs ?? RESTART_WAIT_MS)}`

@@ -6,9 +6,9 @@
 import { parseDuration, parseSize } from '../core/duration.js';
 import type { LogMode, RestartPolicy, ServiceDef } from '../core/definition.js';
 import { isRecord } from '../core/jsontype.js';
-import { nameError } from '../core/names.js';
 import { split } from '../core/shellwords.js';
 import { type SignalName, signalByName } from '../core/signals.js';
+import { lifecycleOf } from './lifecycle.js';
 import { escapePointer } from './positions.js';
 import type { Report } from './report.js';
 
@@ -69,7 +69,7 @@ export function normalise(name: string, file: string, raw: Raw, report: Report):
   if (oneshot) noHealthTest(input);
   const def = {
     restart: restartOf(input, oneshot),
-    after: afterOf(input),
+    ...lifecycleOf({ ...input, oneshot }),
     stopSignal: stopSignalOf(input),
     log: logOf(input),
     env: envOf(input),
@@ -136,23 +136,6 @@ function restartOf(input: Input, oneshot: boolean): RestartPolicy {
 
 function isRestartPolicy(v: unknown): v is RestartPolicy {
   return v === 'always' || v === 'on-failure' || v === 'never';
-}
-
-function afterOf(input: Input): string[] {
-  const after: string[] = [];
-  const list = input.raw.after;
-  if (!Array.isArray(list)) return after;
-  list.forEach((dep: unknown, i) => {
-    const at = `/after/${i}`;
-    if (typeof dep !== 'string' || !input.report.clean(at)) return;
-    const invalid = nameError(dep);
-    if (invalid) input.report.add(at, invalid);
-    else if (dep === input.name) input.report.add(at, `'${input.name}' cannot come after itself`);
-    else if (after.includes(dep))
-      input.report.add(at, `'${dep}' is listed twice (first as after[${list.indexOf(dep)}])`);
-    else after.push(dep);
-  });
-  return after;
 }
 
 function stopSignalOf(input: Input): SignalName {

@@ -42,6 +42,8 @@ interface Sink {
 export class ServiceOutput {
   /** Where output goes besides the ring; made on first use. */
   private sink: Sink | null = null;
+  /** Sees each chunk of stdout and stderr while set (`ready_log`). */
+  private watcher: ChunkSink | null = null;
 
   constructor(
     private readonly name: string,
@@ -52,7 +54,15 @@ export class ServiceOutput {
   /** Reads `stream` as it comes into the ring (and the file or stdout, but for tests). */
   capture(def: ServiceDef, stream: Readable | null, kind: LogStream, run: number): Pipe | null {
     if (!stream) return null;
-    const sink = kind === 'test' ? null : (this.sinkFor(def)?.chunk ?? null);
+    const own = kind === 'test' ? null : (this.sinkFor(def)?.chunk ?? null);
+    // Only a service that reads its own output (ready_log) pays for a look at each chunk.
+    const sink: ChunkSink | null =
+      kind === 'test' || def.readyLog === null
+        ? own
+        : (c) => {
+            own?.(c);
+            this.watcher?.(c);
+          };
     const capture = new Capture(this.logs, this.name, kind, run, sink);
     const pipe: Pipe = { capture, ended: false, onEnd: [] };
     const ended = (): void => {
@@ -66,6 +76,11 @@ export class ServiceOutput {
     stream.on('close', ended);
     stream.on('error', ended);
     return pipe;
+  }
+
+  /** Look at each chunk of stdout and stderr from now on (null: stop looking). */
+  watch(watcher: ChunkSink | null): void {
+    this.watcher = watcher;
   }
 
   /** A daemon event about the service, into its file when it has one. */
