@@ -16,6 +16,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -36,7 +37,16 @@ const FLOOR_VAR = 'SMINIT_BENCH_FLOOR';
 
 // --- options -------------------------------------------------------------------
 
-const SECTIONS = ['floor', 'cold', 'footprint', 'idle', 'respawn', 'control', 'stop'] as const;
+const SECTIONS = [
+  'floor',
+  'cold',
+  'footprint',
+  'idle',
+  'respawn',
+  'control',
+  'stop',
+  'follow',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -104,7 +114,7 @@ function parseOptions(argv: readonly string[]): Options {
     json,
     reps: reps ?? (quick ? 2 : 5),
     idleMs: (idle ?? (quick ? 1 : 20)) * 1000,
-    settleMs: quick ? 300 : 3000,
+    settleMs: quick ? 300 : 5000,
     respawns: quick ? 5 : 20,
     cliRuns: quick ? 3 : 50,
     rawRuns: quick ? 20 : 1000,
@@ -449,25 +459,6 @@ function counters(pid: number): Counters {
   };
 }
 
-/**
- * Wait until the daemon's main thread has not run for `quietMs` (or a
- * minute has passed): after a start of many services V8 goes on collecting
- * start-up garbage for a while, which is not what an idle window measures.
- */
-async function settle(pid: number, quietMs: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  let last = counters(pid).mainSlices;
-  let quietSince = Date.now();
-  while (Date.now() < deadline && Date.now() - quietSince < quietMs) {
-    await delay(100);
-    const now = counters(pid).mainSlices;
-    if (now !== last) {
-      last = now;
-      quietSince = Date.now();
-    }
-  }
-}
-
 // --- sections --------------------------------------------------------------------
 
 async function floors(o: Options, root: string): Promise<void> {
@@ -623,8 +614,9 @@ async function steady(o: Options, root: string): Promise<void> {
   writeServices(dir, n, 'steady');
   const d = await startDaemon(dir, join(root, 'steady.sock'), join(root, 'daemon.log'));
   try {
-    await allRunning(d, n, o.quick ? 10 : 50);
-    await settle(d.pid, o.settleMs);
+    const up = await allRunning(d, n, o.quick ? 10 : 50);
+    // The window starts this long after the last service is up, whatever the daemon does meanwhile.
+    await delay(Math.max(0, up + o.settleMs - now()));
     if (want('footprint') || want('idle')) {
       const before = counters(d.pid);
       const rssStart = kib(procStatus(d.pid).VmRSS) / 1024;
@@ -672,6 +664,16 @@ async function steady(o: Options, root: string): Promise<void> {
       record(`respawn.${n}`, 'respawn after kill -9', n, 'ms', samples, { target: { max: 3 } });
     }
     if (want('control')) await control(o, d, n);
+    if (want('stop')) {
+      record(
+        `stop_batch.${n}`,
+        'stop all in one request (last process gone)',
+        n,
+        'ms',
+        [await stopInOneRequest(d, n)],
+        { floor: `floor.c.${n}`, target: { max: 150 } },
+      );
+    }
   } finally {
     const s = await stopDaemon(d);
     if (want('stop') && !want('cold')) {
@@ -682,6 +684,124 @@ async function steady(o: Options, root: string): Promise<void> {
       record(`stop_exit.${n}`, 'stop all (daemon exited)', n, 'ms', [s.exitMs]);
     }
   }
+}
+
+/**
+ * One JSON-RPC batch of `service_stop` for every service, on one connection:
+ * sent → none of their processes left.
+ */
+async function stopInOneRequest(d: Daemon, n: number): Promise<number> {
+  const pids = (await d.client.listFull()).map((s) => s.pid).filter((p) => p > 0);
+  const batch = Array.from({ length: n }, (_, i) => ({
+    jsonrpc: '2.0',
+    id: i,
+    method: 'service_stop',
+    params: { name: `s${i}` },
+  }));
+  const s = connect(d.socket);
+  await new Promise((r) => s.once('connect', r));
+  s.resume();
+  const t0 = performance.now();
+  s.write(JSON.stringify(batch) + '\n');
+  let left = pids;
+  const deadline = t0 + 60_000;
+  while (left.length > 0 && performance.now() < deadline) {
+    await delay(1);
+    left = left.filter(alive);
+  }
+  const ms = performance.now() - t0;
+  // Up again for what follows (the daemon's own stop).
+  const starts = batch.map((r) => ({ ...r, method: 'service_start' }));
+  s.write(JSON.stringify(starts) + '\n');
+  await allRunning(d, n, 50);
+  s.destroy();
+  return left.length === 0 ? ms : NaN;
+}
+
+const BURST_LINES = 200_000;
+const BURST = `seq 100000 ${100_000 + BURST_LINES - 1}`;
+
+/** Lines a second that `cmd` (with `args`) prints, counted until the burst's last line. */
+function linesPerSecond(
+  cmd: string,
+  args: readonly string[],
+  ready: RegExp | null,
+  go: () => Promise<void>,
+): Promise<{ perSecond: number; lines: number }> {
+  return new Promise((resolvePromise, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let lines = 0;
+    let t0 = 0;
+    let pending = '';
+    const last = String(100_000 + BURST_LINES - 1);
+    const start = (): void => {
+      t0 = performance.now();
+      void go().catch(reject);
+    };
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (chunk: string) => {
+      const text = pending + chunk;
+      const cut = text.lastIndexOf('\n') + 1;
+      pending = text.slice(cut);
+      const whole = text.slice(0, cut);
+      if (t0 === 0) {
+        if (ready?.test(whole)) start();
+        return;
+      }
+      for (let i = whole.indexOf('\n'); i !== -1; i = whole.indexOf('\n', i + 1)) lines++;
+      if (whole.includes(last)) {
+        const ms = performance.now() - t0;
+        p.kill('SIGINT');
+        resolvePromise({ perSecond: (BURST_LINES * 1000) / ms, lines });
+      }
+    });
+    p.once('error', reject);
+    if (!ready) start();
+  });
+}
+
+/**
+ * `sminit log NAME` into a pipe while the service writes a burst of short
+ * lines (`seq`, in the default ring), against the same burst straight into a pipe.
+ */
+async function follow(o: Options, root: string): Promise<void> {
+  process.stderr.write('follow\n');
+  const dir = join(root, 'follow');
+  mkdirSync(dir, { recursive: true });
+  const fifo = join(root, 'follow.go');
+  const floor: number[] = [];
+  const cli: number[] = [];
+  let lost = 0;
+  for (let r = 0; r < (o.quick ? 1 : 3); r++) {
+    floor.push((await linesPerSecond('sh', ['-c', BURST], null, async () => undefined)).perSecond);
+    execFileSync('mkfifo', [fifo]);
+    writeFileSync(
+      join(dir, 'burst.yaml'),
+      `exec: sh -c 'read x < ${fifo}; ${BURST}'\nrestart: never\n`,
+    );
+    const d = await startDaemon(dir, join(root, 'follow.sock'), join(root, 'daemon.log'));
+    try {
+      const got = await linesPerSecond(
+        process.execPath,
+        [SMINIT, '-s', d.socket, 'log', 'burst'],
+        / burst: started: pid /,
+        () => writeFile(fifo, 'go\n'),
+      );
+      cli.push(got.perSecond);
+      // Lines past the burst's own (its exit) are not lost ones.
+      lost += Math.max(0, BURST_LINES - got.lines);
+    } finally {
+      await stopDaemon(d);
+      rmSync(fifo, { force: true });
+    }
+  }
+  record('follow.floor', 'the burst straight into a pipe', null, 'lines/s', floor);
+  record('follow.cli', 'follow lines/s (`sminit log NAME` into a pipe)', null, 'lines/s', cli, {
+    floor: 'follow.floor',
+  });
+  record('follow.lost', `follow: lines lost of ${BURST_LINES}, all runs`, null, '', [lost], {
+    target: { max: 0 },
+  });
 }
 
 async function respawnOnce(d: Daemon, name: string): Promise<number> {
@@ -768,6 +888,7 @@ async function main(): Promise<void> {
     if (['footprint', 'idle', 'respawn', 'control', 'stop'].some((s) => want(s as Section))) {
       await steady(o, root);
     }
+    if (want('follow')) await follow(o, root);
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     const log = join(root, 'daemon.log');
