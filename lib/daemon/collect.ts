@@ -45,20 +45,28 @@ export function useCollector(c: Collect): void {
   collect = c;
 }
 
+/** CPU time the daemon may spend in one look's interval and still count as quiet. */
+const QUIET_CPU_US = 5_000;
+
 /**
- * Collect once no service has been starting for QUIET_LOOKS looks in a row:
- * the files are parsed, every process spawned and every readiness check
- * passed, so what start-up made and dropped is garbage now. Looks only while
- * something starts; an idle daemon arms no timer. Returns a cancel.
+ * Collect once the daemon is quiet: no service on its way up and next to no
+ * CPU spent for QUIET_LOOKS looks in a row. The files are parsed, every
+ * process spawned, its pipes and events set up and the first clients
+ * answered, so what start-up made and dropped is garbage now. Looks only
+ * until then; an idle daemon arms no timer. Returns a cancel.
  */
 export function collectAfterStartup(starting: () => number): () => void {
   const c = collect;
   if (!c) return () => undefined;
   const began = Date.now();
   let quiet = 0;
+  let cpu = process.cpuUsage();
   let timer: NodeJS.Timeout | null = null;
   const look = (): void => {
-    quiet = starting() === 0 ? quiet + 1 : 0;
+    const used = process.cpuUsage(cpu);
+    cpu = process.cpuUsage();
+    const still = used.user + used.system < QUIET_CPU_US && starting() === 0;
+    quiet = still ? quiet + 1 : 0;
     if (quiet >= QUIET_LOOKS || Date.now() - began > GIVE_UP_MS) {
       timer = null;
       c();
