@@ -1009,7 +1009,15 @@ async function main(): Promise<void> {
       await steady(o, root);
     }
     if (want('follow')) await follow(o, root);
-    if (want('peers')) for (const p of PEERS) await peer(o, root, p, Math.max(...o.ns));
+    if (want('peers')) {
+      for (const p of PEERS) {
+        // A peer that fails is a row of the table, not the end of the run.
+        await peer(o, root, p, Math.max(...o.ns)).catch((err: unknown) => {
+          process.stderr.write(`bench: ${p.name}: ${String(err)}\n`);
+          record(`peer.${p.name}.failed`, `${p.name}: ${String(err)}`, null, 'failed', []);
+        });
+      }
+    }
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     const log = join(root, 'daemon.log');

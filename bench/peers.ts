@@ -155,7 +155,8 @@ const s6: Peer = {
   version: () => 's6 (Debian ' + debVersion('s6') + ')',
   start(dir, n) {
     const dirs = serviceDirs(dir, n);
-    const proc = spawn('s6-svscan', [dir], { stdio: 'ignore' });
+    // s6-svscan supervises at most 500 services unless told more.
+    const proc = spawn('s6-svscan', ['-c', String(2 * n + 16), dir], { stdio: 'ignore' });
     return daemonRun(proc, () =>
       run('sh', ['-c', 'for d in "$@"; do s6-svc -d "$d"; done', 'sh', ...dirs]),
     );
