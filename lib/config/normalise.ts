@@ -6,6 +6,7 @@
 import { parseDuration, parseSize } from '../core/duration.js';
 import type { LogMode, RestartPolicy, ServiceDef } from '../core/definition.js';
 import { isRecord } from '../core/jsontype.js';
+import { isTemplateName, substitute } from '../core/instances.js';
 import { nameError } from '../core/names.js';
 import { split } from '../core/shellwords.js';
 import { type SignalName, signalByName } from '../core/signals.js';
@@ -142,10 +143,13 @@ function afterOf(input: Input): string[] {
   const after: string[] = [];
   const list = input.raw.after;
   if (!Array.isArray(list)) return after;
+  // A template's or replicated file's `after` may name `${instance}`; each
+  // instance's list is checked again once it is substituted.
+  const instanced = isTemplateName(input.name) || has(input, 'replicas');
   list.forEach((dep: unknown, i) => {
     const at = `/after/${i}`;
     if (typeof dep !== 'string' || !input.report.clean(at)) return;
-    const invalid = nameError(dep);
+    const invalid = nameError(instanced ? substitute(dep, 'x') : dep);
     if (invalid) input.report.add(at, invalid);
     else if (dep === input.name) input.report.add(at, `'${input.name}' cannot come after itself`);
     else if (after.includes(dep))
