@@ -46,6 +46,8 @@ interface Sink {
 export class ServiceOutput {
   /** Where output goes besides the ring; made on first use. */
   private sink: Sink | null = null;
+  /** The definition whose `log:` a reload gave since the pipes were opened. */
+  private routed: ServiceDef | null = null;
 
   constructor(
     private readonly name: string,
@@ -56,7 +58,9 @@ export class ServiceOutput {
   /** Reads `stream` as it comes into the ring (and the file or stdout, but for tests). */
   capture(def: ServiceDef, stream: Readable | null, kind: LogStream, run: number): Pipe | null {
     if (!stream) return null;
-    const sink = kind === 'test' ? null : (this.sinkFor(def)?.segment ?? null);
+    // Looked up at each chunk, so a reload's new `log:` takes the pipes of a running process.
+    const sink: SegmentSink | null =
+      kind === 'test' ? null : (seg) => this.sinkFor(this.routed ?? def)?.segment(seg);
     const capture = new Capture(this.logs, this.name, kind, run, sink);
     const pipe: Pipe = { capture, ended: false, onEnd: [] };
     const ended = (): void => {
@@ -75,6 +79,13 @@ export class ServiceOutput {
   /** A daemon event about the service, into its file when it has one. */
   event(text: string): void {
     this.sink?.file?.event(text);
+  }
+
+  /** Output goes where `def` says from the next chunk on (a reload changed `log:`). */
+  reroute(def: ServiceDef): void {
+    this.sink?.file?.close();
+    this.sink = null;
+    this.routed = def;
   }
 
   /** Not needed while stopped; the next line (a restart, a straggler) opens it again. */

@@ -8,6 +8,7 @@
 
 import type { ServiceDef } from '../core/definition.js';
 import { messageOf } from '../core/errors.js';
+import { sameJson } from '../core/jsontype.js';
 import type { SignalName } from '../core/signals.js';
 import {
   type ExitInfo,
@@ -184,6 +185,29 @@ export class ServiceWorker {
     this.setState({ kind: 'stopping', since: Date.now(), pid, killAt: Date.now() + timeout });
     this.escalation.begin(pid, this.def.stopSignal, timeout);
     return done;
+  }
+
+  /**
+   * A new definition whose changes a running process can take (a reload):
+   * output goes where the new `log:` says, a service still starting is
+   * tested with the new test at once, and one in backoff that the new
+   * restart policy would not restart is left exited. The rest is read where
+   * it is used (stop signal, timeouts, delays).
+   */
+  take(def: ServiceDef): void {
+    const old = this.def;
+    this.def = def;
+    if (!sameJson(old.log, def.log)) this.output.reroute(def);
+    const state = this.state;
+    if (state.kind === 'starting' && this.child && !def.oneshot && !sameJson(old.test, def.test)) {
+      this.test.stop();
+      if (def.test === null) this.becameUp(state.pid);
+      else this.test.run(this.run);
+    }
+    if (state.kind === 'backoff' && state.lastExit && !shouldRestart(def.restart, state.lastExit)) {
+      this.retry.clear();
+      this.setState({ kind: 'exited', since: Date.now(), lastExit: state.lastExit });
+    }
   }
 
   /**

@@ -1,0 +1,270 @@
+// The tracked services: each one's worker, the dependency graph between
+// them (and its reverse), replicated services' replicas, and the services
+// whose last processes are still being stopped. Changed only by the
+// manager, from inside its queue, one command at a time; nothing here waits.
+
+import type { ServiceDef } from '../core/definition.js';
+import { Errors } from '../core/errors.js';
+import { expandAfter, replicaNumber } from '../core/instances.js';
+import { checkName } from '../core/names.js';
+import { hasProcess, isUp } from '../core/state.js';
+import type { LogStore } from '../logs/ring.js';
+import type { Processes } from './seam.js';
+import type { ServiceView } from './view.js';
+import { ServiceWorker } from './worker.js';
+
+export interface ServicesContext {
+  readonly logs: LogStore;
+  readonly procs: Processes;
+  readonly report: (service: string | null, text: string) => void;
+  readonly stdout: (data: Buffer, lines: number) => void;
+  /** Runs `fn` as a command of the manager's queue, after those already queued. */
+  readonly post: (fn: () => void) => void;
+  /** Whether a shutdown has begun: then nothing starts. */
+  readonly shuttingDown: () => boolean;
+}
+
+export class Services {
+  private readonly workers = new Map<string, ServiceWorker>();
+  /** The graph: each service's dependencies as they stand now. */
+  private readonly deps = new Map<string, string[]>();
+  /**
+   * The same edges reversed: who lists a service in `after`. A service coming
+   * up re-evaluates only these, instead of scanning every service's list
+   * (which made starting N services O(N²)). Kept in step with `deps`.
+   */
+  private readonly dependants = new Map<string, Set<string>>();
+  /** Each replicated service's tracked replicas; an entry, even empty, makes a name replicated. */
+  private readonly replicas = new Map<string, Set<string>>();
+  /** Untracked workers whose processes are still being stopped. */
+  readonly draining = new Map<string, Promise<void>>();
+
+  constructor(private readonly ctx: ServicesContext) {}
+
+  // --- reads ----------------------------------------------------------------
+
+  get size(): number {
+    return this.workers.size;
+  }
+
+  has(name: string): boolean {
+    return this.workers.has(name);
+  }
+
+  get(name: string): ServiceWorker | undefined {
+    return this.workers.get(name);
+  }
+
+  /** The worker of a tracked service; the domain's error, naming why, otherwise. */
+  worker(name: string): ServiceWorker {
+    checkName(name);
+    const w = this.workers.get(name);
+    if (w) return w;
+    const replicas = this.replicas.get(name);
+    if (replicas) throw Errors.runsAsReplicas(name, replicas.size);
+    throw Errors.notTracked(name);
+  }
+
+  names(): string[] {
+    return [...this.workers.keys()].sort();
+  }
+
+  all(): IterableIterator<ServiceWorker> {
+    return this.workers.values();
+  }
+
+  depsOf(name: string): readonly string[] {
+    return this.deps.get(name) ?? [];
+  }
+
+  /** The graph as it stands (for the shutdown's bound and order). */
+  graph(): ReadonlyMap<string, readonly string[]> {
+    return this.deps;
+  }
+
+  isReplicated(name: string): boolean {
+    return this.replicas.has(name);
+  }
+
+  /** A replicated service's tracked replicas (and `also`, when given), by number. */
+  replicasOf(name: string, also?: string): string[] {
+    const n = (r: string): number => replicaNumber(name, r) ?? 0;
+    const set = new Set(this.replicas.get(name) ?? []);
+    if (also !== undefined) set.add(also);
+    return [...set].sort((a, b) => n(a) - n(b));
+  }
+
+  /** `after` with replicated services named by their tracked replicas. */
+  expand(after: readonly string[]): string[] {
+    return expandAfter(after, (n) => (this.replicas.has(n) ? this.replicasOf(n) : null));
+  }
+
+  viewOf(w: ServiceWorker): ServiceView {
+    return {
+      name: w.name,
+      def: w.def,
+      state: w.state,
+      target: w.target,
+      pid: w.pid,
+      upSince: w.upSince,
+      restarts: w.restarts,
+      lastExit: w.lastExit,
+      dependencies: this.depsOf(w.name).map((d) => ({
+        name: d,
+        state: this.workers.get(d)?.state ?? null,
+      })),
+    };
+  }
+
+  // --- changes --------------------------------------------------------------
+
+  /** A replicated service is one whose `after` entries mean all its replicas; or no longer. */
+  declareReplicated(name: string, replicated: boolean): void {
+    if (replicated && !this.replicas.has(name)) this.replicas.set(name, new Set());
+    if (!replicated) this.replicas.delete(name);
+  }
+
+  track(def: ServiceDef): ServiceWorker {
+    const name = def.name;
+    const w = new ServiceWorker(def, {
+      logs: this.ctx.logs,
+      procs: this.ctx.procs,
+      hooks: {
+        up: (n) => this.ctx.post(() => this.dependencyUp(n)),
+        wantStart: (n) => this.ctx.post(() => this.workers.get(n) === w && this.evaluate(n, false)),
+        event: (n, text) => {
+          this.ctx.report(n, text);
+          this.ctx.logs.append(n, 'event', w.run, text);
+        },
+        stdout: this.ctx.stdout,
+      },
+    });
+    this.workers.set(name, w);
+    if (def.instance?.kind === 'replica') {
+      this.declareReplicated(def.instance.of, true);
+      this.replicas.get(def.instance.of)?.add(name);
+    }
+    this.setDeps(name, this.expand(def.after));
+    w.wantUp();
+    this.ctx.report(name, `loaded from ${def.file}`);
+    return w;
+  }
+
+  /**
+   * The dependency lists tracked services would have with `name` back in
+   * the graph: those whose files name it (or the replicated service it is
+   * one of), which lost the edge when it was forgotten, in file order.
+   */
+  edgesTo(name: string, def: ServiceDef): Map<string, string[]> {
+    const of = def.instance?.kind === 'replica' ? def.instance.of : null;
+    const restored = new Map<string, string[]>();
+    for (const [other, w] of this.workers) {
+      const now = this.deps.get(other) ?? [];
+      const names = w.def.after.includes(name) || (of !== null && w.def.after.includes(of));
+      if (!names || now.includes(name) || other === name) continue;
+      const full = expandAfter(w.def.after, (n) => (n === of ? this.replicasOf(n, name) : null));
+      restored.set(
+        other,
+        full.filter((d) => d === name || now.includes(d)),
+      );
+    }
+    return restored;
+  }
+
+  /** Each service's dependencies expanded again: replicated services may have gained replicas. */
+  refreshDeps(names: Iterable<string>): void {
+    for (const name of names) {
+      const w = this.workers.get(name);
+      if (w && w.def.after.some((d) => this.replicas.has(d)))
+        this.setDeps(name, this.expand(w.def.after));
+    }
+  }
+
+  /** Gives the dependants of `name` back their edges to it (it was tracked again). */
+  restoreEdges(name: string, restored: ReadonlyMap<string, string[]>): void {
+    for (const [other, after] of restored) this.setDeps(other, after);
+  }
+
+  /**
+   * Untrack: the service leaves the graph and every dependency list, and
+   * dependants that waited only for it are evaluated again. Its worker is
+   * returned to be stopped; `stopped` is marked as its draining.
+   */
+  untrack(name: string): ServiceWorker {
+    const w = this.worker(name);
+    this.workers.delete(name);
+    this.setDeps(name, null);
+    const of = w.def.instance?.kind === 'replica' ? w.def.instance.of : null;
+    if (of !== null) this.replicas.get(of)?.delete(name);
+    this.ctx.report(name, 'untracked');
+    const freed: string[] = [];
+    for (const other of this.dependants.get(name) ?? []) {
+      const after = this.deps.get(other);
+      const i = after?.indexOf(name) ?? -1;
+      if (i !== -1) {
+        after?.splice(i, 1);
+        freed.push(other);
+      }
+    }
+    this.dependants.delete(name);
+    for (const other of freed) this.evaluate(other, false);
+    return w;
+  }
+
+  /** An untracked service's stop under way: a new one of its name waits for it. */
+  drain(name: string, stopped: Promise<void>): Promise<void> {
+    const gone = stopped.then(() => {
+      if (this.draining.get(name) === gone) this.draining.delete(name);
+    });
+    this.draining.set(name, gone);
+    return gone;
+  }
+
+  /** Replace (or, with null, remove) a service's dependency list, and its reverse edges. */
+  setDeps(name: string, after: string[] | null): void {
+    for (const d of this.deps.get(name) ?? []) this.dependants.get(d)?.delete(name);
+    if (after === null) {
+      this.deps.delete(name);
+      return;
+    }
+    this.deps.set(name, after);
+    for (const d of after) {
+      let set = this.dependants.get(d);
+      if (set === undefined) this.dependants.set(d, (set = new Set()));
+      set.add(name);
+    }
+  }
+
+  dependencyUp(name: string): void {
+    for (const other of this.dependants.get(name) ?? []) this.evaluate(other, false);
+  }
+
+  /** What `name` still waits for: dependencies that are not up, and its own previous instance. */
+  private waitingFor(name: string): string[] {
+    const waiting = this.depsOf(name).filter((d) => {
+      const dep = this.workers.get(d);
+      return !dep || !isUp(dep.state);
+    });
+    if (this.draining.has(name)) waiting.push(`${name} (previous instance stopping)`);
+    return waiting;
+  }
+
+  /**
+   * Start a worker whose target is up if everything it needs is up, or mark it
+   * blocked. `requested` also restarts a service at rest (exited, success).
+   */
+  evaluate(name: string, requested: boolean): void {
+    const w = this.workers.get(name);
+    if (!w || w.target !== 'up' || this.ctx.shuttingDown()) return;
+    if (hasProcess(w.state) || !w.idle) return;
+    if (!requested && w.state.kind !== 'blocked' && w.state.kind !== 'stopped') return;
+    const waiting = this.waitingFor(name);
+    if (waiting.length > 0) {
+      w.block(waiting);
+      const previous = this.draining.get(name);
+      if (previous) void previous.then(() => this.ctx.post(() => this.evaluate(name, false)));
+      return;
+    }
+    w.start();
+  }
+}
