@@ -72,6 +72,11 @@ export const Errors = {
     (name: string) =>
       `service '${name}' has no replicas; give its file a 'replicas' key to scale it`,
   ),
+  isTemplate: make(
+    'bad-argument',
+    (name: string) =>
+      `'${name}' is a template: it runs as its instances, started by name (sminit start ${name}NAME)`,
+  ),
   noMatch: make('unknown-service', (pattern: string) => `no service matches '${pattern}'`),
   alreadyTracked: make('already-tracked', (name: string) => `service '${name}' is already tracked`),
   notRunning: make('not-running', (name: string) => `service '${name}' is not running`),

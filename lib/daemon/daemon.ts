@@ -8,7 +8,8 @@ import { unlink } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BoundedWriter } from '../logs/file.js';
-import { loadConfig } from '../config/directory.js';
+import { type Config, loadConfig } from '../config/directory.js';
+import { planTable, reloadResult } from '../api/plan.js';
 import { messageOf } from '../core/errors.js';
 import { formatCycle } from '../core/graph.js';
 import { HttpEndpoint } from '../transport/http.js';
@@ -29,7 +30,7 @@ import { loadNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
 import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
-import { type ServiceDef, formatProblem } from '../core/definition.js';
+import { formatProblem } from '../core/definition.js';
 
 export interface DaemonOptions {
   readonly configDir: string;
@@ -100,8 +101,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     await refuseTakenSocket(opts.socket);
     const init = await becomeInit(opts.container);
     const socketGroup = await socketGroupId(opts.socketGroup);
-    const defs = await loadServiceFiles(opts.configDir);
-    return await new Daemon(opts, init).run(defs, socketGroup);
+    const config = await loadServiceFiles(opts.configDir);
+    return await new Daemon(opts, init).run(config, socketGroup);
   } catch (err) {
     if (!(err instanceof StartFailure)) throw err;
     process.stderr.write(`sminitd: ${err.message}\n`);
@@ -172,13 +173,13 @@ async function socketGroupId(spec: string | undefined): Promise<number | undefin
  * The service files to load: every problem is reported, and a dependency
  * cycle rejects its members while everything outside it loads.
  */
-async function loadServiceFiles(dir: string): Promise<readonly ServiceDef[]> {
-  const { defs, problems, cycles } = await loadConfig(dir);
-  for (const p of problems) report(null, formatProblem(p));
-  for (const c of cycles) {
+async function loadServiceFiles(dir: string): Promise<Config> {
+  const config = await loadConfig(dir);
+  for (const p of config.problems) report(null, formatProblem(p));
+  for (const c of config.cycles) {
     report(null, `dependency cycle ${formatCycle(c.path)}: not starting ${c.members.join(', ')}`);
   }
-  return defs;
+  return config;
 }
 
 /** The running daemon's parts, how it serves, and how it ends. */
@@ -217,13 +218,13 @@ class Daemon {
   }
 
   /** Serve, start the services, and resolve to the exit code once everything has stopped. */
-  async run(defs: readonly ServiceDef[], socketGroup: number | undefined): Promise<number> {
+  async run(config: Config, socketGroup: number | undefined): Promise<number> {
     // Loading is queued ahead of any request (a client must never find the
     // services missing just after the socket appears) but runs only once the
     // socket is ours: with another daemon live, nothing starts.
     let socketIsOurs: () => void = () => undefined;
     this.manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
-    const loaded = this.manager.load(defs);
+    const loaded = this.manager.load(config.defs, config.sources);
     await this.serveSocket(socketGroup);
     await this.serveHttp();
     const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';
@@ -304,8 +305,21 @@ class Daemon {
     const onSignal = (sig: NodeJS.Signals): void => this.onSignal(sig);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A container's runtime means "stop" by SIGHUP; elsewhere it means what
+    // it means to every daemon: read the configuration again.
     if (this.opts.container) process.on('SIGHUP', onSignal);
-    else process.on('SIGHUP', () => report(null, 'SIGHUP ignored (use --container to stop on it)'));
+    else process.on('SIGHUP', () => void this.reload());
+  }
+
+  /** SIGHUP: a reload, its plan in the log line by line. */
+  private async reload(): Promise<void> {
+    report(null, 'received SIGHUP: reloading the config directory');
+    try {
+      const { plan, applied } = await this.manager.reload();
+      for (const line of planTable(reloadResult(plan, applied))) report(null, `reload: ${line}`);
+    } catch (err) {
+      report(null, `reload: ${messageOf(err)}`);
+    }
   }
 
   // The first stop signal starts the ordered stop; one more is reported and
