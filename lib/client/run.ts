@@ -43,6 +43,10 @@ function connect(a: CliArgs): Promise<Client> {
 
 type Verb = (c: Client, a: CliArgs, name: string) => Promise<number>;
 
+function isReplicated(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && 'replicated' in data;
+}
+
 /** The verbs that take several services, patterns or --all. */
 const MANY = new Set(['start', 'stop', 'restart', 'kill', 'delete', 'status']);
 
@@ -90,6 +94,18 @@ const TALK: Readonly<Record<string, Verb>> = {
 async function talk(c: Client, a: CliArgs): Promise<number> {
   // Loaded only for several services, reload and scale: the common path stays small.
   if (MANY.has(a.verb) && !oneService(a)) return (await import('./many.js')).manyVerb(c, a);
+  if (MANY.has(a.verb)) {
+    // A replicated service's name means its replicas: asked again, for all of them.
+    const one = TALK[a.verb];
+    if (one) {
+      const tried = await one(c, a, a.args[0] ?? '').catch((err: unknown) => {
+        if (err instanceof RpcError && isReplicated(err.data)) return null;
+        throw err;
+      });
+      if (tried !== null) return tried;
+      return (await import('./many.js')).manyVerb(c, a);
+    }
+  }
   if (a.verb === 'reload') return (await import('./many.js')).reload(c, a);
   if (a.verb === 'scale') return (await import('./many.js')).scale(c, a);
   const verb = TALK[a.verb];

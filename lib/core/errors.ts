@@ -61,12 +61,18 @@ export const Errors = {
     (name: string, template: string, dir: string) =>
       `no service file for '${name}' in ${dir}, and no template ${template}.yaml to make it from`,
   ),
-  /** A replicated service's own name, where one service is meant. */
-  runsAsReplicas: make('unknown-service', (name: string, count: number) =>
-    count === 0
-      ? `service '${name}' runs as replicas, and has none now (sminit scale ${name} N)`
-      : `service '${name}' runs as replicas: ${name}@1${count > 1 ? ` … ${name}@${count}` : ''}`,
-  ),
+  /**
+   * A replicated service's own name, where one service is meant; the data
+   * names it, so a client can ask again for its replicas.
+   */
+  runsAsReplicas: (name: string, count: number): SminitError =>
+    new SminitError(
+      'unknown-service',
+      count === 0
+        ? `service '${name}' runs as replicas, and has none now (sminit scale ${name} N)`
+        : `service '${name}' runs as replicas: ${name}@1${count > 1 ? ` … ${name}@${count}` : ''}`,
+      { replicated: name },
+    ),
   notReplicated: make(
     'refused-change',
     (name: string) =>
