@@ -6,6 +6,7 @@
 import { DEFAULT_SOCKET } from './client.js';
 import { LOG_STREAMS, type LogStream } from '../core/logline.js';
 import { parseSince } from './since.js';
+import { parseDuration } from '../core/duration.js';
 
 export interface VerbSpec {
   readonly name: string;
@@ -36,17 +37,27 @@ const verb = (
 });
 
 /** A verb over one service or many: names, quoted shell-style patterns, or --all. */
-const manyVerb = (name: string, describe: string, aliases: string[] = []): VerbSpec => ({
-  ...verb(name, `${name} <name|pattern>... | --all`, describe, 1, Infinity, aliases),
+const manyVerb = (
+  name: string,
+  describe: string,
+  aliases: string[] = [],
+  options = '',
+): VerbSpec => ({
+  ...verb(name, `${name} <name|pattern>... | --all${options}`, describe, 1, Infinity, aliases),
   many: true,
 });
 
 export const VERBS: readonly VerbSpec[] = [
-  verb('list', 'list', 'every service: state, pid, uptime, restarts'),
-  manyVerb('status', 'services in detail'),
+  verb('list', 'list', 'every service: state, ready or not, pid, uptime, restarts'),
+  manyVerb('status', 'services in detail: probes, notify, limits, schedule'),
   manyVerb('start', 'start services (each once its dependencies are up)'),
   manyVerb('stop', 'stop services, dependants first, and wait until their processes are gone'),
-  manyVerb('restart', 'stop, start, and wait until each is up or say why not'),
+  manyVerb(
+    'restart',
+    'stop, start, and wait until each is up (at most --timeout, default 60s) or say why not',
+    [],
+    ' [--timeout DURATION]',
+  ),
   verb('add', 'add <name>', 'track NAME.yaml from the config directory and start it', 1, 1, [
     'monitor',
   ]),
@@ -120,6 +131,8 @@ export interface CliArgs {
   readonly all: boolean;
   /** `reload --dry-run`. */
   readonly dryRun: boolean;
+  /** `restart --timeout`: how long to wait for the service to come up, ms; null: the daemon's default. */
+  readonly timeoutMs: number | null;
 }
 
 /** A command line that does not say what to do: shown as one line, exit code 2. */
@@ -182,7 +195,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Options = Mutable<Omit<CliArgs, 'verb' | 'args'>>;
 
 /** Options that take a value: skipped when looking for the verb. */
-const VALUED = ['-s', '--socket', '-n', '--lines', '--since', '--stream'];
+const VALUED = ['-s', '--socket', '-n', '--lines', '--since', '--stream', '--timeout'];
 
 /** One pass over argv: where it is, what it found. */
 class Scan {
@@ -211,6 +224,7 @@ class Scan {
       wait: true,
       all: false,
       dryRun: false,
+      timeoutMs: null,
     };
   }
 
@@ -253,8 +267,8 @@ export function parseArgs(
     }
     if (a === '-h' || a === '--help' || (a === 'help' && s.positional.length === 0)) return 'help';
     if (a === s.verbName) s.seenVerb = true;
-    if (commonOption(s, a) || (s.isLog && logOption(s, a)) || stopOption(s, a) || verbOption(s, a))
-      continue;
+    if (commonOption(s, a) || (s.isLog && logOption(s, a)) || stopOption(s, a)) continue;
+    if (restartOption(s, a) || verbOption(s, a)) continue;
     if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option '${a}'`);
     s.positional.push(a);
   }
@@ -297,6 +311,17 @@ function logOption(s: Scan, a: string): boolean {
     }
     if (!o.streams.includes(v as LogStream)) o.streams = [...o.streams, v as LogStream];
   } else return false;
+  return true;
+}
+
+/** `--timeout` of `restart`; true when `a` was it. */
+function restartOption(s: Scan, a: string): boolean {
+  if (a !== '--timeout' || s.verbName !== 'restart') return false;
+  const v = s.value(a);
+  // On a command line a bare number is seconds, as in a service file.
+  const ms = parseDuration(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v, true);
+  if (typeof ms === 'string') throw new UsageError(`--timeout ${v}: ${ms}`);
+  s.opts.timeoutMs = ms;
   return true;
 }
 

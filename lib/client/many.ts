@@ -47,6 +47,7 @@ export async function manyVerb(c: Client, a: CliArgs): Promise<number> {
     ...(names.length > 0 ? { names } : {}),
     ...(patterns.length > 0 ? { patterns } : {}),
     ...(a.all ? { all: true } : {}),
+    ...(verb === 'restart' && a.timeoutMs !== null ? { timeout: a.timeoutMs } : {}),
   };
   const r = await c.many(verb, which, signal);
   if (a.json) out(JSON.stringify(r, null, 2));

@@ -5,8 +5,15 @@
 // reload and `sminit check` all read through here, so they accept exactly
 // the same files. Starts nothing.
 
-import type { Problem, ServiceDef, Source } from '../core/definition.js';
-import { findCycles, missingDeps } from '../core/graph.js';
+import { basename } from 'node:path';
+import {
+  type NotLoaded,
+  type Problem,
+  type ServiceDef,
+  type Source,
+  formatProblem,
+} from '../core/definition.js';
+import { findCycles, formatCycle, missingDeps } from '../core/graph.js';
 import {
   expandAfter,
   namedInstances,
@@ -15,6 +22,7 @@ import {
   sourceOf,
   splitInstance,
 } from '../core/instances.js';
+import { stemOf } from '../core/names.js';
 import { type ReadCache, readDirFiles } from './load.js';
 import { logClashes } from './logfiles.js';
 
@@ -110,6 +118,8 @@ export interface Config {
   readonly problems: readonly Problem[];
   readonly cycles: readonly Cycle[];
   readonly missing: readonly MissingDeps[];
+  /** Each service that has a file but is not loaded, with why: for list and status. */
+  readonly notLoaded: readonly NotLoaded[];
   /** The files taken, by stem: what a reload compares the directory with. */
   readonly sources: ReadonlyMap<string, Source>;
 }
@@ -119,7 +129,7 @@ export async function loadConfig(dir: string): Promise<Config> {
   if (read.unreadable !== null) {
     const message = `cannot read config directory: ${read.unreadable}`;
     const problems = [{ file: dir, line: 0, column: 0, message }];
-    return { defs: [], problems, cycles: [], missing: [], sources: new Map() };
+    return { defs: [], problems, cycles: [], missing: [], sources: new Map(), notLoaded: [] };
   }
   const { defs, problems } = startingServices(read.sources);
   const groups = replicaGroups(read.sources);
@@ -140,12 +150,14 @@ export async function loadConfig(dir: string): Promise<Config> {
     const stem = def.instance?.kind === 'replica' ? def.instance.of : def.name;
     if (refused.has(def.name) && sources.get(stem)?.kind !== 'template') sources.delete(stem);
   }
+  const all = [...read.problems, ...problems];
   return {
     defs: defs.filter((d) => !refused.has(d.name)),
-    problems: [...read.problems, ...problems],
+    problems: all,
     cycles,
     missing,
     sources,
+    notLoaded: whyNotLoaded(all, cycles, defs),
   };
 }
 
@@ -193,4 +205,29 @@ function startingServices(sources: ReadonlyMap<string, Source>): {
     });
   }
   return { defs, problems };
+}
+
+/** Problems by the service their file stands for, then each cycle member's cycle. */
+export function whyNotLoaded(
+  problems: readonly Problem[],
+  cycles: readonly Cycle[],
+  defs: readonly ServiceDef[],
+): NotLoaded[] {
+  const found = new Map<string, { file: string; lines: string[] }>();
+  const entry = (name: string, file: string): string[] => {
+    let e = found.get(name);
+    if (e === undefined) found.set(name, (e = { file, lines: [] }));
+    return e.lines;
+  };
+  for (const p of problems) {
+    const name = stemOf(basename(p.file));
+    if (name !== null) entry(name, p.file).push(formatProblem(p));
+  }
+  for (const c of cycles) {
+    for (const m of c.members) {
+      const file = defs.find((d) => d.name === m)?.file ?? m;
+      entry(m, file).push(`${file}: on a dependency cycle ${formatCycle(c.path)}`);
+    }
+  }
+  return [...found].map(([name, e]) => ({ name, file: e.file, why: e.lines.join('\n') }));
 }

@@ -3,7 +3,14 @@
 // with `replicas: N`. Owns the naming, the `${instance}` substitution and the
 // instance made from a definition. Pure: files are config's, tracking the manager's.
 
-import type { InstanceOf, Problem, ServiceDef, Source } from './definition.js';
+import type {
+  DependencyCondition,
+  InstanceOf,
+  Probe,
+  Problem,
+  ServiceDef,
+  Source,
+} from './definition.js';
 import { nameError } from './names.js';
 
 /** What a template or a replicated file writes where the instance goes. */
@@ -59,7 +66,7 @@ export type Made = { ok: true; def: ServiceDef } | { ok: false; problems: Proble
 /**
  * The service `name` made from `def` (a template's, or a replicated
  * file's): `${instance}` replaced in exec, test, env values, dir, the log
- * file and after. What substitution makes of `after` is checked again, as a
+ * file, the probes and after. What substitution makes of `after` is checked again, as a
  * file's own list is.
  */
 export function instantiate(def: ServiceDef, name: string, origin: InstanceOf): Made {
@@ -70,13 +77,17 @@ export function instantiate(def: ServiceDef, name: string, origin: InstanceOf): 
   const invalid = nameError(name);
   if (invalid) problem(invalid);
   const after: string[] = [];
+  const conditions: Record<string, DependencyCondition> = {};
   for (const written of def.after) {
     const dep = sub(written);
     const bad = nameError(dep);
     if (bad) problem(`after: ${bad}`);
     else if (dep === name) problem(`after: '${written}' makes it come after itself`);
     else if (after.includes(dep)) problem(`after: '${dep}' is listed twice`);
-    else after.push(dep);
+    else {
+      after.push(dep);
+      conditions[dep] = def.conditions[written] ?? 'up';
+    }
   }
   if (problems.length > 0) return { ok: false, problems };
   const env = Object.fromEntries(Object.entries(def.env).map(([k, v]) => [k, sub(v)]));
@@ -87,12 +98,28 @@ export function instantiate(def: ServiceDef, name: string, origin: InstanceOf): 
     exec: def.exec.map(sub),
     test: def.test === null ? null : def.test.map(sub),
     after,
+    conditions,
     env,
     dir: sub(def.dir),
     log,
+    readiness: probeWith(def.readiness, sub),
+    liveness: probeWith(def.liveness, sub),
     instance: origin,
   };
   return { ok: true, def: made };
+}
+
+/** A probe with `${instance}` replaced in its command, URL or host. */
+function probeWith(probe: Probe | null, sub: (s: string) => string): Probe | null {
+  if (probe === null) return null;
+  const c = probe.check;
+  const check =
+    c.kind === 'exec'
+      ? { ...c, argv: c.argv.map(sub) }
+      : c.kind === 'http'
+        ? { ...c, url: sub(c.url) }
+        : { ...c, host: sub(c.host) };
+  return { ...probe, check };
 }
 
 /** Replica `n` of a replicated file's service. */

@@ -26,8 +26,10 @@ import {
 import { textHandler } from '../transport/text.js';
 import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { type Init, InitError, setupInit } from '../os/init.js';
-import { loadNative } from '../os/native.js';
+import { loadNative, loadedNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
+import { systemNetwork } from '../os/network.js';
+import { NotifySockets } from '../os/notify.js';
 import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
 import { formatProblem } from '../core/definition.js';
@@ -42,7 +44,7 @@ export interface DaemonOptions {
   readonly container: boolean;
   /** Give this group (a name or a gid) access to the socket: mode 0660 instead of 0600. */
   readonly socketGroup?: string;
-  /** Bounds on the socket's connections; defaults in server.ts. */
+  /** Bounds on the socket's connections; defaults in transport/socket.ts. */
   readonly limits?: Partial<ServerLimits>;
   /** JSON-RPC over HTTP: served from start-up when `address` is given. */
   readonly http?: {
@@ -175,8 +177,9 @@ async function socketGroupId(spec: string | undefined): Promise<number | undefin
  */
 async function loadServiceFiles(dir: string): Promise<Config> {
   const config = await loadConfig(dir);
-  for (const p of config.problems) report(null, formatProblem(p));
-  for (const c of config.cycles) {
+  const { problems, cycles } = config;
+  for (const p of problems) report(null, formatProblem(p));
+  for (const c of cycles) {
     report(null, `dependency cycle ${formatCycle(c.path)}: not starting ${c.members.join(', ')}`);
   }
   return config;
@@ -185,6 +188,7 @@ async function loadServiceFiles(dir: string): Promise<Config> {
 /** The running daemon's parts, how it serves, and how it ends. */
 class Daemon {
   private readonly manager: Manager;
+  private readonly notifySockets: NotifySockets;
   private readonly rpc: Rpc;
   private readonly http: HttpEndpoint;
   private server: Server | null = null;
@@ -200,12 +204,18 @@ class Daemon {
       maxBytes: opts.bufferBytes,
       ...(opts.bufferLines !== undefined ? { maxLines: opts.bufferLines } : {}),
     });
+    // Beside the daemon's own socket: `notify: systemd` services' sockets, made when one needs it.
+    this.notifySockets = new NotifySockets(
+      `${opts.socket}.notify`,
+      () => loadedNative()?.notify ?? null,
+    );
     this.manager = new Manager({
       configDir: opts.configDir,
       logs,
       report,
       stdout: (data, lines) => void stdoutWriter().write(data, lines),
-      procs: systemProcesses(init.spawner),
+      procs: systemProcesses(init.spawner, this.notifySockets),
+      net: systemNetwork(),
     });
     this.rpc = this.dispatcher(logs);
     this.http = new HttpEndpoint({
@@ -224,7 +234,7 @@ class Daemon {
     // socket is ours: with another daemon live, nothing starts.
     let socketIsOurs: () => void = () => undefined;
     this.manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
-    const loaded = this.manager.load(config.defs, config.sources);
+    const loaded = this.manager.load(config.defs, config.notLoaded, config.sources);
     await this.serveSocket(socketGroup);
     await this.serveHttp();
     const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';
@@ -288,6 +298,7 @@ class Daemon {
     if (this.manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
     const clean = await this.manager.shutdown();
+    this.notifySockets.dispose();
     await this.http.dispose();
     this.server?.close();
     await unlink(this.opts.socket).catch(() => undefined);

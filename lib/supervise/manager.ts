@@ -4,22 +4,23 @@
 // for processes records the intermediate state first and hands back a promise
 // to be awaited outside the queue, so a slow stop never holds up a status.
 
-import type { ServiceDef, Source } from '../core/definition.js';
+import { type NotLoaded, type Problem, type ServiceDef, type Source } from '../core/definition.js';
 import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { formatCycle, startOrder, wouldCycle } from '../core/graph.js';
 import { MAX_REPLICAS, makeReplica, replicaNumber, templateOf } from '../core/instances.js';
 import { checkName } from '../core/names.js';
 import { type Plan, planReload } from '../core/reload.js';
 import { parseSignal } from '../core/signals.js';
-import { isSettled } from '../core/state.js';
-import { type ConfigRead, readConfig, replicaGroups } from '../config/directory.js';
+import { RESTART_WAIT_MS, isSettled } from '../core/state.js';
+import { type ConfigRead, readConfig, replicaGroups, whyNotLoaded } from '../config/directory.js';
 import type { ReadCache } from '../config/load.js';
+import { logClashes } from '../config/logfiles.js';
 import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
 import type { LogStore } from '../logs/ring.js';
 import { applyPlan } from './apply.js';
 import { inStopOrder } from './order.js';
 import { readNamed, readSource } from './read.js';
-import type { Processes } from './seam.js';
+import type { Network, Processes } from './seam.js';
 import { type Outcome, type Selection, failure, select } from './sets.js';
 import { Services } from './services.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
@@ -37,10 +38,9 @@ export interface ManagerOptions {
   readonly stdout: (data: Buffer, lines: number) => void;
   /** The operating system, as workers reach it. */
   readonly procs: Processes;
+  /** The network, as probes reach it. */
+  readonly net: Network;
 }
-
-/** How long a restart waits for the service to come up, unless told otherwise. */
-export const RESTART_TIMEOUT_MS = 60_000;
 
 /** Returned by a command that must wait outside the queue. */
 interface Later<T> {
@@ -81,6 +81,7 @@ export class Manager {
     this.services = new Services({
       logs: opts.logs,
       procs: opts.procs,
+      net: opts.net,
       report: opts.report,
       stdout: opts.stdout,
       post: (fn) => this.post(fn),
@@ -122,6 +123,13 @@ export class Manager {
 
   // --- reads ----------------------------------------------------------------
 
+  /** The services whose files did not load, by name, with why. */
+  notLoadedList(): Promise<NotLoaded[]> {
+    return this.command(() =>
+      [...this.services.notLoaded.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
+    );
+  }
+
   /** Every tracked service as it stands, by name. */
   views(): Promise<ServiceView[]> {
     return this.command(() => this.services.names().map((n) => this.viewOf(n)));
@@ -144,11 +152,18 @@ export class Manager {
 
   /**
    * Track services at start-up; cycles were already rejected by the loader.
-   * `sources` are the files they came from (what a reload compares with);
-   * without them, each service stands for a file of its own.
+   * `notLoaded` are the services whose files did not load: list and status
+   * show them, with why, until a file of theirs is added. `sources` are the
+   * files they came from (what a reload compares with); without them, each
+   * service stands for a file of its own.
    */
-  load(defs: readonly ServiceDef[], sources?: ReadonlyMap<string, Source>): Promise<void> {
+  load(
+    defs: readonly ServiceDef[],
+    notLoaded: readonly NotLoaded[] = [],
+    sources?: ReadonlyMap<string, Source>,
+  ): Promise<void> {
     return this.command(() => {
+      for (const n of notLoaded) this.services.notLoaded.set(n.name, n);
       this.known = new Map(sources ?? defs.map((d) => [d.name, { kind: 'service', def: d }]));
       for (const [group, replicas] of replicaGroups(this.known)) {
         this.counts.set(group, replicas.length);
@@ -185,7 +200,7 @@ export class Manager {
    * Stop then start, answering once the service is up again (running, or a
    * oneshot that succeeded), or cannot come up, or `timeoutMs` has passed.
    */
-  restart(name: string, timeoutMs = RESTART_TIMEOUT_MS): Promise<ServiceView> {
+  restart(name: string, timeoutMs = RESTART_WAIT_MS): Promise<ServiceView> {
     return this.command(() => {
       this.refuseIfShuttingDown();
       const w = this.services.worker(name);
@@ -276,7 +291,7 @@ export class Manager {
     });
   }
 
-  restartMany(sel: Selection, timeoutMs = RESTART_TIMEOUT_MS): Promise<Outcome[]> {
+  restartMany(sel: Selection, timeoutMs = RESTART_WAIT_MS): Promise<Outcome[]> {
     return this.command(() => {
       this.refuseIfShuttingDown();
       const { names, untracked, failed } = select(this.services, sel, 'services_restart');
@@ -413,8 +428,21 @@ export class Manager {
         refused: r.refused,
       });
       if (dryRun) return { plan, applied: false };
+      this.noteRefused(r, plan);
       return { later: this.apply(plan).then(() => ({ plan, applied: true })) };
     });
+  }
+
+  /** What list and status show as not loaded: the files this read refused, less what still runs. */
+  private noteRefused(r: ConfigRead, plan: Plan): void {
+    const { notLoaded } = this.services;
+    notLoaded.clear();
+    for (const n of whyNotLoaded(r.problems, [], [])) notLoaded.set(n.name, n);
+    for (const e of plan.entries) {
+      if (e.action === 'refuse' && e.cycle !== null && !notLoaded.has(e.name))
+        notLoaded.set(e.name, { name: e.name, file: e.name, why: e.why });
+    }
+    for (const name of this.services.names()) notLoaded.delete(name);
   }
 
   private apply(plan: Plan): Promise<void> {
@@ -474,6 +502,7 @@ export class Manager {
     // Outside the queue on purpose: from this instant nothing may spawn
     // again, even while a slow command still holds the queue.
     for (const w of this.services.all()) w.freeze();
+    this.services.scheduler.clear();
     const boundMs = shutdownBoundMs(
       this.services.graph(),
       (n) => this.services.get(n)?.def.shutdownTimeoutMs ?? 0,
@@ -578,17 +607,35 @@ export class Manager {
    * The names now tracked.
    */
   private async adopt(name: string): Promise<string[]> {
-    const read = await readNamed(this.opts.configDir, name, this.known, this.counts);
+    const read = await readNamed(this.opts.configDir, name, this.known, this.counts).catch(
+      (err: unknown) => this.refused(name, err),
+    );
     const defs = read.defs.filter((d) => !this.services.has(d.name));
     if (defs.length === 0) throw Errors.alreadyTracked(name);
     if (this.services.has(name)) throw Errors.alreadyTracked(name);
     for (const def of defs) this.refuseCycle(def);
+    const running = [...this.services.all()].map((w) => w.def);
+    for (const c of logClashes([...running, ...defs])) {
+      if (defs.includes(c.def) && !defs.includes(c.other))
+        throw Errors.sharedLogFile(c.def.file, c.path, c.other.file);
+    }
     if (read.file && !this.known.has(read.stem)) this.known.set(read.stem, read.file);
     if (read.file?.kind === 'replicas' && !this.counts.has(read.stem)) {
       this.counts.set(read.stem, read.file.replicas);
     }
     for (const def of defs) this.trackAgain(def);
     return defs.map((d) => d.name);
+  }
+
+  /** A file that did not load when asked to: shown as not loaded from now on, and thrown on. */
+  private refused(name: string, err: unknown): never {
+    if (err instanceof SminitError && err.kind === 'file-error') {
+      const file = Array.isArray(err.data)
+        ? String((err.data[0] as Problem | undefined)?.file ?? name)
+        : name;
+      this.services.notLoaded.set(name, { name, file, why: err.message });
+    }
+    throw err;
   }
 
   private refuseCycle(def: ServiceDef): void {

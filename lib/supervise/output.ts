@@ -9,13 +9,9 @@ import type { Readable } from 'node:stream';
 import type { ServiceDef } from '../core/definition.js';
 import type { LogStream } from '../core/logline.js';
 import { FileLog } from '../logs/file.js';
-import {
-  Capture,
-  type LogStore,
-  type Segment,
-  type SegmentSink,
-  renderSegment,
-} from '../logs/ring.js';
+import { Capture, type Chunk, type ChunkSink } from '../logs/capture.js';
+import { renderChunk } from '../logs/render.js';
+import type { LogStore } from '../logs/ring.js';
 
 /**
  * How long an exit waits for the process's output pipes to close, so its
@@ -39,7 +35,7 @@ export interface OutputHooks {
 }
 
 interface Sink {
-  readonly segment: SegmentSink;
+  readonly chunk: ChunkSink;
   readonly file: FileLog | null;
 }
 
@@ -48,6 +44,8 @@ export class ServiceOutput {
   private sink: Sink | null = null;
   /** The definition whose `log:` a reload gave since the pipes were opened. */
   private routed: ServiceDef | null = null;
+  /** Sees each chunk of stdout and stderr while set (`ready_log`). */
+  private watcher: ChunkSink | null = null;
 
   constructor(
     private readonly name: string,
@@ -58,9 +56,15 @@ export class ServiceOutput {
   /** Reads `stream` as it comes into the ring (and the file or stdout, but for tests). */
   capture(def: ServiceDef, stream: Readable | null, kind: LogStream, run: number): Pipe | null {
     if (!stream) return null;
-    // Looked up at each chunk, so a reload's new `log:` takes the pipes of a running process.
-    const sink: SegmentSink | null =
-      kind === 'test' ? null : (seg) => this.sinkFor(this.routed ?? def)?.segment(seg);
+    // Looked up at each chunk, so a reload's new `log:` or `ready_log` takes
+    // the pipes of a running process; the ring alone costs one call per chunk.
+    const sink: ChunkSink | null =
+      kind === 'test'
+        ? null
+        : (c) => {
+            this.sinkFor(this.routed ?? def)?.chunk(c);
+            this.watcher?.(c);
+          };
     const capture = new Capture(this.logs, this.name, kind, run, sink);
     const pipe: Pipe = { capture, ended: false, onEnd: [] };
     const ended = (): void => {
@@ -76,16 +80,25 @@ export class ServiceOutput {
     return pipe;
   }
 
+  /** Look at each chunk of stdout and stderr from now on (null: stop looking). */
+  watch(watcher: ChunkSink | null): void {
+    this.watcher = watcher;
+  }
+
   /** A daemon event about the service, into its file when it has one. */
   event(text: string): void {
     this.sink?.file?.event(text);
   }
 
-  /** Output goes where `def` says from the next chunk on (a reload changed `log:`). */
-  reroute(def: ServiceDef): void {
+  /**
+   * Output goes where `def` says from the next chunk on (a reload gave a
+   * new definition); `reopen`: where it goes changed, so the file is closed.
+   */
+  follow(def: ServiceDef, reopen: boolean): void {
+    this.routed = def;
+    if (!reopen) return;
     this.sink?.file?.close();
     this.sink = null;
-    this.routed = def;
   }
 
   /** Not needed while stopped; the next line (a restart, a straggler) opens it again. */
@@ -103,22 +116,22 @@ export class ServiceOutput {
         keep: mode.keep,
         onError: (message) => this.hooks.event(message),
       });
-      this.sink = { segment: (seg) => file.segment(seg), file };
+      this.sink = { chunk: (c) => file.chunk(c), file };
     } else if (mode.kind === 'stdout') {
-      this.sink = { file: null, segment: this.stdoutSegments() };
+      this.sink = { file: null, chunk: this.stdoutChunks() };
     }
     return this.sink;
   }
 
-  private stdoutSegments(): SegmentSink {
+  private stdoutChunks(): ChunkSink {
     const prefixes = new Map<string, Buffer>();
-    return (seg: Segment) => {
+    return (seg: Chunk) => {
       let prefix = prefixes.get(seg.stream);
       if (!prefix) {
         prefix = Buffer.from(`${seg.stream === 'stdout' ? '[+]' : '[-]'} ${this.name}: `);
         prefixes.set(seg.stream, prefix);
       }
-      this.hooks.stdout(renderSegment(seg, prefix), seg.count - seg.start);
+      this.hooks.stdout(renderChunk(seg, prefix), seg.count);
     };
   }
 }

@@ -3,19 +3,22 @@
 // whose last processes are still being stopped. Changed only by the
 // manager, from inside its queue, one command at a time; nothing here waits.
 
-import type { ServiceDef } from '../core/definition.js';
+import { judge } from '../core/conditions.js';
+import type { DependencyCondition, NotLoaded, ServiceDef } from '../core/definition.js';
 import { Errors } from '../core/errors.js';
-import { expandAfter, replicaNumber } from '../core/instances.js';
+import { expandAfter, replicaNumber, splitInstance } from '../core/instances.js';
 import { checkName } from '../core/names.js';
-import { hasProcess, isUp } from '../core/state.js';
+import { hasProcess } from '../core/state.js';
 import type { LogStore } from '../logs/ring.js';
-import type { Processes } from './seam.js';
+import { Scheduler } from './scheduler.js';
+import type { Network, Processes } from './seam.js';
 import type { ServiceView } from './view.js';
 import { ServiceWorker } from './worker.js';
 
 export interface ServicesContext {
   readonly logs: LogStore;
   readonly procs: Processes;
+  readonly net: Network;
   readonly report: (service: string | null, text: string) => void;
   readonly stdout: (data: Buffer, lines: number) => void;
   /** Runs `fn` as a command of the manager's queue, after those already queued. */
@@ -38,8 +41,16 @@ export class Services {
   private readonly replicas = new Map<string, Set<string>>();
   /** Untracked workers whose processes are still being stopped. */
   readonly draining = new Map<string, Promise<void>>();
+  /** Services whose files did not load, with why; gone once one is tracked. */
+  readonly notLoaded = new Map<string, NotLoaded>();
+  /** One timer for every scheduled oneshot's next run. */
+  readonly scheduler: Scheduler;
+  /** Services whose dependants are to be judged again: one queued command each, however many changes. */
+  private readonly changed = new Set<string>();
 
-  constructor(private readonly ctx: ServicesContext) {}
+  constructor(private readonly ctx: ServicesContext) {
+    this.scheduler = new Scheduler((name, at) => ctx.post(() => this.due(name, at)));
+  }
 
   // --- reads ----------------------------------------------------------------
 
@@ -62,7 +73,8 @@ export class Services {
     if (w) return w;
     const replicas = this.replicas.get(name);
     if (replicas) throw Errors.runsAsReplicas(name, replicas.size);
-    throw Errors.notTracked(name);
+    const refused = this.notLoaded.get(name);
+    throw refused ? Errors.notLoaded(name, refused.why) : Errors.notTracked(name);
   }
 
   names(): string[] {
@@ -111,8 +123,12 @@ export class Services {
       lastExit: w.lastExit,
       dependencies: this.depsOf(w.name).map((d) => ({
         name: d,
+        condition: this.conditionOf(w.def, d),
         state: this.workers.get(d)?.state ?? null,
       })),
+      watching: w.watching,
+      restartsInWindow: w.restartsInWindow,
+      nextRun: w.nextRunAt,
     };
   }
 
@@ -129,8 +145,22 @@ export class Services {
     const w = new ServiceWorker(def, {
       logs: this.ctx.logs,
       procs: this.ctx.procs,
+      net: this.ctx.net,
       hooks: {
-        up: (n) => this.ctx.post(() => this.dependencyUp(n)),
+        // changed() below re-judges the dependants of every change, coming up included.
+        up: () => undefined,
+        changed: (n) => {
+          if (this.workers.get(n) !== w || !this.dependants.get(n)?.size) return;
+          if (this.changed.has(n)) return;
+          this.changed.add(n);
+          this.ctx.post(() => {
+            this.changed.delete(n);
+            this.dependencyUp(n);
+          });
+        },
+        scheduled: (n, at) => {
+          if (this.workers.get(n) === w) this.scheduler.set(n, at);
+        },
         wantStart: (n) => this.ctx.post(() => this.workers.get(n) === w && this.evaluate(n, false)),
         event: (n, text) => {
           this.ctx.report(n, text);
@@ -140,6 +170,7 @@ export class Services {
       },
     });
     this.workers.set(name, w);
+    this.notLoaded.delete(name);
     if (def.instance?.kind === 'replica') {
       this.declareReplicated(def.instance.of, true);
       this.replicas.get(def.instance.of)?.add(name);
@@ -193,6 +224,7 @@ export class Services {
   untrack(name: string): ServiceWorker {
     const w = this.worker(name);
     this.workers.delete(name);
+    this.scheduler.set(name, null);
     this.setDeps(name, null);
     const of = w.def.instance?.kind === 'replica' ? w.def.instance.of : null;
     if (of !== null) this.replicas.get(of)?.delete(name);
@@ -239,14 +271,49 @@ export class Services {
     for (const other of this.dependants.get(name) ?? []) this.evaluate(other, false);
   }
 
-  /** What `name` still waits for: dependencies that are not up, and its own previous instance. */
-  private waitingFor(name: string): string[] {
-    const waiting = this.depsOf(name).filter((d) => {
+  /** The condition `def` puts on dependency `dep`: a replica's is its service's. */
+  private conditionOf(def: ServiceDef, dep: string): DependencyCondition {
+    const own = def.conditions[dep];
+    if (own !== undefined) return own;
+    const base = splitInstance(dep)?.base;
+    return (
+      (base !== undefined && this.replicas.has(base) ? def.conditions[base] : undefined) ?? 'up'
+    );
+  }
+
+  /**
+   * What `name` still waits for (dependencies whose condition is not met
+   * yet, and its own previous instance) and what it cannot start for as
+   * things stand (a dependency that failed, gave up, exited for good).
+   */
+  private verdicts(name: string): { waiting: string[]; cannot: string[] } {
+    const def = this.workers.get(name)?.def;
+    const waiting: string[] = [];
+    const cannot: string[] = [];
+    for (const d of this.depsOf(name)) {
       const dep = this.workers.get(d);
-      return !dep || !isUp(dep.state);
-    });
+      const cond = def ? this.conditionOf(def, d) : 'up';
+      const v = judge(cond, { name: d, def: dep?.def ?? null, state: dep?.state ?? null });
+      if (v.met) continue;
+      if (v.never !== null) cannot.push(v.never);
+      else {
+        const what = [cond === 'up' ? null : cond, v.note].filter((x) => x !== null).join(': ');
+        waiting.push(what === '' ? d : `${d} (${what})`);
+      }
+    }
     if (this.draining.has(name)) waiting.push(`${name} (previous instance stopping)`);
-    return waiting;
+    return { waiting, cannot };
+  }
+
+  /** A scheduled run of `name` is due: run, unless its dependencies are not met. */
+  private due(name: string, at: number): void {
+    const w = this.workers.get(name);
+    if (!w || this.ctx.shuttingDown()) return;
+    const { waiting, cannot } = this.verdicts(name);
+    const why = [...cannot, waiting.length > 0 ? `waiting for ${waiting.join(', ')}` : '']
+      .filter((x) => x !== '')
+      .join('; ');
+    w.due(at, why === '' ? null : why);
   }
 
   /**
@@ -258,9 +325,9 @@ export class Services {
     if (!w || w.target !== 'up' || this.ctx.shuttingDown()) return;
     if (hasProcess(w.state) || !w.idle) return;
     if (!requested && w.state.kind !== 'blocked' && w.state.kind !== 'stopped') return;
-    const waiting = this.waitingFor(name);
-    if (waiting.length > 0) {
-      w.block(waiting);
+    const { waiting, cannot } = this.verdicts(name);
+    if (waiting.length > 0 || cannot.length > 0) {
+      w.block(waiting, cannot);
       const previous = this.draining.get(name);
       if (previous) void previous.then(() => this.ctx.post(() => this.evaluate(name, false)));
       return;

@@ -39,6 +39,14 @@ t.test('substitute', async (t) => {
   );
 });
 
+const probe = {
+  periodMs: 1000,
+  timeoutMs: 1000,
+  initialDelayMs: 0,
+  successThreshold: 1,
+  failureThreshold: 3,
+} as const;
+
 t.test('an instance of a template', async (t) => {
   const template = def('db@', {
     exec: ['db', '--name', '${instance}'],
@@ -46,7 +54,13 @@ t.test('an instance of a template', async (t) => {
     env: { NAME: 'db-${instance}', PLAIN: 'x' },
     dir: '/srv/${instance}',
     after: ['net', 'vol@${instance}'],
+    conditions: { net: 'up', 'vol@${instance}': 'ready' },
     log: { kind: 'file', path: '/var/log/db-${instance}.log', maxSize: 10, keep: 1 },
+    readiness: {
+      ...probe,
+      check: { kind: 'http', url: 'http://127.0.0.1/${instance}', statuses: null },
+    },
+    liveness: { ...probe, check: { kind: 'exec', argv: ['alive', '${instance}'] } },
   });
   const made = makeInstance(template, 'db@main');
   t.ok(made.ok);
@@ -59,7 +73,10 @@ t.test('an instance of a template', async (t) => {
     env: { NAME: 'db-main', PLAIN: 'x' },
     dir: '/srv/main',
     after: ['net', 'vol@main'],
+    conditions: { net: 'up', 'vol@main': 'ready' },
     log: { kind: 'file', path: '/var/log/db-main.log', maxSize: 10, keep: 1 },
+    readiness: { ...probe, check: { kind: 'http', url: 'http://127.0.0.1/main', statuses: null } },
+    liveness: { ...probe, check: { kind: 'exec', argv: ['alive', 'main'] } },
     instance: { kind: 'template', of: 'db@', id: 'main' },
   });
 });

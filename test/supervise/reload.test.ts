@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../lib/config/directory.js';
 import { LogStore } from '../../lib/logs/ring.js';
 import { Manager } from '../../lib/supervise/manager.js';
-import { FakeProcesses } from '../helpers/fake-processes.js';
+import { FakeNetwork, FakeProcesses } from '../helpers/fake-processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { tempDir } from '../helpers/daemon.js';
 
@@ -40,10 +40,11 @@ async function rig(t: Test, files: Record<string, string>): Promise<Rig> {
     report: () => undefined,
     stdout: () => undefined,
     procs,
+    net: new FakeNetwork(),
   });
   t.teardown(() => m.shutdown());
   const config = await loadConfig(dir);
-  await m.load(config.defs, config.sources);
+  await m.load(config.defs, config.notLoaded, config.sources);
   const view = (name: string) => m.view(name);
   return {
     m,
