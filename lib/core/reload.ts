@@ -56,6 +56,24 @@ export const KEY_EFFECTS: Readonly<Record<string, KeyEffect>> = {
   restart_delay: { restart: false, why: 'read at the next exit' },
   restart_max_delay: { restart: false, why: 'read at the next exit' },
   stable_after: { restart: false, why: 'read at the next exit' },
+  readiness: {
+    restart: false,
+    why: 'the new probe checks the run from now on; a ready service stays ready until it fails',
+  },
+  liveness: { restart: false, why: 'the new probe checks the run from now on' },
+  ready_log: {
+    restart: false,
+    why: 'a service still starting waits for the new pattern; a ready one stays ready',
+  },
+  notify: { restart: true, why: 'the socket or descriptor is given to a process as it starts' },
+  watchdog: { restart: true, why: 'WATCHDOG_USEC is in the environment a process starts with' },
+  restart_limit: { restart: false, why: 'counted at the next restart' },
+  restart_cooldown: { restart: false, why: 'read when the limit is next reached' },
+  success_exit_codes: { restart: false, why: 'read at the next exit' },
+  schedule: {
+    restart: false,
+    why: 'the next run is at the new time; adding or removing a schedule restarts',
+  },
   file: { restart: false, why: 'where the definition is read from (`web.yaml` → `web.yml`)' },
 };
 
@@ -68,6 +86,12 @@ const FIELD_KEYS: Readonly<Record<string, string>> = {
   restartDelayMs: 'restart_delay',
   restartMaxDelayMs: 'restart_max_delay',
   stableAfterMs: 'stable_after',
+  // A mapping's conditions are `after` as the file writes it.
+  conditions: 'after',
+  watchdogMs: 'watchdog',
+  readyLog: 'ready_log',
+  restartCooldownMs: 'restart_cooldown',
+  successCodes: 'success_exit_codes',
 };
 
 function keyOf(field: string): string {
@@ -89,8 +113,9 @@ export function changes(old: ServiceDef, next: ServiceDef): { keys: string[]; re
     const b = (next as unknown as Record<string, unknown>)[f];
     if (sameJson(a, b)) continue;
     const key = keyOf(f);
-    keys.push(key);
+    if (!keys.includes(key)) keys.push(key);
     if (key === 'log') restart ||= old.log.kind === 'none' || next.log.kind === 'none';
+    else if (key === 'schedule') restart ||= old.schedule === null || next.schedule === null;
     else restart ||= KEY_EFFECTS[key]?.restart ?? true;
   }
   return { keys, restart };
