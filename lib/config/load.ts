@@ -70,7 +70,7 @@ async function readText(path: string): Promise<string | ReadFailure> {
       return { message: `not a regular file (${what})`, missing: false };
     }
     if (st.size > MAX_FILE_BYTES) return { message: tooBig(st.size), missing: false };
-    bytes = await readAtMost(path, MAX_FILE_BYTES + 1);
+    bytes = await readAtMost(path, MAX_FILE_BYTES + 1, st.size + 1);
   } catch (e) {
     const missing = isRecord(e) && e.code === 'ENOENT';
     return { message: `cannot read: ${osMessage(e)}`, missing };
@@ -190,13 +190,24 @@ function osMessage(e: unknown): string {
   return code ? `${text} (${code})` : text;
 }
 
-async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
+/**
+ * Up to `limit` bytes of the file, in a buffer sized for `expected` and
+ * grown only if the file grew since: a directory of small files is read
+ * without a megabyte each.
+ */
+async function readAtMost(path: string, limit: number, expected: number): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
-    const buffer = new Uint8Array(limit);
+    let buffer = new Uint8Array(Math.min(limit, Math.max(expected, 64)));
     let filled = 0;
-    while (filled < limit) {
-      const { bytesRead } = await handle.read(buffer, filled, limit - filled, null);
+    for (;;) {
+      if (filled === buffer.length) {
+        if (buffer.length >= limit) break;
+        const bigger = new Uint8Array(Math.min(limit, buffer.length * 2));
+        bigger.set(buffer);
+        buffer = bigger;
+      }
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
