@@ -281,12 +281,16 @@ export class Manager {
   stopMany(sel: Selection): Promise<Outcome[]> {
     return this.command(() => {
       const { names, untracked, failed } = select(this.services, sel, 'services_stop');
+      // One check for escaped processes after the set, not one per service:
+      // each reads sminitd's list of children, as long as the set is large.
+      const runs = new Map(names.map((n) => [n, this.services.worker(n).run]));
       const stops = inStopOrder(
         names,
         (n) => this.services.depsOf(n),
-        (n) => this.services.worker(n).stop(),
+        (n) => this.services.worker(n).stop(false),
       );
-      const later = this.finish(stops, untracked, failed);
+      const swept = Promise.all(stops.values()).then(() => this.sweepEscaped(runs));
+      const later = swept.then(() => this.finish(stops, untracked, failed));
       return { later };
     });
   }
@@ -669,6 +673,26 @@ export class Manager {
   }
 
   /** Once stops are over: each stopped service's outcome, in the order it stopped. */
+  /**
+   * Kill what the runs of a set of stopped services left outside their
+   * groups, sparing any run started since (`runs`: each one's last run at
+   * the stop).
+   */
+  private async sweepEscaped(runs: ReadonlyMap<string, number>): Promise<void> {
+    const { procs } = this.opts;
+    const markers = [...runs.keys()].map((n) => procs.marker(n));
+    if (!(await procs.mayHaveEscaped([], markers, 0).catch(() => true))) return;
+    for (const [name, run] of runs) {
+      const later = (): number[] => {
+        const w = this.services.get(name);
+        return w && w.run > run ? [w.run] : [];
+      };
+      await procs
+        .sweepMarked(procs.marker(name), later)
+        .catch((err: unknown) => this.opts.report(name, `while sweeping: ${messageOf(err)}`));
+    }
+  }
+
   private async finish(
     stops: ReadonlyMap<string, Promise<void>>,
     untracked: readonly string[],
