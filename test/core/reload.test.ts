@@ -83,6 +83,42 @@ t.test('changes(): the table, and a key it does not know restarts', async (t) =>
   for (const key of Object.keys(KEY_EFFECTS)) t.type(KEY_EFFECTS[key]?.why, 'string', key);
 });
 
+t.test('changes(): the lifecycle keys', async (t) => {
+  const base = def('x', { after: ['db'], conditions: { db: 'up' } });
+  const probe = {
+    check: { kind: 'exec', argv: ['check'] },
+    periodMs: 1000,
+    timeoutMs: 1000,
+    initialDelayMs: 0,
+    successThreshold: 1,
+    failureThreshold: 3,
+  } as const;
+  const taken = (over: Partial<ServiceDef>, keys: string[]): void => {
+    t.same(changes(base, { ...base, ...over }), { keys, restart: false }, keys.join(', '));
+  };
+  taken({ readiness: probe }, ['readiness']);
+  taken({ liveness: probe }, ['liveness']);
+  taken({ readyLog: 'listening' }, ['ready_log']);
+  taken({ restartLimit: { count: 3, windowMs: 60_000 } }, ['restart_limit']);
+  taken({ restartCooldownMs: 5000 }, ['restart_cooldown']);
+  taken({ successCodes: { codes: [0, 3], signals: [] } }, ['success_exit_codes']);
+  taken({ conditions: { db: 'started' } }, ['after']);
+  taken({ after: ['db', 'net'], conditions: { db: 'up', net: 'up' } }, ['after']);
+  t.same(changes(base, { ...base, notify: { kind: 'systemd' } }), {
+    keys: ['notify'],
+    restart: true,
+  });
+  t.same(changes(base, { ...base, watchdogMs: 5000 }), { keys: ['watchdog'], restart: true });
+  const daily = { ...base, oneshot: true, schedule: { cron: '@daily', timezone: null } };
+  const hourly = { ...daily, schedule: { cron: '@hourly', timezone: null } };
+  t.same(changes(daily, hourly), { keys: ['schedule'], restart: false }, 'a new time');
+  t.same(
+    changes({ ...daily, schedule: null }, daily),
+    { keys: ['schedule'], restart: true },
+    'a schedule added',
+  );
+});
+
 t.test('a refused file keeps its service as it is; the rest is applied', async (t) => {
   const a = def('a');
   const b = def('b');

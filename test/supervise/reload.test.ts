@@ -251,6 +251,39 @@ t.test('a new test is taken by a service still starting', async (t) => {
   t.equal(await r.pid('s'), pid, 'the same process');
 });
 
+t.test('a new readiness probe is taken by a running service; the old one stops', async (t) => {
+  const r = await rig(t, { s: 'exec: s\nreadiness:\n  exec: probe-old\n  period: 20ms\n' });
+  await waitFor('the old probe runs', () => r.procs.running('probe-old').length === 1);
+  r.procs.running('probe-old')[0]?.exit(0);
+  await up(r, 's');
+  const pid = await r.pid('s');
+  r.write('s', 'exec: s\nreadiness:\n  exec: probe-new\n  period: 20ms\n');
+  t.same(await r.reload(), ['update s: readiness changed']);
+  await waitFor('the new probe runs', () => r.procs.running('probe-new').length === 1);
+  t.equal(r.procs.running('probe-old').length, 0, 'the old probe is gone');
+  t.equal(await r.state('s'), 'running', 'still running, still ready');
+  t.equal(await r.pid('s'), pid, 'the same process');
+});
+
+t.test('a service waiting for a readiness check it no longer has is ready at once', async (t) => {
+  const r = await rig(t, { s: 'exec: s\nready_log: never-said\n' });
+  await waitFor('started', async () => (await r.state('s')) === 'starting');
+  const pid = await r.pid('s');
+  r.write('s', 'exec: s\n');
+  t.same(await r.reload(), ['update s: ready_log changed']);
+  await up(r, 's');
+  t.equal(await r.pid('s'), pid, 'the same process');
+});
+
+t.test('notify restarts: a process gets its socket as it starts', async (t) => {
+  const r = await rig(t, { s: 'exec: s\n' });
+  await up(r, 's');
+  const pid = await r.pid('s');
+  r.write('s', 'exec: s\nnotify: fd:3\n');
+  t.same(await r.reload(), ['restart s: notify changed']);
+  await waitFor('a new process', async () => (await r.pid('s')) !== pid && (await r.pid('s')) > 0);
+});
+
 t.test('a reload during shutdown is refused like a start', async (t) => {
   const r = await rig(t, { a: 'exec: a\n' });
   void r.m.shutdown();
