@@ -192,7 +192,8 @@ export function planReload(input: PlanInput): Plan {
   entries.push(...stops(input, changed, claims, counts));
   entries.push(...namedEntries(input, entries));
   const refusals = refuseCycles(input, entries);
-  for (const s of input.refused.keys()) entries.push(refusal(s, 'refused', input.refused.get(s)));
+  for (const s of input.refused.keys())
+    entries.push(refusal(s, 'does not load', input.refused.get(s)));
   const known = new Map(input.known);
   for (const s of changed) {
     if (refusals.has(s)) continue;

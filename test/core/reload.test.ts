@@ -3,6 +3,9 @@
 // restarts, refusals that leave the rest standing, and replicas and templates.
 
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Problem, ServiceDef, Source } from '../../lib/core/definition.js';
 import { KEY_EFFECTS, type PlanInput, changes, planReload } from '../../lib/core/reload.js';
 import { makeInstance, makeReplica } from '../../lib/core/instances.js';
@@ -131,7 +134,7 @@ t.test('a refused file keeps its service as it is; the rest is applied', async (
     refused: new Map([['a', [problem]]]),
   });
   const plan = planReload(i);
-  t.same(lines(i), ['restart b: exec changed', 'refuse a: refused']);
+  t.same(lines(i), ['restart b: exec changed', 'refuse a: does not load']);
   t.same(plan.entries.at(-1)?.problems, [problem]);
   t.equal(
     plan.known.get('a'),
@@ -276,4 +279,31 @@ t.test('templates: instances follow their template; after names new ones', async
     next: new Map([...known, ['db@main', svc(def('db@main', { exec: ['db', 'main'] }))]]),
   });
   t.same(lines(own), ['update db@main: file changed'], 'a file of its own takes it over');
+});
+
+t.test("the README's table of keys across a reload is KEY_EFFECTS", async (t) => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('What a changed key does to a running service');
+  t.ok(start > 0, 'the table is there');
+  const rows = readme
+    .slice(start)
+    .split('\n')
+    .slice(2)
+    .filter((l, i, all) => l.startsWith('|') && all.slice(0, i).every((x) => x.startsWith('|')))
+    .slice(2);
+  const documented = new Map<string, boolean>();
+  for (const row of rows) {
+    const [keys, restart] = row.split('|').slice(1, 3);
+    for (const m of (keys ?? '').matchAll(/`([^`]+)`/g))
+      documented.set(m[1] as string, restart?.trim() === 'yes');
+  }
+  // The timezone is part of the schedule; `file` is no key of a file.
+  documented.delete('schedule_timezone');
+  const table = new Map(
+    Object.entries(KEY_EFFECTS)
+      .filter(([k]) => k !== 'file')
+      .map(([k, e]) => [k, e.restart]),
+  );
+  t.same(Object.fromEntries([...documented].sort()), Object.fromEntries([...table].sort()));
 });

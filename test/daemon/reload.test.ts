@@ -65,7 +65,7 @@ t.test('a reload does what its plan says, and only that', async (t) => {
     '',
   ]);
   t.same(dry.stderr.split('\n'), [
-    '! broken  refused: refused, left as it is',
+    '! broken  does not load: refused, left as it is',
     `    ${join(d.dir, 'broken.yaml')}:2:19: shutdown_timeout: expected a duration (seconds, or a string like 100ms, 2s, 1.5m, 1h, 1m30s), got a list`,
     'sminit: 1 refused: broken',
     '',
