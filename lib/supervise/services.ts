@@ -1,7 +1,9 @@
 // The tracked services: each one's worker, the dependency graph between
-// them (and its reverse), replicated services' replicas, and the services
-// whose last processes are still being stopped. Changed only by the
-// manager, from inside its queue, one command at a time; nothing here waits.
+// them (and its reverse), replicated services' replicas, what did not load,
+// the schedules' one timer, and the services whose last processes are still
+// being stopped; who may start, by each dependency's condition. Changed only
+// by the manager, from inside its queue, one command at a time; nothing
+// here waits.
 
 import { judge } from '../core/conditions.js';
 import type { DependencyCondition, NotLoaded, ServiceDef } from '../core/definition.js';
