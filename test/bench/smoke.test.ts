@@ -32,6 +32,8 @@ const EXPECTED = [
   'control.rps.1',
   'control.rps.16',
   'control.rps.64',
+  `reload.noop.${N}`,
+  `stopall.${N}`,
 ];
 
 t.test('a quick bench run reports every figure', async (t) => {
