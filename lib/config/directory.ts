@@ -122,6 +122,8 @@ export interface Config {
   readonly notLoaded: readonly NotLoaded[];
   /** The files taken, by stem: what a reload compares the directory with. */
   readonly sources: ReadonlyMap<string, Source>;
+  /** What was parsed, so the first reload parses only what changed since. */
+  readonly cache: ReadCache;
 }
 
 export async function loadConfig(dir: string): Promise<Config> {
@@ -129,7 +131,16 @@ export async function loadConfig(dir: string): Promise<Config> {
   if (read.unreadable !== null) {
     const message = `cannot read config directory: ${read.unreadable}`;
     const problems = [{ file: dir, line: 0, column: 0, message }];
-    return { defs: [], problems, cycles: [], missing: [], sources: new Map(), notLoaded: [] };
+    const cache = new Map();
+    return {
+      defs: [],
+      problems,
+      cycles: [],
+      missing: [],
+      sources: new Map(),
+      notLoaded: [],
+      cache,
+    };
   }
   const { defs, problems } = startingServices(read.sources);
   const groups = replicaGroups(read.sources);
@@ -158,6 +169,7 @@ export async function loadConfig(dir: string): Promise<Config> {
     missing,
     sources,
     notLoaded: whyNotLoaded(all, cycles, defs),
+    cache: read.cache,
   };
 }
 

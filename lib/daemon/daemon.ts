@@ -234,7 +234,7 @@ class Daemon {
     // socket is ours: with another daemon live, nothing starts.
     let socketIsOurs: () => void = () => undefined;
     this.manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
-    const loaded = this.manager.load(config.defs, config.notLoaded, config.sources);
+    const loaded = this.manager.load(config.defs, config.notLoaded, config.sources, config.cache);
     await this.serveSocket(socketGroup);
     await this.serveHttp();
     const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';

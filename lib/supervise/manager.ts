@@ -155,14 +155,16 @@ export class Manager {
    * `notLoaded` are the services whose files did not load: list and status
    * show them, with why, until a file of theirs is added. `sources` are the
    * files they came from (what a reload compares with); without them, each
-   * service stands for a file of its own.
+   * service stands for a file of its own. `cache`: what reading them parsed.
    */
   load(
     defs: readonly ServiceDef[],
     notLoaded: readonly NotLoaded[] = [],
     sources?: ReadonlyMap<string, Source>,
+    cache?: ReadCache,
   ): Promise<void> {
     return this.command(() => {
+      this.cache = cache;
       for (const n of notLoaded) this.services.notLoaded.set(n.name, n);
       this.known = new Map(sources ?? defs.map((d) => [d.name, { kind: 'service', def: d }]));
       for (const [group, replicas] of replicaGroups(this.known)) {
