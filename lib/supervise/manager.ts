@@ -15,6 +15,7 @@ import { parseSignal } from '../core/signals.js';
 import { ServiceWorker } from './worker.js';
 import type { Network, Processes } from './seam.js';
 import { Scheduler } from './scheduler.js';
+import { EarlierLeftovers } from './recovery.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
 import { RESTART_WAIT_MS, hasProcess, isSettled } from '../core/state.js';
 import { judge } from '../core/conditions.js';
@@ -59,8 +60,12 @@ export class Manager {
   private readonly scheduler = new Scheduler((name, at) => this.post(() => this.due(name, at)));
   /** Services whose dependants are to be judged again: one queued command each, however many changes. */
   private readonly changed = new Set<string>();
+  /** What an earlier daemon of this socket left running: ended before its service starts. */
+  private readonly earlier: EarlierLeftovers;
 
-  constructor(private readonly opts: ManagerOptions) {}
+  constructor(private readonly opts: ManagerOptions) {
+    this.earlier = new EarlierLeftovers(opts.procs, opts.report);
+  }
 
   get isShuttingDown(): boolean {
     return this.shutdownPromise !== null;
@@ -129,11 +134,37 @@ export class Manager {
    * show them, with why, until a file of theirs is added.
    */
   load(defs: readonly ServiceDef[], notLoaded: readonly NotLoaded[] = []): Promise<void> {
-    return this.command(() => {
+    return this.command(async () => {
+      // Before anything spawns: a service whose earlier instance still runs waits for it to end.
+      const earlier = await this.earlier.find();
       for (const n of notLoaded) this.notLoaded.set(n.name, n);
       for (const def of defs) this.track(def);
+      this.earlier.begin(
+        earlier,
+        (name) => {
+          const def = this.workers.get(name)?.def;
+          return def ? { signal: def.stopSignal, timeoutMs: def.shutdownTimeoutMs } : null;
+        },
+        (name) => this.post(() => this.earlierGone(name)),
+      );
       for (const name of this.workers.keys()) this.evaluate(name, true);
     });
+  }
+
+  /** `name`'s leftovers from an earlier daemon are over: say so, and start it if it waits. */
+  private earlierGone(name: string): void {
+    const w = this.workers.get(name);
+    if (w === undefined) {
+      const why = this.notLoaded.has(name)
+        ? 'not loaded (its file has problems)'
+        : 'not in the config any more';
+      this.opts.report(null, this.earlier.message(name, `${name} is ${why}`));
+      return;
+    }
+    const text = this.earlier.message(name, null);
+    this.opts.report(name, text);
+    this.opts.logs.append(name, 'event', w.run, text);
+    this.evaluate(name, false);
   }
 
   start(name: string): Promise<null> {
@@ -351,6 +382,7 @@ export class Manager {
     };
     await Promise.all([...this.workers.keys()].map(stopOne));
     await Promise.all(this.draining.values());
+    await this.earlier.settled();
     // Grandchildren that left their group: by marker, and by parentage for
     // those that also dropped the marker from their environment.
     const swept = await this.opts.procs.killLeftovers().catch((err: unknown) => {
@@ -494,6 +526,7 @@ export class Manager {
       }
     }
     if (this.draining.has(name)) waiting.push(`${name} (previous instance stopping)`);
+    if (this.earlier.holds(name)) waiting.push('the processes an earlier sminitd left to end');
     return { waiting, cannot };
   }
 
@@ -545,6 +578,7 @@ export class Manager {
       watching: w.watching,
       restartsInWindow: w.restartsInWindow,
       nextRun: w.nextRunAt,
+      recovered: this.earlier.view(w.name),
     };
   }
 }
