@@ -16,7 +16,7 @@ export const RUN_VAR = 'SMINIT_RUN';
  * across its restarts, so a new one on the same socket knows its
  * predecessor's processes from those of another daemon on the machine.
  */
-export const SOCKET_VAR = 'SMINIT_SOCKET';
+export const SOCKET_VAR = 'SMINIT_DAEMON_SOCKET';
 
 let socketPath: string | null = null;
 
