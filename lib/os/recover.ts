@@ -4,11 +4,18 @@
 // processes whose daemon is gone count: a live daemon's are never touched.
 // Decides nothing about services or when to start them (the manager does).
 
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import type { SignalName } from '../core/signals.js';
 import { signalAll, signalGroup } from './kill.js';
 import { MARKER_VAR, SOCKET_VAR, daemonId, parseMarker } from './markers.js';
-import { envValues, isAlive, processTable, processesSince, readStat } from './procfs.js';
+import {
+  type ProcStat,
+  envValues,
+  isAlive,
+  processTable,
+  processesSince,
+  readStat,
+} from './procfs.js';
 
 /** One process an earlier daemon started. */
 export interface Leftover {
@@ -145,11 +152,11 @@ export class Recovery {
 
   async end(run: EarlierRun, signal: SignalName, timeoutMs: number): Promise<Ended> {
     const known = new Map(run.processes.map((l) => [key(l), l]));
-    signalLeftovers([...known.values()], signal);
+    await signalLeftovers([...known.values()], signal);
     await allGone([...known.values()], Date.now() + timeoutMs);
     for (let round = 0; round <= RESCANS; round++) {
       const left = [...known.values()].filter((l) => isAlive(l.pid, l.startTime));
-      signalLeftovers(left, 'SIGKILL');
+      await signalLeftovers(left, 'SIGKILL');
       await allGone(left, Date.now() + KILL_GRACE_MS);
       if (round === RESCANS) break;
       const more = (await this.rescan(Date.now())).filter(
@@ -179,18 +186,47 @@ export class Recovery {
 
 /**
  * `signal` to each leftover still alive: to its whole group when it leads
- * one (members that dropped the marker are reached too), else to it alone.
+ * one (members that dropped the marker are reached too) and every member is
+ * its owner's, else to it alone: a marker is only an environment variable,
+ * and must not let a process's owner have another user's processes killed.
  */
-function signalLeftovers(leftovers: readonly Leftover[], signal: SignalName): void {
+async function signalLeftovers(leftovers: readonly Leftover[], signal: SignalName): Promise<void> {
   const live = leftovers
     .map((l) => ({ l, now: readStat(l.pid) }))
     .filter(({ l, now }) => now !== null && now.startTime === l.startTime && now.state !== 'Z');
-  const groups = new Set(
-    live.filter(({ l, now }) => now?.pgrp === l.pid && l.pid > 1).map(({ l }) => l.pid),
-  );
+  const leaders = live.filter(({ l, now }) => now?.pgrp === l.pid && l.pid > 1).map(({ l }) => l);
+  const groups = new Set<number>();
+  if (leaders.length > 0) {
+    const table = await recentTable();
+    for (const g of leaders) {
+      const owner = ownerOf(g.pid);
+      const members = table.filter((p) => p.pgrp === g.pid);
+      const mine = (pid: number): boolean => [owner, null].includes(ownerOf(pid));
+      if (owner !== null && members.every((p) => mine(p.pid))) groups.add(g.pid);
+    }
+  }
   const alone = live.filter(({ now }) => !groups.has(now?.pgrp ?? 0)).map(({ l }) => l.pid);
   for (const g of groups) quietly(() => signalGroup(g, signal));
   for (const pid of alone) quietly(() => signalAll([pid], signal));
+}
+
+let shared: { at: number; table: Promise<ProcStat[]> } | null = null;
+/** One read of the process table for every service's leftovers signalled within a few ms. */
+function recentTable(): Promise<ProcStat[]> {
+  if (shared === null || Date.now() - shared.at > TABLE_REUSE_MS) {
+    shared = { at: Date.now(), table: processTable() };
+  }
+  return shared.table;
+}
+const TABLE_REUSE_MS = 20;
+
+/** The uid a process runs as (its /proc directory's owner); null once it is gone. */
+function ownerOf(pid: number): number | null {
+  try {
+    return statSync(`/proc/${pid}`).uid;
+  } catch {
+    return null;
+  }
 }
 
 function quietly(send: () => unknown): void {

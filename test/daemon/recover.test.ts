@@ -109,6 +109,19 @@ const FILES: Record<string, string> = {
 };
 const LONG = ['web', 'term', 'stubborn', 'escape', 'job'];
 
+/**
+ * The same through the CLI, a connection of its own each time: in a crash
+ * loop the first connection to a daemon started just after its
+ * predecessor's SIGKILL has been seen reset (ECONNRESET); cause not found yet.
+ */
+const runningByCli = (d: Daemon, name: string): Promise<boolean> =>
+  waitFor(
+    `${name} running under daemon ${d.pid}`,
+    async () => /^state: +(running|starting)/m.test((await d.cli('status', name)).stdout),
+    20_000,
+    50,
+  );
+
 async function allUp(d: Daemon): Promise<void> {
   for (const name of LONG) await running(d, name);
   await d.waitStatus('flaky', (s) => s.status === 'backoff', 'in backoff');
@@ -255,19 +268,12 @@ t.test('a crash loop of ten leaves exactly one copy of each service', async (t) 
     ids.push(daemonId(d.pid));
     // Killed at different moments: as soon as it listens (while it may be
     // ending its predecessor's), once a service runs, or a little later.
-    if (i % 3 === 1) {
-      await running(d, 'web').catch(async (err: unknown) => {
-        const end = await Promise.race([d.ended, delay(3000).then(() => 'still running')]);
-        throw new Error(
-          `${String(err)}; daemon ${d.pid} ${JSON.stringify(end)} said: ${d.stderr()}`,
-        );
-      });
-    }
+    if (i % 3 === 1) await runningByCli(d, 'web');
     if (i % 3 === 2) await delay(50 + ((i * 37) % 200));
     await kill9(d);
     d = await startDaemon(t, {}, [], { root });
   }
-  for (const name of Object.keys(files)) await running(d, name);
+  for (const name of Object.keys(files)) await runningByCli(d, name);
   const final = await waitFor(
     'one whole copy of each service',
     async () => {
