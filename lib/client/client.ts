@@ -169,7 +169,8 @@ export class Client {
     let id = -1;
     const early: NotificationMap['log_line'][] = [];
     const deliver = (p: NotificationMap['log_line']): void => {
-      if (p.line) onLine(p.line);
+      if (p.lines) for (const l of p.lines) onLine(l);
+      else if (p.line) onLine(p.line);
       else if (p.dropped !== undefined) onDropped?.(p.dropped);
     };
     const off = this.onNotification((method, params) => {
@@ -178,7 +179,8 @@ export class Client {
       if (id === -1) early.push(p);
       else if (p.subscription === id) deliver(p);
     });
-    id = await this.call('log_follow', query);
+    // Lines come many to a message: a follow keeps up with a burst.
+    id = await this.call('log_follow', { ...query, batch: true });
     for (const p of early) if (p.subscription === id) deliver(p);
     return async () => {
       off();
@@ -187,13 +189,16 @@ export class Client {
   }
 
   private onData(chunk: string): void {
-    this.buf += chunk;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) !== -1) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
+    // Only the unfinished tail is kept: a chunk of many messages is cut once.
+    const text = this.buf === '' ? chunk : this.buf + chunk;
+    let at = 0;
+    // The kept tail holds no newline: look only at what is new.
+    for (let nl = text.indexOf('\n', this.buf.length); nl !== -1; nl = text.indexOf('\n', at)) {
+      const line = text.slice(at, nl);
+      at = nl + 1;
       if (line.trim() !== '') this.onMessage(line);
     }
+    this.buf = at === 0 ? text : text.slice(at);
   }
 
   private onMessage(line: string): void {
