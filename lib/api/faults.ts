@@ -16,7 +16,7 @@ export function faultsEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[FAULTS_VAR] === '1';
 }
 
-export const FAULT_KINDS = ['throw', 'reject', 'uncaught', 'rejection', 'stall'] as const;
+export const FAULT_KINDS = ['throw', 'reject', 'uncaught', 'rejection', 'stall', 'exit'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 function kindOf(params: unknown): FaultKind {
@@ -37,7 +37,9 @@ function kindOf(params: unknown): FaultKind {
  * - `uncaught`: an exception from a callback outside any request (a timer);
  * - `rejection`: a promise rejection nobody handles;
  * - `stall`: the manager's queue never moves again, as if a command hung
- *   (every later request waits; a shutdown ends at its bound).
+ *   (every later request waits; a shutdown ends at its bound);
+ * - `exit`: sminitd exits at once without stopping anything, as a bug
+ *   would, leaving its services to the next sminitd on the socket.
  */
 export function debugMethods(manager: {
   hold(until: Promise<unknown>): void;
@@ -74,6 +76,9 @@ export function debugMethods(manager: {
           return Promise.resolve(null);
         case 'stall':
           manager.hold(new Promise(() => undefined));
+          return Promise.resolve(null);
+        case 'exit':
+          setImmediate(() => process.exit(70));
           return Promise.resolve(null);
       }
     },

@@ -49,6 +49,12 @@ export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
     notify: notifyWire(v),
     restart_limit: limitWire(v),
     schedule: scheduleWire(v, s),
+    recovered: v.recovered && {
+      ended: v.recovered.ended,
+      stuck: v.recovered.stuck,
+      daemons: [...v.recovered.daemons],
+      at: new Date(v.recovered.at).toISOString(),
+    },
   };
 }
 

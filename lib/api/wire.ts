@@ -93,6 +93,17 @@ export interface ScheduleWire {
   readonly last_run_succeeded: boolean | null;
 }
 
+/** What an earlier sminitd of this socket had left running of a service, ended at start-up. */
+export interface RecoveredWire {
+  /** Processes ended. */
+  readonly ended: number;
+  /** Processes that would not end even on SIGKILL (stuck in the kernel). */
+  readonly stuck: number;
+  /** The pids of the gone daemons that had started them. */
+  readonly daemons: readonly number[];
+  readonly at: string;
+}
+
 export interface ServiceStatus {
   // zinit's fields, with zinit's meaning.
   readonly name: string;
@@ -122,6 +133,8 @@ export interface ServiceStatus {
   readonly notify: NotifyWire | null;
   readonly restart_limit: RestartLimitWire | null;
   readonly schedule: ScheduleWire | null;
+  /** Leftovers of an earlier sminitd ended before this one started it; null when there were none. */
+  readonly recovered: RecoveredWire | null;
 }
 
 /** A service whose file was found but not loaded, and why. */
@@ -754,6 +767,7 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     notify: nullable({ $ref: '#/components/schemas/Notify' }),
     restart_limit: nullable({ $ref: '#/components/schemas/RestartLimit' }),
     schedule: nullable({ $ref: '#/components/schemas/Schedule' }),
+    recovered: nullable({ $ref: '#/components/schemas/Recovered' }),
   }),
   Probe: object({
     role: { enum: ['readiness', 'liveness'] },
@@ -787,6 +801,12 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     timezone: nullable(str),
     next_run: nullable(time),
     last_run_succeeded: nullable({ type: 'boolean' }),
+  }),
+  Recovered: object({
+    ended: { type: 'integer', minimum: 0, description: 'processes an earlier sminitd left, ended' },
+    stuck: { type: 'integer', minimum: 0, description: 'those still alive after SIGKILL' },
+    daemons: { type: 'array', items: int, description: 'pids of the gone daemons' },
+    at: time,
   }),
   Exit: object({ pid: int, code: nullable(int), signal: nullable(str), at: time }),
   NotLoaded: object({

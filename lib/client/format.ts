@@ -130,6 +130,7 @@ export function formatStatus(
   for (const p of s.probes) lines.push(probeLine(p, safe));
   if (s.notify) lines.push(`notify:    ${notifyText(s.notify, safe)}`);
   if (s.schedule) lines.push(`schedule:  ${scheduleText(s.schedule)}`);
+  if (s.recovered) lines.push(`recovered: ${recoveredText(s.recovered)}`);
   if (s.last_exit) {
     const how = s.last_exit.signal ? `signal ${s.last_exit.signal}` : `code ${s.last_exit.code}`;
     lines.push(`last exit: ${how} (pid ${s.last_exit.pid}) at ${s.last_exit.at}`);
@@ -179,6 +180,13 @@ function notifyText(n: NotifyWire, safe: (s: string) => string): string {
       `watchdog ${shortMs(n.watchdog_ms)}${n.watchdog_deadline ? ` (due by ${n.watchdog_deadline})` : ''}`,
     );
   return parts.join(', ');
+}
+
+/** `ended 3 processes left by an earlier sminitd (5963, at …)`. */
+function recoveredText(r: NonNullable<ServiceStatus['recovered']>): string {
+  const n = r.ended === 1 ? '1 process' : `${r.ended} processes`;
+  const stuck = r.stuck > 0 ? `; ${r.stuck} would not end` : '';
+  return `ended ${n} left by an earlier sminitd (sminitd ${r.daemons.join(', ')}, at ${r.at}${stuck})`;
 }
 
 function scheduleText(s: NonNullable<ServiceStatus['schedule']>): string {

@@ -5,6 +5,7 @@
 
 import { createWriteStream, fstatSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BoundedWriter } from '../logs/file.js';
@@ -32,6 +33,7 @@ import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { type Init, InitError, setupInit } from '../os/init.js';
 import { loadNative, loadedNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
+import { setSocketMarker } from '../os/markers.js';
 import { systemNetwork } from '../os/network.js';
 import { NotifySockets } from '../os/notify.js';
 import type { RebootKind } from '../os/native.js';
@@ -114,6 +116,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     await checkSocketPath(opts.socket);
     // Refuse before starting anything: a second daemon must not run the services twice.
     await refuseTakenSocket(opts.socket);
+    // Every service process carries the socket: a daemon started again on it
+    // knows what its predecessor left from what another daemon runs.
+    setSocketMarker(resolve(opts.socket));
     const init = await becomeInit(opts.container);
     const socketGroup = await socketGroupId(opts.socketGroup);
     const config = await loadServiceFiles(opts.configDir);

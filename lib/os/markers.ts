@@ -1,7 +1,7 @@
 // Who a process belongs to, written into its environment: the daemon's
-// identity (pid and start time), the service, the run. A process that left
-// its group is still found by these. Reads /proc once for the daemon's own
-// start time; keeps that one answer.
+// identity (pid and start time), the service, the run, the socket it
+// serves. A process that left its group is still found by these. Reads
+// /proc once for the daemon's own start time; keeps that and the socket.
 
 import { readStat } from './procfs.js';
 
@@ -11,6 +11,24 @@ export const MARKER_VAR = 'SMINIT_SERVICE';
 export const DAEMON_VAR = 'SMINIT_DAEMON';
 /** Which start of the service a process belongs to: a restart sweeps the old run's, not the new one's. */
 export const RUN_VAR = 'SMINIT_RUN';
+/**
+ * The socket of the daemon that started a process: what names a daemon
+ * across its restarts, so a new one on the same socket knows its
+ * predecessor's processes from those of another daemon on the machine.
+ */
+export const SOCKET_VAR = 'SMINIT_DAEMON_SOCKET';
+
+let socketPath: string | null = null;
+
+/** Set once at start-up, before anything is spawned: the socket this daemon serves. */
+export function setSocketMarker(path: string): void {
+  socketPath = path;
+}
+
+/** The socket path every service process carries; null when the daemon has not said. */
+export function socketMarker(): string | null {
+  return socketPath;
+}
 
 let selfId: string | null = null;
 
@@ -29,4 +47,18 @@ export function daemonId(pid: number = process.pid): string {
 /** The marker value of one service of the daemon `daemonPid` (which must be running). */
 export function markerValue(daemonPid: number, service: string): string {
   return `${daemonId(daemonPid)}:${service}`;
+}
+
+/** A marker's parts: the daemon (pid and start time) and the service. */
+export interface MarkerParts {
+  readonly daemonPid: number;
+  readonly daemonStart: number;
+  readonly service: string;
+}
+
+/** Reads `<pid>.<start time>:<name>`; null for anything else. */
+export function parseMarker(value: string): MarkerParts | null {
+  const m = /^(\d+)\.(\d+):(.+)$/.exec(value);
+  if (m === null) return null;
+  return { daemonPid: Number(m[1]), daemonStart: Number(m[2]), service: m[3] ?? '' };
 }

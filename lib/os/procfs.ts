@@ -160,8 +160,39 @@ export async function findByEnv(
   value: string,
 ): Promise<number[]> {
   const needle = Buffer.from(`${key}=${value}\0`);
+  const found = await scanEnvirons(processes, (env) => hasEntry(env, needle) || null);
+  return [...found.keys()];
+}
+
+/**
+ * The values of `keys` in the initial environment of each process that has
+ * the first of them (a process without it is left out), read as findByEnv
+ * reads: through the thread pool, unreadable ones skipped.
+ */
+export async function envValues(
+  processes: readonly ProcStat[] | readonly number[],
+  keys: readonly [string, ...string[]],
+): Promise<Map<number, Record<string, string>>> {
+  const first = Buffer.from(`${keys[0]}=`);
+  return scanEnvirons(processes, (env) => {
+    if (env.indexOf(first) < 0) return null;
+    const out: Record<string, string> = {};
+    for (const entry of env.toString('utf8').split('\0')) {
+      const eq = entry.indexOf('=');
+      const k = entry.slice(0, eq);
+      if (eq > 0 && keys.includes(k) && !(k in out)) out[k] = entry.slice(eq + 1);
+    }
+    return keys[0] in out ? out : null;
+  });
+}
+
+/** Each process's environ given to `pick`; what it returns for each, when not null, by pid, in order. */
+async function scanEnvirons<T>(
+  processes: readonly ProcStat[] | readonly number[],
+  pick: (env: Buffer) => T | null,
+): Promise<Map<number, T>> {
   const pids = processes.map((p) => (typeof p === 'number' ? p : p.pid)).filter(validPid);
-  const hits: boolean[] = new Array<boolean>(pids.length).fill(false);
+  const hits: (T | null)[] = new Array<T | null>(pids.length).fill(null);
   // A few lanes, each reusing one buffer: readFile would allocate 64 KiB per
   // file (the size of a /proc file is unknown), tens of MiB per scan of a
   // busy machine, and the allocator keeps what a sweep on every crash churns.
@@ -172,11 +203,16 @@ export async function findByEnv(
       const env = await readEnviron(pids[i]!, buf);
       if (env === null) continue;
       buf = env.buffer;
-      hits[i] = hasEntry(env.data, needle);
+      hits[i] = pick(env.data);
     }
   };
   await Promise.all(Array.from({ length: Math.min(ENVIRON_LANES, pids.length) }, lane));
-  return pids.filter((_, i) => hits[i]);
+  const out = new Map<number, T>();
+  pids.forEach((pid, i) => {
+    const hit = hits[i];
+    if (hit !== null && hit !== undefined) out.set(pid, hit);
+  });
+  return out;
 }
 
 /** As many reads in flight as the thread pool has threads by default. */

@@ -14,7 +14,7 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { DAEMON_VAR, MARKER_VAR, RUN_VAR, daemonId } from './markers.js';
+import { DAEMON_VAR, MARKER_VAR, RUN_VAR, SOCKET_VAR, daemonId, socketMarker } from './markers.js';
 import { signalGroup } from './kill.js';
 import type { Native, SpawnRequest, SpawnResult, WaitStatus } from './native.js';
 
@@ -55,6 +55,8 @@ function baseEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>> 
       [DAEMON_VAR]: daemonId(),
     };
     delete (env as Record<string, string | undefined>)[RUN_VAR];
+    // Never an outer daemon's socket: that one would take this process for its own leftover.
+    (env as Record<string, string | undefined>)[SOCKET_VAR] = socketMarker() ?? undefined;
     byMarker.set(spec.marker, env);
   }
   return env;

@@ -204,7 +204,9 @@ export class Manager {
     sources?: ReadonlyMap<string, Source>,
     cache?: ReadCache,
   ): Promise<void> {
-    return this.command(() => {
+    return this.command(async () => {
+      // Before anything spawns: a service whose earlier instance still runs waits for it to end.
+      const earlier = await this.services.earlier.find();
       this.cache = cache;
       for (const n of notLoaded) this.services.notLoaded.set(n.name, n);
       this.known = new Map(sources ?? defs.map((d) => [d.name, { kind: 'service', def: d }]));
@@ -214,6 +216,7 @@ export class Manager {
       }
       for (const def of defs) this.services.track(def);
       this.services.refreshDeps(this.services.names());
+      this.services.recover(earlier);
       for (const name of this.services.names()) this.services.evaluate(name, true);
     });
   }
@@ -617,6 +620,7 @@ export class Manager {
     );
     await Promise.all(stops.values());
     await Promise.all(this.services.draining.values());
+    await this.services.earlier.settled();
     // Grandchildren that left their group: by marker, and by parentage for
     // those that also dropped the marker from their environment.
     const swept = await this.opts.procs.killLeftovers().catch((err: unknown) => {

@@ -1,15 +1,17 @@
 // What supervision needs of the operating system, as interfaces it is
 // given rather than modules it imports: spawn a run in a session of its own,
 // signal a group, tell whether a group has members left, end what a run left
-// behind, receive systemd notifications; and, beside it, the network checks
+// behind, end what an earlier daemon left running, receive systemd
+// notifications; and, beside it, the network checks
 // of probes (HTTP, TCP). The daemon plugs in the real system (os/system.ts,
 // os/network.ts); unit tests of the manager and workers plug in fakes.
 // Types only.
 
 import type { SignalName } from '../core/signals.js';
+import type { EarlierRun, Ended } from '../os/recover.js';
 import type { Child, SpawnSpec } from '../os/spawn.js';
 
-export type { Child, SpawnSpec };
+export type { Child, EarlierRun, Ended, SpawnSpec };
 
 export interface Processes {
   /** Spawn in a new session and process group. Never throws: failures arrive as 'error'. */
@@ -39,6 +41,13 @@ export interface Processes {
   sweepMarked(marker: string, spare: (() => readonly number[]) | null): Promise<number>;
   /** The last sweep of a shutdown: whatever any service left; how many were killed. */
   killLeftovers(): Promise<number>;
+  /**
+   * What earlier daemons of this socket, now gone, left running, by
+   * service: asked once, at start-up, before anything is spawned.
+   */
+  findEarlier(): Promise<readonly EarlierRun[]>;
+  /** End one service's leftovers as a stop would: `signal`, `timeoutMs`, then SIGKILL. */
+  endEarlier(run: EarlierRun, signal: SignalName, timeoutMs: number): Promise<Ended>;
   /** A spawn failure as a person reads it (what could not run, and why). */
   describeSpawnError(err: NodeJS.ErrnoException, argv0: string, cwd: string): string;
   /**

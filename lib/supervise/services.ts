@@ -17,6 +17,7 @@ import type { Network, Processes } from './seam.js';
 import type { ServiceView } from './view.js';
 import { ServiceWorker } from './worker.js';
 import type { EventBody } from '../core/events.js';
+import { EarlierLeftovers } from './recovery.js';
 
 export interface ServicesContext {
   readonly logs: LogStore;
@@ -53,8 +54,40 @@ export class Services {
   /** Services whose dependants are to be judged again: one queued command each, however many changes. */
   private readonly changed = new Set<string>();
 
+  /** What an earlier daemon of this socket left running: ended before its service starts. */
+  readonly earlier: EarlierLeftovers;
+
   constructor(private readonly ctx: ServicesContext) {
     this.scheduler = new Scheduler((name, at) => ctx.post(() => this.due(name, at)));
+    this.earlier = new EarlierLeftovers(ctx.procs, ctx.report);
+  }
+
+  /** End what earlier daemons left (found before anything was tracked), each service's as its stop would. */
+  recover(runs: Parameters<EarlierLeftovers['begin']>[0]): void {
+    this.earlier.begin(
+      runs,
+      (name) => {
+        const def = this.workers.get(name)?.def;
+        return def ? { signal: def.stopSignal, timeoutMs: def.shutdownTimeoutMs } : null;
+      },
+      (name) => this.ctx.post(() => this.earlierGone(name)),
+    );
+  }
+
+  /** `name`'s leftovers from an earlier daemon are over: say so, and start it if it waits. */
+  private earlierGone(name: string): void {
+    const w = this.workers.get(name);
+    if (w === undefined) {
+      const why = this.notLoaded.has(name)
+        ? 'not loaded (its file has problems)'
+        : 'not in the config any more';
+      this.ctx.report(null, this.earlier.message(name, `${name} is ${why}`));
+      return;
+    }
+    const text = this.earlier.message(name, null);
+    this.ctx.report(name, text);
+    this.ctx.logs.append(name, 'event', w.run, text);
+    this.evaluate(name, false);
   }
 
   // --- reads ----------------------------------------------------------------
@@ -137,6 +170,7 @@ export class Services {
       watching: w.watching,
       restartsInWindow: w.restartsInWindow,
       nextRun: w.nextRunAt,
+      recovered: this.earlier.view(w.name),
     };
   }
 
@@ -313,6 +347,7 @@ export class Services {
       }
     }
     if (this.draining.has(name)) waiting.push(`${name} (previous instance stopping)`);
+    if (this.earlier.holds(name)) waiting.push('the processes an earlier sminitd left to end');
     return { waiting, cannot };
   }
 

@@ -5,6 +5,7 @@
 
 import type { DependencyCondition, ServiceDef } from '../core/definition.js';
 import type { ExitInfo, ServiceState } from '../core/state.js';
+import type { RecoveredView } from './recovery.js';
 import type { WatchView } from './watchers.js';
 
 export interface DependencyView {
@@ -58,4 +59,6 @@ export interface ServiceView {
   readonly restartsInWindow: number;
   /** When its next scheduled run is due (epoch ms); null when none is. */
   readonly nextRun: number | null;
+  /** What an earlier sminitd had left running of it, ended at start-up; null when nothing was. */
+  readonly recovered: RecoveredView | null;
 }

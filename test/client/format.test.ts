@@ -32,6 +32,7 @@ const status: ServiceStatus = {
   notify: null,
   restart_limit: null,
   schedule: null,
+  recovered: null,
 };
 
 t.test('formatList', async (t) => {
@@ -108,6 +109,15 @@ t.test('formatStatus', async (t) => {
     dependencies: {},
   });
   t.matchSnapshot(bare, 'status backing off');
+  const recovered = formatStatus({
+    ...status,
+    recovered: { ended: 3, stuck: 0, daemons: [5963], at: '2024-05-01T09:59:58.000Z' },
+  });
+  t.match(
+    recovered,
+    /^recovered: ended 3 processes left by an earlier sminitd \(sminitd 5963, at 2024-05-01T09:59:58.000Z\)$/m,
+  );
+  t.notMatch(text, /recovered:/, 'nothing said when nothing was left');
   const watched = formatStatus({
     ...status,
     reason:

@@ -171,6 +171,7 @@ t.test('list: states in colour, columns still aligned', async (t) => {
     notify: null,
     restart_limit: null,
     schedule: null,
+    recovered: null,
     file: 'f',
   });
   const rows = [row('a', 'running'), row('b', 'backoff'), row('c', 'failed'), row('d', 'stopped')];

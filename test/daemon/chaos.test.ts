@@ -6,8 +6,11 @@
 // settled: every service the manager believes up runs exactly once, no
 // process of a service that is down survives, nothing the manager does not
 // know about is left, no zombie waits on the daemon, and every request got
-// an answer. ~25 s in the suite; SMINIT_CHAOS_SECONDS=N runs it for N
-// seconds, SMINIT_CHAOS_SEED=S replays a run.
+// an answer. Then the daemon itself is SIGKILLed in the middle of more of
+// the same and started again on its config and socket: the same holds of
+// the new one, and nothing of the old one's survives. ~30 s in the suite;
+// SMINIT_CHAOS_SECONDS=N runs it for N seconds, SMINIT_CHAOS_SEED=S
+// replays a run.
 
 import t from 'tap';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -22,7 +25,8 @@ import {
 } from '../../lib/os/procfs.js';
 import { DAEMON_VAR, MARKER_VAR, daemonId, markerValue } from '../../lib/os/markers.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
-import { startDaemon } from '../helpers/daemon.js';
+import { type Daemon, startDaemon } from '../helpers/daemon.js';
+import { dirname } from 'node:path';
 import { waitFor } from '../helpers/wait.js';
 
 const SECONDS = Number(process.env.SMINIT_CHAOS_SECONDS ?? 25);
@@ -111,8 +115,8 @@ t.test(`chaos: ${SECONDS} s, seed ${SEED}`, async (t) => {
 
   // SIGKILL a random process of a random service: its main process, or any
   // child or grandchild (found by its marker, wherever it went).
-  const killer = async (): Promise<void> => {
-    while (Date.now() < deadline) {
+  const killer = async (until = deadline): Promise<void> => {
+    while (Date.now() < until) {
       const name = pick(NAMES);
       const table = await processTable();
       const pids = await findByEnv(table, MARKER_VAR, marker(name));
@@ -142,10 +146,10 @@ t.test(`chaos: ${SECONDS} s, seed ${SEED}`, async (t) => {
   };
   const opNames = Object.keys(ops);
   const hung: string[] = [];
-  const client = async (): Promise<void> => {
+  const client = async (until = deadline): Promise<void> => {
     const c = await Client.connect(d.socket);
     try {
-      while (Date.now() < deadline) {
+      while (Date.now() < until) {
         // Several requests in flight on one connection, as a busy client sends them.
         const batch = Array.from({ length: 1 + Math.floor(random() * 3) }, () => {
           const op = pick(opNames);
@@ -165,8 +169,47 @@ t.test(`chaos: ${SECONDS} s, seed ${SEED}`, async (t) => {
   t.same(hung, [], 'no request went unanswered past its deadline');
   t.equal(counts.broken, 0, 'no connection broke');
 
-  // Quiesce: bring every service back under management, then wait until
-  // none is on its way anywhere.
+  await settle(d, problems);
+  const byStatus = new Map<string, number>();
+  for (const s of await d.client.listFull())
+    byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
+  t.comment(
+    `seed ${SEED}: ${kills} kills, ${counts.answer} answers, ${counts.error} error answers; ` +
+      `final: ${[...byStatus].map(([k, v]) => `${v} ${k}`).join(', ')}`,
+  );
+  t.same(problems, [], 'the manager and the process table agree');
+  t.ok(kills >= SECONDS / 2, `${kills} processes killed`);
+  t.ok(counts.answer >= SECONDS * 4, `${counts.answer} requests answered`);
+  t.equal(d.proc.exitCode, null, 'the daemon is alive');
+  t.notMatch(d.stderr(), /internal error/);
+
+  // The daemon itself: SIGKILLed while its services are being killed,
+  // stopped and restarted, then started again on the same config and socket.
+  const oldId = daemonId(d.pid);
+  const until = Date.now() + 3000;
+  const more = Promise.all([killer(until), client(until), client(until)]);
+  await delay(1000 + random() * 1500);
+  d.proc.kill('SIGKILL');
+  await d.ended;
+  await more;
+  const again = await startDaemon(t, {}, [], { root: dirname(d.dir) });
+  const after: string[] = [];
+  await settle(again, after);
+  const table = await processTable();
+  const live = new Set(table.filter((p) => p.state !== 'Z').map((p) => p.pid));
+  const survivors = (await findByEnv(table, DAEMON_VAR, oldId)).filter((p) => live.has(p));
+  if (survivors.length > 0) after.push(`processes of the killed daemon live on: ${survivors}`);
+  t.same(after, [], 'after the daemon was killed and started again, the same holds');
+  t.match(again.stderr(), /left by sminitd \d+ \(gone\)/, 'it found what the old one left');
+  t.notMatch(again.stderr(), /internal error/);
+});
+
+/**
+ * Bring every service back under management, wait until none is on its way
+ * anywhere, take flappy (which crashes on purpose) out of the picture, and
+ * wait for the invariants to hold; what is wrong goes into `problems`.
+ */
+async function settle(d: Daemon, problems: string[]): Promise<void> {
   const c = d.client;
   for (const name of NAMES) {
     await c.monitor(name).catch(() => undefined);
@@ -190,9 +233,8 @@ t.test(`chaos: ${SECONDS} s, seed ${SEED}`, async (t) => {
         .join(', ')}`,
     );
   });
-  // flappy keeps crashing on purpose: take it out of the picture.
   await c.stop('flappy');
-
+  const marker = (name: string): string => markerValue(d.pid, name);
   let last: string[] = [];
   await waitFor(
     'the invariants to hold',
@@ -205,19 +247,7 @@ t.test(`chaos: ${SECONDS} s, seed ${SEED}`, async (t) => {
     5000,
     100,
   ).catch(() => problems.push(...last));
-
-  const byStatus = new Map<string, number>();
-  for (const s of await c.listFull()) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
-  t.comment(
-    `seed ${SEED}: ${kills} kills, ${counts.answer} answers, ${counts.error} error answers; ` +
-      `final: ${[...byStatus].map(([k, v]) => `${v} ${k}`).join(', ')}`,
-  );
-  t.same(problems, [], 'the manager and the process table agree');
-  t.ok(kills >= SECONDS / 2, `${kills} processes killed`);
-  t.ok(counts.answer >= SECONDS * 4, `${counts.answer} requests answered`);
-  t.equal(d.proc.exitCode, null, 'the daemon is alive');
-  t.notMatch(d.stderr(), /internal error/);
-});
+}
 
 /** What is wrong between what the manager says and what runs. */
 async function violations(

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, RpcError } from '../../lib/client/client.js';
 import { findByEnv, processTable } from '../../lib/os/procfs.js';
 import { signalAll } from '../../lib/os/kill.js';
-import { DAEMON_VAR, daemonId } from '../../lib/os/markers.js';
+import { DAEMON_VAR, SOCKET_VAR, daemonId } from '../../lib/os/markers.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
 import { waitFor } from './wait.js';
 
@@ -73,6 +73,11 @@ export interface DaemonOptions {
    * such a user.
    */
   readonly user?: number;
+  /**
+   * Start on another daemon's directory and socket (`root`, the parent of its
+   * `dir`): a daemon started again after its predecessor died.
+   */
+  readonly root?: string;
 }
 
 export interface CliResult {
@@ -133,16 +138,22 @@ export async function sweep(id: string): Promise<void> {
   signalAll(await findByEnv(table, DAEMON_VAR, id), 'SIGKILL');
 }
 
+/** Kill every process any daemon on `socket` started, whichever daemon it was and wherever it went. */
+export async function sweepSocket(socket: string): Promise<void> {
+  const table = await processTable();
+  signalAll(await findByEnv(table, SOCKET_VAR, resolve(socket)), 'SIGKILL');
+}
+
 export async function startDaemon(
   t: Teardown,
   files: Record<string, string>,
   extraArgs: readonly string[] = [],
   options: DaemonOptions = {},
 ): Promise<Daemon> {
-  const root = tempDir(t);
+  const root = options.root ?? tempDir(t);
   const dir = join(root, 'etc');
   const socket = join(root, 's.sock');
-  mkdirSync(dir);
+  mkdirSync(dir, { recursive: true });
   const write = (name: string, yaml: string): void =>
     writeFileSync(join(dir, name.includes('.') ? name : `${name}.yaml`), yaml);
   for (const [name, yaml] of Object.entries(files)) write(name, yaml);
@@ -197,6 +208,8 @@ export async function startDaemon(
       clearTimeout(deadline);
     }
     if (!ns) await sweep(id);
+    // What a killed daemon left and nobody ended (a test that failed half-way).
+    await sweepSocket(socket);
   });
   const client = await waitFor(
     `sminitd to listen on ${socket} (stderr: ${err})`,

@@ -10,6 +10,8 @@ import { LIFECYCLE_DEFAULTS, type ServiceDef } from '../../lib/core/definition.j
 import type { SignalName } from '../../lib/core/signals.js';
 import type {
   Child,
+  EarlierRun,
+  Ended,
   Network,
   NotifyMessage,
   NotifySocket,
@@ -49,7 +51,7 @@ export class FakeChild extends EventEmitter implements Child {
 }
 
 export interface Event {
-  readonly kind: 'spawn' | 'signal';
+  readonly kind: 'spawn' | 'signal' | 'end-earlier';
   readonly argv0: string;
   readonly pid: number;
   readonly signal?: SignalName | 0;
@@ -119,6 +121,32 @@ export class FakeProcesses implements Processes {
     return Promise.resolve(0);
   }
 
+  /** What earlier daemons left, as findEarlier reports it. */
+  readonly earlier: EarlierRun[] = [];
+  /** When set, endEarlier waits until the test calls `done` on its ending. */
+  holdEarlier = false;
+  /** Each endEarlier asked for, in order. */
+  readonly endings: {
+    readonly run: EarlierRun;
+    readonly signal: SignalName;
+    readonly timeoutMs: number;
+    done(result?: Ended): void;
+  }[] = [];
+
+  findEarlier(): Promise<readonly EarlierRun[]> {
+    return Promise.resolve(this.earlier);
+  }
+
+  endEarlier(run: EarlierRun, signal: SignalName, timeoutMs: number): Promise<Ended> {
+    this.events.push({ kind: 'end-earlier', argv0: run.service, pid: 0, signal });
+    return new Promise<Ended>((resolve) => {
+      const done = (result?: Ended): void =>
+        resolve(result ?? { ended: run.processes.length, stuck: 0 });
+      this.endings.push({ run, signal, timeoutMs, done });
+      if (!this.holdEarlier) done();
+    });
+  }
+
   describeSpawnError(err: NodeJS.ErrnoException, argv0: string): string {
     return `cannot run '${argv0}': ${err.code ?? err.message}`;
   }
@@ -152,7 +180,11 @@ export class FakeProcesses implements Processes {
   /** Spawns and signals as `verb argv0` lines, in order. */
   trace(): string[] {
     return this.events.map((e) =>
-      e.kind === 'spawn' ? `spawn ${e.argv0}` : `${String(e.signal)} ${e.argv0}`,
+      e.kind === 'spawn'
+        ? `spawn ${e.argv0}`
+        : e.kind === 'end-earlier'
+          ? `end-earlier ${e.argv0} ${String(e.signal)}`
+          : `${String(e.signal)} ${e.argv0}`,
     );
   }
 }
@@ -174,6 +206,20 @@ export class FakeNetwork implements Network {
     const r = this.tcp.get(`${host}:${port}`);
     return Promise.resolve(r === undefined ? 'connection refused' : r);
   }
+}
+
+/** Leftovers of `service` from the daemon `daemonPid`, `count` processes. */
+export function earlierRun(service: string, count: number, daemonPid = 5963): EarlierRun {
+  return {
+    service,
+    daemons: [daemonPid],
+    processes: Array.from({ length: count }, (_, i) => ({
+      pid: 90_000 + i,
+      startTime: 1,
+      service,
+      daemonPid,
+    })),
+  };
 }
 
 /** A service definition with sminit's defaults and quick timings, `over` applied. */
