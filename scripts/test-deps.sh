@@ -10,6 +10,8 @@ NEEDS='
 socat socat
 promtool prometheus
 dot graphviz
+chromium chromium
+tmux tmux
 '
 
 missing=''
