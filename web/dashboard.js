@@ -169,14 +169,17 @@ function makeRow(name) {
   const cells = {};
   for (const key of CELLS) {
     const td = document.createElement('td');
-    td.className = key === 'name' ? 'name' : ['state', 'ready'].includes(key) ? key : 'num';
+    td.className = key === 'name' ? 'name' : key === 'state' ? 'state-cell' : 'num';
     if (LABELS[key]) td.dataset.label = LABELS[key];
     tr.append(td);
     cells[key] = td;
   }
   cells.name.textContent = name;
-  const actions = document.createElement('td');
-  actions.className = 'actions';
+  const cell = document.createElement('td');
+  cell.className = 'actions';
+  const actions = document.createElement('div');
+  actions.className = 'buttons';
+  cell.append(actions);
   for (const verb of ['start', 'stop', 'restart']) {
     const b = document.createElement('button');
     b.type = 'button';
@@ -189,7 +192,7 @@ function makeRow(name) {
     actions.append(b);
     cells[verb] = b;
   }
-  tr.append(actions);
+  tr.append(cell);
   tr.addEventListener('click', () => select(name));
   view.rows.set(name, { tr, cells });
   return view.rows.get(name);
