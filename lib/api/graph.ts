@@ -3,16 +3,24 @@
 // the condition it waits on and whether that holds; the chains of waiting
 // and the critical chain (core/why.ts reasons, this file renders). No I/O.
 
-import { type ServiceState, isUp, reasonOf } from '../core/state.js';
+import { effectiveCondition, judge } from '../core/conditions.js';
+import type { SuccessCodes } from '../core/definition.js';
+import { type ServiceState, reasonOf } from '../core/state.js';
 import { type WhyGraph, chainSentence, criticalChain, waitChains } from '../core/why.js';
-import type { ServiceView } from '../supervise/view.js';
+import type { DependencyView, ServiceView } from '../supervise/view.js';
 import type { EdgeCondition, Graph, GraphEdge, GraphNode, Why, WhyStep } from './wire.js';
 
-/** What a dependant waits for of `dep`: its exit 0, its health test, its spawn. */
-function conditionOf(dep: ServiceView | undefined): EdgeCondition {
-  if (dep === undefined) return 'tracked';
-  if (dep.def.oneshot) return 'success';
-  return dep.def.test !== null ? 'healthy' : 'running';
+/** What a dependant waits for of `dep` (`up` made what it means for it), and whether that holds. */
+function edgeOf(
+  d: DependencyView,
+  dep: ServiceView | undefined,
+): { condition: EdgeCondition; met: boolean } {
+  if (dep === undefined) return { condition: 'tracked', met: false };
+  const judged = { name: d.name, def: dep.def, state: dep.state };
+  return {
+    condition: effectiveCondition(d.condition, judged),
+    met: judge(d.condition, judged).met,
+  };
 }
 
 function untrackedNode(name: string): GraphNode {
@@ -26,7 +34,7 @@ export function toGraph(views: readonly ServiceView[], now = Date.now()): Graph 
     status: v.state.kind,
     target: v.target === 'up' ? 'Up' : 'Down',
     oneshot: v.def.oneshot,
-    reason: reasonOf(v.state, now, v.def.oneshot),
+    reason: reasonOf(v.state, now, v.def.successCodes, v.def.oneshot),
   }));
   const edges: GraphEdge[] = [];
   const missing = new Set<string>();
@@ -34,8 +42,7 @@ export function toGraph(views: readonly ServiceView[], now = Date.now()): Graph 
     for (const d of v.dependencies) {
       const dep = byName.get(d.name);
       if (dep === undefined) missing.add(d.name);
-      const met = d.state !== null && isUp(d.state);
-      edges.push({ from: v.name, to: d.name, condition: conditionOf(dep), met });
+      edges.push({ from: v.name, to: d.name, ...edgeOf(d, dep) });
     }
   }
   for (const name of [...missing].sort()) nodes.push(untrackedNode(name));
@@ -51,6 +58,7 @@ function whyGraph(views: readonly ServiceView[]): WhyGraph {
         state: v.state,
         target: v.target,
         oneshot: v.def.oneshot,
+        codes: v.def.successCodes,
         after: v.dependencies.map((d) => d.name),
         lastUp: v.lastUp,
       },
@@ -61,7 +69,8 @@ function whyGraph(views: readonly ServiceView[]): WhyGraph {
 function step(g: WhyGraph, name: string, now: number): WhyStep {
   const n = g.get(name);
   if (!n) return { service: name, status: 'untracked', reason: 'not tracked' };
-  return { service: name, status: n.state.kind, reason: reasonOf(n.state, now, n.oneshot) };
+  const reason = reasonOf(n.state, now, n.codes, n.oneshot);
+  return { service: name, status: n.state.kind, reason };
 }
 
 /** Why `name` is in its state; `started` is sminitd's start (epoch ms), for the chain's times. */
@@ -72,14 +81,14 @@ export function toWhy(
   now = Date.now(),
 ): Why {
   const g = whyGraph(views);
-  const self = g.get(name) as { state: ServiceState; oneshot: boolean };
+  const self = g.get(name) as { state: ServiceState; oneshot: boolean; codes: SuccessCodes };
   const chains = waitChains(g, name);
   const iso = (ms: number): string => new Date(ms).toISOString();
   const critical = criticalChain(g, name);
   return {
     service: name,
     status: self.state.kind,
-    reason: reasonOf(self.state, now, self.oneshot),
+    reason: reasonOf(self.state, now, self.codes, self.oneshot),
     summary: chains.map((c) => chainSentence(g, c, now)),
     chains: chains.map((c) => c.map((n) => step(g, n, now))),
     critical:

@@ -123,7 +123,7 @@ const SERVICE_METRICS: readonly Metric<ServiceContext>[] = [
   {
     name: 'sminit_service_ready',
     type: 'gauge',
-    help: 'Whether the service is up for its dependants: running past its health test, or a oneshot that exited 0.',
+    help: 'Whether the service is up for its dependants: running and ready, or a oneshot that succeeded.',
     read: ({ view: v }) => (isUp(v.state) ? 1 : 0),
   },
   {
@@ -165,8 +165,8 @@ const SERVICE_METRICS: readonly Metric<ServiceContext>[] = [
   {
     name: 'sminit_service_probe_failures_total',
     type: 'counter',
-    help: 'Failed runs of the service’s health test since it was tracked.',
-    read: ({ view: v }) => v.counters.testFailures,
+    help: 'Failed checks of the service’s health test and probes since it was tracked.',
+    read: ({ view: v }) => v.counters.probeFailures,
   },
   {
     name: 'sminit_service_give_ups_total',

@@ -36,12 +36,14 @@ export class Probes {
     if (o.shuttingDown) return { ok: false, text: 'not ready: sminitd is shutting down' };
     const now = Date.now();
     const wanted = o.views.filter((v) => v.target === 'up');
-    const waiting = wanted.filter((v) => !isUp(v.state));
+    // A scheduled oneshot is where it should be between its runs, whatever the last did.
+    const waiting = wanted.filter((v) => !isUp(v.state) && v.state.kind !== 'scheduled');
     if (waiting.length === 0) {
       return { ok: true, text: `ready: ${count(wanted.length, 'service')} up` };
     }
     const lines = waiting.map(
-      (v) => `${v.name}: ${v.state.kind} (${reasonOf(v.state, now, v.def.oneshot)})`,
+      (v) =>
+        `${v.name}: ${v.state.kind} (${reasonOf(v.state, now, v.def.successCodes, v.def.oneshot)})`,
     );
     return {
       ok: false,

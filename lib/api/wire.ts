@@ -4,6 +4,7 @@
 // and the client imports this file alone, so it stays free of dependencies.
 
 import { STATE_KINDS, type StateKind } from '../core/state.js';
+import type { DependencyCondition } from '../core/definition.js';
 import {
   LOG_STREAMS,
   type LogLine,
@@ -34,6 +35,55 @@ export interface ExitWire {
   readonly at: string;
 }
 
+/** A readiness or liveness probe as it stands. */
+export interface ProbeWire {
+  readonly role: 'readiness' | 'liveness';
+  readonly kind: 'exec' | 'http' | 'tcp';
+  /** The command, the URL, or host:port. */
+  readonly target: string;
+  readonly passing: boolean;
+  readonly last: { readonly ok: boolean; readonly reason: string; readonly at: string } | null;
+  /** Failures in a row (0 after a pass). */
+  readonly failures: number;
+  /** Passes in a row (0 after a failure). */
+  readonly successes: number;
+  readonly next_run: string | null;
+}
+
+/** What a service that notifies (`notify:`) last said, and its watchdog. */
+export interface NotifyWire {
+  readonly mode: 'systemd' | 'fd';
+  /** The descriptor of `fd:N`; null for systemd. */
+  readonly fd: number | null;
+  /** The NOTIFY_SOCKET path (systemd), once opened. */
+  readonly socket: string | null;
+  /** The last STATUS= text. */
+  readonly status: string | null;
+  readonly main_pid: number | null;
+  readonly reloading: boolean;
+  readonly stopping: boolean;
+  readonly watchdog_ms: number | null;
+  /** When the next WATCHDOG=1 is due. */
+  readonly watchdog_deadline: string | null;
+}
+
+export interface RestartLimitWire {
+  readonly count: number;
+  readonly window_ms: number;
+  /** Restarts within the window now. */
+  readonly restarts_in_window: number;
+  readonly cooldown_ms: number | null;
+}
+
+export interface ScheduleWire {
+  readonly cron: string;
+  /** null: local time. */
+  readonly timezone: string | null;
+  readonly next_run: string | null;
+  /** How the last run ended; null before the first. */
+  readonly last_run_succeeded: boolean | null;
+}
+
 export interface ServiceStatus {
   // zinit's fields, with zinit's meaning.
   readonly name: string;
@@ -54,7 +104,23 @@ export interface ServiceStatus {
   readonly next_attempt: string | null;
   /** Each dependency and its sminit state (`untracked` when not tracked). */
   readonly dependencies: Readonly<Record<string, StateKind | 'untracked'>>;
+  /** What it waits for of each dependency: `up` (the list form), started, ready, succeeded, completed. */
+  readonly conditions: Readonly<Record<string, DependencyCondition>>;
   readonly file: string;
+  /** Running and ready (true), running but not ready or still starting (false); null otherwise. */
+  readonly ready: boolean | null;
+  readonly probes: readonly ProbeWire[];
+  readonly notify: NotifyWire | null;
+  readonly restart_limit: RestartLimitWire | null;
+  readonly schedule: ScheduleWire | null;
+}
+
+/** A service whose file was found but not loaded, and why. */
+export interface NotLoadedWire {
+  readonly name: string;
+  readonly file: string;
+  /** Every problem at file:line:col, or its cycle; one a line. */
+  readonly why: string;
 }
 
 export interface ProcessStats {
@@ -81,7 +147,7 @@ export interface SystemStatus {
 }
 
 /** What a dependant needs of a dependency before it starts. */
-export type EdgeCondition = 'running' | 'healthy' | 'success' | 'tracked';
+export type EdgeCondition = 'started' | 'ready' | 'succeeded' | 'completed' | 'tracked';
 
 export interface GraphNode {
   readonly name: string;
@@ -153,6 +219,7 @@ export interface MethodMap {
   service_delete: { params: { name: string }; result: string };
   service_get: { params: { name: string }; result: Record<string, unknown> };
   service_list_full: { params: Record<string, never>; result: ServiceStatus[] };
+  service_list_unloaded: { params: Record<string, never>; result: NotLoadedWire[] };
   system_shutdown: { params: Record<string, never>; result: null };
   system_reboot: { params: Record<string, never>; result: null };
   system_start_http_server: { params: { address: string }; result: string };
@@ -363,6 +430,11 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
     { type: 'array', items: statusSchema },
     false,
   ),
+  service_list_unloaded: sys(
+    'Every service whose file was found but not loaded (a bad file, a dependency cycle), and why',
+    { type: 'array', items: { $ref: '#/components/schemas/NotLoaded' } },
+    false,
+  ),
   system_shutdown: sys('Stop every service in reverse dependency order, then exit'),
   system_reboot: sys('Stop every service in reverse dependency order, then reboot'),
   system_start_http_server: {
@@ -499,9 +571,59 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
       type: 'object',
       additionalProperties: { enum: [...STATE_KINDS, 'untracked'] },
     },
+    conditions: {
+      type: 'object',
+      additionalProperties: { enum: ['up', 'started', 'ready', 'succeeded', 'completed'] },
+    },
     file: str,
+    ready: nullable({ type: 'boolean' }),
+    probes: { type: 'array', items: { $ref: '#/components/schemas/Probe' } },
+    notify: nullable({ $ref: '#/components/schemas/Notify' }),
+    restart_limit: nullable({ $ref: '#/components/schemas/RestartLimit' }),
+    schedule: nullable({ $ref: '#/components/schemas/Schedule' }),
+  }),
+  Probe: object({
+    role: { enum: ['readiness', 'liveness'] },
+    kind: { enum: ['exec', 'http', 'tcp'] },
+    target: str,
+    passing: { type: 'boolean' },
+    last: nullable(object({ ok: { type: 'boolean' }, reason: str, at: time })),
+    failures: { type: 'integer', minimum: 0, description: 'failures in a row' },
+    successes: { type: 'integer', minimum: 0, description: 'passes in a row' },
+    next_run: nullable(time),
+  }),
+  Notify: object({
+    mode: { enum: ['systemd', 'fd'] },
+    fd: nullable(int),
+    socket: nullable(str),
+    status: nullable({ type: 'string', description: 'the last STATUS= text' }),
+    main_pid: nullable(int),
+    reloading: { type: 'boolean' },
+    stopping: { type: 'boolean' },
+    watchdog_ms: nullable(int),
+    watchdog_deadline: nullable(time),
+  }),
+  RestartLimit: object({
+    count: int,
+    window_ms: int,
+    restarts_in_window: int,
+    cooldown_ms: nullable(int),
+  }),
+  Schedule: object({
+    cron: str,
+    timezone: nullable(str),
+    next_run: nullable(time),
+    last_run_succeeded: nullable({ type: 'boolean' }),
   }),
   Exit: object({ pid: int, code: nullable(int), signal: nullable(str), at: time }),
+  NotLoaded: object({
+    name: str,
+    file: str,
+    why: {
+      type: 'string',
+      description: 'every problem at file:line:col, or its cycle; one a line',
+    },
+  }),
   ProcessStats: object(processStats),
   ServiceStats: object({
     name: str,
@@ -565,7 +687,7 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
       items: object({
         from: str,
         to: str,
-        condition: { enum: ['running', 'healthy', 'success', 'tracked'] },
+        condition: { enum: ['started', 'ready', 'succeeded', 'completed', 'tracked'] },
         met: { type: 'boolean' },
       }),
     },
@@ -609,6 +731,15 @@ function eventSchemas(): Record<string, JsonSchema> {
     exit: { run: int, pid: int, code: nullable(int), signal: nullable(str), uptime_ms: int },
     restart: { run: int, delay_ms: int, restarts: int, reason: str },
     test: { run: int, passed: { type: 'boolean' }, failures: int, error: nullable(str) },
+    probe: {
+      run: int,
+      probe: { enum: ['readiness', 'liveness'] },
+      passed: { type: 'boolean' },
+      failures: int,
+      error: nullable(str),
+    },
+    ready: { run: int, ready: { type: 'boolean' }, reason: str },
+    give_up: { run: int, restarts: int, window_ms: int, retry_in_ms: nullable(int) },
   };
   const out: Record<string, JsonSchema> = {};
   for (const kind of EVENT_KINDS) {

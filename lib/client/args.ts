@@ -6,6 +6,7 @@
 import { DEFAULT_SOCKET } from './client.js';
 import { LOG_STREAMS, type LogStream } from '../core/logline.js';
 import { parseSince } from './since.js';
+import { parseDuration } from '../core/duration.js';
 
 export interface VerbSpec {
   readonly name: string;
@@ -34,11 +35,16 @@ const verb = (
 });
 
 export const VERBS: readonly VerbSpec[] = [
-  verb('list', 'list', 'every service: state, pid, uptime, restarts'),
-  verb('status', 'status <name>', 'one service in detail', 1),
+  verb('list', 'list', 'every service: state, ready or not, pid, uptime, restarts'),
+  verb('status', 'status <name>', 'one service in detail: probes, notify, limits, schedule', 1),
   verb('start', 'start <name>', 'start a service (once its dependencies are up)', 1),
   verb('stop', 'stop <name>', 'stop a service and wait until its processes are gone', 1),
-  verb('restart', 'restart <name>', 'stop, start, and wait until it is up or say why not', 1),
+  verb(
+    'restart',
+    'restart <name> [--timeout DURATION]',
+    'stop, start, and wait until it is up (at most --timeout, default 60s) or say why not',
+    1,
+  ),
   verb('add', 'add <name>', 'track NAME.yaml from the config directory and start it', 1, 1, [
     'monitor',
   ]),
@@ -128,6 +134,8 @@ export interface CliArgs {
   readonly after: number | null;
   /** `graph --format`. */
   readonly format: GraphFormat;
+  /** `restart --timeout`: how long to wait for the service to come up, ms; null: the daemon's default. */
+  readonly timeoutMs: number | null;
 }
 
 export const GRAPH_FORMATS = ['dot', 'mermaid', 'json'] as const;
@@ -193,7 +201,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Options = Mutable<Omit<CliArgs, 'verb' | 'args'>>;
 
 /** Options that take a value: skipped when looking for the verb. */
-const VALUED = ['-s', '--socket', '-n', '--lines', '--since', '--stream', '--format'];
+const VALUED = ['-s', '--socket', '-n', '--lines', '--since', '--stream', '--format', '--timeout'];
 
 /** One pass over argv: where it is, what it found. */
 class Scan {
@@ -223,6 +231,7 @@ class Scan {
       follow: false,
       after: null,
       format: 'dot',
+      timeoutMs: null,
     };
   }
 
@@ -321,7 +330,7 @@ function verbOption(s: Scan, a: string): boolean {
   if (s.isLog) return logOption(s, a);
   if (s.isEvents) return eventsOption(s, a);
   if (s.verbName === 'graph') return graphOption(s, a);
-  return stopOption(s, a);
+  return stopOption(s, a) || restartOption(s, a);
 }
 
 /** Options of `events`: -f, -n and a --since that also takes a cursor. */
@@ -352,6 +361,17 @@ function graphOption(s: Scan, a: string): boolean {
     throw new UsageError(`--format wants one of ${GRAPH_FORMATS.join(', ')}, got '${v}'`);
   }
   s.opts.format = v as GraphFormat;
+  return true;
+}
+
+/** `--timeout` of `restart`; true when `a` was it. */
+function restartOption(s: Scan, a: string): boolean {
+  if (a !== '--timeout' || s.verbName !== 'restart') return false;
+  const v = s.value(a);
+  // On a command line a bare number is seconds, as in a service file.
+  const ms = parseDuration(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v, true);
+  if (typeof ms === 'string') throw new UsageError(`--timeout ${v}: ${ms}`);
+  s.opts.timeoutMs = ms;
   return true;
 }
 

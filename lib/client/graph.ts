@@ -21,6 +21,7 @@ const FILL: Readonly<Record<StateKind | 'untracked', string>> = {
   failed: '#ffadad',
   exited: '#ffc9c9',
   stopped: '#e9ecef',
+  scheduled: '#dbe4ff',
   untracked: '#ffffff',
 };
 

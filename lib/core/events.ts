@@ -79,6 +79,48 @@ export interface TestEvent {
   readonly error: string | null;
 }
 
+/** What checks a run: zinit's health test, or a readiness or liveness probe. */
+export type ProbeName = 'test' | 'readiness' | 'liveness';
+
+/**
+ * A readiness or liveness probe's result changed: its first failure in a
+ * run, or a pass after failing (each check is not an event; status counts
+ * them). Whether that flips readiness is a `ready` event, or a restart.
+ */
+export interface ProbeEvent {
+  readonly kind: 'probe';
+  readonly service: string;
+  readonly run: number;
+  readonly probe: 'readiness' | 'liveness';
+  readonly passed: boolean;
+  /** Failures in a row, this one included; 0 once it passed. */
+  readonly failures: number;
+  readonly error: string | null;
+}
+
+/** A running service lost its readiness (its readiness probe), or found it again. */
+export interface ReadyEvent {
+  readonly kind: 'ready';
+  readonly service: string;
+  readonly run: number;
+  readonly ready: boolean;
+  /** Why it is not ready; `ready again` once it is. */
+  readonly reason: string;
+}
+
+/** The restart limit was reached: sminit stopped restarting the service (it is failed). */
+export interface GiveUpEvent {
+  readonly kind: 'give_up';
+  readonly service: string;
+  readonly run: number;
+  /** The limit: this many restarts… */
+  readonly restarts: number;
+  /** …within this window. */
+  readonly window_ms: number;
+  /** When it is tried again (restart_cooldown); null: not until it is started. */
+  readonly retry_in_ms: number | null;
+}
+
 /**
  * Every event, by kind. A feature that records something new adds its
  * interface here, its name to EVENT_KINDS, its schema to the wire's
@@ -86,7 +128,16 @@ export interface TestEvent {
  * compiler points at each place a switch over `kind` must learn it.
  */
 export type EventBody =
-  DaemonEvent | TrackedEvent | UntrackedEvent | StateEvent | ExitEvent | RestartEvent | TestEvent;
+  | DaemonEvent
+  | TrackedEvent
+  | UntrackedEvent
+  | StateEvent
+  | ExitEvent
+  | RestartEvent
+  | TestEvent
+  | ProbeEvent
+  | ReadyEvent
+  | GiveUpEvent;
 
 export type EventKind = EventBody['kind'];
 
@@ -98,6 +149,9 @@ export const EVENT_KINDS: readonly EventKind[] = [
   'exit',
   'restart',
   'test',
+  'probe',
+  'ready',
+  'give_up',
 ];
 
 /** An event as clients get it: its body, the cursor it was given and when it happened. */

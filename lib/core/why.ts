@@ -5,6 +5,7 @@
 // critical-chain shows). Pure functions on plain data: no clock, no I/O.
 
 import { count } from './plural.js';
+import type { SuccessCodes } from './definition.js';
 import { type ServiceState, type StateKind, describeExit, reasonOf } from './state.js';
 
 /** What the reasoning needs of one service. */
@@ -13,6 +14,8 @@ export interface WhyNode {
   readonly state: ServiceState;
   readonly target: 'up' | 'down';
   readonly oneshot: boolean;
+  /** Exits that count as success besides 0 (`success_exit_codes`). */
+  readonly codes?: SuccessCodes;
   /** Its dependencies now, in file order. */
   readonly after: readonly string[];
   /** Its last run that came up: spawned and up (epoch ms); null if none has. */
@@ -81,28 +84,42 @@ function rootCause(n: WhyNode, now: number): string {
   const s = n.state;
   switch (s.kind) {
     case 'starting':
-      if (n.oneshot) return 'which is still running (a oneshot: it must exit 0 first)';
-      return s.testFailures > 0
-        ? `whose health test has failed ${count(s.testFailures, 'time')}: ${s.lastTestError ?? ''}`
-        : 'whose health test has not passed yet';
+      return startingCause(n, s);
     case 'stopped':
       return n.target === 'down'
         ? `which is stopped (start it: sminit start ${n.name})`
         : 'which is stopped';
     case 'exited':
-      return `which ${describeExit(s.lastExit)} and is not restarted`;
+      return `which ${describeExit(s.lastExit, n.codes)} and is not restarted`;
     case 'backoff':
-      return `which is in backoff: ${reasonOf(s, now)}`;
+      return `which is in backoff: ${reasonOf(s, now, n.codes)}`;
     case 'failed':
-      return `which cannot be started: ${reasonOf(s, now)}`;
+      return `which cannot be started: ${reasonOf(s, now, n.codes)}`;
     case 'stopping':
       return `which is ${reasonOf(s, now)}`;
     case 'blocked':
       return `which is blocked: ${reasonOf(s, now)}`;
+    case 'scheduled':
+      return `which is scheduled: ${reasonOf(s, now, n.codes)}`;
     case 'running':
+      return s.unready === undefined
+        ? 'which is up now (running)'
+        : `which is running but not ready: ${s.unready}`;
     case 'success':
       return `which is up now (${s.kind})`;
   }
+}
+
+/** A starting dependency: what it has not given yet (its exit, its test, its readiness). */
+function startingCause(n: WhyNode, s: Extract<ServiceState, { kind: 'starting' }>): string {
+  if (n.oneshot) return 'which is still running (a oneshot: it must succeed first)';
+  const failed = `${count(s.testFailures, 'time')}: ${s.lastTestError ?? ''}`;
+  if (s.awaiting === undefined)
+    return s.testFailures > 0
+      ? `whose health test has failed ${failed}`
+      : 'whose health test has not passed yet';
+  if (s.testFailures > 0) return `whose readiness has failed ${failed}`;
+  return `which waits for ${s.awaiting}`;
 }
 
 const PHRASES: Readonly<Record<StateKind, string>> = {
@@ -115,6 +132,7 @@ const PHRASES: Readonly<Record<StateKind, string>> = {
   stopping: 'is stopping',
   stopped: 'is stopped',
   failed: 'has failed',
+  scheduled: 'is scheduled',
 };
 
 /** A state after a service's name: `is in backoff`, `has exited`. */
@@ -124,7 +142,7 @@ export function statePhrase(kind: StateKind): string {
 
 /** A service on its own: where it stands. */
 function standing(n: WhyNode, now: number): string {
-  return `${statePhrase(n.state.kind)}: ${reasonOf(n.state, now, n.oneshot)}`;
+  return `${statePhrase(n.state.kind)}: ${reasonOf(n.state, now, n.codes, n.oneshot)}`;
 }
 
 export interface CriticalLink {

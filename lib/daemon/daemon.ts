@@ -8,7 +8,7 @@ import { unlink } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BoundedWriter } from '../logs/file.js';
-import { loadConfig } from '../config/directory.js';
+import { type Config, loadConfig } from '../config/directory.js';
 import { messageOf } from '../core/errors.js';
 import { formatCycle } from '../core/graph.js';
 import { HttpEndpoint, type HttpObserver, type OpenPath } from '../transport/http.js';
@@ -29,8 +29,10 @@ import {
 import { textHandler } from '../transport/text.js';
 import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { type Init, InitError, setupInit } from '../os/init.js';
-import { loadNative } from '../os/native.js';
+import { loadNative, loadedNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
+import { systemNetwork } from '../os/network.js';
+import { NotifySockets } from '../os/notify.js';
 import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
 import { type ServiceDef, formatProblem } from '../core/definition.js';
@@ -46,7 +48,7 @@ export interface DaemonOptions {
   readonly container: boolean;
   /** Give this group (a name or a gid) access to the socket: mode 0660 instead of 0600. */
   readonly socketGroup?: string;
-  /** Bounds on the socket's connections; defaults in server.ts. */
+  /** Bounds on the socket's connections; defaults in transport/socket.ts. */
   readonly limits?: Partial<ServerLimits>;
   /** Events kept in the history (`sminitd --event-history`); the default when absent. */
   readonly eventHistory?: number;
@@ -112,8 +114,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     await refuseTakenSocket(opts.socket);
     const init = await becomeInit(opts.container);
     const socketGroup = await socketGroupId(opts.socketGroup);
-    const defs = await loadServiceFiles(opts.configDir);
-    return await new Daemon(opts, init).run(defs, socketGroup);
+    const config = await loadServiceFiles(opts.configDir);
+    return await new Daemon(opts, init).run(config, socketGroup);
   } catch (err) {
     if (!(err instanceof StartFailure)) throw err;
     process.stderr.write(`sminitd: ${err.message}\n`);
@@ -184,18 +186,20 @@ async function socketGroupId(spec: string | undefined): Promise<number | undefin
  * The service files to load: every problem is reported, and a dependency
  * cycle rejects its members while everything outside it loads.
  */
-async function loadServiceFiles(dir: string): Promise<readonly ServiceDef[]> {
-  const { defs, problems, cycles } = await loadConfig(dir);
+async function loadServiceFiles(dir: string): Promise<Config> {
+  const config = await loadConfig(dir);
+  const { problems, cycles } = config;
   for (const p of problems) report(null, formatProblem(p));
   for (const c of cycles) {
     report(null, `dependency cycle ${formatCycle(c.path)}: not starting ${c.members.join(', ')}`);
   }
-  return defs;
+  return config;
 }
 
 /** The running daemon's parts, how it serves, and how it ends. */
 class Daemon {
   private readonly manager: Manager;
+  private readonly notifySockets: NotifySockets;
   private readonly rpc: Rpc;
   private readonly http: HttpEndpoint;
   private server: Server | null = null;
@@ -211,13 +215,19 @@ class Daemon {
       maxBytes: opts.bufferBytes,
       ...(opts.bufferLines !== undefined ? { maxLines: opts.bufferLines } : {}),
     });
+    // Beside the daemon's own socket: `notify: systemd` services' sockets, made when one needs it.
+    this.notifySockets = new NotifySockets(
+      `${opts.socket}.notify`,
+      () => loadedNative()?.notify ?? null,
+    );
     this.manager = new Manager({
       configDir: opts.configDir,
       logs,
       events: new EventLog(opts.eventHistory),
       report,
       stdout: (data, lines) => void stdoutWriter().write(data, lines),
-      procs: systemProcesses(init.spawner),
+      procs: systemProcesses(init.spawner, this.notifySockets),
+      net: systemNetwork(),
     });
     this.rpc = this.dispatcher(logs);
     const http = opts.http;
@@ -235,13 +245,13 @@ class Daemon {
   }
 
   /** Serve, start the services, and resolve to the exit code once everything has stopped. */
-  async run(defs: readonly ServiceDef[], socketGroup: number | undefined): Promise<number> {
+  async run(config: Config, socketGroup: number | undefined): Promise<number> {
     // Loading is queued ahead of any request (a client must never find the
     // services missing just after the socket appears) but runs only once the
     // socket is ours: with another daemon live, nothing starts.
     let socketIsOurs: () => void = () => undefined;
     this.manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
-    const loaded = this.manager.load(defs);
+    const loaded = this.manager.load(config.defs, config.notLoaded);
     await this.serveSocket(socketGroup);
     await this.serveHttp();
     const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';
@@ -318,6 +328,7 @@ class Daemon {
     if (this.manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
     const clean = await this.manager.shutdown();
+    this.notifySockets.dispose();
     await this.http.dispose();
     this.server?.close();
     await unlink(this.opts.socket).catch(() => undefined);

@@ -1,8 +1,9 @@
 // posix_spawn through koffi, with the few file actions and attributes a
 // service needs: a new session, an empty signal mask with every signal at
 // its default, stdin on /dev/null, stdout and stderr on two new pipes (or
-// /dev/null), a working directory. It spawns and reports errnos; it decides
-// nothing about what to run and keeps no state beyond the bound calls.
+// /dev/null), a readiness pipe at a descriptor of the service's choosing
+// (`notify: fd:N`), a working directory. It spawns and reports errnos; it
+// decides nothing about what to run and keeps no state beyond the bound calls.
 
 import type { SpawnRequest, SpawnResult } from './native.js';
 
@@ -122,11 +123,16 @@ class Steps {
   }
 }
 
-/** stdin on /dev/null; stdout and stderr on the pipes' write ends, or /dev/null; the directory. */
+/**
+ * stdin on /dev/null; stdout and stderr on the pipes' write ends, or
+ * /dev/null; the readiness pipe's write end at its descriptor (after
+ * stdio, so it may take any number from 3); the directory.
+ */
 function addFileActions(
   c: SpawnCalls,
   actions: Buffer,
   pipes: readonly [Pipe, Pipe] | null,
+  notify: { pipe: Pipe; fd: number } | null,
   cwd: string,
   s: Steps,
 ): void {
@@ -138,7 +144,98 @@ function addFileActions(
     s.step('addopen', c.faOpen(actions, 1, '/dev/null', O_RDWR, 0));
     s.step('adddup2', c.faDup2(actions, 1, 2));
   }
+  if (notify) s.step('adddup2', c.faDup2(actions, notify.pipe[1], notify.fd));
   s.step('addchdir_np', c.faChdir(actions, cwd));
+}
+
+/**
+ * The readiness pipe, its write end never numbered `fd` itself: a dup2 onto
+ * the same number would leave it close-on-exec in the child.
+ */
+function notifyPipe(c: SpawnCalls, fds: Int32Array, fd: number): Pipe | number {
+  const p = makePipe(c, fds);
+  if (typeof p === 'number' || p[1] !== fd) return p;
+  const other = c.fcntl(p[1], F_DUPFD_CLOEXEC, 'int', 3);
+  const e = c.errno();
+  c.close(p[1]);
+  if (other < 0) {
+    c.close(p[0]);
+    return e;
+  }
+  return [p[0], other];
+}
+
+/** Buffers every spawn reuses: the file actions, the pid out-parameter, pipe2's pair. */
+interface Scratch {
+  readonly actions: Buffer;
+  readonly pid: Int32Array;
+  readonly fds: Int32Array;
+}
+
+function closeAll(c: SpawnCalls, pipes: readonly Pipe[]): void {
+  for (const p of pipes) for (const fd of p) c.close(fd);
+}
+
+/** Both stdio pipes, or the errno of the first that could not be made. */
+function openPipes(c: SpawnCalls, fds: Int32Array): [Pipe, Pipe] | Failure {
+  const out = makePipe(c, fds);
+  if (typeof out === 'number') return { errno: out, call: 'pipe2' };
+  const err = makePipe(c, fds);
+  if (typeof err === 'number') {
+    closeAll(c, [out]);
+    return { errno: err, call: 'pipe2' };
+  }
+  return [out, err];
+}
+
+type Opened = { pipes: [Pipe, Pipe] | null; notify: { pipe: Pipe; fd: number } | null };
+
+/** The stdio pipes and the readiness pipe a request asks for, or the errno of the first that failed. */
+function openAll(c: SpawnCalls, fds: Int32Array, req: SpawnRequest): Opened | Failure {
+  const pipes = req.pipes ? openPipes(c, fds) : null;
+  if (pipes !== null && !Array.isArray(pipes)) return pipes;
+  if (req.notifyFd === null) return { pipes, notify: null };
+  const p = notifyPipe(c, fds, req.notifyFd);
+  if (typeof p !== 'number') return { pipes, notify: { pipe: p, fd: req.notifyFd } };
+  closeAll(c, pipes ?? []);
+  return { errno: p, call: 'pipe2' };
+}
+
+/** One spawn: pipes, file actions, posix_spawn; the parent keeps only the read ends. */
+function spawnRequest(c: SpawnCalls, attr: Buffer, x: Scratch, req: SpawnRequest): SpawnResult {
+  const opened = openAll(c, x.fds, req);
+  if ('errno' in opened) return opened;
+  const { pipes, notify } = opened;
+  const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : [])];
+  const s = new Steps();
+  s.step('posix_spawn_file_actions_init', c.faInit(x.actions));
+  if (s.failed === null) {
+    try {
+      addFileActions(c, x.actions, pipes, notify, req.cwd, s);
+      if (s.failed === null) {
+        const argv = [...req.argv, null];
+        const envp = [...req.envp, null];
+        s.step('posix_spawn', c.posixSpawn(x.pid, req.path, x.actions, attr, argv, envp));
+      }
+    } catch (e) {
+      closeAll(c, all);
+      throw e;
+    } finally {
+      c.faDestroy(x.actions);
+    }
+  }
+  if (s.failed !== null) {
+    closeAll(c, all);
+    return s.failed;
+  }
+  // The child holds the write ends now; ours would keep its pipes open for ever.
+  for (const p of all) c.close(p[1]);
+  return {
+    pid: x.pid[0] ?? 0,
+    stdout: pipes ? pipes[0][0] : -1,
+    stderr: pipes ? pipes[1][0] : -1,
+    notify: notify ? notify.pipe[0] : -1,
+  };
 }
 
 /**
@@ -156,52 +253,10 @@ export function bindSpawn(
   const c = spawnCalls(fn, fcntl, errno);
   const attr = spawnAttributes(fn);
   if (c === null || attr === null) return null;
-  const actions = Buffer.alloc(512);
-  const pid = new Int32Array(1);
-  const fds = new Int32Array(2);
-  const closeAll = (pipes: readonly Pipe[]): void => {
-    for (const p of pipes) for (const fd of p) c.close(fd);
+  const scratch: Scratch = {
+    actions: Buffer.alloc(512),
+    pid: new Int32Array(1),
+    fds: new Int32Array(2),
   };
-
-  /** Both pipes, or the errno of the first that could not be made. */
-  const openPipes = (): [Pipe, Pipe] | Failure => {
-    const out = makePipe(c, fds);
-    if (typeof out === 'number') return { errno: out, call: 'pipe2' };
-    const err = makePipe(c, fds);
-    if (typeof err === 'number') {
-      closeAll([out]);
-      return { errno: err, call: 'pipe2' };
-    }
-    return [out, err];
-  };
-
-  return (req) => {
-    const opened = req.pipes ? openPipes() : null;
-    if (opened !== null && !Array.isArray(opened)) return opened;
-    const pipes = opened;
-    const s = new Steps();
-    s.step('posix_spawn_file_actions_init', c.faInit(actions));
-    if (s.failed === null) {
-      try {
-        addFileActions(c, actions, pipes, req.cwd, s);
-        if (s.failed === null) {
-          const argv = [...req.argv, null];
-          const envp = [...req.envp, null];
-          s.step('posix_spawn', c.posixSpawn(pid, req.path, actions, attr, argv, envp));
-        }
-      } catch (e) {
-        closeAll(pipes ?? []);
-        throw e;
-      } finally {
-        c.faDestroy(actions);
-      }
-    }
-    if (s.failed !== null) {
-      closeAll(pipes ?? []);
-      return s.failed;
-    }
-    // The child holds the write ends now; ours would keep its pipes open for ever.
-    if (pipes) for (const p of pipes) c.close(p[1]);
-    return { pid: pid[0] ?? 0, stdout: pipes ? pipes[0][0] : -1, stderr: pipes ? pipes[1][0] : -1 };
-  };
+  return (req) => spawnRequest(c, attr, scratch, req);
 }

@@ -1,7 +1,8 @@
 // The few system calls Node does not offer and an init needs: becoming a
 // child subreaper, reaping one exact pid, peeking at exited children without
 // reaping them, marking inherited descriptors close-on-exec, sync and
-// reboot, peer credentials (posix_spawn is bound in native-spawn.ts). They
+// reboot, peer credentials (posix_spawn is bound in native-spawn.ts, the
+// notification sockets of `notify: systemd` in native-notify.ts). They
 // go through koffi (an FFI whose npm package carries prebuilt binaries, so
 // nothing is compiled at install). It is loaded on demand and a failure to
 // load is a value, not a crash: the caller decides whether it can run
@@ -12,6 +13,7 @@ import type { Socket } from 'node:net';
 import { messageOf } from '../core/errors.js';
 import { signalNameOf } from '../core/signals.js';
 import { WORD_BYTES } from './arch.js';
+import { type NotifyNative, bindNotify } from './native-notify.js';
 import { type Bind, bindSpawn } from './native-spawn.js';
 
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -86,6 +88,8 @@ export interface Native {
   readonly spawn: ((req: SpawnRequest) => SpawnResult) | null;
   /** waitpid(pid, WNOHANG): how that exact child ended if it was reaped now, else null. */
   reapExit(pid: number): WaitStatus | null;
+  /** Datagram sockets polled on node's loop, for systemd notifications; null when libuv's calls are missing. */
+  readonly notify: NotifyNative | null;
 }
 
 export interface SpawnRequest {
@@ -97,11 +101,18 @@ export interface SpawnRequest {
   readonly cwd: string;
   /** stdout and stderr on two new pipes; otherwise /dev/null like stdin. */
   readonly pipes: boolean;
+  /** A third pipe whose write end is this descriptor in the child (`notify: fd:N`); null for none. */
+  readonly notifyFd: number | null;
 }
 
 /** A spawned child and the parent's (read) ends of its pipes, or -1 without pipes; or the errno. */
 export type SpawnResult =
-  | { readonly pid: number; readonly stdout: number; readonly stderr: number }
+  | {
+      readonly pid: number;
+      readonly stdout: number;
+      readonly stderr: number;
+      readonly notify: number;
+    }
   | { readonly errno: number; readonly call: string };
 
 /** How a reaped child ended: an exit code, or the signal that killed it. */
@@ -125,6 +136,11 @@ interface Koffi {
 }
 
 let loaded: Native | string | undefined;
+
+/** The bindings if loadNative has loaded them, else null: for callers that must not wait. */
+export function loadedNative(): Native | null {
+  return typeof loaded === 'object' ? loaded : null;
+}
 
 /** The bindings, or why they could not be loaded. Loaded once. */
 export async function loadNative(): Promise<Native | string> {
@@ -151,6 +167,7 @@ function bind(koffi: Koffi): Native {
     ...bindMachine(fn, koffi),
     ...bindSockets(fn, libc, koffi),
     spawn: bindSpawn(fn, fcntl, () => koffi.errno()),
+    notify: bindNotify(koffi as unknown as Parameters<typeof bindNotify>[0], libc),
   };
 }
 

@@ -26,6 +26,10 @@ export interface SpawnSpec {
   /** The service's run number, set in RUN_VAR. */
   readonly run: number;
   readonly stdio: 'pipe' | 'ignore';
+  /** A pipe's write end at this descriptor in the child (`notify: fd:N`); its read end is `notify`. */
+  readonly notifyFd?: number;
+  /** Variables set to the child's own pid (WATCHDOG_PID), through a `sh` that then execs the program. */
+  readonly pidVars?: readonly string[];
 }
 
 // Reading process.env goes through getenv for every variable: spreading it
@@ -74,12 +78,14 @@ function childEnvp(spec: SpawnSpec): string[] {
   return [...envp, `${RUN_VAR}=${spec.run}`];
 }
 
-/** What service.ts needs of a child, whichever way it was spawned. */
+/** What a worker needs of a child, whichever way it was spawned. */
 export interface Child {
   /** Undefined when the spawn failed; 'error' follows on the next tick. */
   readonly pid?: number | undefined;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /** The read end of the `notifyFd` pipe, when one was asked for. */
+  readonly notify?: Readable | null;
   once(event: 'exit', listener: (code: number | null, signal: string | null) => void): this;
   once(event: 'error', listener: (err: NodeJS.ErrnoException) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
@@ -91,9 +97,20 @@ class NativeChild extends EventEmitter implements Child {
     readonly pid: number | undefined,
     readonly stdout: Readable | null,
     readonly stderr: Readable | null,
+    readonly notify: Readable | null = null,
   ) {
     super();
   }
+}
+
+/**
+ * argv run through `sh`, which sets each of `vars` to its own pid and then
+ * execs the program in its place (same pid): how a child learns its pid
+ * (WATCHDOG_PID) before it runs, which posix_spawn cannot arrange.
+ */
+function withPidVars(vars: readonly string[], program: string, args: readonly string[]): string[] {
+  const set = vars.filter((v) => /^[A-Z_][A-Z0-9_]*$/.test(v)).map((v) => `export ${v}=$$; `);
+  return ['/bin/sh', '-c', `${set.join('')}exec "$0" "$@"`, program, ...args];
 }
 
 /**
@@ -164,8 +181,17 @@ export class Spawner {
     const program = findProgram(file, pathVar?.slice(5), spec.cwd);
     if (typeof program === 'number') return failedChild(spawnError(program, 'spawn', file));
     const run = (path: string, argv: readonly string[]): SpawnResult =>
-      spawnFn({ path, argv, envp, cwd: spec.cwd, pipes: spec.stdio === 'pipe' });
-    let r = run(program, spec.argv);
+      spawnFn({
+        path,
+        argv,
+        envp,
+        cwd: spec.cwd,
+        pipes: spec.stdio === 'pipe',
+        notifyFd: spec.notifyFd ?? null,
+      });
+    let r = spec.pidVars?.length
+      ? run('/bin/sh', withPidVars(spec.pidVars, program, spec.argv.slice(1)))
+      : run(program, spec.argv);
     if ('errno' in r && r.errno === constants.errno.ENOEXEC) {
       // A script without a #! line: execvp hands it to the shell, and so does this.
       r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
@@ -175,7 +201,7 @@ export class Spawner {
     // reaper could look at any SIGCHLD.
     const pid = r.pid;
     const sockets: Socket[] = [];
-    const fds = [r.stdout, r.stderr];
+    const fds = [r.stdout, r.stderr, r.notify];
     try {
       const pipe = (i: number): Socket | null => {
         const fd = fds[i] ?? -1;
@@ -185,7 +211,7 @@ export class Spawner {
         fds[i] = -1;
         return socket;
       };
-      const child = new NativeChild(pid, pipe(0), pipe(1));
+      const child = new NativeChild(pid, pipe(0), pipe(1), pipe(2));
       this.nativeChildren.set(pid, child);
       return child;
     } catch (err) {
@@ -200,8 +226,16 @@ export class Spawner {
 
   /** Node's child_process, when the native layer cannot spawn. */
   private spawnLibuv(spec: SpawnSpec): Child {
-    const [file, ...args] = spec.argv;
-    const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
+    const [file, ...args] = spec.pidVars?.length
+      ? withPidVars(spec.pidVars, spec.argv[0] ?? '', spec.argv.slice(1))
+      : spec.argv;
+    const io: ('ignore' | 'pipe')[] =
+      spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'ignore'];
+    if (spec.notifyFd !== undefined) {
+      while (io.length < spec.notifyFd) io.push('ignore');
+      io[spec.notifyFd] = 'pipe';
+    }
+    const stdio: StdioOptions = io;
     let child: ChildProcess;
     try {
       child = spawn(file ?? '', args, {
@@ -227,7 +261,9 @@ export class Spawner {
       this.libuvChildren.add(pid);
       child.once('exit', () => this.libuvChildren.delete(pid));
     }
-    return child;
+    if (spec.notifyFd === undefined) return child;
+    const notify = child.stdio[spec.notifyFd];
+    return Object.assign(child, { notify: notify && 'read' in notify ? notify : null });
   }
 }
 

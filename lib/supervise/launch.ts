@@ -14,6 +14,13 @@ export interface LaunchContext {
   readonly marker: string;
 }
 
+/** What a service's main process is spawned with beyond its definition (notify, watchdog). */
+export interface SpawnExtras {
+  readonly env?: Readonly<Record<string, string>>;
+  readonly notifyFd?: number;
+  readonly pidVars?: readonly string[];
+}
+
 export interface RunHandlers {
   /** The spawn failed: what a person reads, a tick after the call. */
   failed(error: string, err: NodeJS.ErrnoException): void;
@@ -35,14 +42,17 @@ export function launch(
   run: number,
   kinds: readonly [LogStream, LogStream] | null,
   h: RunHandlers,
+  extras: SpawnExtras = {},
 ): Child | null {
   const child = ctx.procs.spawn({
     argv,
     cwd: def.dir,
-    env: def.env,
+    env: extras.env ?? def.env,
     marker: ctx.marker,
     run,
     stdio: kinds === null ? 'ignore' : 'pipe',
+    ...(extras.notifyFd !== undefined ? { notifyFd: extras.notifyFd } : {}),
+    ...(extras.pidVars !== undefined ? { pidVars: extras.pidVars } : {}),
   });
   if (child.pid === undefined) {
     child.once('error', (err) =>

@@ -28,10 +28,22 @@ export class StopEscalation {
     this.forcedKill = false;
     this.emit(`stopping: ${signal} to process group ${pgid}`);
     this.procs.signalGroup(pgid, signal);
-    this.killTimer.arm(timeoutMs, () => {
+    this.begun = Date.now();
+    this.killAfter(pgid, timeoutMs, timeoutMs);
+  }
+
+  /** The service asked for more time (EXTEND_TIMEOUT_USEC): SIGKILL in `ms` instead. */
+  extend(pgid: number, ms: number): void {
+    if (this.killTimer.pending) this.killAfter(pgid, ms, Date.now() - this.begun + ms);
+  }
+  private begun = 0;
+
+  /** SIGKILL in `ms`; `totalMs` is the whole grace, as the log says it. */
+  private killAfter(pgid: number, ms: number, totalMs: number): void {
+    this.killTimer.arm(ms, () => {
       if (this.procs.signalGroup(pgid, 'SIGKILL')) {
         this.forcedKill = true;
-        this.emit(`did not stop within ${timeoutMs} ms: SIGKILL to process group ${pgid}`);
+        this.emit(`did not stop within ${totalMs} ms: SIGKILL to process group ${pgid}`);
       }
     });
   }

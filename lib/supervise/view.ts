@@ -3,11 +3,14 @@
 // the API to render (as JSON-RPC results, zinit's strings, tables); the
 // manager builds one inside its queue, so it is consistent. Types only.
 
-import type { ServiceDef } from '../core/definition.js';
+import type { DependencyCondition, ServiceDef } from '../core/definition.js';
 import type { ExitInfo, ServiceState } from '../core/state.js';
+import type { WatchView } from './watchers.js';
 
 export interface DependencyView {
   readonly name: string;
+  /** What the service waits for of it (`up` for the list form). */
+  readonly condition: DependencyCondition;
   /** Its state now; null when it is not tracked. */
   readonly state: ServiceState | null;
 }
@@ -15,8 +18,9 @@ export interface DependencyView {
 /** Counts over a worker's life, for metrics: they never go back. */
 export interface Counters {
   restarts: number;
-  testFailures: number;
-  /** Times a restart limit made it give up; nothing sets one yet. */
+  /** Failed checks: the health test's and the probes'. */
+  probeFailures: number;
+  /** Times a restart limit made it give up. */
   giveUps: number;
 }
 
@@ -42,10 +46,16 @@ export interface ServiceView {
   readonly lastExit: ExitInfo | null;
   /** Its dependencies as they stand now, in file order. */
   readonly dependencies: readonly DependencyView[];
-  /** Lifetime counts (restarts, failed health tests, give-ups) of this worker. */
+  /** Lifetime counts (restarts, failed checks, give-ups) of this worker. */
   readonly counters: Readonly<Counters>;
   /** The last run that came up, for the critical chain; null if none has. */
   readonly lastUp: LastUp | null;
   /** The run number: how many times a process was spawned. */
   readonly run: number;
+  /** Its probes, notifications and watchdog as they stand. */
+  readonly watching: WatchView;
+  /** Restarts within the restart limit's window (0 without a limit). */
+  readonly restartsInWindow: number;
+  /** When its next scheduled run is due (epoch ms); null when none is. */
+  readonly nextRun: number | null;
 }

@@ -7,9 +7,11 @@
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client, RpcError } from '../../lib/client/client.js';
 import type { SminitEvent } from '../../lib/api/wire.js';
-import { SMINIT, startDaemon } from '../helpers/daemon.js';
+import { SMINIT, startDaemon, tempDir } from '../helpers/daemon.js';
 import { contiguous, waitFor } from '../helpers/wait.js';
 
 const CRASHER =
@@ -183,4 +185,53 @@ t.test('sminit events: the history, JSON, a cursor, a follow', async (t) => {
   p.kill('SIGINT');
   t.equal(await exited, 0, 'Ctrl-C ends it with 0');
   await t.rejects(d.client.readEvents({ kinds: ['nope' as 'state'] }), RpcError);
+});
+
+t.test('readiness and give-ups: probe results on change, readiness flips, the limit', async (t) => {
+  const dir = tempDir(t);
+  const flag = join(dir, 'ok');
+  writeFileSync(flag, '');
+  const d = await startDaemon(t, {
+    api: [
+      'exec: sleep 1000',
+      'readiness:',
+      `  exec: test -e ${flag}`,
+      '  period: 100ms',
+      '  failure_threshold: 2',
+      '',
+    ].join('\n'),
+    flaky: "exec: sh -c 'exit 1'\nrestart_delay: 50ms\nrestart_limit: { count: 2, window: 1m }\n",
+  });
+  await d.waitStatus('api', (s) => s.status === 'running' && s.ready === true, 'ready');
+  await d.waitStatus('flaky', (s) => s.status === 'failed', 'given up on');
+  const seen: SminitEvent[] = [];
+  const stop = await d.client.followEvents({ names: ['api'], n: 0 }, (e) => seen.push(e));
+  unlinkSync(flag);
+  await waitFor('not ready', () => seen.some((e) => e.kind === 'ready' && !e.ready));
+  writeFileSync(flag, '');
+  await waitFor('ready again', () => seen.some((e) => e.kind === 'ready' && e.ready));
+  await stop();
+  const api = seen.filter((e) => e.kind === 'probe' || e.kind === 'ready');
+  t.match(
+    api.map((e) => [e.kind, e.kind === 'probe' ? e.passed : e.kind === 'ready' && e.ready]),
+    [
+      ['probe', false],
+      ['ready', false],
+      ['probe', true],
+      ['ready', true],
+    ],
+    'one event a change, not one a check',
+  );
+  t.match(api[0], { probe: 'readiness', failures: 1, error: /exited with code 1/ });
+  t.match(api[1], { reason: /^readiness failed 2 times/ });
+  const flaky = await d.client.readEvents({ names: ['flaky'], kinds: ['give_up', 'restart'] });
+  t.match(
+    flaky.events.map((e) => e.kind),
+    ['restart', 'restart', 'give_up'],
+  );
+  t.match(flaky.events.at(-1), { restarts: 2, window_ms: 60_000, retry_in_ms: null });
+  t.match(await d.client.status('flaky'), {
+    status: 'failed',
+    reason: /^gave up after 2 restarts/,
+  });
 });

@@ -83,6 +83,53 @@ const EVENTS: SminitEvent[] = [
     error: 'exited with code 1',
   },
   { ...at, kind: 'test', service: 'db', run: 1, passed: true, failures: 1, error: null },
+  {
+    ...at,
+    kind: 'probe',
+    service: 'api',
+    run: 2,
+    probe: 'readiness',
+    passed: false,
+    failures: 1,
+    error: 'HTTP 503',
+  },
+  {
+    ...at,
+    kind: 'probe',
+    service: 'api',
+    run: 2,
+    probe: 'liveness',
+    passed: true,
+    failures: 0,
+    error: null,
+  },
+  {
+    ...at,
+    kind: 'ready',
+    service: 'api',
+    run: 2,
+    ready: false,
+    reason: 'readiness failed 3 times: HTTP 503',
+  },
+  { ...at, kind: 'ready', service: 'api', run: 2, ready: true, reason: 'ready again' },
+  {
+    ...at,
+    kind: 'give_up',
+    service: 'flaky',
+    run: 6,
+    restarts: 5,
+    window_ms: 60_000,
+    retry_in_ms: 600_000,
+  },
+  {
+    ...at,
+    kind: 'give_up',
+    service: 'flaky',
+    run: 6,
+    restarts: 5,
+    window_ms: 60_000,
+    retry_in_ms: null,
+  },
 ];
 
 t.test('every kind of event has a sentence', async (t) => {
@@ -118,11 +165,17 @@ t.test('list: states in colour, columns still aligned', async (t) => {
     last_exit: null,
     next_attempt: null,
     dependencies: {},
+    conditions: {},
+    ready: status === 'running',
+    probes: [],
+    notify: null,
+    restart_limit: null,
+    schedule: null,
     file: 'f',
   });
   const rows = [row('a', 'running'), row('b', 'backoff'), row('c', 'failed'), row('d', 'stopped')];
   const plain = formatList(rows);
-  const coloured = formatList(rows, false, true);
+  const coloured = formatList(rows, false, [], true);
   t.equal(coloured.replace(/\x1b\[\d+m/g, ''), plain, 'the same table without the colours');
   t.match(coloured, /\x1b\[32mrunning\x1b\[0m/);
   t.match(coloured, /\x1b\[33mbackoff\x1b\[0m/);
@@ -146,8 +199,8 @@ const GRAPH: Graph = {
     { name: 'cache@1', status: 'untracked', target: null, oneshot: false, reason: 'not tracked' },
   ],
   edges: [
-    { from: 'web', to: 'db', condition: 'healthy', met: false },
-    { from: 'web', to: 'setup', condition: 'success', met: true },
+    { from: 'web', to: 'db', condition: 'ready', met: false },
+    { from: 'web', to: 'setup', condition: 'succeeded', met: true },
     { from: 'web', to: 'cache@1', condition: 'tracked', met: false },
   ],
 };

@@ -76,7 +76,22 @@ t.test('root causes in their own words', async (t) => {
   const cases: [ServiceState, Partial<WhyNode>, string][] = [
     [failing(1, 'timed out'), {}, 'whose health test has failed 1 time: timed out'],
     [failing(0, ''), {}, 'whose health test has not passed yet'],
-    [failing(0, ''), { oneshot: true }, 'which is still running (a oneshot: it must exit 0 first)'],
+    [
+      failing(0, ''),
+      { oneshot: true },
+      'which is still running (a oneshot: it must succeed first)',
+    ],
+    [
+      { ...failing(4, 'connection refused'), awaiting: 'its readiness probe' } as ServiceState,
+      {},
+      'whose readiness has failed 4 times: connection refused',
+    ],
+    [{ ...failing(0, ''), awaiting: 'READY=1' } as ServiceState, {}, 'which waits for READY=1'],
+    [
+      { kind: 'running', since: 0, pid: 2, unready: 'readiness failed 3 times: HTTP 503' },
+      {},
+      'which is running but not ready: readiness failed 3 times: HTTP 503',
+    ],
     [
       { kind: 'exited', since: 0, lastExit: exit },
       {},

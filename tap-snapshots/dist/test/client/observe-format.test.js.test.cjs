@@ -16,6 +16,12 @@ exports[`dist/test/client/observe-format.test.js > TAP > every kind of event has
 2025-01-01T12:00:00.000Z #7 web: restart 2 in 400 ms (exited with code 1)
 2025-01-01T12:00:00.000Z #7 db: health test failing: exited with code 1
 2025-01-01T12:00:00.000Z #7 db: health test passed after 1 failure
+2025-01-01T12:00:00.000Z #7 api: readiness probe failing: HTTP 503
+2025-01-01T12:00:00.000Z #7 api: liveness probe passing again
+2025-01-01T12:00:00.000Z #7 api: not ready: readiness failed 3 times: HTTP 503
+2025-01-01T12:00:00.000Z #7 api: ready again
+2025-01-01T12:00:00.000Z #7 flaky: gave up: 5 restarts within 1m00s; trying again in 10m00s
+2025-01-01T12:00:00.000Z #7 flaky: gave up: 5 restarts within 1m00s
 `
 
 exports[`dist/test/client/observe-format.test.js > TAP > graph: DOT that Graphviz renders, and Mermaid > dot 1`] = `
@@ -27,8 +33,8 @@ digraph sminit {
   "db" [label="db\\nstarting", fillcolor="#ffe8a1"];
   "setup" [label="setup (oneshot)\\nsuccess", fillcolor="#d8f3dc"];
   "cache@1" [label="cache@1\\nuntracked", fillcolor="#ffffff", style="rounded,dashed"];
-  "web" -> "db" [label="healthy", style=dashed];
-  "web" -> "setup" [label="success"];
+  "web" -> "db" [label="ready", style=dashed];
+  "web" -> "setup" [label="succeeded"];
   "web" -> "cache@1" [label="tracked", style=dashed];
 }
 `
@@ -39,8 +45,8 @@ flowchart LR
   n1["db<br/>starting"]:::starting
   n2["setup (oneshot)<br/>success"]:::success
   n3["cache@1<br/>untracked"]:::untracked
-  n0 -.->|healthy| n1
-  n0 -->|success| n2
+  n0 -.->|ready| n1
+  n0 -->|succeeded| n2
   n0 -.->|tracked| n3
   classDef running fill:#b7e4c7,stroke:#555,color:#000
   classDef success fill:#d8f3dc,stroke:#555,color:#000
@@ -51,6 +57,7 @@ flowchart LR
   classDef failed fill:#ffadad,stroke:#555,color:#000
   classDef exited fill:#ffc9c9,stroke:#555,color:#000
   classDef stopped fill:#e9ecef,stroke:#555,color:#000
+  classDef scheduled fill:#dbe4ff,stroke:#555,color:#000
   classDef untracked fill:#ffffff,stroke:#555,color:#000
 `
 
