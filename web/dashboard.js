@@ -15,6 +15,7 @@ const COLOURS = {
   failed: '#d0463b',
   exited: '#d0463b',
   stopped: '#5d6573',
+  scheduled: '#4c8bf5',
   untracked: '#3a404c',
 };
 
@@ -107,6 +108,10 @@ function follow(path, handlers, lastId = null) {
         if (res.status === 401 || res.status === 403) {
           const body = await res.json().catch(() => null);
           return handlers.denied?.(body?.error?.message ?? res.statusText);
+        }
+        if (res.status >= 400 && res.status < 500) {
+          const body = await res.json().catch(() => null);
+          return handlers.failed?.(body?.error?.message ?? res.statusText);
         }
         if (!res.ok) throw new Error(`${path}: ${res.status}`);
         handlers.open?.();
@@ -324,7 +329,7 @@ function renderGraph() {
   );
   const width = PAD * 2 + cols.length * W + (cols.length - 1) * GX;
   const height = PAD * 2 + Math.max(...cols.map((c) => c.length)) * (H + GY) - GY;
-  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img' });
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, role: 'img' });
   const defs = svg('defs');
   const marker = svg('marker', {
     id: 'arrow',
@@ -391,8 +396,8 @@ function select(name) {
     message: (event, data) => {
       if (event === 'message') appendLog(data);
       else if (event === 'dropped') appendText(`… ${data} lines dropped`, 'event');
-      else if (event === 'failure') appendText(String(data), 'stderr');
     },
+    failed: (why) => appendText(why, 'stderr'),
     denied: (why) => askToken(`A token is needed to read the log: ${why}`),
   });
 }

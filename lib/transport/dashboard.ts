@@ -93,7 +93,8 @@ function badQuery(res: ServerResponse, error: { code: number; message: string })
 /**
  * GET /logs?name=NAME&n=N: the last N lines of one service, then each new
  * one; every message's id is the line's seq, so a reconnect (Last-Event-ID)
- * goes on after the last line it saw.
+ * goes on after the last line it saw. A name nobody knows, or a bad N, is a
+ * 400 with the dispatcher's error, before any stream is opened.
  */
 export async function serveLogs(
   res: ServerResponse,
@@ -102,28 +103,40 @@ export async function serveLogs(
   lastEventId: string | undefined,
   peer: string,
 ): Promise<void> {
-  const name = url.searchParams.get('name') ?? '';
-  const n = Number(url.searchParams.get('n') ?? '200');
+  const q = url.searchParams;
+  const raw = q.get('n');
+  // Not a number: passed on as it is, so the dispatcher's check names the parameter.
+  const n = raw === null ? 200 : /^\d+$/.test(raw) ? Number(raw) : raw;
   const after = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : null;
+  const names = [q.get('name') ?? ''];
+  let open = false;
+  const held: string[] = [];
+  const write = (frame: string): void => {
+    if (open) res.write(frame);
+    else held.push(frame);
+  };
   const session = new Session({
     peer,
     notify: (method, p) => {
       if (method !== 'log_line') return;
       const l = p as { line?: { seq: number }; dropped?: number };
-      if (l.line) res.write(`id: ${l.line.seq}\ndata: ${JSON.stringify(l.line)}\n\n`);
-      else res.write(`event: dropped\ndata: ${JSON.stringify(l.dropped ?? 0)}\n\n`);
+      if (l.line) write(`id: ${l.line.seq}\ndata: ${JSON.stringify(l.line)}\n\n`);
+      else write(`event: dropped\ndata: ${JSON.stringify(l.dropped ?? 0)}\n\n`);
     },
     backlog: () => res.writableLength,
   });
   res.on('close', () => session.close());
-  const params = after === null ? { names: [name], n } : { names: [name], from: after + 1 };
-  // Headers go first: the lines a follow sends at once come after them.
-  openStream(res);
-  const answer = await call(rpc, session, 'log_follow', params);
+  const params = after === null ? { names, n } : { names, from: after + 1 };
+  // A follow waits for any name; a tail of one nobody knows is an error, as `sminit log` says.
+  const known = await call(rpc, session, 'service_status', { name: names[0] });
+  const answer = known.error ? known : await call(rpc, session, 'log_follow', params);
   if (answer.error) {
-    res.write(`event: failure\ndata: ${JSON.stringify(answer.error.message)}\n\n`);
-    res.end();
+    session.close();
+    return badQuery(res, answer.error);
   }
+  openStream(res);
+  open = true;
+  for (const frame of held.splice(0)) res.write(frame);
 }
 
 interface Measured {
