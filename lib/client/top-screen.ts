@@ -66,7 +66,7 @@ function ready(s: ServiceStatus): string {
 /** Column widths; the reason takes what is left. */
 const COLUMNS = [
   ['NAME', 16],
-  ['STATE', 8],
+  ['STATE', 9],
   ['READY', 5],
   ['PID', 7],
   ['UPTIME', 7],
@@ -107,10 +107,14 @@ function row(m: TopModel, name: string): string {
   return [plain[0], state, ...plain.slice(2), `${DIM}${reason}${RESET}`].join(' ');
 }
 
+/** The header's counts, up first; a state not named here comes after. */
+const HEADER_ORDER = ['running', 'success', 'scheduled', 'starting', 'blocked', 'backoff'];
+
 function header(m: TopModel): string {
   const all = [...m.services.values()];
   const count = (k: string): number => all.filter((s) => s.status === k).length;
-  const parts = ['running', 'starting', 'backoff', 'failed', 'exited', 'stopped']
+  const kinds = [...new Set([...HEADER_ORDER, ...all.map((s) => s.status)])];
+  const parts = kinds
     .map((k) => [k, count(k)] as const)
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k}`);

@@ -164,6 +164,16 @@ t.test('SIGTERM to top gives the terminal back too', async (t) => {
   t.equal(term.pane('cursor_flag'), '1', 'the cursor shown');
 });
 
+t.test('when sminitd goes away top says so and gives the terminal back', async (t) => {
+  const { d, term } = await started(t);
+  d.proc.kill('SIGTERM');
+  await d.exited;
+  const screen = await term.until(/top exited 1\n-*icanon/, 'top to end with the daemon');
+  t.match(screen, /sminit: sminitd closed the connection/);
+  t.match(screen, /^icanon$/m, 'canonical again');
+  t.equal(term.pane('alternate_on'), '0', 'off the alternate screen');
+});
+
 t.test('top without a terminal says so', async (t) => {
   const d = await startDaemon(t, { db: 'exec: sleep 1000\n' });
   const r = await d.cli('top');
