@@ -57,8 +57,7 @@ function bytes(n: number): string {
 }
 
 function ready(s: ServiceStatus): string {
-  const r = (s as { ready?: boolean | null }).ready;
-  if (typeof r === 'boolean') return r ? 'yes' : 'no';
+  if (s.ready !== null) return s.ready ? 'yes' : 'no';
   if (s.status === 'running' || s.status === 'success') return 'yes';
   return s.status === 'starting' ? 'no' : '-';
 }

@@ -25,14 +25,15 @@ const service = (name: string, over: Partial<ServiceStatus> = {}): ServiceStatus
     next_attempt: null,
     dependencies: {},
     file: `/etc/sminit/${name}.yaml`,
+    ready: true,
     ...over,
   }) as ServiceStatus;
 
 function model(over: Partial<TopModel> = {}): TopModel {
   const list = [
     service('web'),
-    service('db', { pid: 0, status: 'failed', reason: 'exited with code 1\x1b[2J' }),
-    service('api', { status: 'starting' }),
+    service('db', { pid: 0, status: 'failed', ready: null, reason: 'exited with code 1\x1b[2J' }),
+    service('api', { status: 'starting', ready: false }),
   ];
   return {
     width: 80,
