@@ -123,9 +123,10 @@ export interface GiveUpEvent {
 
 /**
  * Every event, by kind. A feature that records something new adds its
- * interface here, its name to EVENT_KINDS, its schema to the wire's
- * COMPONENT_SCHEMAS and its sentence to the CLI's describeEvent; the
- * compiler points at each place a switch over `kind` must learn it.
+ * interface here, its name to EVENT_KINDS, its fields to eventSchemas in
+ * api/wire.ts and its sentence to describeEvent in client/format.ts; the
+ * compiler points at each place that must learn it. Workers record through
+ * supervise/record.ts; elsewhere, the manager's EventLog.record.
  */
 export type EventBody =
   | DaemonEvent

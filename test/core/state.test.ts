@@ -109,4 +109,17 @@ t.test('reasonOf', async (t) => {
     reasonOf({ kind: 'failed', since: 0, error: 'no such file', retryAt: null }, 0),
     'no such file',
   );
+  const starting = {
+    kind: 'starting',
+    since: 0,
+    pid: 1,
+    testFailures: 0,
+    lastTestError: null,
+  } as const;
+  t.equal(reasonOf(starting, 0), 'started, health test pending');
+  t.equal(
+    reasonOf(starting, 0, undefined, true),
+    'running once; dependants wait for it to succeed',
+    'a oneshot that runs says so',
+  );
 });

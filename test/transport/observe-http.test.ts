@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Daemon, startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -122,10 +122,13 @@ t.test('/metrics passes promtool check metrics, with every service labelled', as
 t.test('/readyz: 503 naming what is not ready, 200 once it is; /healthz', async (t) => {
   const dir = tempDir(t);
   const flag = join(dir, 'ready');
+  const serving = join(dir, 'serving');
+  writeFileSync(serving, '');
   const { d, url } = await httpDaemon(t, {
     db: `exec: sleep 1000\ntest: test -f ${flag}\ntest_interval: 100ms\n`,
     web: 'exec: sleep 1000\nafter: [db]\n',
     off: 'exec: sleep 1000\n',
+    api: `exec: sleep 1000\nreadiness:\n  exec: test -f ${serving}\n  period: 100ms\n  failure_threshold: 1\n`,
   });
   await d.client.stop('off');
   await d.waitStatus('db', (s) => s.status === 'starting', 'starting');
@@ -135,12 +138,22 @@ t.test('/readyz: 503 naming what is not ready, 200 once it is; /healthz', async 
     not.text,
     /^not ready: 2 services\ndb: starting \(.*\)\nweb: blocked \(waiting for db\)\n$/,
   );
+  await d.waitStatus('api', (s) => s.ready === true, 'api ready');
   t.notMatch(not.text, /off/, 'a service stopped on purpose does not count');
   writeFileSync(flag, '');
   await d.waitStatus('web', (s) => s.status === 'running', 'running');
   const ready = await get(`${url}readyz`);
   t.equal(ready.status, 200);
-  t.equal(ready.text, 'ready: 2 services up\n');
+  t.equal(ready.text, 'ready: 3 services up\n');
+  // Running, but its readiness probe fails: not ready, and /readyz says so.
+  unlinkSync(serving);
+  await d.waitStatus('api', (s) => s.ready === false, 'api not ready');
+  const lost = await get(`${url}readyz`);
+  t.equal(lost.status, 503, 'a service that lost its readiness');
+  t.match(lost.text, /^not ready: 1 service\napi: running \(running, not ready: readiness failed/);
+  writeFileSync(serving, '');
+  await d.waitStatus('api', (s) => s.ready === true, 'api ready again');
+  t.equal((await get(`${url}readyz`)).status, 200, 'and ready again');
   const health = await get(`${url}healthz`);
   t.equal(health.status, 200);
   t.equal(health.text, 'ok: sminitd answers and its command queue moves\n');
