@@ -4,7 +4,7 @@
 
 import { Errors } from '../core/errors.js';
 import { toWire, zinitLine } from '../logs/render.js';
-import { type LogStore, sinceMs } from '../logs/ring.js';
+import { type LogEntry, type LogStore, sinceMs } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
 import { serviceStats } from './stats.js';
 import { toStatus, zinitList } from './status.js';
@@ -13,6 +13,7 @@ import {
   COMPONENT_SCHEMAS,
   METHODS,
   METHOD_NAMES,
+  type LogLine,
   type LogQuery,
   type MethodName,
   type Params,
@@ -60,6 +61,29 @@ export const READ_PAGE = 5000;
  * before it catches up are lost (and counted).
  */
 const FOLLOW_BACKLOG = 1024 * 1024;
+/**
+ * A batched log_line notification holds lines of about this much text at
+ * most, so a batch of long lines stays one reasonable message.
+ */
+export const NOTIFY_BATCH_BYTES = 256 * 1024;
+
+/** Entries as wire lines, cut into runs of at most NOTIFY_BATCH_BYTES of text each. */
+export function wireBatches(entries: readonly LogEntry[], send: (lines: LogLine[]) => void): void {
+  let batch: LogLine[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    const l = toWire(e);
+    const size = l.text.length + (l.bytes?.length ?? 0);
+    if (batch.length > 0 && bytes + size > NOTIFY_BATCH_BYTES) {
+      send(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(l);
+    bytes += size;
+  }
+  if (batch.length > 0) send(batch);
+}
 
 /** Every method's handler. */
 export function handlers(c: HandlerContext): Handlers {
@@ -146,8 +170,12 @@ const zinitStream = ({ manager: m, logs, subscribe }: HandlerContext) =>
       return subscribe(s, 'stream_subscribeLogs', 'logs', (id) => {
         const send = (result: string): void =>
           s.notify('stream_subscribeLogs', { subscription: id, result });
+        const line = (e: LogEntry): void => send(zinitLine(e));
+        // One notification a line, as zinit's clients expect; the connection
+        // writes a batch's worth of them in one go.
         return logs.follow(q, {
-          line: (e) => send(zinitLine(e)),
+          line,
+          lines: (entries) => entries.forEach(line),
           dropped: (n) => send(`[-] sminitd: -- ${count(n, 'line')} dropped --`),
           congested: () => s.backlog() > FOLLOW_BACKLOG,
         });
@@ -172,13 +200,21 @@ const sminitLogs = ({ logs, subscribe }: HandlerContext) =>
     },
     log_follow: async (p, s) => {
       checkSince(p);
-      return subscribe(s, 'log_follow', 'logs', (id) =>
-        logs.follow(p, {
-          line: (e) => s.notify('log_line', { subscription: id, line: toWire(e) }),
+      const { batch, ...q } = p;
+      return subscribe(s, 'log_follow', 'logs', (id) => {
+        const line = (e: LogEntry): void =>
+          s.notify('log_line', { subscription: id, line: toWire(e) });
+        const lines = (entries: readonly LogEntry[]): void =>
+          batch
+            ? wireBatches(entries, (ls) => s.notify('log_line', { subscription: id, lines: ls }))
+            : entries.forEach(line);
+        return logs.follow(q, {
+          line,
+          lines,
           dropped: (n) => s.notify('log_line', { subscription: id, dropped: n }),
           congested: () => s.backlog() > FOLLOW_BACKLOG,
-        }),
-      );
+        });
+      });
     },
   }) satisfies Partial<Handlers>;
 

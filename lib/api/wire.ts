@@ -28,6 +28,15 @@ export type { LogLine, LogQuery, LogRead, LogStream };
 export type { SignalName, StateKind };
 export type * from '../core/events.js';
 
+/** log_follow's parameters: a query, and whether lines may come several to a notification. */
+export interface LogFollow extends LogQuery {
+  /**
+   * Send `log_line {subscription, lines: [...]}`, many lines a notification,
+   * instead of one `{line}` each (the default, for clients written before).
+   */
+  readonly batch?: boolean;
+}
+
 export interface ExitWire {
   readonly pid: number;
   readonly code: number | null;
@@ -228,7 +237,7 @@ export interface MethodMap {
   stream_subscribeLogs: { params: { filter?: string }; result: number };
   stream_unsubscribeLogs: { params: { id: number }; result: null };
   log_read: { params: LogQuery; result: LogRead };
-  log_follow: { params: LogQuery; result: number };
+  log_follow: { params: LogFollow; result: number };
   events_read: { params: EventQuery; result: EventRead };
   events_subscribe: { params: EventQuery; result: number };
   events_unsubscribe: { params: { id: number }; result: null };
@@ -245,8 +254,16 @@ export type Result<M extends MethodName> = MethodMap[M]['result'];
 export interface NotificationMap {
   /** zinit's shape: `result` is one formatted line. */
   stream_subscribeLogs: { subscription: number; result: string };
-  /** sminit's: the structured line, or how many lines a slow follower missed. */
-  log_line: { subscription: number; line?: LogLine; dropped?: number };
+  /**
+   * sminit's: one structured line (`line`), several in seq order (`lines`, when
+   * the follow asked for `batch`), or how many lines a slow follower missed.
+   */
+  log_line: {
+    subscription: number;
+    line?: LogLine;
+    lines?: readonly LogLine[];
+    dropped?: number;
+  };
   /** An event, or how many events after the cursor the history no longer held. */
   event: { subscription: number; event?: SminitEvent; lost?: number };
 }
@@ -488,8 +505,17 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
   },
   log_follow: {
     summary:
-      'Send matching buffered lines, then every new one, as log_line notifications: one cursor, no line lost or repeated',
-    params: queryParams,
+      'Send matching buffered lines, then every new one, as log_line notifications (see components.schemas.LogLineNotification): one cursor, no line lost or repeated',
+    params: [
+      ...queryParams,
+      {
+        name: 'batch',
+        schema: { type: 'boolean' },
+        required: false,
+        description:
+          'send lines many to a notification, as log_line {subscription, lines: [...]}; without it each comes alone, as log_line {subscription, line}',
+      },
+    ],
     result: { type: 'integer' },
     mutates: false,
   },
@@ -642,6 +668,19 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     },
     ['bytes'],
   ),
+  LogLineNotification: {
+    description:
+      'params of a log_line notification: one of line, lines (a follow with batch) or dropped (lines a slow follower missed)',
+    ...object(
+      {
+        subscription: int,
+        line: { $ref: '#/components/schemas/LogLine' },
+        lines: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } },
+        dropped: int,
+      },
+      ['line', 'lines', 'dropped'],
+    ),
+  },
   LogRead: object(
     {
       lines: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } },

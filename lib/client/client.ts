@@ -208,8 +208,11 @@ export class Client {
     onLine: (line: LogLine) => void,
     onDropped?: (count: number) => void,
   ): Promise<() => Promise<void>> {
-    return this.subscribe('log_follow', query, 'log_line', 'stream_unsubscribeLogs', (p) => {
-      if (p.line) onLine(p.line);
+    // Lines come many to a message: a follow keeps up with a burst.
+    const params = { ...query, batch: true };
+    return this.subscribe('log_follow', params, 'log_line', 'stream_unsubscribeLogs', (p) => {
+      if (p.lines) for (const l of p.lines) onLine(l);
+      else if (p.line) onLine(p.line);
       else if (p.dropped !== undefined) onDropped?.(p.dropped);
     });
   }
@@ -245,13 +248,16 @@ export class Client {
   }
 
   private onData(chunk: string): void {
-    this.buf += chunk;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) !== -1) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
+    // Only the unfinished tail is kept: a chunk of many messages is cut once.
+    const text = this.buf === '' ? chunk : this.buf + chunk;
+    let at = 0;
+    // The kept tail holds no newline: look only at what is new.
+    for (let nl = text.indexOf('\n', this.buf.length); nl !== -1; nl = text.indexOf('\n', at)) {
+      const line = text.slice(at, nl);
+      at = nl + 1;
       if (line.trim() !== '') this.onMessage(line);
     }
+    this.buf = at === 0 ? text : text.slice(at);
   }
 
   private onMessage(line: string): void {

@@ -102,7 +102,7 @@ export function formatList(
   }
   // What did not load, after what runs: the first problem says why (status NAME has them all).
   for (const n of notLoaded) {
-    rows.push([n.name, 'not loaded', '-', '-', '-', safe(n.why.split('\n')[0] ?? '')]);
+    rows.push([n.name, 'not loaded', '-', '-', '-', '-', safe(n.why.split('\n')[0] ?? '')]);
   }
   const paint: Paint = (row, col, padded) => {
     const s = services[row - 1];

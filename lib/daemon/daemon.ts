@@ -37,6 +37,7 @@ import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
 import { type ServiceDef, formatProblem } from '../core/definition.js';
 import { count } from '../core/plural.js';
+import { collectAfterStartup } from './collect.js';
 
 export interface DaemonOptions {
   readonly configDir: string;
@@ -206,6 +207,7 @@ class Daemon {
   private resolveExit: (code: number) => void = () => undefined;
   private readonly exited = new Promise<number>((r) => (this.resolveExit = r));
   private extraSignals = 0;
+  private cancelCollect: () => void = () => undefined;
 
   constructor(
     private readonly opts: DaemonOptions,
@@ -261,6 +263,7 @@ class Daemon {
     socketIsOurs();
     this.handleSignals();
     await loaded;
+    this.cancelCollect = collectAfterStartup(() => this.manager.starting());
     return this.exited;
   }
 
@@ -326,6 +329,7 @@ class Daemon {
   /** Stop everything in order, then the final act: exit, or power off / reboot as the machine's init. */
   private async shutdown(why: string, end: RebootKind): Promise<void> {
     if (this.manager.isShuttingDown) return;
+    this.cancelCollect();
     report(null, `${why}: stopping every service`);
     const clean = await this.manager.shutdown();
     this.notifySockets.dispose();

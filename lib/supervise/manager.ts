@@ -146,6 +146,16 @@ export class Manager {
     return this.command(() => this.worker(name).pid);
   }
 
+  /** How many services are on their way up: to be spawned, waiting for a dependency, or not yet ready. */
+  starting(): number {
+    let n = 0;
+    for (const w of this.workers.values()) {
+      const k = w.state.kind;
+      if (w.target === 'up' && (k === 'stopped' || k === 'starting' || k === 'blocked')) n++;
+    }
+    return n;
+  }
+
   names(): string[] {
     return [...this.workers.keys()].sort();
   }

@@ -420,8 +420,8 @@ t.test('services whose files did not load are shown as not loaded, with why', as
       ['loop2', 'not loaded'],
     ],
   );
-  t.match(rows[1]?.[5], /bad\.yaml:1:1: unknown key 'exce' \(did you mean 'exec'\?\)/);
-  t.match(rows[2]?.[5], /loop1\.yaml: on a dependency cycle loop1 -> loop2 -> loop1/);
+  t.match(rows[1]?.[6], /bad\.yaml:1:1: unknown key 'exce' \(did you mean 'exec'\?\)/);
+  t.match(rows[2]?.[6], /loop1\.yaml: on a dependency cycle loop1 -> loop2 -> loop1/);
   const status = await own.cli('status', 'bad');
   t.equal(status.code, 1);
   t.match(

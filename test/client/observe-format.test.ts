@@ -183,6 +183,16 @@ t.test('list: states in colour, columns still aligned', async (t) => {
   t.notMatch(coloured.split('\n')[4] ?? '', /\x1b/, 'stopped stays plain');
   t.notMatch(plain, /\x1b/, 'no colour unless asked');
   t.equal(paintState('starting', 'starting  '), '\x1b[33mstarting\x1b[0m  ', 'padding outside');
+  const unloaded = formatList(rows, false, [
+    { name: 'bad', file: 'bad.yaml', why: 'bad.yaml:1:1: x\ny' },
+  ]);
+  const header = unloaded.split('\n')[0] ?? '';
+  const last = unloaded.split('\n').at(-1) ?? '';
+  t.equal(
+    last.indexOf('bad.yaml:1:1: x'),
+    header.indexOf('REASON'),
+    'a file that did not load: why, under REASON',
+  );
 });
 
 const GRAPH: Graph = {
