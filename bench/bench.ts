@@ -45,6 +45,8 @@ const SECTIONS = [
   'idle',
   'respawn',
   'control',
+  'reload',
+  'stopall',
   'stop',
   'follow',
   'peers',
@@ -681,6 +683,8 @@ async function steady(o: Options, root: string): Promise<void> {
         { floor: `floor.c.${n}`, target: { max: 150 } },
       );
     }
+    if (want('reload')) await reloadUnchanged(o, d, n);
+    if (want('stopall')) await stopAllServices(o, d, n);
   } finally {
     const s = await stopDaemon(d);
     if (want('stop') && !want('cold')) {
@@ -832,6 +836,44 @@ async function respawnOnce(d: Daemon, name: string): Promise<number> {
   } finally {
     await stop();
   }
+}
+
+/** What must not change across a no-op reload: each service's pid and when its state began. */
+async function identities(d: Daemon): Promise<string> {
+  return JSON.stringify((await d.client.listFull()).map((s) => [s.name, s.pid, s.since]));
+}
+
+/** `system_reload` of N files none of which changed: it must change nothing, fast. */
+async function reloadUnchanged(o: Options, d: Daemon, n: number): Promise<void> {
+  const samples: number[] = [];
+  for (let r = 0; r < o.reps; r++) {
+    const before = await identities(d);
+    const t0 = performance.now();
+    const res = await d.client.reload();
+    samples.push(performance.now() - t0);
+    const acted = res.changes.filter((c) => c.action !== 'none');
+    if (acted.length > 0 || res.unchanged !== n)
+      throw new Error(`a reload of unchanged files planned ${acted.length} changes`);
+    if ((await identities(d)) !== before) throw new Error('a no-op reload changed a service');
+  }
+  record(`reload.noop.${n}`, 'reload, every file unchanged (no-op)', n, 'ms', samples, {
+    target: { max: 300 },
+  });
+}
+
+/** `stop --all` in one request: answered once every process is gone; then all started again. */
+async function stopAllServices(o: Options, d: Daemon, n: number): Promise<void> {
+  const t0 = performance.now();
+  const res = await d.client.many('stop', { all: true });
+  const ms = performance.now() - t0;
+  if (res.failed.length > 0 || res.results.length !== n)
+    throw new Error(`stop --all: ${res.failed.length} failed of ${res.results.length}`);
+  record(`stopall.${n}`, '`stop --all` in one request (processes gone)', n, 'ms', [ms], {
+    target: { max: 300 },
+  });
+  // The daemon's own stop (the `stop` section) is measured with everything running.
+  await d.client.many('start', { all: true });
+  await allRunning(d, n, o.quick ? 10 : 50);
 }
 
 async function control(o: Options, d: Daemon, n: number): Promise<void> {
@@ -1005,7 +1047,8 @@ async function main(): Promise<void> {
     const want = (s: Section): boolean => o.only.has(s);
     if (want('floor')) await floors(o, root);
     if (want('cold')) await cold(o, root, want('stop'));
-    if (['footprint', 'idle', 'respawn', 'control', 'stop'].some((s) => want(s as Section))) {
+    const steadySections = ['footprint', 'idle', 'respawn', 'control', 'reload', 'stopall', 'stop'];
+    if (steadySections.some((s) => want(s as Section))) {
       await steady(o, root);
     }
     if (want('follow')) await follow(o, root);

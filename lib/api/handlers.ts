@@ -3,6 +3,9 @@
 // domain errors (coded at the edge); knows nothing of JSON-RPC or connections.
 
 import { Errors } from '../core/errors.js';
+import type { Outcome, Selection } from '../supervise/manager.js';
+import { codeOf } from './errors.js';
+import { reloadResult } from './plan.js';
 import { toWire, zinitLine } from '../logs/render.js';
 import { type LogEntry, type LogStore, sinceMs } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
@@ -15,6 +18,8 @@ import {
   METHOD_NAMES,
   type LogLine,
   type LogQuery,
+  type ManyParams,
+  type ManyResult,
   type MethodName,
   type Params,
   type Result,
@@ -89,6 +94,7 @@ export function wireBatches(entries: readonly LogEntry[], send: (lines: LogLine[
 export function handlers(c: HandlerContext): Handlers {
   return {
     ...services(c),
+    ...manyServices(c),
     ...serviceFiles(c),
     ...system(c),
     ...zinitStream(c),
@@ -115,6 +121,51 @@ const services = ({ manager: m, audit }: HandlerContext) =>
     service_stats: async (p) => serviceStats(p.name, await m.pidOf(p.name)),
   }) satisfies Partial<Handlers>;
 
+/** What a request over many names, for the audit line. */
+function named(p: ManyParams): string {
+  return [...(p.names ?? []), ...(p.patterns ?? []), ...(p.all ? ['--all'] : [])].join(' ');
+}
+
+function selection(p: ManyParams): Selection {
+  return {
+    ...(p.names ? { names: p.names } : {}),
+    ...(p.patterns ? { patterns: p.patterns } : {}),
+    ...(p.all !== undefined ? { all: p.all } : {}),
+  };
+}
+
+async function many(outcomes: Promise<Outcome[]>): Promise<ManyResult> {
+  const results = (await outcomes).map((o) => ({
+    name: o.name,
+    ok: o.error === null,
+    ...(o.error ? { error: { code: codeOf(o.error), message: o.error.message } } : {}),
+    ...(o.view ? { status: toStatus(o.view) } : {}),
+  }));
+  return { results, failed: results.filter((r) => !r.ok).map((r) => r.name) };
+}
+
+/** Verbs over many services, one request each, and replicas. */
+const manyServices = ({ manager: m, audit }: HandlerContext) =>
+  ({
+    services_start: (p, s) => (audit(s, `start ${named(p)}`), many(m.startMany(selection(p)))),
+    services_stop: (p, s) => (audit(s, `stop ${named(p)}`), many(m.stopMany(selection(p)))),
+    services_restart: (p, s) => (
+      audit(s, `restart ${named(p)}`),
+      many(m.restartMany(selection(p), p.timeout))
+    ),
+    services_kill: (p, s) => {
+      const signal = p.signal ?? 'SIGTERM';
+      audit(s, `kill ${named(p)} ${signal}`);
+      return many(m.killMany(selection(p), signal));
+    },
+    services_forget: (p, s) => (audit(s, `forget ${named(p)}`), many(m.forgetMany(selection(p)))),
+    services_status: (p) => many(m.statusMany(selection(p))),
+    service_scale: (p, s) => (
+      audit(s, `scale ${p.name} ${p.replicas}`),
+      m.scale(p.name, p.replicas)
+    ),
+  }) satisfies Partial<Handlers>;
+
 const serviceFiles = ({ manager: m, audit }: HandlerContext) =>
   ({
     service_create: (p, s) => (audit(s, `create ${p.name}`), m.createFile(p.name, p.content)),
@@ -138,6 +189,12 @@ const system = ({ manager: m, audit, http, onShutdown }: HandlerContext) => {
       audit(s, 'stop http server');
       await http().stop();
       return null;
+    },
+    system_reload: async (p, s) => {
+      const dry = p.dry_run === true;
+      audit(s, dry ? 'reload --dry-run' : 'reload');
+      const { plan, applied } = await m.reload(dry);
+      return reloadResult(plan, applied);
     },
     system_shutdown: async (_p, s) => shutdown(s, false),
     system_reboot: async (_p, s) => shutdown(s, true),

@@ -214,6 +214,64 @@ export interface Why {
   readonly critical: ChainLink[] | null;
 }
 
+/** One service's part of a request over many: done, with its status where it has one, or why not. */
+export interface ServiceResult {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly error?: { readonly code: number; readonly message: string };
+  readonly status?: ServiceStatus;
+}
+
+/** A request over many services: one result each, in the order they were done. */
+export interface ManyResult {
+  readonly results: readonly ServiceResult[];
+  /** The services (or patterns) that failed, in order; empty when all went well. */
+  readonly failed: readonly string[];
+}
+
+/** Which services a request over many means: by name, by shell-style pattern, or all. */
+export interface ManyParams {
+  readonly names?: readonly string[];
+  readonly patterns?: readonly string[];
+  readonly all?: boolean;
+}
+
+export type PlanAction = 'start' | 'stop' | 'restart' | 'update' | 'none' | 'refuse';
+
+/** One line of a reload's plan. */
+export interface PlanLine {
+  readonly name: string;
+  readonly action: PlanAction;
+  /** `+` start, `-` stop, `~` restart or update, `!` refused, ` ` nothing. */
+  readonly mark: '+' | '-' | '~' | '!' | ' ';
+  /** Why, in a few words: `new`, `removed`, `exec changed`, `replicas 3 → 5`… */
+  readonly why: string;
+  /** The keys that changed, for a restart or an update. */
+  readonly changed: readonly string[];
+  /** A refused file's problems, each as `file:line:col: message`. */
+  readonly problems: readonly string[];
+  /** The dependency cycle a refused change would close, as a closed path. */
+  readonly cycle: readonly string[] | null;
+}
+
+export interface ReloadResult {
+  /** False for a dry run: nothing was changed. */
+  readonly applied: boolean;
+  readonly changes: readonly PlanLine[];
+  /** How many lines are refusals: non-zero means something was not applied. */
+  readonly refused: number;
+  /** Tracked services the reload left exactly as they were. */
+  readonly unchanged: number;
+}
+
+export interface ScaleResult {
+  readonly name: string;
+  readonly replicas: number;
+  readonly started: readonly string[];
+  /** Highest number first, the order they stopped in. */
+  readonly stopped: readonly string[];
+}
+
 export interface MethodMap {
   service_list: { params: Record<string, never>; result: Record<string, string> };
   service_status: { params: { name: string }; result: ServiceStatus };
@@ -228,6 +286,14 @@ export interface MethodMap {
   service_delete: { params: { name: string }; result: string };
   service_get: { params: { name: string }; result: Record<string, unknown> };
   service_list_full: { params: Record<string, never>; result: ServiceStatus[] };
+  service_scale: { params: { name: string; replicas: number }; result: ScaleResult };
+  services_start: { params: ManyParams; result: ManyResult };
+  services_stop: { params: ManyParams; result: ManyResult };
+  services_restart: { params: ManyParams & { timeout?: number }; result: ManyResult };
+  services_kill: { params: ManyParams & { signal?: string }; result: ManyResult };
+  services_forget: { params: ManyParams; result: ManyResult };
+  services_status: { params: ManyParams; result: ManyResult };
+  system_reload: { params: { dry_run?: boolean }; result: ReloadResult };
   service_list_unloaded: { params: Record<string, never>; result: NotLoadedWire[] };
   system_shutdown: { params: Record<string, never>; result: null };
   system_reboot: { params: Record<string, never>; result: null };
@@ -366,6 +432,34 @@ const eventParams: readonly ParamSpec[] = [
     description: 'at most this many of the most recent events',
   },
 ];
+
+const manyParams: readonly ParamSpec[] = [
+  {
+    name: 'names',
+    schema: { type: 'array', items: { type: 'string' } },
+    required: false,
+    description: "services by name (a replicated service's name means its replicas)",
+  },
+  {
+    name: 'patterns',
+    schema: { type: 'array', items: { type: 'string' } },
+    required: false,
+    description: 'shell-style patterns over the tracked names: *, ?, [a-z], [!x]',
+  },
+  {
+    name: 'all',
+    schema: { type: 'boolean' },
+    required: false,
+    description: 'every tracked service',
+  },
+];
+const manyResult: JsonSchema = { $ref: '#/components/schemas/ManyResult' };
+const many = (summary: string, extra: readonly ParamSpec[] = []): MethodSpec => ({
+  summary,
+  params: [...manyParams, ...extra],
+  result: manyResult,
+  mutates: true,
+});
 const statusSchema: JsonSchema = { $ref: '#/components/schemas/ServiceStatus' };
 const nul: JsonSchema = { type: 'null' };
 const svc = (summary: string, mutates = true, result: JsonSchema = nul): MethodSpec => ({
@@ -447,6 +541,59 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
     { type: 'array', items: statusSchema },
     false,
   ),
+  service_scale: {
+    summary:
+      'Run this many replicas of a replicated service: new ones start, surplus ones stop from the highest number down',
+    params: [
+      nameParam,
+      {
+        name: 'replicas',
+        schema: { type: 'integer', minimum: 0 },
+        required: true,
+        description: 'how many, from 0 to 1000',
+      },
+    ],
+    result: { $ref: '#/components/schemas/ScaleResult' },
+    mutates: true,
+  },
+  services_start: many(
+    'Start several services, dependencies first; makes the instances of templates it names',
+  ),
+  services_stop: many(
+    'Stop several services, dependants first; answers once their processes are gone',
+  ),
+  services_restart: many('Stop several services, dependants first, then start them again', [
+    {
+      name: 'timeout',
+      schema: { type: 'integer', minimum: 0 },
+      required: false,
+      description: 'how long to wait for each to come up, in ms (default 60000)',
+    },
+  ]),
+  services_kill: many("Send a signal to several services' process groups", [
+    {
+      name: 'signal',
+      schema: { type: 'string' },
+      required: false,
+      description: 'e.g. SIGHUP (default SIGTERM)',
+    },
+  ]),
+  services_forget: many('Stop several services, dependants first, and untrack them'),
+  services_status: { ...many('Status of several services'), mutates: false },
+  system_reload: {
+    summary:
+      'Read the config directory again and apply what changed: new files start, removed ones stop, changed ones restart or take the change in place; answers with the plan',
+    params: [
+      {
+        name: 'dry_run',
+        schema: { type: 'boolean' },
+        required: false,
+        description: 'only say what would be done',
+      },
+    ],
+    result: { $ref: '#/components/schemas/ReloadResult' },
+    mutates: true,
+  },
   service_list_unloaded: sys(
     'Every service whose file was found but not loaded (a bad file, a dependency cycle), and why',
     { type: 'array', items: { $ref: '#/components/schemas/NotLoaded' } },
@@ -655,6 +802,40 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     name: str,
     ...processStats,
     children: { type: 'array', items: { $ref: '#/components/schemas/ProcessStats' } },
+  }),
+  ServiceResult: object(
+    {
+      name: str,
+      ok: { type: 'boolean' },
+      error: object({ code: int, message: str }),
+      status: { $ref: '#/components/schemas/ServiceStatus' },
+    },
+    ['error', 'status'],
+  ),
+  ManyResult: object({
+    results: { type: 'array', items: { $ref: '#/components/schemas/ServiceResult' } },
+    failed: { type: 'array', items: str },
+  }),
+  PlanLine: object({
+    name: str,
+    action: { enum: ['start', 'stop', 'restart', 'update', 'none', 'refuse'] },
+    mark: { enum: ['+', '-', '~', '!', ' '] },
+    why: str,
+    changed: { type: 'array', items: str },
+    problems: { type: 'array', items: str },
+    cycle: nullable({ type: 'array', items: str }),
+  }),
+  ReloadResult: object({
+    applied: { type: 'boolean' },
+    changes: { type: 'array', items: { $ref: '#/components/schemas/PlanLine' } },
+    refused: int,
+    unchanged: int,
+  }),
+  ScaleResult: object({
+    name: str,
+    replicas: int,
+    started: { type: 'array', items: str },
+    stopped: { type: 'array', items: str },
   }),
   LogLine: object(
     {

@@ -7,6 +7,8 @@ import type {
   EventQuery,
   LogLine,
   LogQuery,
+  ManyParams,
+  ManyResult,
   MethodName,
   NotificationMap,
   Params,
@@ -161,6 +163,24 @@ export class Client {
   }
   stats(name: string): Promise<Result<'service_stats'>> {
     return this.call('service_stats', { name });
+  }
+  /** Read the config directory again and apply what changed (or, with `dryRun`, only say what). */
+  reload(dryRun = false): Promise<Result<'system_reload'>> {
+    return this.call('system_reload', { dry_run: dryRun });
+  }
+  /** Run `replicas` replicas of a replicated service. */
+  scale(name: string, replicas: number): Promise<Result<'service_scale'>> {
+    return this.call('service_scale', { name, replicas });
+  }
+  /** One verb over several services, in one request: by name, pattern, or all. */
+  many(
+    verb: 'start' | 'stop' | 'restart' | 'kill' | 'forget' | 'status',
+    which: ManyParams & { timeout?: number },
+    signal?: string,
+  ): Promise<ManyResult> {
+    if (verb === 'kill')
+      return this.call('services_kill', signal === undefined ? which : { ...which, signal });
+    return this.call(`services_${verb}`, which);
   }
   shutdown(): Promise<null> {
     return this.call('system_shutdown');

@@ -9,6 +9,7 @@ import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BoundedWriter } from '../logs/file.js';
 import { type Config, loadConfig } from '../config/directory.js';
+import { planTable, reloadResult } from '../api/plan.js';
 import { messageOf } from '../core/errors.js';
 import { formatCycle } from '../core/graph.js';
 import { HttpEndpoint, type HttpObserver, type OpenPath } from '../transport/http.js';
@@ -253,7 +254,7 @@ class Daemon {
     // socket is ours: with another daemon live, nothing starts.
     let socketIsOurs: () => void = () => undefined;
     this.manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
-    const loaded = this.manager.load(config.defs, config.notLoaded);
+    const loaded = this.manager.load(config.defs, config.notLoaded, config.sources, config.cache);
     await this.serveSocket(socketGroup);
     await this.serveHttp();
     const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';
@@ -353,8 +354,21 @@ class Daemon {
     const onSignal = (sig: NodeJS.Signals): void => this.onSignal(sig);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A container's runtime means "stop" by SIGHUP; elsewhere it means what
+    // it means to every daemon: read the configuration again.
     if (this.opts.container) process.on('SIGHUP', onSignal);
-    else process.on('SIGHUP', () => report(null, 'SIGHUP ignored (use --container to stop on it)'));
+    else process.on('SIGHUP', () => void this.reload());
+  }
+
+  /** SIGHUP: a reload, its plan in the log line by line. */
+  private async reload(): Promise<void> {
+    report(null, 'received SIGHUP: reloading the config directory');
+    try {
+      const { plan, applied } = await this.manager.reload();
+      for (const line of planTable(reloadResult(plan, applied))) report(null, `reload: ${line}`);
+    } catch (err) {
+      report(null, `reload: ${messageOf(err)}`);
+    }
   }
 
   // The first stop signal starts the ordered stop; one more is reported and

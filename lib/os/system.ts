@@ -18,8 +18,11 @@ export function systemProcesses(spawner: Spawner, notify: NotifySockets) {
     groupSize: async (pgid: number): Promise<number> =>
       groupMembers(await processTable(), pgid).length,
     marker: (service: string): string => markerValue(process.pid, service),
-    mayHaveEscaped: (groups: readonly number[], marker: string, waitMs: number) =>
-      mayHaveEscaped(spawner, groups, marker, waitMs),
+    mayHaveEscaped: (
+      groups: readonly number[],
+      marker: string | readonly string[],
+      waitMs: number,
+    ) => mayHaveEscaped(spawner, groups, marker, waitMs),
     sweepMarked: (marker: string, spare: (() => readonly number[]) | null) =>
       sweepMarked(marker, MARKER_VAR, spare),
     killLeftovers,

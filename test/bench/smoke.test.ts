@@ -37,6 +37,8 @@ const EXPECTED = [
   'follow.floor',
   'follow.cli',
   'follow.lost',
+  `reload.noop.${N}`,
+  `stopall.${N}`,
 ];
 
 t.test('a quick bench run reports every figure', async (t) => {

@@ -132,13 +132,13 @@ t.test('/readyz: 503 naming what is not ready, 200 once it is; /healthz', async 
   });
   await d.client.stop('off');
   await d.waitStatus('db', (s) => s.status === 'starting', 'starting');
+  await d.waitStatus('api', (s) => s.ready === true, 'api ready');
   const not = await get(`${url}readyz`);
   t.equal(not.status, 503, 'not ready, and no token needed');
   t.match(
     not.text,
     /^not ready: 2 services\ndb: starting \(.*\)\nweb: blocked \(waiting for db\)\n$/,
   );
-  await d.waitStatus('api', (s) => s.ready === true, 'api ready');
   t.notMatch(not.text, /off/, 'a service stopped on purpose does not count');
   writeFileSync(flag, '');
   await d.waitStatus('web', (s) => s.status === 'running', 'running');
