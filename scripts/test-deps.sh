@@ -11,6 +11,8 @@ socat socat
 systemd-notify systemd
 promtool prometheus
 dot graphviz
+chromium chromium
+tmux tmux
 '
 
 missing=''

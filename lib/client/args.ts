@@ -94,6 +94,11 @@ export const VERBS: readonly VerbSpec[] = [
     Infinity,
   ),
   verb(
+    'top',
+    'top',
+    'a full-screen live view: arrows select; s start, x stop, r restart, l log, / filter, q quit',
+  ),
+  verb(
     'graph',
     'graph [--format dot|mermaid|json]',
     "the dependency graph with each service's state and each edge's condition (default: dot)",

@@ -93,6 +93,7 @@ const TALK: Readonly<Record<string, Verb>> = {
   log: async (c, a) => (await import('./log.js')).log(c, a),
   events: async (c, a) => (await import('./events.js')).events(c, a),
   graph: async (c, a) => (await import('./graph.js')).graph(c, a),
+  top: async (c, a) => (await import('./top.js')).top(c, a),
   why: async (c, a, name) => (await import('./graph.js')).why(c, a, name),
 };
 

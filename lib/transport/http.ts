@@ -1,8 +1,9 @@
 // The HTTP endpoint (`sminitd --http`, zinit's system_start_http_server): the
 // same Rpc as the unix socket over POST, the event stream as server-sent
-// events, and what orchestrators read — /metrics, /healthz, /readyz. Who may
-// do what is http-access.ts's (Host and Origin, the read and control
-// tokens); the answers are the API's. Loopback unless an address says
+// events, the dashboard's page and streams (dashboard.ts), and what
+// orchestrators read — /metrics, /healthz, /readyz. Who may do what is
+// http-access.ts's (Host and Origin, the read and control tokens); the
+// answers are the API's. Loopback unless an address says
 // otherwise; subscriptions over POST are refused (they need a stream).
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -16,6 +17,7 @@ import { METHODS, isMethodName } from '../api/wire.js';
 import { Access, type Level, type Refusal, ServedHosts } from './http-access.js';
 import type { ProbeAnswer } from '../api/probes.js';
 import { eventParams, serveEvents } from './sse.js';
+import { type DashboardStream, isAsset, serveAsset, serveLogs, serveStats } from './dashboard.js';
 
 export const MAX_HTTP_BODY = 1024 * 1024;
 
@@ -88,13 +90,16 @@ export function mutates(value: unknown): boolean {
   return methodsOf(value).some((m) => isMethodName(m) && METHODS[m].mutates);
 }
 
-type GetPath = OpenPath | 'events';
+type GetPath = OpenPath | 'events' | DashboardStream;
 const GET_PATHS: Readonly<Record<string, GetPath>> = {
   '/healthz': 'healthz',
   '/readyz': 'readyz',
   '/metrics': 'metrics',
   '/events': 'events',
+  '/logs': 'logs',
+  '/stats': 'stats',
 };
+const isOpenPath = (p: GetPath): p is OpenPath => (OPEN_PATHS as readonly string[]).includes(p);
 
 export class HttpEndpoint implements HttpControl {
   private server: Server | null = null;
@@ -189,23 +194,22 @@ export class HttpEndpoint implements HttpControl {
   private async get(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sminit');
     const path = GET_PATHS[url.pathname];
+    // The dashboard's page holds no data: anyone who may reach the endpoint may load it.
+    if (path === undefined && isAsset(url.pathname)) {
+      if (await serveAsset(res, url.pathname, req.method === 'HEAD')) return;
+    }
     if (path === undefined) {
-      if (url.pathname === '/') {
-        return refuse(res, {
-          status: 405,
-          error: ProtocolErrors.notPost(),
-          headers: { allow: 'POST' },
-        });
-      }
       return refuse(res, { status: 404, error: ProtocolErrors.notFound(url.pathname) });
     }
     const need: Level =
-      this.opts.publicReads || (path !== 'events' && this.open.has(path)) ? 'none' : 'read';
+      this.opts.publicReads || (isOpenPath(path) && this.open.has(path)) ? 'none' : 'read';
     const denied = this.access.refuse(need, this.access.levelOf(req));
     if (denied) return refuse(res, denied);
     if (path === 'events') {
       return serveEvents(res, this.opts.rpc, eventParams(url, lastEventId(req)), peerOf(req));
     }
+    if (path === 'logs') return serveLogs(res, this.opts.rpc, url, lastEventId(req), peerOf(req));
+    if (path === 'stats') return serveStats(res, this.opts.rpc, url, peerOf(req));
     const observe = this.opts.observe;
     if (!observe) return refuse(res, { status: 404, error: ProtocolErrors.notFound(url.pathname) });
     if (path === 'metrics') {

@@ -991,6 +991,7 @@ t.test('hostile input: a clear error, and nothing else affected', async (t) => {
         r.end(body);
       });
     const json = { 'content-type': 'application/json' };
+    const bearer = { authorization: `Bearer ${readFileSync(`${d.socket}.token`, 'utf8').trim()}` };
     const list = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'service_list' });
     const refused = (message: string): string =>
       JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message } }) + '\n';
@@ -1020,6 +1021,19 @@ t.test('hostile input: a clear error, and nothing else affected', async (t) => {
       ['metrics without a token', 'GET', '/metrics', {}, 401, /unauthorized/],
       ['events without a token', 'GET', '/events', {}, 401, /unauthorized/],
       ['a path nothing is served at', 'GET', '/../../etc/passwd', {}, 404, /nothing is served at/],
+      ['a file beside the page', 'GET', '/dashboard.js/../package.json', {}, 404, /nothing is/],
+      ['a log tail without a token', 'GET', '/logs?name=canary', {}, 401, /unauthorized/],
+      ['stats without a token', 'GET', '/stats', {}, 401, /unauthorized/],
+      [
+        'a log tail of a service nobody knows',
+        'GET',
+        '/logs?name=nosuch',
+        bearer,
+        400,
+        /"code":-32000,"message":"service 'nosuch' is not tracked"/,
+      ],
+      ['a log tail of -1 lines', 'GET', '/logs?name=canary&n=-1', bearer, 400, /parameter 'n'/],
+      ['stats at no interval', 'GET', '/stats?ms=soon', bearer, 400, /ms: expected a number/],
     ];
     for (const [title, method, path, headers, status, body] of cases) {
       await row(t, `http: ${title}`, async (t) => {

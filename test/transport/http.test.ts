@@ -90,7 +90,8 @@ t.test('sminitd --http: the token guards every call', async (t) => {
     t.match(r.body, { error: { code: -32600, message: /unauthorized.*\.token/ } });
   }
 
-  const get = await fetch(url);
+  // GET / is the dashboard's page (test/transport/dashboard.test.ts); other verbs are not calls.
+  const get = await fetch(url, { method: 'PUT' });
   t.equal(get.status, 405);
   t.equal(get.headers.get('allow'), 'POST');
   await get.text();
