@@ -5,6 +5,7 @@
 
 import type { Problem, ServiceDef } from '../core/definition.js';
 import { findCycles, missingDeps } from '../core/graph.js';
+import type { Host } from '../core/host.js';
 import { loadDir } from './load.js';
 
 export interface Cycle {
@@ -30,8 +31,8 @@ export interface Config {
   readonly missing: readonly MissingDeps[];
 }
 
-export async function loadConfig(dir: string): Promise<Config> {
-  const { defs, problems } = await loadDir(dir);
+export async function loadConfig(dir: string, host: Host | null = null): Promise<Config> {
+  const { defs, problems } = await loadDir(dir, host);
   const graph = new Map(defs.map((d) => [d.name, [...d.after]]));
   const cycles = findCycles(graph).map((path) => ({ path, members: [...new Set(path)] }));
   const refused = new Set(cycles.flatMap((c) => c.members));

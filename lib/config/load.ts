@@ -6,6 +6,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Problem, ServiceDef } from '../core/definition.js';
+import type { Host } from '../core/host.js';
 import { isRecord } from '../core/jsontype.js';
 import { SERVICE_EXTENSIONS, stemOf } from '../core/names.js';
 import { firstInvalidUtf8 } from '../core/utf8.js';
@@ -26,7 +27,7 @@ export type FileResult =
 export const MAX_FILE_BYTES = 1024 * 1024;
 
 /** Reads and parses one file; the name is the file's stem. */
-export async function loadServiceFile(path: string): Promise<FileResult> {
+export async function loadServiceFile(path: string, host: Host | null = null): Promise<FileResult> {
   const base = basename(path);
   const name = stemOf(base) ?? base;
   const fail = (message: string, spot?: Spot, missing = false): FileResult => ({
@@ -41,12 +42,13 @@ export async function loadServiceFile(path: string): Promise<FileResult> {
   const read = await readText(path);
   if (typeof read !== 'string') return fail(read.message, read.spot, read.missing);
   // Problems name the path as given, which reads better; the def keeps it absolute.
-  const result = parseServiceText(name, path, read);
+  const result = parseServiceText(name, path, read, host);
   if (!result.ok) return { ...result, name, missing: false };
   const file = resolve(path);
   // A relative dir is the file's business, not sminitd's cwd: it is taken from the file's directory.
   const dir = resolve(dirname(file), result.def.dir);
-  return { ok: true, name, def: { ...result.def, file, dir } };
+  const envFiles = result.def.envFiles.map((f) => ({ ...f, path: resolve(dirname(file), f.path) }));
+  return { ok: true, name, def: { ...result.def, file, dir, envFiles } };
 }
 
 interface ReadFailure {
@@ -82,10 +84,14 @@ async function readText(path: string): Promise<string | ReadFailure> {
 }
 
 /** NAME's file in `dir`: NAME.yaml, else NAME.yml; `missing` when there is neither. */
-export async function loadServiceNamed(dir: string, name: string): Promise<FileResult> {
+export async function loadServiceNamed(
+  dir: string,
+  name: string,
+  host: Host | null = null,
+): Promise<FileResult> {
   let result: FileResult | null = null;
   for (const ext of SERVICE_EXTENSIONS) {
-    result = await loadServiceFile(join(dir, name + ext));
+    result = await loadServiceFile(join(dir, name + ext), host);
     if (result.ok || !result.missing) return result;
   }
   return result as FileResult;
@@ -96,7 +102,10 @@ export async function loadServiceNamed(dir: string, name: string): Promise<FileR
  * stops the others. Two files that would be one service, or two services
  * that would write one log file, are refused together.
  */
-export async function loadDir(dir: string): Promise<{ defs: ServiceDef[]; problems: Problem[] }> {
+export async function loadDir(
+  dir: string,
+  host: Host | null = null,
+): Promise<{ defs: ServiceDef[]; problems: Problem[] }> {
   let entries: string[];
   try {
     entries = (await readdir(dir)).filter((f) => stemOf(f) !== null).sort();
@@ -118,7 +127,7 @@ export async function loadDir(dir: string): Promise<{ defs: ServiceDef[]; proble
     return files.length > 1 ? files : null;
   };
   const results = await Promise.all(
-    entries.map((f) => (twice(f) ? null : loadServiceFile(join(dir, f)))),
+    entries.map((f) => (twice(f) ? null : loadServiceFile(join(dir, f), host))),
   );
   const loaded: ServiceDef[] = [];
   const problems: Problem[] = [];

@@ -11,6 +11,8 @@ export interface ExitInfo {
   readonly code: number | null;
   readonly signal: string | null;
   readonly at: number;
+  /** Set when the kernel's OOM killer ended it: which limit was reached. */
+  readonly oom?: string;
 }
 
 /** Every state carries `since` (epoch ms): when it was entered. */
@@ -139,6 +141,7 @@ export function backoff(
 }
 
 export function describeExit(exit: ExitInfo): string {
+  if (exit.oom !== undefined) return `killed by the OOM killer: ${exit.oom}`;
   return exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
 

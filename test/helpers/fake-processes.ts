@@ -95,6 +95,10 @@ export class FakeProcesses implements Processes {
     return `fake:${service}`;
   }
 
+  box(): null {
+    return null;
+  }
+
   mayHaveEscaped(): Promise<boolean> {
     return Promise.resolve(false);
   }
@@ -137,6 +141,15 @@ export function def(name: string, over: Partial<ServiceDef> = {}): ServiceDef {
     stopSignal: 'SIGTERM',
     log: { kind: 'ring' },
     env: {},
+    envFiles: [],
+    user: null,
+    sandbox: {
+      umask: null,
+      nice: null,
+      oomScoreAdj: null,
+      rlimits: {},
+      limits: { memoryMax: null, memoryHigh: null, pidsMax: null, cpuMax: null, cpuWeight: null },
+    },
     dir: '/',
     shutdownTimeoutMs: 50,
     testIntervalMs: 5,
