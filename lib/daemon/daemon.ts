@@ -27,6 +27,8 @@ import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { type Init, InitError, setupInit } from '../os/init.js';
 import { loadNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
+import { type HostSetup, setupHost } from '../os/host.js';
+import type { Host } from '../core/host.js';
 import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
 import { type ServiceDef, formatProblem } from '../core/definition.js';
@@ -100,8 +102,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     await refuseTakenSocket(opts.socket);
     const init = await becomeInit(opts.container);
     const socketGroup = await socketGroupId(opts.socketGroup);
-    const defs = await loadServiceFiles(opts.configDir);
-    return await new Daemon(opts, init).run(defs, socketGroup);
+    const native = await loadNative();
+    const box = setupHost(typeof native === 'string' ? null : native);
+    report(null, box.summary);
+    try {
+      const defs = await loadServiceFiles(opts.configDir, box.host);
+      return await new Daemon(opts, init, box).run(defs, socketGroup);
+    } finally {
+      box.cgroups?.removeAll();
+    }
   } catch (err) {
     if (!(err instanceof StartFailure)) throw err;
     process.stderr.write(`sminitd: ${err.message}\n`);
@@ -172,8 +181,8 @@ async function socketGroupId(spec: string | undefined): Promise<number | undefin
  * The service files to load: every problem is reported, and a dependency
  * cycle rejects its members while everything outside it loads.
  */
-async function loadServiceFiles(dir: string): Promise<readonly ServiceDef[]> {
-  const { defs, problems, cycles } = await loadConfig(dir);
+async function loadServiceFiles(dir: string, host: Host): Promise<readonly ServiceDef[]> {
+  const { defs, problems, cycles } = await loadConfig(dir, host);
   for (const p of problems) report(null, formatProblem(p));
   for (const c of cycles) {
     report(null, `dependency cycle ${formatCycle(c.path)}: not starting ${c.members.join(', ')}`);
@@ -194,6 +203,7 @@ class Daemon {
   constructor(
     private readonly opts: DaemonOptions,
     private readonly init: Init,
+    box: HostSetup,
   ) {
     const logs = new LogStore({
       maxBytes: opts.bufferBytes,
@@ -204,7 +214,8 @@ class Daemon {
       logs,
       report,
       stdout: (data, lines) => void stdoutWriter().write(data, lines),
-      procs: systemProcesses(init.spawner),
+      procs: systemProcesses(init.spawner, box.cgroups),
+      host: box.host,
     });
     this.rpc = this.dispatcher(logs);
     this.http = new HttpEndpoint({

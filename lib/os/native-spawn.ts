@@ -1,7 +1,8 @@
 // posix_spawn through koffi, with the few file actions and attributes a
 // service needs: a new session, an empty signal mask with every signal at
 // its default, stdin on /dev/null, stdout and stderr on two new pipes (or
-// /dev/null), a working directory. It spawns and reports errnos; it decides
+// /dev/null), a working directory, and a pipe on descriptor 3 that holds a
+// wrapper until the parent has set up the process. It spawns and reports errnos; it decides
 // nothing about what to run and keeps no state beyond the bound calls.
 
 import type { SpawnRequest, SpawnResult } from './native.js';
@@ -122,14 +123,16 @@ class Steps {
   }
 }
 
-/** stdin on /dev/null; stdout and stderr on the pipes' write ends, or /dev/null; the directory. */
+/** stdin on /dev/null; stdout and stderr on the pipes' write ends, or /dev/null; the hold pipe; the directory. */
 function addFileActions(
   c: SpawnCalls,
   actions: Buffer,
   pipes: readonly [Pipe, Pipe] | null,
+  hold: Pipe | null,
   cwd: string,
   s: Steps,
 ): void {
+  if (hold) s.step('adddup2', c.faDup2(actions, hold[0], 3));
   s.step('addopen', c.faOpen(actions, 0, '/dev/null', O_RDWR, 0));
   if (pipes) {
     s.step('adddup2', c.faDup2(actions, pipes[0][1], 1));
@@ -139,6 +142,31 @@ function addFileActions(
     s.step('adddup2', c.faDup2(actions, 1, 2));
   }
   s.step('addchdir_np', c.faChdir(actions, cwd));
+}
+
+/** The file actions built and posix_spawn called: the first failure, or null. */
+function spawnOnce(
+  c: SpawnCalls,
+  buffers: { readonly actions: Buffer; readonly attr: Buffer; readonly pid: Int32Array },
+  req: SpawnRequest,
+  pipes: readonly [Pipe, Pipe] | null,
+  held: Pipe | null,
+): Failure | null {
+  const { actions, attr, pid } = buffers;
+  const s = new Steps();
+  s.step('posix_spawn_file_actions_init', c.faInit(actions));
+  if (s.failed !== null) return s.failed;
+  try {
+    addFileActions(c, actions, pipes, held, req.cwd, s);
+    if (s.failed === null) {
+      const argv = [...req.argv, null];
+      const envp = [...req.envp, null];
+      s.step('posix_spawn', c.posixSpawn(pid, req.path, actions, attr, argv, envp));
+    }
+  } finally {
+    c.faDestroy(actions);
+  }
+  return s.failed;
 }
 
 /**
@@ -178,30 +206,32 @@ export function bindSpawn(
   return (req) => {
     const opened = req.pipes ? openPipes() : null;
     if (opened !== null && !Array.isArray(opened)) return opened;
-    const pipes = opened;
-    const s = new Steps();
-    s.step('posix_spawn_file_actions_init', c.faInit(actions));
-    if (s.failed === null) {
-      try {
-        addFileActions(c, actions, pipes, req.cwd, s);
-        if (s.failed === null) {
-          const argv = [...req.argv, null];
-          const envp = [...req.envp, null];
-          s.step('posix_spawn', c.posixSpawn(pid, req.path, actions, attr, argv, envp));
-        }
-      } catch (e) {
-        closeAll(pipes ?? []);
-        throw e;
-      } finally {
-        c.faDestroy(actions);
-      }
+    const held = req.hold === true ? makePipe(c, fds) : null;
+    if (typeof held === 'number') {
+      closeAll(opened ?? []);
+      return { errno: held, call: 'pipe2' };
     }
-    if (s.failed !== null) {
-      closeAll(pipes ?? []);
-      return s.failed;
+    const pipes = opened;
+    const all = [...(pipes ?? []), ...(held ? [held] : [])];
+    let failed: Failure | null;
+    try {
+      failed = spawnOnce(c, { actions, attr, pid }, req, pipes, held);
+    } catch (e) {
+      closeAll(all);
+      throw e;
+    }
+    if (failed !== null) {
+      closeAll(all);
+      return failed;
     }
     // The child holds the write ends now; ours would keep its pipes open for ever.
     if (pipes) for (const p of pipes) c.close(p[1]);
-    return { pid: pid[0] ?? 0, stdout: pipes ? pipes[0][0] : -1, stderr: pipes ? pipes[1][0] : -1 };
+    if (held) c.close(held[0]);
+    return {
+      pid: pid[0] ?? 0,
+      stdout: pipes ? pipes[0][0] : -1,
+      stderr: pipes ? pipes[1][0] : -1,
+      hold: held ? held[1] : -1,
+    };
   };
 }

@@ -12,6 +12,8 @@ import type { Socket } from 'node:net';
 import { messageOf } from '../core/errors.js';
 import { signalNameOf } from '../core/signals.js';
 import { WORD_BYTES } from './arch.js';
+import type { Accounts } from '../core/host.js';
+import { type LimitCalls, bindAccounts, bindLimits } from './native-accounts.js';
 import { type Bind, bindSpawn } from './native-spawn.js';
 
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -86,6 +88,10 @@ export interface Native {
   readonly spawn: ((req: SpawnRequest) => SpawnResult) | null;
   /** waitpid(pid, WNOHANG): how that exact child ended if it was reaped now, else null. */
   reapExit(pid: number): WaitStatus | null;
+  /** The user and group databases, as libc (and so NSS) reads them. */
+  readonly accounts: Accounts;
+  /** Limits and niceness set on another process. */
+  readonly limits: LimitCalls;
 }
 
 export interface SpawnRequest {
@@ -97,11 +103,22 @@ export interface SpawnRequest {
   readonly cwd: string;
   /** stdout and stderr on two new pipes; otherwise /dev/null like stdin. */
   readonly pipes: boolean;
+  /**
+   * Hold the child until released: a pipe's read end on its descriptor 3,
+   * whose write end comes back as `hold`, for a wrapper that waits on it.
+   */
+  readonly hold?: boolean;
 }
 
 /** A spawned child and the parent's (read) ends of its pipes, or -1 without pipes; or the errno. */
 export type SpawnResult =
-  | { readonly pid: number; readonly stdout: number; readonly stderr: number }
+  | {
+      readonly pid: number;
+      readonly stdout: number;
+      readonly stderr: number;
+      /** The write end of the hold pipe (close it to release the child), or -1. */
+      readonly hold: number;
+    }
   | { readonly errno: number; readonly call: string };
 
 /** How a reaped child ended: an exit code, or the signal that killed it. */
@@ -151,6 +168,8 @@ function bind(koffi: Koffi): Native {
     ...bindMachine(fn, koffi),
     ...bindSockets(fn, libc, koffi),
     spawn: bindSpawn(fn, fcntl, () => koffi.errno()),
+    accounts: bindAccounts(libc, koffi),
+    limits: bindLimits(libc, koffi),
   };
 }
 

@@ -1,8 +1,10 @@
 // One way to start a process for a service, whether its main process or a
-// health test: spawn it in a group of its own through the process seam,
-// capture its pipes, and report its end only once its output is in. The
-// caller decides what the exit means.
+// health test: its environment (env files read now), spawned in a group of
+// its own and in the service's sandbox through the process seam, its pipes
+// captured, its end reported only once its output is in. The caller
+// decides what the exit means.
 
+import { serviceEnv } from '../config/envfile.js';
 import type { ServiceDef } from '../core/definition.js';
 import type { LogStream } from '../core/logline.js';
 import { EXIT_OUTPUT_GRACE_MS, type Pipe, type ServiceOutput, afterOutput } from './output.js';
@@ -35,14 +37,22 @@ export function launch(
   run: number,
   kinds: readonly [LogStream, LogStream] | null,
   h: RunHandlers,
+  role: 'main' | 'test' = 'main',
 ): Child | null {
+  const env = serviceEnv(def);
+  if (typeof env === 'string') {
+    const err: NodeJS.ErrnoException = new Error(env);
+    process.nextTick(() => h.failed(env, err));
+    return null;
+  }
   const child = ctx.procs.spawn({
     argv,
     cwd: def.dir,
-    env: def.env,
+    env,
     marker: ctx.marker,
     run,
     stdio: kinds === null ? 'ignore' : 'pipe',
+    setup: { service: def.name, role, sandbox: def.sandbox, user: def.user },
   });
   if (child.pid === undefined) {
     child.once('error', (err) =>

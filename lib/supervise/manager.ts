@@ -16,6 +16,7 @@ import type { Processes } from './seam.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
 import { hasProcess, isSettled, isUp } from '../core/state.js';
 import type { ServiceDef } from '../core/definition.js';
+import type { Host } from '../core/host.js';
 import type { ServiceView } from './view.js';
 
 export interface ManagerOptions {
@@ -27,6 +28,8 @@ export interface ManagerOptions {
   readonly stdout: (data: Buffer, lines: number) => void;
   /** The operating system, as workers reach it. */
   readonly procs: Processes;
+  /** What the host offers service files (users, groups, enforceable limits); none in unit tests. */
+  readonly host?: Host;
 }
 
 /** How long a restart waits for the service to come up, unless told otherwise. */
@@ -224,7 +227,9 @@ export class Manager {
 
   /** Write NAME.yaml; tracking it is service_monitor's job. */
   createFile(name: string, content: unknown): Promise<string> {
-    return this.command(() => createServiceFile(this.opts.configDir, name, content));
+    return this.command(() =>
+      createServiceFile(this.opts.configDir, name, content, this.opts.host ?? null),
+    );
   }
 
   /** Remove NAME's file; a tracked service stays tracked (zinit does the same). */
@@ -233,7 +238,7 @@ export class Manager {
   }
 
   readFile(name: string): Promise<Record<string, unknown>> {
-    return this.command(() => readServiceFile(this.opts.configDir, name));
+    return this.command(() => readServiceFile(this.opts.configDir, name, this.opts.host ?? null));
   }
 
   /**
@@ -356,7 +361,7 @@ export class Manager {
   }
 
   private async readDef(name: string): Promise<ServiceDef> {
-    const res = await loadServiceNamed(this.opts.configDir, name);
+    const res = await loadServiceNamed(this.opts.configDir, name, this.opts.host ?? null);
     if (res.ok) return res.def;
     if (res.missing) throw Errors.noServiceFile(name, this.opts.configDir);
     throw Errors.fileProblems(res.problems);

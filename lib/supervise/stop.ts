@@ -1,10 +1,10 @@
 // A stop's escalation, for one worker: the stop signal to the group, SIGKILL
-// once the service's shutdown timeout passes, and everyone waiting for the
-// stop answered when it is over. Whether the SIGKILL had to be sent is kept
+// once the service's shutdown timeout passes (to its whole cgroup where it
+// has one), and everyone waiting for the stop answered when it is over. Whether the SIGKILL had to be sent is kept
 // for the shutdown's exit status. No decisions about restarts.
 
 import type { SignalName } from '../core/signals.js';
-import type { Processes } from './seam.js';
+import type { Processes, ServiceBox } from './seam.js';
 import { OneTimer } from './timer.js';
 
 export class StopEscalation {
@@ -16,6 +16,7 @@ export class StopEscalation {
   constructor(
     private readonly procs: Processes,
     private readonly emit: (text: string) => void,
+    private readonly box: ServiceBox | null = null,
   ) {}
 
   /** Resolves when the stop under way (or the next one) is over. */
@@ -29,7 +30,15 @@ export class StopEscalation {
     this.emit(`stopping: ${signal} to process group ${pgid}`);
     this.procs.signalGroup(pgid, signal);
     this.killTimer.arm(timeoutMs, () => {
-      if (this.procs.signalGroup(pgid, 'SIGKILL')) {
+      const box = this.box;
+      if (box !== null && box.populated()) {
+        this.forcedKill = true;
+        this.procs.signalGroup(pgid, 'SIGKILL');
+        this.emit(
+          `did not stop within ${timeoutMs} ms: SIGKILL to process group ${pgid} and cgroup ${box.path}`,
+        );
+        box.kill();
+      } else if (this.procs.signalGroup(pgid, 'SIGKILL')) {
         this.forcedKill = true;
         this.emit(`did not stop within ${timeoutMs} ms: SIGKILL to process group ${pgid}`);
       }

@@ -7,6 +7,7 @@
 // the process seam it is given.
 
 import type { ServiceDef } from '../core/definition.js';
+import { formatSize } from '../core/duration.js';
 import { messageOf } from '../core/errors.js';
 import type { SignalName } from '../core/signals.js';
 import {
@@ -22,7 +23,7 @@ import { type HealthResult, HealthTest } from './health.js';
 import { type LaunchContext, launch } from './launch.js';
 import { LeftoverSweeps } from './leftovers.js';
 import { ServiceOutput } from './output.js';
-import type { Child, Processes } from './seam.js';
+import type { Child, Processes, ServiceBox } from './seam.js';
 import { StopEscalation } from './stop.js';
 import { OneTimer } from './timer.js';
 
@@ -49,6 +50,8 @@ export interface WorkerContext {
 const GROUP_POLL_MS = 10;
 /** How long killed groups get to be gone before the cheap check gives way to a scan. */
 const GROUP_GONE_WAIT_MS = 500;
+/** How long a cgroup killed at the end of a stop gets to be empty. */
+const BOX_KILLED_WAIT_MS = 2000;
 
 interface Waiter {
   readonly until: (state: ServiceState) => boolean;
@@ -80,6 +83,10 @@ export class ServiceWorker {
   private readonly escalation: StopEscalation;
   private readonly test: HealthTest;
   private readonly leftovers: LeftoverSweeps;
+  /** The service's cgroup; null where the host gives none (tracked by group and marker). */
+  private readonly box: ServiceBox | null;
+  /** The cgroup's OOM kill count when the run started. */
+  private oomBase: number | null = null;
 
   constructor(
     public def: ServiceDef,
@@ -87,13 +94,14 @@ export class ServiceWorker {
   ) {
     const emit = (text: string): void => this.emit(text);
     const marker = ctx.procs.marker(def.name);
+    this.box = ctx.procs.box(def.name);
     this.output = new ServiceOutput(def.name, ctx.logs, {
       event: (text) => ctx.hooks.event(this.name, text),
       stdout: (data, lines) => ctx.hooks.stdout(data, lines),
     });
     this.launching = { procs: ctx.procs, output: this.output, marker };
-    this.escalation = new StopEscalation(ctx.procs, emit);
-    this.leftovers = new LeftoverSweeps(ctx.procs, marker, () => this.run, emit);
+    this.escalation = new StopEscalation(ctx.procs, emit, this.box);
+    this.leftovers = new LeftoverSweeps(ctx.procs, marker, () => this.run, emit, this.box);
     this.test = new HealthTest(
       this.launching,
       () => this.def,
@@ -289,6 +297,7 @@ export class ServiceWorker {
     }
     this.child = child;
     this.startedAt = Date.now();
+    this.oomBase = this.box?.oomKills() ?? null;
     this.emit(`started: pid ${child.pid}, run ${run}: ${def.exec.join(' ')}`);
     // Without a health test a long-running service is up once spawned; a
     // oneshot is starting until it exits.
@@ -359,7 +368,8 @@ export class ServiceWorker {
   private exited(child: Child, code: number | null, signal: string | null): void {
     if (child !== this.child) return;
     const pid = child.pid ?? 0;
-    const exit: ExitInfo = { pid, code, signal, at: Date.now() };
+    const oom = this.oomKilled(signal);
+    const exit: ExitInfo = { pid, code, signal, at: Date.now(), ...(oom ? { oom } : {}) };
     this.lastExit = exit;
     this.child = null;
     // The groups whose members may leave orphans behind once they are gone.
@@ -374,6 +384,16 @@ export class ServiceWorker {
     const ended = this.endLeftovers(pid, this.run);
     if (this.def.oneshot) this.oneshotEnded(exit);
     else this.runEnded(exit, groups, ended);
+  }
+
+  /** Which limit was reached, when the OOM killer struck in the group during this run and the process died of SIGKILL. */
+  private oomKilled(signal: string | null): string | null {
+    const base = this.oomBase;
+    if (signal !== 'SIGKILL' || base === null) return null;
+    const now = this.box?.oomKills() ?? null;
+    if (now === null || now <= base) return null;
+    const max = this.def.sandbox.limits.memoryMax;
+    return max === null ? 'a memory limit was reached' : `memory_max ${formatSize(max)} reached`;
   }
 
   /**
@@ -434,8 +454,12 @@ export class ServiceWorker {
     if (delayMs === 0) {
       this.emit('restarting now (was up past stable_after)');
       this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
+      // In a cgroup the next run starts in an emptied group: the sweep goes first.
+      if (this.leftovers.blocksRestart)
+        this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
       this.spawn();
-      this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
+      if (!this.leftovers.blocksRestart)
+        this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
       return;
     }
     this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
@@ -451,17 +475,38 @@ export class ServiceWorker {
   private async drainGroup(pgid: number, exit: ExitInfo, groups: readonly number[]): Promise<void> {
     try {
       const killAt = this.state.kind === 'stopping' ? this.state.killAt : Date.now();
-      await this.groupGone(pgid, killAt);
-      this.escalation.killRest(pgid);
-      const procs = this.ctx.procs;
-      const marker = this.launching.marker;
-      if (this.sweepOnStop && (await procs.mayHaveEscaped(groups, marker, GROUP_GONE_WAIT_MS))) {
-        await procs.sweepMarked(marker, null);
+      if (this.box !== null) await this.emptyBox(this.box, pgid, killAt);
+      else {
+        await this.groupGone(pgid, killAt);
+        this.escalation.killRest(pgid);
+        const procs = this.ctx.procs;
+        const marker = this.launching.marker;
+        if (this.sweepOnStop && (await procs.mayHaveEscaped(groups, marker, GROUP_GONE_WAIT_MS))) {
+          await procs.sweepMarked(marker, null);
+        }
       }
     } catch (err) {
       this.emit(`while stopping: ${messageOf(err)}`);
     }
     this.finishStop(exit);
+  }
+
+  /**
+   * The end of a stop in a cgroup: what left the process group gets the stop
+   * signal too and the rest of the grace, then the whole group is killed.
+   * Nothing escapes, whatever it did (setsid, a double fork, a cleared
+   * environment).
+   */
+  private async emptyBox(box: ServiceBox, pgid: number, killAt: number): Promise<void> {
+    if (!box.populated()) return;
+    box.signalOutside(pgid, this.def.stopSignal);
+    if (await box.whenEmpty(killAt)) return;
+    const n = box.kill();
+    if (n > 0) {
+      this.escalation.forcedKill = true;
+      this.emit(`SIGKILL to cgroup ${box.path}: ${n} process${n === 1 ? '' : 'es'} left`);
+    }
+    await box.whenEmpty(Date.now() + BOX_KILLED_WAIT_MS);
   }
 
   /** Polls until group `pgid` has no member left, or `deadline` passes. */
@@ -477,6 +522,7 @@ export class ServiceWorker {
       this.setState({ kind: 'stopped', since: Date.now(), lastExit: exit ?? this.lastExit });
       this.emit('stopped');
       this.output.closeFile();
+      if (this.box !== null && !this.box.populated()) this.box.remove();
     }
     this.escalation.finish();
     if (this.targetNow === 'up' && !hasProcess(this.state)) this.ctx.hooks.wantStart(this.name);
