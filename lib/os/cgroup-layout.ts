@@ -1,11 +1,20 @@
 // Where this host's cgroups are and which of them sminitd may use: the
 // hierarchies mounted (/proc/self/mountinfo), sminitd's own group in each
-// (/proc/self/cgroup), and the daemon's group made under it (`sminit.PID`).
+// (/proc/self/cgroup), and the daemon's group made under it
+// (`sminit.PID.START`).
 // cgroup v2 tracks and kills; the memory, pids and cpu controllers come from
 // v2 where they are delegated, else from v1 hierarchies mounted beside it (a
 // hybrid host). Finds and creates; the per-service work is cgroups.ts's.
 
-import { mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { LimitKey } from '../core/host.js';
 
@@ -75,18 +84,27 @@ function dirOf(mount: Mount, path: string): string | null {
   return join(mount.point, path.slice(root.length));
 }
 
-/** The daemon's own group's directory, made (after ending a dead daemon's of the same name). */
+/**
+ * The daemon's own group's directory, made. The name carries sminitd's pid
+ * and start time, so two daemons under one parent never share it (every
+ * container's sminitd is pid 1). One left by a daemon that died is reused
+ * once empty; a populated one is someone's, and left alone.
+ */
 function makeRoot(parent: string, name: string): string {
-  const dir = join(parent, name);
-  try {
-    mkdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // A daemon of this pid before us (a crash, a container restarted): its groups are ours now.
-    removeTree(dir, true);
-    mkdirSync(dir);
+  for (let attempt = 0; ; attempt++) {
+    const dir = join(parent, attempt === 0 ? name : `${name}-${attempt}`);
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 10) throw err;
+      removeTree(dir, false);
+      if (!existsSync(dir)) {
+        mkdirSync(dir);
+        return dir;
+      }
+    }
   }
-  return dir;
 }
 
 /** Removes a group and the groups below it, killing what they hold first when asked. */

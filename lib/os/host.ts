@@ -6,6 +6,7 @@
 import type { Host } from '../core/host.js';
 import { detectLayout, unenforceable } from './cgroup-layout.js';
 import { Cgroups } from './cgroups.js';
+import { daemonId } from './markers.js';
 import type { Native } from './native.js';
 
 export interface HostSetup {
@@ -16,8 +17,8 @@ export interface HostSetup {
   readonly summary: string;
 }
 
-/** The daemon's cgroups are made here, under sminitd's own: `sminit.PID`. */
-export function setupHost(native: Native | null, cgroupName = `sminit.${process.pid}`): HostSetup {
+/** The daemon's cgroups are made under sminitd's own: `sminit.PID.START` (its daemon id). */
+export function setupHost(native: Native | null, cgroupName = `sminit.${daemonId()}`): HostSetup {
   const layout = detectLayout(cgroupName);
   const tracking = layout.tracking;
   const cgroups = tracking === null ? null : new Cgroups({ ...layout, tracking });
