@@ -20,6 +20,54 @@ export interface ExitWire {
   readonly code: number | null;
   readonly signal: string | null;
   readonly at: string;
+  /** How it ended, as the log says it (`killed by the OOM killer: memory_max 512M reached`). */
+  readonly description: string;
+  /** Whether the kernel's OOM killer ended it. */
+  readonly oom_kill: boolean;
+}
+
+/** Who a service runs as; null in a status when it runs as sminitd does. */
+export interface UserWire {
+  readonly user: string;
+  readonly uid: number;
+  readonly group: string;
+  readonly gid: number;
+  readonly groups: readonly number[];
+}
+
+/** One resource limit; `unlimited` for RLIM_INFINITY. */
+export interface RlimitWire {
+  readonly soft: number | 'unlimited';
+  readonly hard: number | 'unlimited';
+}
+
+/** The limits sminit sets on a service's processes; null where the file sets none. */
+export interface LimitsWire {
+  /** Octal, as written: `0027`. */
+  readonly umask: string | null;
+  readonly nice: number | null;
+  readonly oom_score_adj: number | null;
+  readonly rlimits: Readonly<Record<string, RlimitWire>>;
+  /** Bytes. */
+  readonly memory_max: number | null;
+  readonly memory_high: number | null;
+  readonly pids_max: number | null;
+  /** A share of one CPU, as `150%`. */
+  readonly cpu_max: string | null;
+  readonly cpu_weight: number | null;
+}
+
+/** What a service's cgroup holds now (service_status and service_stats). */
+export interface GroupUsageWire {
+  /** Every process of the service, however it left its process group. */
+  readonly processes: number;
+  readonly tasks: number;
+  /** Bytes: the memory controller's count, or the sum of the processes' resident memory without one. */
+  readonly memory_usage: number;
+  readonly memory_source: 'cgroup' | 'processes';
+  /** CPU time of the whole tree since the group was made, exited processes included. */
+  readonly cpu_time_ms: number;
+  readonly oom_kills: number | null;
 }
 
 export interface ServiceStatus {
@@ -43,6 +91,12 @@ export interface ServiceStatus {
   /** Each dependency and its sminit state (`untracked` when not tracked). */
   readonly dependencies: Readonly<Record<string, StateKind | 'untracked'>>;
   readonly file: string;
+  readonly user: UserWire | null;
+  /** The service's cgroup while it has processes (as /proc/PID/cgroup names it); null without. */
+  readonly cgroup: string | null;
+  readonly limits: LimitsWire;
+  /** service_status only: what its cgroup holds now; null without a cgroup. */
+  readonly usage?: GroupUsageWire | null;
 }
 
 export interface ProcessStats {
@@ -52,7 +106,10 @@ export interface ProcessStats {
 }
 export interface ServiceStats extends ProcessStats {
   readonly name: string;
+  /** The other processes: every member of its cgroup, or the main process's descendants without one. */
   readonly children: readonly ProcessStats[];
+  /** The whole tree, from its cgroup: null where it has none. */
+  readonly group: (GroupUsageWire & { readonly path: string; readonly cpu_usage: number }) | null;
 }
 
 export interface MethodMap {
@@ -317,34 +374,79 @@ const processStats = {
   cpu_usage: { type: 'number', minimum: 0, description: 'percent of one CPU' },
 };
 
+const limitValue: JsonSchema = { anyOf: [int, { const: 'unlimited' }] };
+const groupUsage = {
+  processes: int,
+  tasks: int,
+  memory_usage: { type: 'integer', minimum: 0, description: 'bytes' },
+  memory_source: { enum: ['cgroup', 'processes'] },
+  cpu_time_ms: { type: 'number', minimum: 0 },
+  oom_kills: nullable(int),
+};
+
 /** The shapes results refer to, for rpc.discover; kept beside the interfaces they describe. */
 export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
-  ServiceStatus: object({
-    name: str,
-    pid: { type: 'integer', minimum: 0, description: '0 when not running' },
-    state: { type: 'string', description: 'zinit state: Running, Blocked, Spawned, Success, …' },
-    target: { enum: ['Up', 'Down'] },
-    after: { type: 'object', additionalProperties: str },
-    status: { enum: STATE_KINDS },
-    reason: str,
-    since: time,
-    uptime_ms: nullable(int),
-    restarts: int,
-    oneshot: { type: 'boolean' },
-    last_exit: nullable({ $ref: '#/components/schemas/Exit' }),
-    next_attempt: nullable(time),
-    dependencies: {
-      type: 'object',
-      additionalProperties: { enum: [...STATE_KINDS, 'untracked'] },
+  ServiceStatus: object(
+    {
+      name: str,
+      pid: { type: 'integer', minimum: 0, description: '0 when not running' },
+      state: { type: 'string', description: 'zinit state: Running, Blocked, Spawned, Success, …' },
+      target: { enum: ['Up', 'Down'] },
+      after: { type: 'object', additionalProperties: str },
+      status: { enum: STATE_KINDS },
+      reason: str,
+      since: time,
+      uptime_ms: nullable(int),
+      restarts: int,
+      oneshot: { type: 'boolean' },
+      last_exit: nullable({ $ref: '#/components/schemas/Exit' }),
+      next_attempt: nullable(time),
+      dependencies: {
+        type: 'object',
+        additionalProperties: { enum: [...STATE_KINDS, 'untracked'] },
+      },
+      file: str,
+      user: nullable({ $ref: '#/components/schemas/User' }),
+      cgroup: nullable(str),
+      limits: { $ref: '#/components/schemas/Limits' },
+      usage: nullable({ $ref: '#/components/schemas/GroupUsage' }),
     },
-    file: str,
+    ['usage'],
+  ),
+  Exit: object({
+    pid: int,
+    code: nullable(int),
+    signal: nullable(str),
+    at: time,
+    description: str,
+    oom_kill: { type: 'boolean' },
   }),
-  Exit: object({ pid: int, code: nullable(int), signal: nullable(str), at: time }),
+  User: object({
+    user: str,
+    uid: int,
+    group: str,
+    gid: int,
+    groups: { type: 'array', items: int },
+  }),
+  Limits: object({
+    umask: nullable(str),
+    nice: nullable(int),
+    oom_score_adj: nullable(int),
+    rlimits: { type: 'object', additionalProperties: { $ref: '#/components/schemas/Rlimit' } },
+    memory_max: nullable(int),
+    memory_high: nullable(int),
+    pids_max: nullable(int),
+    cpu_max: nullable(str),
+    cpu_weight: nullable(int),
+  }),
+  Rlimit: object({ soft: limitValue, hard: limitValue }),
+  GroupUsage: object(groupUsage),
   ProcessStats: object(processStats),
   ServiceStats: object({
     name: str,
     ...processStats,
     children: { type: 'array', items: { $ref: '#/components/schemas/ProcessStats' } },
+    group: nullable(object({ path: str, ...groupUsage, cpu_usage: processStats.cpu_usage })),
   }),
   LogLine: object(
     {

@@ -12,7 +12,7 @@ import type { LogStore } from '../logs/ring.js';
 import { checkName } from '../core/names.js';
 import { parseSignal } from '../core/signals.js';
 import { ServiceWorker } from './worker.js';
-import type { Processes } from './seam.js';
+import type { Processes, ServiceBox } from './seam.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
 import { hasProcess, isSettled, isUp } from '../core/state.js';
 import type { ServiceDef } from '../core/definition.js';
@@ -98,6 +98,11 @@ export class Manager {
 
   view(name: string): Promise<ServiceView> {
     return this.command(() => this.viewOf(this.worker(name)));
+  }
+
+  /** The service's cgroup, for what it holds now; null where sminitd makes none. */
+  boxOf(name: string): Promise<ServiceBox | null> {
+    return this.command(() => (this.worker(name), this.opts.procs.box(name)));
   }
 
   /** The worker's process id, for stats; 0 when none runs. */
@@ -464,6 +469,7 @@ export class Manager {
       upSince: w.upSince,
       restarts: w.restarts,
       lastExit: w.lastExit,
+      cgroup: hasProcess(w.state) ? (this.opts.procs.box(w.name)?.path ?? null) : null,
       dependencies: (this.deps.get(w.name) ?? []).map((d) => ({
         name: d,
         state: this.workers.get(d)?.state ?? null,
