@@ -8,6 +8,7 @@ set -eu
 # command  package
 NEEDS='
 socat socat
+systemd-notify systemd
 '
 
 missing=''

@@ -157,3 +157,42 @@ t.test('nothing in lib/ imports bin/', async (t) => {
   const bad = EDGES.filter((e) => e.from.startsWith('lib/') && e.to.startsWith('bin/'));
   t.same(bad.map(shown), []);
 });
+
+/** Every file ARCHITECTURE.md's code map names, as a path from the root. */
+function codeMap(): Set<string> {
+  const text = readFileSync(join(ROOT, 'ARCHITECTURE.md'), 'utf8');
+  const map = text.split('## Code map')[1]?.split('\n## ')[0] ?? '';
+  const named = new Set<string>();
+  let folder = '';
+  for (const line of map.split('\n')) {
+    const heading = /^### `([^`]+\/)`/.exec(line);
+    if (heading) folder = heading[1] ?? '';
+    if (!line.startsWith('|')) continue;
+    const first = line.split('|')[1] ?? '';
+    for (const [, name] of first.matchAll(/`([^`]+)`/g)) {
+      if (name === undefined || name.endsWith('/')) continue;
+      named.add(name.includes('/') ? name : folder + name);
+    }
+  }
+  return named;
+}
+
+t.test(
+  "ARCHITECTURE.md's code map names every file in lib/ and bin/, and only those",
+  async (t) => {
+    const named = codeMap();
+    const inTree = [...files('lib'), ...files('bin')];
+    t.same(
+      inTree.filter((f) => !named.has(f)),
+      [],
+      'files the code map does not name (add a row: what it owns, what it must not do)',
+    );
+    t.same(
+      [...named].filter(
+        (f) => (f.startsWith('lib/') || f.startsWith('bin/')) && !inTree.includes(f),
+      ),
+      [],
+      'rows naming files that do not exist',
+    );
+  },
+);

@@ -3,7 +3,8 @@
 // domain errors (coded at the edge); knows nothing of JSON-RPC or connections.
 
 import { Errors } from '../core/errors.js';
-import { type LogStore, sinceMs, toWire, zinitLine } from '../logs/ring.js';
+import { toWire, zinitLine } from '../logs/render.js';
+import { type LogStore, sinceMs } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
 import { groupUsage, serviceStats } from './stats.js';
 import { toStatus, zinitList } from './status.js';
@@ -60,6 +61,7 @@ const services = ({ manager: m, audit }: HandlerContext) =>
   ({
     service_list: async () => zinitList(await m.views()),
     service_list_full: async () => (await m.views()).map((v) => toStatus(v)),
+    service_list_unloaded: () => m.notLoadedList(),
     service_status: async (p) => {
       const status = toStatus(await m.view(p.name));
       return { ...status, usage: await groupUsage(await m.boxOf(p.name)) };

@@ -3,17 +3,36 @@
 // the manager's views. The one place zinit's state strings are produced.
 
 import type { Rlimit, ServiceDef } from '../core/definition.js';
-import { type ExitInfo, describeExit, reasonOf, zinitState } from '../core/state.js';
+import {
+  type ExitInfo,
+  type ServiceState,
+  describeExit,
+  reasonOf,
+  zinitState,
+} from '../core/state.js';
+import type { ProbeView } from '../supervise/probe.js';
 import type { ServiceView } from '../supervise/view.js';
-import type { ExitWire, LimitsWire, RlimitWire, ServiceStatus, UserWire } from './wire.js';
+import type {
+  ExitWire,
+  LimitsWire,
+  NotifyWire,
+  ProbeWire,
+  RestartLimitWire,
+  RlimitWire,
+  ScheduleWire,
+  ServiceStatus,
+  UserWire,
+} from './wire.js';
 
 export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
   const s = v.state;
   const after: Record<string, string> = {};
   const dependencies: Record<string, ServiceStatus['status'] | 'untracked'> = {};
+  const conditions: Record<string, ServiceStatus['conditions'][string]> = {};
   for (const d of v.dependencies) {
     after[d.name] = d.state ? zinitState(d.state) : 'Unknown';
     dependencies[d.name] = d.state ? d.state.kind : 'untracked';
+    conditions[d.name] = d.condition;
   }
   return {
     name: v.name,
@@ -22,7 +41,7 @@ export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
     target: v.target === 'up' ? 'Up' : 'Down',
     after,
     status: s.kind,
-    reason: reasonOf(s, now),
+    reason: reasonOf(s, now, v.def.successCodes),
     since: new Date(s.since).toISOString(),
     uptime_ms: v.upSince === null ? null : now - v.upSince,
     restarts: v.restarts,
@@ -33,7 +52,13 @@ export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
         ? new Date(s.retryAt ?? now).toISOString()
         : null,
     dependencies,
+    conditions,
     file: v.def.file,
+    ready: readyOf(s, v.def.oneshot),
+    probes: v.watching.probes.map(probeWire),
+    notify: notifyWire(v),
+    restart_limit: limitWire(v),
+    schedule: scheduleWire(v, s),
     user: userWire(v.def),
     cgroup: v.cgroup,
     limits: limitsWire(v.def),
@@ -66,6 +91,69 @@ export function limitsWire(def: ServiceDef): LimitsWire {
     cpu_max: cpu === null ? null : `${Math.round((cpu.quotaUs / cpu.periodUs) * 10000) / 100}%`,
     cpu_weight: limits.cpuWeight,
   };
+}
+
+function readyOf(s: ServiceState, oneshot: boolean): boolean | null {
+  if (oneshot) return null;
+  if (s.kind === 'running') return s.unready === undefined;
+  return s.kind === 'starting' ? false : null;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function probeWire(p: ProbeView): ProbeWire {
+  const last = p.tally.last;
+  return {
+    role: p.role,
+    kind: p.kind,
+    target: p.target,
+    passing: p.tally.passing,
+    last: last && { ok: last.ok, reason: last.reason, at: new Date(last.at).toISOString() },
+    failures: p.tally.failures,
+    successes: p.tally.successes,
+    next_run: iso(p.nextAt),
+  };
+}
+
+function notifyWire(v: ServiceView): NotifyWire | null {
+  const mode = v.def.notify;
+  if (mode === null) return null;
+  const n = v.watching.notify;
+  return {
+    mode: mode.kind,
+    fd: mode.kind === 'fd' ? mode.fd : null,
+    socket: n?.socket ?? null,
+    status: n?.status ?? null,
+    main_pid: n?.mainPid ?? null,
+    reloading: n?.reloading ?? false,
+    stopping: n?.stopping ?? false,
+    watchdog_ms: v.def.watchdogMs,
+    watchdog_deadline: iso(v.watching.watchdogDeadline),
+  };
+}
+
+function limitWire(v: ServiceView): RestartLimitWire | null {
+  const l = v.def.restartLimit;
+  return (
+    l && {
+      count: l.count,
+      window_ms: l.windowMs,
+      restarts_in_window: v.restartsInWindow,
+      cooldown_ms: v.def.restartCooldownMs,
+    }
+  );
+}
+
+function scheduleWire(v: ServiceView, s: ServiceState): ScheduleWire | null {
+  const sch = v.def.schedule;
+  return (
+    sch && {
+      cron: sch.cron,
+      timezone: sch.timezone,
+      next_run: iso(v.nextRun),
+      last_run_succeeded: s.kind === 'scheduled' ? s.succeeded : null,
+    }
+  );
 }
 
 /** zinit's service_list: every service and its zinit state string. */

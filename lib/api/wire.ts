@@ -4,6 +4,7 @@
 // and the client imports this file alone, so it stays free of dependencies.
 
 import { STATE_KINDS, type StateKind } from '../core/state.js';
+import type { DependencyCondition } from '../core/definition.js';
 import {
   LOG_STREAMS,
   type LogLine,
@@ -70,6 +71,55 @@ export interface GroupUsageWire {
   readonly oom_kills: number | null;
 }
 
+/** A readiness or liveness probe as it stands. */
+export interface ProbeWire {
+  readonly role: 'readiness' | 'liveness';
+  readonly kind: 'exec' | 'http' | 'tcp';
+  /** The command, the URL, or host:port. */
+  readonly target: string;
+  readonly passing: boolean;
+  readonly last: { readonly ok: boolean; readonly reason: string; readonly at: string } | null;
+  /** Failures in a row (0 after a pass). */
+  readonly failures: number;
+  /** Passes in a row (0 after a failure). */
+  readonly successes: number;
+  readonly next_run: string | null;
+}
+
+/** What a service that notifies (`notify:`) last said, and its watchdog. */
+export interface NotifyWire {
+  readonly mode: 'systemd' | 'fd';
+  /** The descriptor of `fd:N`; null for systemd. */
+  readonly fd: number | null;
+  /** The NOTIFY_SOCKET path (systemd), once opened. */
+  readonly socket: string | null;
+  /** The last STATUS= text. */
+  readonly status: string | null;
+  readonly main_pid: number | null;
+  readonly reloading: boolean;
+  readonly stopping: boolean;
+  readonly watchdog_ms: number | null;
+  /** When the next WATCHDOG=1 is due. */
+  readonly watchdog_deadline: string | null;
+}
+
+export interface RestartLimitWire {
+  readonly count: number;
+  readonly window_ms: number;
+  /** Restarts within the window now. */
+  readonly restarts_in_window: number;
+  readonly cooldown_ms: number | null;
+}
+
+export interface ScheduleWire {
+  readonly cron: string;
+  /** null: local time. */
+  readonly timezone: string | null;
+  readonly next_run: string | null;
+  /** How the last run ended; null before the first. */
+  readonly last_run_succeeded: boolean | null;
+}
+
 export interface ServiceStatus {
   // zinit's fields, with zinit's meaning.
   readonly name: string;
@@ -90,13 +140,29 @@ export interface ServiceStatus {
   readonly next_attempt: string | null;
   /** Each dependency and its sminit state (`untracked` when not tracked). */
   readonly dependencies: Readonly<Record<string, StateKind | 'untracked'>>;
+  /** What it waits for of each dependency: `up` (the list form), started, ready, succeeded, completed. */
+  readonly conditions: Readonly<Record<string, DependencyCondition>>;
   readonly file: string;
+  /** Running and ready (true), running but not ready or still starting (false); null otherwise. */
+  readonly ready: boolean | null;
+  readonly probes: readonly ProbeWire[];
+  readonly notify: NotifyWire | null;
+  readonly restart_limit: RestartLimitWire | null;
+  readonly schedule: ScheduleWire | null;
   readonly user: UserWire | null;
   /** The service's cgroup while it has processes (as /proc/PID/cgroup names it); null without. */
   readonly cgroup: string | null;
   readonly limits: LimitsWire;
   /** service_status only: what its cgroup holds now; null without a cgroup. */
   readonly usage?: GroupUsageWire | null;
+}
+
+/** A service whose file was found but not loaded, and why. */
+export interface NotLoadedWire {
+  readonly name: string;
+  readonly file: string;
+  /** Every problem at file:line:col, or its cycle; one a line. */
+  readonly why: string;
 }
 
 export interface ProcessStats {
@@ -126,6 +192,7 @@ export interface MethodMap {
   service_delete: { params: { name: string }; result: string };
   service_get: { params: { name: string }; result: Record<string, unknown> };
   service_list_full: { params: Record<string, never>; result: ServiceStatus[] };
+  service_list_unloaded: { params: Record<string, never>; result: NotLoadedWire[] };
   system_shutdown: { params: Record<string, never>; result: null };
   system_reboot: { params: Record<string, never>; result: null };
   system_start_http_server: { params: { address: string }; result: string };
@@ -295,6 +362,11 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
     { type: 'array', items: statusSchema },
     false,
   ),
+  service_list_unloaded: sys(
+    'Every service whose file was found but not loaded (a bad file, a dependency cycle), and why',
+    { type: 'array', items: { $ref: '#/components/schemas/NotLoaded' } },
+    false,
+  ),
   system_shutdown: sys('Stop every service in reverse dependency order, then exit'),
   system_reboot: sys('Stop every service in reverse dependency order, then reboot'),
   system_start_http_server: {
@@ -405,7 +477,16 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
         type: 'object',
         additionalProperties: { enum: [...STATE_KINDS, 'untracked'] },
       },
+      conditions: {
+        type: 'object',
+        additionalProperties: { enum: ['up', 'started', 'ready', 'succeeded', 'completed'] },
+      },
       file: str,
+      ready: nullable({ type: 'boolean' }),
+      probes: { type: 'array', items: { $ref: '#/components/schemas/Probe' } },
+      notify: nullable({ $ref: '#/components/schemas/Notify' }),
+      restart_limit: nullable({ $ref: '#/components/schemas/RestartLimit' }),
+      schedule: nullable({ $ref: '#/components/schemas/Schedule' }),
       user: nullable({ $ref: '#/components/schemas/User' }),
       cgroup: nullable(str),
       limits: { $ref: '#/components/schemas/Limits' },
@@ -413,6 +494,47 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     },
     ['usage'],
   ),
+  Probe: object({
+    role: { enum: ['readiness', 'liveness'] },
+    kind: { enum: ['exec', 'http', 'tcp'] },
+    target: str,
+    passing: { type: 'boolean' },
+    last: nullable(object({ ok: { type: 'boolean' }, reason: str, at: time })),
+    failures: { type: 'integer', minimum: 0, description: 'failures in a row' },
+    successes: { type: 'integer', minimum: 0, description: 'passes in a row' },
+    next_run: nullable(time),
+  }),
+  Notify: object({
+    mode: { enum: ['systemd', 'fd'] },
+    fd: nullable(int),
+    socket: nullable(str),
+    status: nullable({ type: 'string', description: 'the last STATUS= text' }),
+    main_pid: nullable(int),
+    reloading: { type: 'boolean' },
+    stopping: { type: 'boolean' },
+    watchdog_ms: nullable(int),
+    watchdog_deadline: nullable(time),
+  }),
+  RestartLimit: object({
+    count: int,
+    window_ms: int,
+    restarts_in_window: int,
+    cooldown_ms: nullable(int),
+  }),
+  Schedule: object({
+    cron: str,
+    timezone: nullable(str),
+    next_run: nullable(time),
+    last_run_succeeded: nullable({ type: 'boolean' }),
+  }),
+  NotLoaded: object({
+    name: str,
+    file: str,
+    why: {
+      type: 'string',
+      description: 'every problem at file:line:col, or its cycle; one a line',
+    },
+  }),
   Exit: object({
     pid: int,
     code: nullable(int),

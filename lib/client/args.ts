@@ -6,6 +6,7 @@
 import { DEFAULT_SOCKET } from './client.js';
 import { LOG_STREAMS, type LogStream } from '../core/logline.js';
 import { parseSince } from './since.js';
+import { parseDuration } from '../core/duration.js';
 
 export interface VerbSpec {
   readonly name: string;
@@ -34,11 +35,16 @@ const verb = (
 });
 
 export const VERBS: readonly VerbSpec[] = [
-  verb('list', 'list', 'every service: state, pid, uptime, restarts'),
-  verb('status', 'status <name>', 'one service in detail', 1),
+  verb('list', 'list', 'every service: state, ready or not, pid, uptime, restarts'),
+  verb('status', 'status <name>', 'one service in detail: probes, notify, limits, schedule', 1),
   verb('start', 'start <name>', 'start a service (once its dependencies are up)', 1),
   verb('stop', 'stop <name>', 'stop a service and wait until its processes are gone', 1),
-  verb('restart', 'restart <name>', 'stop, start, and wait until it is up or say why not', 1),
+  verb(
+    'restart',
+    'restart <name> [--timeout DURATION]',
+    'stop, start, and wait until it is up (at most --timeout, default 60s) or say why not',
+    1,
+  ),
   verb('add', 'add <name>', 'track NAME.yaml from the config directory and start it', 1, 1, [
     'monitor',
   ]),
@@ -99,6 +105,8 @@ export interface CliArgs {
   readonly color: boolean | null;
   /** `shutdown` and `reboot` return once sminitd is gone, unless `--no-wait`. */
   readonly wait: boolean;
+  /** `restart --timeout`: how long to wait for the service to come up, ms; null: the daemon's default. */
+  readonly timeoutMs: number | null;
 }
 
 /** A command line that does not say what to do: shown as one line, exit code 2. */
@@ -161,7 +169,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 type Options = Mutable<Omit<CliArgs, 'verb' | 'args'>>;
 
 /** Options that take a value: skipped when looking for the verb. */
-const VALUED = ['-s', '--socket', '-n', '--lines', '--since', '--stream'];
+const VALUED = ['-s', '--socket', '-n', '--lines', '--since', '--stream', '--timeout'];
 
 /** One pass over argv: where it is, what it found. */
 class Scan {
@@ -188,6 +196,7 @@ class Scan {
       streams: [],
       color: null,
       wait: true,
+      timeoutMs: null,
     };
   }
 
@@ -231,6 +240,7 @@ export function parseArgs(
     if (a === '-h' || a === '--help' || (a === 'help' && s.positional.length === 0)) return 'help';
     if (a === s.verbName) s.seenVerb = true;
     if (commonOption(s, a) || (s.isLog && logOption(s, a)) || stopOption(s, a)) continue;
+    if (restartOption(s, a)) continue;
     if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option '${a}'`);
     s.positional.push(a);
   }
@@ -273,6 +283,17 @@ function logOption(s: Scan, a: string): boolean {
     }
     if (!o.streams.includes(v as LogStream)) o.streams = [...o.streams, v as LogStream];
   } else return false;
+  return true;
+}
+
+/** `--timeout` of `restart`; true when `a` was it. */
+function restartOption(s: Scan, a: string): boolean {
+  if (a !== '--timeout' || s.verbName !== 'restart') return false;
+  const v = s.value(a);
+  // On a command line a bare number is seconds, as in a service file.
+  const ms = parseDuration(/^\d+(\.\d+)?$/.test(v) ? Number(v) : v, true);
+  if (typeof ms === 'string') throw new UsageError(`--timeout ${v}: ${ms}`);
+  s.opts.timeoutMs = ms;
   return true;
 }
 

@@ -118,6 +118,10 @@ export class Client {
   listFull(): Promise<Result<'service_list_full'>> {
     return this.call('service_list_full');
   }
+  /** Services whose files were found but not loaded, and why. */
+  listUnloaded(): Promise<Result<'service_list_unloaded'>> {
+    return this.call('service_list_unloaded');
+  }
   status(name: string): Promise<Result<'service_status'>> {
     return this.call('service_status', { name });
   }
@@ -127,8 +131,12 @@ export class Client {
   stop(name: string): Promise<null> {
     return this.call('service_stop', { name });
   }
-  restart(name: string): Promise<Result<'service_restart'>> {
-    return this.call('service_restart', { name });
+  /** Stop, start, and answer once it is up or cannot be, or after `timeoutMs` (the daemon's default, 60 s). */
+  restart(name: string, timeoutMs?: number): Promise<Result<'service_restart'>> {
+    return this.call(
+      'service_restart',
+      timeoutMs === undefined ? { name } : { name, timeout: timeoutMs },
+    );
   }
   monitor(name: string): Promise<null> {
     return this.call('service_monitor', { name });

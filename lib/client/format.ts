@@ -4,7 +4,15 @@
 // terminal, what services wrote is shown with its control characters
 // escaped, so a service cannot drive an admin's terminal.
 
-import type { LimitsWire, LogLine, ServiceStats, ServiceStatus } from '../api/wire.js';
+import type {
+  LimitsWire,
+  LogLine,
+  NotLoadedWire,
+  NotifyWire,
+  ProbeWire,
+  ServiceStats,
+  ServiceStatus,
+} from '../api/wire.js';
 
 /**
  * Control characters (C0 but tab, DEL, C1) as `\xNN` / `\u009b`: an escape
@@ -42,19 +50,28 @@ function table(rows: readonly (readonly string[])[]): string {
     .join('\n');
 }
 
-export function formatList(services: readonly ServiceStatus[], escape = false): string {
-  if (services.length === 0) return 'no services tracked';
+export function formatList(
+  services: readonly ServiceStatus[],
+  escape = false,
+  notLoaded: readonly NotLoadedWire[] = [],
+): string {
+  if (services.length === 0 && notLoaded.length === 0) return 'no services tracked';
   const safe = shown(escape);
-  const rows = [['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'REASON']];
+  const rows = [['NAME', 'STATE', 'READY', 'PID', 'UPTIME', 'RESTARTS', 'REASON']];
   for (const s of services) {
     rows.push([
       s.name,
       s.status,
+      s.ready === null ? '-' : s.ready ? 'ready' : 'not ready',
       s.pid ? String(s.pid) : '-',
       s.uptime_ms === null ? '-' : formatDurationShort(s.uptime_ms),
       String(s.restarts),
       safe(s.reason),
     ]);
+  }
+  // What did not load, after what runs: the first problem says why (status NAME has them all).
+  for (const n of notLoaded) {
+    rows.push([n.name, 'not loaded', '-', '-', '-', safe(n.why.split('\n')[0] ?? '')]);
   }
   return table(rows);
 }
@@ -72,16 +89,23 @@ export function formatStatus(
     `pid:       ${s.pid || '-'}`,
     `target:    ${s.target}`,
     `uptime:    ${s.uptime_ms === null ? '-' : formatDurationShort(s.uptime_ms)}`,
-    `restarts:  ${s.restarts}`,
+    `restarts:  ${s.restarts}${limitText(s)}`,
   ];
+  if (s.ready !== null) lines.push(`ready:     ${s.ready ? 'yes' : 'no'}`);
+  for (const p of s.probes) lines.push(probeLine(p, safe));
+  if (s.notify) lines.push(`notify:    ${notifyText(s.notify, safe)}`);
+  if (s.schedule) lines.push(`schedule:  ${scheduleText(s.schedule)}`);
   if (s.last_exit) {
     const e = s.last_exit;
     const how = e.oom_kill ? e.description : e.signal ? `signal ${e.signal}` : `code ${e.code}`;
     lines.push(`last exit: ${how} (pid ${e.pid}) at ${e.at}`);
   }
   if (s.next_attempt) lines.push(`next try:  ${s.next_attempt}`);
-  const deps = Object.entries(s.dependencies);
-  lines.push(`after:     ${deps.length ? deps.map(([d, st]) => `${d} (${st})`).join(', ') : '-'}`);
+  const deps = Object.entries(s.dependencies).map(([d, st]) => {
+    const cond = s.conditions?.[d] ?? 'up';
+    return cond === 'up' ? `${d} (${st})` : `${d} (${st}; needs ${cond})`;
+  });
+  lines.push(`after:     ${deps.length ? deps.join(', ') : '-'}`);
   lines.push(`file:      ${safe(s.file)}`);
   lines.push(...boxLines(s));
   if (recent.length > 0) {
@@ -131,6 +155,49 @@ export function limitsText(l: LimitsWire): string {
   put('cpu_max', l.cpu_max);
   put('cpu_weight', l.cpu_weight);
   return parts.join(', ');
+}
+
+/** ` (3 within 1m; limit 5)` for a service with a restart limit. */
+function limitText(s: ServiceStatus): string {
+  const l = s.restart_limit;
+  if (!l) return '';
+  const cooldown = l.cooldown_ms === null ? '' : `, then again after ${shortMs(l.cooldown_ms)}`;
+  return ` (${l.restarts_in_window} within ${shortMs(l.window_ms)}; limit ${l.count}${cooldown})`;
+}
+
+function shortMs(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : formatDurationShort(ms).replace(/^(\d+m)00s$/, '$1');
+}
+
+/** `readiness: http http://…/health: passing (HTTP 200 at T); 0 failures in a row; next T`. */
+function probeLine(p: ProbeWire, safe: (s: string) => string): string {
+  const head = `${`${p.role}:`.padEnd(10)} ${p.kind} ${safe(p.target)}`;
+  const last = p.last ? ` (last: ${safe(p.last.reason)} at ${p.last.at})` : ' (not run yet)';
+  const next = p.next_run ? `; next ${p.next_run}` : '';
+  return `${head}: ${p.passing ? 'passing' : 'failing'}${last}; ${p.failures} failures in a row${next}`;
+}
+
+function notifyText(n: NotifyWire, safe: (s: string) => string): string {
+  const parts = [n.mode === 'fd' ? `fd:${n.fd}` : 'systemd'];
+  if (n.status !== null) parts.push(`status "${safe(n.status)}"`);
+  if (n.main_pid !== null) parts.push(`main pid ${n.main_pid}`);
+  if (n.reloading) parts.push('reloading');
+  if (n.stopping) parts.push('stopping');
+  if (n.watchdog_ms !== null)
+    parts.push(
+      `watchdog ${shortMs(n.watchdog_ms)}${n.watchdog_deadline ? ` (due by ${n.watchdog_deadline})` : ''}`,
+    );
+  return parts.join(', ');
+}
+
+function scheduleText(s: NonNullable<ServiceStatus['schedule']>): string {
+  const zone = s.timezone === null ? '' : ` (${s.timezone})`;
+  const next = s.next_run === null ? 'no next run' : `next run ${s.next_run}`;
+  const last =
+    s.last_run_succeeded === null
+      ? ''
+      : `; last run ${s.last_run_succeeded ? 'succeeded' : 'failed'}`;
+  return `${s.cron}${zone}; ${next}${last}`;
 }
 
 // Bright, distinct colours for service names; red and dim are kept for stderr and events.

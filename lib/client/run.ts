@@ -5,6 +5,8 @@
 import { Client, ConnectError, RpcError } from './client.js';
 import { type CliArgs, ZINIT_SOCKET } from './args.js';
 import { formatList, formatStats, formatStatus } from './format.js';
+import { formatDuration } from '../core/duration.js';
+import { RESTART_WAIT_MS } from '../core/state.js';
 
 const out = (s: string): void => void process.stdout.write(s + '\n');
 /** Only a terminal interprets control sequences: pipes and files get the bytes as they are. */
@@ -47,9 +49,9 @@ const done = (): number => 0;
 
 const TALK: Readonly<Record<string, Verb>> = {
   list: async (c, a) => {
-    const all = await c.listFull();
+    const [all, notLoaded] = await Promise.all([c.listFull(), c.listUnloaded()]);
     if (a.json) json(all);
-    else out(formatList(all, onTerminal()));
+    else out(formatList(all, onTerminal(), notLoaded));
     return 0;
   },
   status: async (c, a, name) => {
@@ -93,11 +95,20 @@ async function stopDaemon(c: Client, a: CliArgs, ask: () => Promise<null>): Prom
 }
 
 async function restart(c: Client, a: CliArgs, name: string): Promise<number> {
-  const s = await c.restart(name);
+  const s = await c.restart(name, a.timeoutMs ?? undefined);
   if (a.json) json(s);
-  const ok = s.status === 'running' || s.status === 'success' || s.status === 'starting';
-  if (ok) return 0;
-  process.stderr.write(`sminit: service '${name}' did not come up: ${s.status} (${s.reason})\n`);
+  // Up means running, a oneshot that succeeded, or a scheduled one whose run
+  // succeeded; still starting means the wait ran out.
+  const up =
+    s.status === 'running' ||
+    s.status === 'success' ||
+    (s.status === 'scheduled' && s.schedule?.last_run_succeeded !== false);
+  if (up) return 0;
+  const why =
+    s.status === 'starting'
+      ? `not up within ${formatDuration(a.timeoutMs ?? RESTART_WAIT_MS)}`
+      : 'did not come up';
+  process.stderr.write(`sminit: service '${name}' ${why}: ${s.status} (${s.reason})\n`);
   return 1;
 }
 

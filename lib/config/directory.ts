@@ -3,8 +3,15 @@
 // dependencies no file defines listed. Both sminitd's start and `sminit
 // check` start here, so they accept exactly the same services. Starts nothing.
 
-import type { Problem, ServiceDef } from '../core/definition.js';
-import { findCycles, missingDeps } from '../core/graph.js';
+import { basename } from 'node:path';
+import {
+  type NotLoaded,
+  type Problem,
+  type ServiceDef,
+  formatProblem,
+} from '../core/definition.js';
+import { findCycles, formatCycle, missingDeps } from '../core/graph.js';
+import { stemOf } from '../core/names.js';
 import type { Host } from '../core/host.js';
 import { loadDir } from './load.js';
 
@@ -29,6 +36,8 @@ export interface Config {
   readonly problems: readonly Problem[];
   readonly cycles: readonly Cycle[];
   readonly missing: readonly MissingDeps[];
+  /** Each service that has a file but is not loaded, with why: for list and status. */
+  readonly notLoaded: readonly NotLoaded[];
 }
 
 export async function loadConfig(dir: string, host: Host | null = null): Promise<Config> {
@@ -41,5 +50,32 @@ export async function loadConfig(dir: string, host: Host | null = null): Promise
     file: defs.find((d) => d.name === service)?.file ?? service,
     names,
   }));
-  return { defs: defs.filter((d) => !refused.has(d.name)), problems, cycles, missing };
+  const accepted = defs.filter((d) => !refused.has(d.name));
+  const notLoaded = whyNotLoaded(problems, cycles, defs);
+  return { defs: accepted, problems, cycles, missing, notLoaded };
+}
+
+/** Problems by the service their file stands for, then each cycle member's cycle. */
+function whyNotLoaded(
+  problems: readonly Problem[],
+  cycles: readonly Cycle[],
+  defs: readonly ServiceDef[],
+): NotLoaded[] {
+  const found = new Map<string, { file: string; lines: string[] }>();
+  const entry = (name: string, file: string): string[] => {
+    let e = found.get(name);
+    if (e === undefined) found.set(name, (e = { file, lines: [] }));
+    return e.lines;
+  };
+  for (const p of problems) {
+    const name = stemOf(basename(p.file));
+    if (name !== null) entry(name, p.file).push(formatProblem(p));
+  }
+  for (const c of cycles) {
+    for (const m of c.members) {
+      const file = defs.find((d) => d.name === m)?.file ?? m;
+      entry(m, file).push(`${file}: on a dependency cycle ${formatCycle(c.path)}`);
+    }
+  }
+  return [...found].map(([name, e]) => ({ name, file: e.file, why: e.lines.join('\n') }));
 }

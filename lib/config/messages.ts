@@ -22,8 +22,17 @@ export function schemaProblems(report: Report, all: readonly ErrorObject[]): voi
     (e) => !e.schemaPath.startsWith('#/allOf/') && e.propertyName === undefined,
   );
   const skip = new Set<ErrorObject>();
-  for (const e of errors) if (e.keyword === 'anyOf') anyOfProblem(report, e, errors, skip);
-  for (const e of errors) if (!skip.has(e)) report.add(...schemaMessage(e));
+  const merged = new Map<ErrorObject, Placed>();
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf') continue;
+    const placed = anyOfProblem(e, errors, skip);
+    if (placed) merged.set(e, placed);
+  }
+  // In ajv's order, so problems without a place (an RPC object) keep the schema's order.
+  for (const e of errors) {
+    const placed = merged.get(e) ?? (skip.has(e) ? null : schemaMessage(e));
+    if (placed) report.add(...placed);
+  }
 }
 
 /**
@@ -32,21 +41,19 @@ export function schemaProblems(report: Report, all: readonly ErrorObject[]): voi
  * errors are then the precise ones.
  */
 function anyOfProblem(
-  report: Report,
   e: ErrorObject,
   errors: readonly ErrorObject[],
   skip: Set<ErrorObject>,
-): void {
+): Placed | null {
   const prefix = `${e.schemaPath}/`;
   for (const x of errors) if (x.schemaPath.startsWith(prefix)) skip.add(x);
   skip.add(e);
   if (e.schemaPath.startsWith('#/definitions/')) {
     const parsed = e.schemaPath.includes('/size/') ? parseSize(e.data) : parseDuration(e.data);
-    report.add(
+    return [
       e.instancePath,
       typeof parsed === 'string' ? parsed : `invalid value ${describeValue(e.data)}`,
-    );
-    return;
+    ];
   }
   const branches = Array.isArray(e.schema) ? e.schema.filter(isRecord) : [];
   const match = branches.findIndex(
@@ -54,14 +61,14 @@ function anyOfProblem(
   );
   if (match >= 0) {
     for (const x of errors) if (x.schemaPath.startsWith(`${prefix}${match}/`)) skip.delete(x);
-    return;
+    return null;
   }
   const allowed = branches.flatMap((b) => (Array.isArray(b.enum) ? b.enum : []));
   const expected = describeSchema({ anyOf: branches }, 'yaml');
-  report.add(
+  return [
     e.instancePath,
     `must be ${expected}, got ${describeValue(e.data)}${suggestValue(e.data, allowed)}`,
-  );
+  ];
 }
 
 type Placed = [subject: string, message: string, spotAt?: string, onKey?: boolean];
@@ -105,7 +112,13 @@ function schemaMessage(e: ErrorObject): Placed {
 function unknownKey(e: ErrorObject, key: string): Placed {
   const known = Object.keys(isRecord(e.parentSchema?.properties) ? e.parentSchema.properties : {});
   const at = e.instancePath;
-  return [at, `unknown key '${key}'${suggest(key, known)}`, `${at}/${escapePointer(key)}`, true];
+  const near = suggest(key, known);
+  // In a probe, a key that is no near miss is most likely a kind sminit does not have.
+  const message =
+    e.parentSchema?.title === 'probe' && near === ''
+      ? `unknown probe kind '${key}'; a probe is one of exec, http or tcp`
+      : `unknown key '${key}'${near}`;
+  return [at, message, `${at}/${escapePointer(key)}`, true];
 }
 
 /** ` (did you mean 'x'?)` when exactly such a near miss exists, else ''. */

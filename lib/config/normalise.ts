@@ -6,10 +6,10 @@
 import { parseDuration, parseSize } from '../core/duration.js';
 import type { LogMode, RestartPolicy, ServiceDef } from '../core/definition.js';
 import { isRecord } from '../core/jsontype.js';
-import { nameError } from '../core/names.js';
 import { split } from '../core/shellwords.js';
 import { type SignalName, signalByName } from '../core/signals.js';
 import type { Host } from '../core/host.js';
+import { lifecycleOf } from './lifecycle.js';
 import { escapePointer } from './positions.js';
 import type { Report } from './report.js';
 import { envFilesOf, runAsOf, sandboxOf } from './sandbox.js';
@@ -78,7 +78,7 @@ export function normalise(
   if (oneshot) noHealthTest(input);
   const def = {
     restart: restartOf(input, oneshot),
-    after: afterOf(input),
+    ...lifecycleOf({ ...input, oneshot }),
     stopSignal: stopSignalOf(input),
     log: logOf(input),
     env: envOf(input),
@@ -150,23 +150,6 @@ function isRestartPolicy(v: unknown): v is RestartPolicy {
   return v === 'always' || v === 'on-failure' || v === 'never';
 }
 
-function afterOf(input: Input): string[] {
-  const after: string[] = [];
-  const list = input.raw.after;
-  if (!Array.isArray(list)) return after;
-  list.forEach((dep: unknown, i) => {
-    const at = `/after/${i}`;
-    if (typeof dep !== 'string' || !input.report.clean(at)) return;
-    const invalid = nameError(dep);
-    if (invalid) input.report.add(at, invalid);
-    else if (dep === input.name) input.report.add(at, `'${input.name}' cannot come after itself`);
-    else if (after.includes(dep))
-      input.report.add(at, `'${dep}' is listed twice (first as after[${list.indexOf(dep)}])`);
-    else after.push(dep);
-  });
-  return after;
-}
-
 function stopSignalOf(input: Input): SignalName {
   const stop = isRecord(input.raw.signal) ? input.raw.signal.stop : undefined;
   if (typeof stop !== 'string' || !input.report.clean('/signal/stop')) return DEFAULTS.stopSignal;
@@ -214,6 +197,14 @@ function dirOf(input: Input): string {
   return typeof input.raw.dir === 'string' ? input.raw.dir : DEFAULTS.dir;
 }
 
+/** Durations that must be more than 0. */
+const POSITIVE_DURATIONS = new Set([
+  'test_interval',
+  'test_timeout',
+  'restart_delay',
+  'stable_after',
+]);
+
 function durationsOf(input: Input): Durations {
   const ms: Durations = {
     shutdownTimeoutMs: DEFAULTS.shutdownTimeoutMs,
@@ -225,7 +216,8 @@ function durationsOf(input: Input): Durations {
   };
   for (const [key, field] of Object.entries(DURATION_KEYS)) {
     if (!clean(input, key)) continue;
-    const positive = key === 'test_interval' || key === 'test_timeout';
+    // A zero delay would restart a crashing service in a loop; zero intervals spin too.
+    const positive = POSITIVE_DURATIONS.has(key);
     const parsed = parseDuration(input.raw[key], positive);
     if (typeof parsed === 'string') input.report.add(`/${key}`, parsed);
     else ms[field] = parsed;

@@ -80,6 +80,58 @@ export interface EnvFile {
   readonly optional: boolean;
 }
 
+/** What one probe checks: a command, an HTTP GET, or a TCP connection. */
+export type ProbeCheck =
+  | { readonly kind: 'exec'; readonly argv: readonly string[] }
+  | {
+      readonly kind: 'http';
+      readonly url: string;
+      /** Status codes that pass; null: 200–399. */
+      readonly statuses: readonly number[] | null;
+    }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+
+/** A readiness or liveness probe with its timings and thresholds. */
+export interface Probe {
+  readonly check: ProbeCheck;
+  readonly periodMs: number;
+  readonly timeoutMs: number;
+  readonly initialDelayMs: number;
+  /** Passes in a row that make a failing probe pass again. */
+  readonly successThreshold: number;
+  /** Failures in a row that make a passing probe fail. */
+  readonly failureThreshold: number;
+}
+
+/** How the service says it is ready by itself: systemd's protocol, or a newline on a descriptor. */
+export type NotifyMode =
+  { readonly kind: 'systemd' } | { readonly kind: 'fd'; readonly fd: number };
+
+/**
+ * What a dependant waits for: `up` is the list form's meaning (ready, or a
+ * oneshot that succeeded); the others are the map form's words.
+ */
+export type DependencyCondition = 'up' | 'started' | 'ready' | 'succeeded' | 'completed';
+
+/** Exit statuses that count as success besides 0: codes, and signals that ended it. */
+export interface SuccessCodes {
+  readonly codes: readonly number[];
+  readonly signals: readonly SignalName[];
+}
+
+export interface RestartLimit {
+  /** More restarts than this within the window, and the service is given up on. */
+  readonly count: number;
+  readonly windowMs: number;
+}
+
+export interface Schedule {
+  /** The cron expression as written (5 fields, 6 with seconds first, or `@daily`…). */
+  readonly cron: string;
+  /** An IANA zone, or null for local time. */
+  readonly timezone: string | null;
+}
+
 export interface ServiceDef {
   /** The file stem; validated by names.ts. */
   readonly name: string;
@@ -113,6 +165,42 @@ export interface ServiceDef {
   readonly restartMaxDelayMs: number;
   /** Up this long, a service's next death restarts it at once and resets the backoff. */
   readonly stableAfterMs: number;
+  /** Each dependency's condition, by name (every name of `after`, `up` for the list form). */
+  readonly conditions: Readonly<Record<string, DependencyCondition>>;
+  readonly readiness: Probe | null;
+  readonly liveness: Probe | null;
+  readonly notify: NotifyMode | null;
+  /** With `notify: systemd`: a WATCHDOG=1 is due within this, or the service is restarted. */
+  readonly watchdogMs: number | null;
+  /** Ready when a line of stdout or stderr matches this (a JavaScript regular expression). */
+  readonly readyLog: string | null;
+  readonly restartLimit: RestartLimit | null;
+  /** After giving up, try again this long later; null: stay failed. */
+  readonly restartCooldownMs: number | null;
+  readonly successCodes: SuccessCodes;
+  /** A oneshot run at the times a cron expression names. */
+  readonly schedule: Schedule | null;
+}
+
+/** The lifecycle keys' values when a file gives none: zinit's behaviour. */
+export const LIFECYCLE_DEFAULTS = {
+  conditions: {},
+  readiness: null,
+  liveness: null,
+  notify: null,
+  watchdogMs: null,
+  readyLog: null,
+  restartLimit: null,
+  restartCooldownMs: null,
+  successCodes: { codes: [0], signals: [] },
+  schedule: null,
+} as const satisfies Partial<ServiceDef>;
+
+/** Whether the service says by some means when it is ready (beyond being spawned). */
+export function hasReadiness(def: ServiceDef): boolean {
+  return (
+    def.test !== null || def.readiness !== null || def.notify !== null || def.readyLog !== null
+  );
 }
 
 /** One problem found in a service file, positions 1-based. */
@@ -125,4 +213,12 @@ export interface Problem {
 
 export function formatProblem(p: Problem): string {
   return p.line > 0 ? `${p.file}:${p.line}:${p.column}: ${p.message}` : `${p.file}: ${p.message}`;
+}
+
+/** A service whose file was found but not loaded, and why (every problem, or its cycle). */
+export interface NotLoaded {
+  readonly name: string;
+  readonly file: string;
+  /** What a person reads: each problem at file:line:col, one a line. */
+  readonly why: string;
 }

@@ -51,6 +51,10 @@ const make =
 export const Errors = {
   // services
   notTracked: make('unknown-service', (name: string) => `service '${name}' is not tracked`),
+  notLoaded: make(
+    'unknown-service',
+    (name: string, why: string) => `service '${name}' is not loaded: ${why}`,
+  ),
   noServiceFile: make(
     'unknown-service',
     (name: string, dir: string) =>
@@ -62,6 +66,11 @@ export const Errors = {
   wouldCloseCycle: make(
     'refused-change',
     (name: string, cycle: string) => `service '${name}' would close a dependency cycle: ${cycle}`,
+  ),
+  sharedLogFile: make(
+    'refused-change',
+    (file: string, path: string, other: string) =>
+      `${file}: its log file ${path} is also written by ${other}; a log file belongs to one service`,
   ),
   shuttingDown: make('shutting-down', () => 'sminit is shutting down'),
   alreadyShuttingDown: make('shutting-down', () => 'already shutting down'),

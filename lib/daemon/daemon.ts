@@ -8,7 +8,7 @@ import { unlink } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BoundedWriter } from '../logs/file.js';
-import { loadConfig } from '../config/directory.js';
+import { type Config, loadConfig } from '../config/directory.js';
 import { messageOf } from '../core/errors.js';
 import { formatCycle } from '../core/graph.js';
 import { HttpEndpoint } from '../transport/http.js';
@@ -25,13 +25,15 @@ import {
 import { textHandler } from '../transport/text.js';
 import { debugMethods, faultsEnabled } from '../api/faults.js';
 import { type Init, InitError, setupInit } from '../os/init.js';
-import { loadNative } from '../os/native.js';
+import { loadNative, loadedNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
 import { type HostSetup, setupHost } from '../os/host.js';
 import type { Host } from '../core/host.js';
+import { systemNetwork } from '../os/network.js';
+import { NotifySockets } from '../os/notify.js';
 import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
-import { type ServiceDef, formatProblem } from '../core/definition.js';
+import { formatProblem } from '../core/definition.js';
 
 export interface DaemonOptions {
   readonly configDir: string;
@@ -43,7 +45,7 @@ export interface DaemonOptions {
   readonly container: boolean;
   /** Give this group (a name or a gid) access to the socket: mode 0660 instead of 0600. */
   readonly socketGroup?: string;
-  /** Bounds on the socket's connections; defaults in server.ts. */
+  /** Bounds on the socket's connections; defaults in transport/socket.ts. */
   readonly limits?: Partial<ServerLimits>;
   /** JSON-RPC over HTTP: served from start-up when `address` is given. */
   readonly http?: {
@@ -106,8 +108,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const box = setupHost(typeof native === 'string' ? null : native);
     report(null, box.summary);
     try {
-      const defs = await loadServiceFiles(opts.configDir, box.host);
-      return await new Daemon(opts, init, box).run(defs, socketGroup);
+      const config = await loadServiceFiles(opts.configDir, box.host);
+      return await new Daemon(opts, init, box).run(config, socketGroup);
     } finally {
       box.cgroups?.removeAll();
     }
@@ -181,18 +183,20 @@ async function socketGroupId(spec: string | undefined): Promise<number | undefin
  * The service files to load: every problem is reported, and a dependency
  * cycle rejects its members while everything outside it loads.
  */
-async function loadServiceFiles(dir: string, host: Host): Promise<readonly ServiceDef[]> {
-  const { defs, problems, cycles } = await loadConfig(dir, host);
+async function loadServiceFiles(dir: string, host: Host): Promise<Config> {
+  const config = await loadConfig(dir, host);
+  const { problems, cycles } = config;
   for (const p of problems) report(null, formatProblem(p));
   for (const c of cycles) {
     report(null, `dependency cycle ${formatCycle(c.path)}: not starting ${c.members.join(', ')}`);
   }
-  return defs;
+  return config;
 }
 
 /** The running daemon's parts, how it serves, and how it ends. */
 class Daemon {
   private readonly manager: Manager;
+  private readonly notifySockets: NotifySockets;
   private readonly rpc: Rpc;
   private readonly http: HttpEndpoint;
   private server: Server | null = null;
@@ -209,13 +213,19 @@ class Daemon {
       maxBytes: opts.bufferBytes,
       ...(opts.bufferLines !== undefined ? { maxLines: opts.bufferLines } : {}),
     });
+    // Beside the daemon's own socket: `notify: systemd` services' sockets, made when one needs it.
+    this.notifySockets = new NotifySockets(
+      `${opts.socket}.notify`,
+      () => loadedNative()?.notify ?? null,
+    );
     this.manager = new Manager({
       configDir: opts.configDir,
       logs,
       report,
       stdout: (data, lines) => void stdoutWriter().write(data, lines),
-      procs: systemProcesses(init.spawner, box.cgroups),
+      procs: systemProcesses(init.spawner, this.notifySockets, box.cgroups),
       host: box.host,
+      net: systemNetwork(),
     });
     this.rpc = this.dispatcher(logs);
     this.http = new HttpEndpoint({
@@ -228,13 +238,13 @@ class Daemon {
   }
 
   /** Serve, start the services, and resolve to the exit code once everything has stopped. */
-  async run(defs: readonly ServiceDef[], socketGroup: number | undefined): Promise<number> {
+  async run(config: Config, socketGroup: number | undefined): Promise<number> {
     // Loading is queued ahead of any request (a client must never find the
     // services missing just after the socket appears) but runs only once the
     // socket is ours: with another daemon live, nothing starts.
     let socketIsOurs: () => void = () => undefined;
     this.manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
-    const loaded = this.manager.load(defs);
+    const loaded = this.manager.load(config.defs, config.notLoaded);
     await this.serveSocket(socketGroup);
     await this.serveHttp();
     const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';
@@ -298,6 +308,7 @@ class Daemon {
     if (this.manager.isShuttingDown) return;
     report(null, `${why}: stopping every service`);
     const clean = await this.manager.shutdown();
+    this.notifySockets.dispose();
     await this.http.dispose();
     this.server?.close();
     await unlink(this.opts.socket).catch(() => undefined);

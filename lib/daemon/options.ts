@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { DaemonOptions } from './daemon.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import { messageOf } from '../core/errors.js';
-import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../logs/ring.js';
+import { DEFAULT_LOG_BYTES, MIN_LOG_BYTES, parseBufferOption } from '../logs/limits.js';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,

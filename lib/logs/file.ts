@@ -9,7 +9,8 @@
 
 import { createWriteStream, fstatSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { type Segment, renderSegment } from './ring.js';
+import type { Chunk } from './capture.js';
+import { chunkLineLength, renderChunk } from './render.js';
 
 /** Bytes waiting for the disk (or the reader) before lines are dropped. */
 export const DEFAULT_BACKLOG = 8 * 1024 * 1024;
@@ -82,22 +83,22 @@ export class FileLog {
     return this.opts.path;
   }
 
-  /** A captured segment's lines, cut where the file must rotate. */
-  segment(seg: Segment): void {
-    const prefix = Buffer.from(`${new Date(seg.time).toISOString()} ${seg.stream} `);
+  /** A captured chunk's lines, cut where the file must rotate. */
+  chunk(c: Chunk): void {
+    const prefix = Buffer.from(`${new Date(c.time).toISOString()} ${c.stream} `);
     if (!this.out) this.open();
     const { maxSize } = this.opts;
-    for (let from = seg.start; from < seg.count;) {
-      const first = prefix.length + seg.lineLength(from) + 1;
+    for (let from = 0; from < c.count;) {
+      const first = prefix.length + chunkLineLength(c, from) + 1;
       const room = this.size === 0 || this.size + first > maxSize ? maxSize : maxSize - this.size;
       let to = from + 1;
       let size = first;
-      for (; to < seg.count; to++) {
-        const len = prefix.length + seg.lineLength(to) + 1;
+      for (; to < c.count; to++) {
+        const len = prefix.length + chunkLineLength(c, to) + 1;
         if (size + len > room) break;
         size += len;
       }
-      this.write(renderSegment(seg, prefix, from, to), to - from);
+      this.write(renderChunk(c, prefix, from, to), to - from);
       from = to;
     }
   }

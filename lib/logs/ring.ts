@@ -4,22 +4,31 @@
 // as a cursor, so a snapshot followed by a follow loses and repeats nothing.
 // Owns no processes, files or sockets: callers feed it bytes and take lines out.
 //
-// Storage is per service: a queue of segments, each one chunk read from a pipe
-// (its bytes kept as read, plus the offsets of its lines). A chunk's lines are
-// appended at once, so they get consecutive sequence numbers and one
-// timestamp; capture costs a scan for newlines, not an object per line. When
-// the ring is over budget, lines go from the head of the service holding the
-// most, so a chatty service evicts its own history before anyone else's.
-// Readers merge the queues by sequence number.
+// Storage is per service (service-log.ts): a queue of packed segments
+// (segment.ts), the last one growing as chunks come, so a line costs its
+// bytes, its newline and two bytes of offset, and a chunk nothing more when
+// it continues the one before (12 bytes when it does not). The ring's size is
+// its text; what it keeps besides (offsets, run records, room to grow) may
+// take as much again at most, so even empty lines cannot make it grow past
+// twice its size. When either is over, lines go from the head of the service
+// holding the most of it, so a chatty service evicts its own history before
+// anyone else's. Readers merge the queues by sequence number, a run at a time.
+//
+// Capture (capture.ts) feeds it; rendering (render.ts) and sizes (limits.ts)
+// are beside it.
 
-import { utf8SequenceLength } from '../core/utf8.js';
-import { isUtf8 } from 'node:buffer';
-import { parseSize } from '../core/duration.js';
-import type { LogLine, LogQuery, LogStream } from '../core/logline.js';
+import type { LogQuery, LogStream } from '../core/logline.js';
+import { DEFAULT_LOG_BYTES, type LogLimits, MIN_LOG_BYTES, MIN_LOG_LINES } from './limits.js';
+import { SegmentPool, classOf } from './pool.js';
+import { MAX_SEGMENT_BYTES, type Segment, runOf, streamOf, tagOf } from './segment.js';
+import { Cursor, type Piece, ServiceLog } from './service-log.js';
 
 export interface LogEntry {
   readonly seq: number;
-  /** Epoch ms with sub-millisecond precision: when the daemon read the line. */
+  /**
+   * Epoch ms with sub-millisecond precision: when the daemon read the line
+   * (lines of one service read within one millisecond share the first one's).
+   */
   readonly time: number;
   readonly service: string;
   readonly stream: LogStream;
@@ -33,202 +42,30 @@ export type Follower = (entry: LogEntry) => void;
 /** What a follow delivers to. Only `line` is required. */
 export interface FollowSink {
   line(entry: LogEntry): void;
+  /**
+   * When present, lines come here instead of `line`, several at a time: a
+   * chunk's lines as they are read, a batch a turn while catching up. The
+   * entries may be shared with other followers: read them, change nothing.
+   */
+  lines?(entries: readonly LogEntry[]): void;
   /** Lines this follower will never see: evicted before it got to them. */
   dropped?(count: number): void;
   /** True while the reader cannot take more: delivery pauses and lines wait in the ring. */
   congested?(): boolean;
 }
 
-export interface LogLimits {
-  readonly maxBytes: number;
-  readonly maxLines: number;
-}
-
-export const DEFAULT_LOG_BYTES = 8 * 1024 * 1024;
-export const MIN_LOG_BYTES = 64 * 1024;
-/** More than this is no ring but a memory leak: say so rather than try. */
-export const MAX_LOG_BYTES = 4 * 1024 * 1024 * 1024;
-export const MIN_LOG_LINES = 100;
-/** What a line costs besides its bytes (its offsets and a share of its segment). */
-export const LINE_COST = 16;
-const SEGMENT_COST = 128;
-/** zinit's -b counts lines; a bare number is taken that way, at this many bytes a line. */
-export const BYTES_PER_LINE = 256;
-/** The longest line kept whole; longer ones are cut into pieces this long. */
-export const MAX_LINE = 64 * 1024;
+/**
+ * What the ring may keep besides its text, as a share of its size. Lines of
+ * a few bytes each, in chunks of one line, are the only ones that come near.
+ */
+const META_SHARE = 1;
 /** Lines a catching-up follower is sent per turn of the event loop. */
 const FOLLOW_BATCH = 2000;
 /** While a follower is congested, how often to look whether it has drained. */
 const CONGESTED_POLL_MS = 10;
-/** Eviction records kept per service, for telling followers exactly what they missed. */
-const EVICTION_RECORDS = 4096;
-
-// --- sizes ---------------------------------------------------------------------------
-
-/**
- * `sminitd -b VALUE`: bytes with a unit (`16MiB`), or a bare number of lines as
- * zinit takes it. Below the minimum is raised to it, with a warning.
- */
-export function parseBufferOption(
-  raw: string,
-): { limits: LogLimits; warning: string | null } | { error: string } {
-  const text = raw.trim();
-  if (text === '') return { error: 'expected a size (8MiB, 512KiB) or a number of lines' };
-  if (/^\d+$/.test(text)) {
-    const lines = Number(text);
-    if (!Number.isSafeInteger(lines) || lines * BYTES_PER_LINE > MAX_LOG_BYTES) {
-      return {
-        error: `${text} lines is more than the maximum of ${MAX_LOG_BYTES / BYTES_PER_LINE}`,
-      };
-    }
-    const maxLines = Math.max(MIN_LOG_LINES, lines);
-    const maxBytes = Math.max(MIN_LOG_BYTES, lines * BYTES_PER_LINE);
-    const warning =
-      lines < MIN_LOG_LINES
-        ? `${text} lines is below the minimum; keeping ${MIN_LOG_LINES} lines (${maxBytes} bytes)`
-        : null;
-    return { limits: { maxBytes, maxLines }, warning };
-  }
-  const size = parseSize(text);
-  if (typeof size === 'string') return { error: size };
-  if (size > MAX_LOG_BYTES) return { error: `${text} is more than the maximum of 4GiB` };
-  const warning =
-    size < MIN_LOG_BYTES ? `${text} is below the minimum; using ${MIN_LOG_BYTES} bytes` : null;
-  return { limits: { maxBytes: Math.max(MIN_LOG_BYTES, size), maxLines: Infinity }, warning };
-}
 
 function now(): number {
   return performance.timeOrigin + performance.now();
-}
-
-// --- storage -----------------------------------------------------------------------
-
-/** Lines from one chunk of one stream: consecutive sequence numbers, one time. */
-export class Segment {
-  /** Index of the first line still kept; lines before it were evicted. */
-  start = 0;
-  constructor(
-    readonly service: string,
-    readonly stream: LogStream,
-    readonly run: number,
-    readonly time: number,
-    readonly firstSeq: number,
-    readonly count: number,
-    /** The bytes; line i is buf[offs[2i], offs[2i+1]). */
-    public buf: Buffer,
-    public offs: Uint32Array,
-  ) {}
-
-  get lastSeq(): number {
-    return this.firstSeq + this.count - 1;
-  }
-
-  lineLength(i: number): number {
-    return (this.offs[2 * i + 1] ?? 0) - (this.offs[2 * i] ?? 0);
-  }
-
-  /**
-   * What lines [from, to) cost the budget: their bytes with separators, and
-   * LINE_COST each. Arithmetic on offsets, not a loop over lines.
-   */
-  cost(from: number, to: number): number {
-    const startOf = (i: number): number =>
-      i < this.count ? (this.offs[2 * i] ?? 0) : (this.offs[2 * this.count - 1] ?? 0) + 1;
-    return startOf(to) - startOf(from) + (to - from) * LINE_COST;
-  }
-
-  line(i: number): Buffer {
-    return this.buf.subarray(this.offs[2 * i], this.offs[2 * i + 1]);
-  }
-
-  entry(i: number): LogEntry {
-    return {
-      seq: this.firstSeq + i,
-      time: this.time,
-      service: this.service,
-      stream: this.stream,
-      run: this.run,
-      data: this.line(i),
-    };
-  }
-
-  /** Copy out what is still kept once most of the buffer is evicted, so its memory goes. */
-  compact(): void {
-    const from = this.offs[2 * this.start] ?? 0;
-    const to = this.offs[2 * this.count - 1] ?? 0;
-    if (this.buf.byteLength < 4096 || from * 2 < this.buf.byteLength) return;
-    this.buf = Buffer.from(this.buf.subarray(from, to));
-    const offs = new Uint32Array(2 * this.count);
-    for (let i = 2 * this.start; i < 2 * this.count; i++) offs[i] = (this.offs[i] ?? 0) - from;
-    this.offs = offs;
-  }
-}
-
-interface Eviction {
-  readonly stream: LogStream;
-  /** Seq of the first and last evicted line: a contiguous range. */
-  readonly first: number;
-  readonly last: number;
-  /** The service's evicted-line total after this record. */
-  readonly total: number;
-}
-
-class ServiceLog {
-  segs: Segment[] = [];
-  head = 0;
-  bytes = 0;
-  lines = 0;
-  evictedTotal = 0;
-  evictions: Eviction[] = [];
-  constructor(readonly name: string) {}
-
-  get live(): number {
-    return this.segs.length - this.head;
-  }
-
-  /** Index of the first live segment with lastSeq >= seq (segs.length if none). */
-  findFrom(seq: number): number {
-    let lo = this.head;
-    let hi = this.segs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((this.segs[mid] as Segment).lastSeq < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  recordEviction(e: Eviction): void {
-    this.evictions.push(e);
-    if (this.evictions.length > 2 * EVICTION_RECORDS) {
-      this.evictions = this.evictions.slice(-EVICTION_RECORDS);
-    }
-  }
-
-  /**
-   * Evicted lines of this service with seq in [from, until), of the selected
-   * streams, among those evicted after the service's total was `seenTotal`.
-   */
-  evictedSince(
-    from: number,
-    streams: ReadonlySet<LogStream> | null,
-    seenTotal: number,
-    until = Infinity,
-  ): number {
-    let n = 0;
-    for (let i = this.evictions.length - 1; i >= 0; i--) {
-      const e = this.evictions[i] as Eviction;
-      if (e.total <= seenTotal) break;
-      if (e.last < from) break;
-      if (streams !== null && !streams.has(e.stream)) continue;
-      // Only the part of the record evicted after seenTotal, within [from, until).
-      const newInRecord = Math.min(e.last - e.first + 1, e.total - seenTotal);
-      const lo = Math.max(e.last - newInRecord + 1, from);
-      const hi = Math.min(e.last, until - 1);
-      if (hi >= lo) n += hi - lo + 1;
-    }
-    return n;
-  }
 }
 
 /** A query with its parts parsed once. */
@@ -261,9 +98,25 @@ function streamsOf(stream: LogQuery['stream']): ReadonlySet<LogStream> | null {
   return stream.length > 0 ? new Set(stream) : null;
 }
 
-function segMatches(sel: Selection, seg: Segment): boolean {
-  return (sel.streams === null || sel.streams.has(seg.stream)) && seg.time >= sel.since;
+function matches(sel: Selection, tag: number, time: number): boolean {
+  return (sel.streams === null || sel.streams.has(streamOf(tag))) && time >= sel.since;
 }
+
+/** Line i of segment `seg`, which run r holds, as readers see it. */
+function entryAt(seg: Segment, r: number, i: number): LogEntry {
+  const tag = seg.tag(r);
+  return {
+    seq: seg.seq(r, i),
+    time: seg.time(r),
+    service: seg.service,
+    stream: streamOf(tag),
+    run: runOf(tag),
+    data: seg.line(i),
+  };
+}
+
+/** Lines [from, to) of run r of a segment: a contiguous range of seqs. */
+type Visit = (seg: Segment, r: number, from: number, to: number) => void;
 
 class Subscription {
   live = false;
@@ -277,6 +130,12 @@ class Subscription {
     public next: number,
     readonly sink: FollowSink,
   ) {}
+
+  deliver(entries: readonly LogEntry[]): void {
+    if (entries.length === 0) return;
+    if (this.sink.lines) this.sink.lines(entries);
+    else for (const e of entries) this.sink.line(e);
+  }
 }
 
 export class LogStore {
@@ -285,8 +144,11 @@ export class LogStore {
   private readonly subs = new Set<Subscription>();
   private totalBytes = 0;
   private totalLines = 0;
+  private totalMemory = 0;
   private nextSeq = 1;
   readonly limits: LogLimits;
+  private readonly maxMeta: number;
+  private readonly pool: SegmentPool;
 
   constructor(limits: number | Partial<LogLimits> = DEFAULT_LOG_BYTES) {
     const l = typeof limits === 'number' ? { maxBytes: limits } : limits;
@@ -294,6 +156,10 @@ export class LogStore {
       maxBytes: Math.max(MIN_LOG_BYTES, l.maxBytes ?? DEFAULT_LOG_BYTES),
       maxLines: Math.max(MIN_LOG_LINES, l.maxLines ?? Infinity),
     };
+    this.maxMeta = this.limits.maxBytes * META_SHARE;
+    // Small rings get small segments, so one segment is never most of the ring.
+    const size = Math.min(MAX_SEGMENT_BYTES, Math.max(4096, classOf(this.limits.maxBytes / 64)));
+    this.pool = new SegmentPool(size, Math.max(2 * size, this.limits.maxBytes / 32));
   }
 
   /** Lines held. */
@@ -301,9 +167,14 @@ export class LogStore {
     return this.totalLines;
   }
 
-  /** Bytes held, as the budget counts them. */
+  /** Text held, as the budget counts it: each line's bytes and its newline. */
   get bytes(): number {
     return this.totalBytes;
+  }
+
+  /** Memory held for lines: their text and everything kept besides. */
+  get memory(): number {
+    return this.totalMemory + this.pool.memory;
   }
 
   /** Lines and bytes one service holds. */
@@ -328,8 +199,10 @@ export class LogStore {
   }
 
   /**
-   * Lines that share one chunk: line i is buf[offs[2i], offs[2i+1]). The
-   * store keeps `buf` (no copy), so the caller must not reuse it.
+   * Lines read together (one chunk): line i is buf[offs[2i], offs[2i+1]),
+   * and when `plain`, each is followed in buf by just a newline. They are
+   * copied in, so the caller may reuse `buf` and `offs` at once. Returns the
+   * time they were stamped with.
    */
   appendLines(
     service: string,
@@ -338,106 +211,84 @@ export class LogStore {
     buf: Buffer,
     offs: Uint32Array,
     count: number,
-  ): Segment {
-    const seg = new Segment(service, stream, run, now(), this.nextSeq, count, buf, offs);
-    this.nextSeq += count;
+    plain = false,
+  ): number {
     let log = this.services.get(service);
     if (!log) {
-      log = new ServiceLog(service);
+      log = new ServiceLog(service, this.pool);
       this.services.set(service, log);
     }
-    const bytes = SEGMENT_COST + seg.cost(0, count);
-    log.segs.push(seg);
-    log.bytes += bytes;
-    log.lines += count;
-    this.totalBytes += bytes;
-    this.totalLines += count;
+    const seq = this.nextSeq;
+    this.nextSeq += count;
+    const pieces: Piece[] | null = this.live.size > 0 ? [] : null;
+    const { bytes, lines, memory } = log;
+    const tag = tagOf(stream, run);
+    const time = log.append({ src: buf, offs, plain }, count, seq, now(), tag, pieces);
+    this.totalMemory += log.memory - memory;
+    this.totalBytes += log.bytes - bytes;
+    this.totalLines += log.lines - lines;
     // Followers first: a line evicted at once (a tiny ring) still reaches live readers.
-    if (this.live.size > 0) this.notify(seg);
+    if (pieces) this.notify(service, tag, time, seq, count, pieces);
     this.evict();
-    return seg;
+    return time;
   }
 
-  private notify(seg: Segment): void {
+  private notify(
+    service: string,
+    tag: number,
+    time: number,
+    seq: number,
+    count: number,
+    pieces: readonly Piece[],
+  ): void {
+    let entries: LogEntry[] | null = null;
     for (const sub of this.live) {
       const { sel } = sub;
-      if (sel.names !== null && !sel.names.has(seg.service)) continue;
-      if (!segMatches(sel, seg)) continue;
+      if (sel.names !== null && !sel.names.has(service)) continue;
+      if (!matches(sel, tag, time)) continue;
       if (sub.sink.congested?.()) {
         // Stop pushing; the lines wait in the ring and are sent when it drains.
         this.live.delete(sub);
         sub.live = false;
-        sub.next = seg.firstSeq;
+        sub.next = seq;
         this.schedule(sub, CONGESTED_POLL_MS);
         continue;
       }
-      for (let i = 0; i < seg.count; i++) sub.sink.line(seg.entry(i));
-      sub.next = seg.lastSeq + 1;
+      if (entries === null) {
+        entries = [];
+        for (const { seg, from, to } of pieces) {
+          for (let i = from; i < to; i++) entries.push(entryAt(seg, seg.runCount - 1, i));
+        }
+      }
+      sub.deliver(entries);
+      sub.next = seq + count;
     }
   }
 
   private evict(): void {
     const { maxBytes, maxLines } = this.limits;
-    while (this.totalBytes > maxBytes || this.totalLines > maxLines) {
-      const byLines = this.totalBytes <= maxBytes;
+    for (;;) {
+      const overBytes = this.totalBytes > maxBytes;
+      const overLines = this.totalLines > maxLines;
+      const overMeta = this.memory - this.totalBytes > this.maxMeta;
+      if (!overBytes && !overLines && !overMeta) return;
+      const held = (s: ServiceLog): number => (overBytes ? s.bytes : overLines ? s.lines : s.meta);
       // The service holding the most gives up its oldest lines.
       let victim: ServiceLog | null = null;
       for (const s of this.services.values()) {
-        if (s.live === 0) continue;
-        if (victim === null || (byLines ? s.lines > victim.lines : s.bytes > victim.bytes)) {
-          victim = s;
-        }
+        if (s.live > 0 && (victim === null || held(s) > held(victim))) victim = s;
       }
       if (victim === null) return;
-      this.evictFrom(victim);
-    }
-  }
-
-  /** Evict from the head segment of `s` until the ring is within budget or the segment is gone. */
-  private evictFrom(s: ServiceLog): void {
-    const seg = s.segs[s.head] as Segment;
-    const { maxBytes, maxLines } = this.limits;
-    const from = seg.start;
-    const needBytes = this.totalBytes - maxBytes;
-    const needLines = this.totalLines - maxLines;
-    const enough = (to: number): boolean =>
-      seg.cost(from, to) >= needBytes && to - from >= needLines;
-    // The fewest lines that bring the ring within budget, or the whole segment.
-    let i = seg.count;
-    if (enough(seg.count)) {
-      let lo = from + 1;
-      while (lo < i) {
-        const mid = (lo + i) >>> 1;
-        if (enough(mid)) i = mid;
-        else lo = mid + 1;
-      }
-    }
-    let freed = seg.cost(from, i);
-    if (i === seg.count) {
-      freed += SEGMENT_COST;
-      s.segs[s.head] = undefined as unknown as Segment;
-      s.head++;
-      if (s.head > 1024 && s.head * 2 > s.segs.length) {
-        s.segs = s.segs.slice(s.head);
-        s.head = 0;
-      }
-    } else {
-      seg.start = i;
-      seg.compact();
-    }
-    const n = i - from;
-    s.bytes -= freed;
-    s.lines -= n;
-    this.totalBytes -= freed;
-    this.totalLines -= n;
-    if (n > 0) {
-      s.evictedTotal += n;
-      s.recordEviction({
-        stream: seg.stream,
-        first: seg.firstSeq + from,
-        last: seg.firstSeq + i - 1,
-        total: s.evictedTotal,
-      });
+      const { bytes, lines, memory } = victim;
+      // Bookkeeping goes only with whole segments: then evict whole runs.
+      victim.evictHead(
+        this.totalBytes - maxBytes,
+        this.totalLines - maxLines,
+        !overBytes && !overLines,
+      );
+      this.totalBytes -= bytes - victim.bytes;
+      this.totalLines -= lines - victim.lines;
+      this.totalMemory -= memory - victim.memory;
     }
   }
 
@@ -455,51 +306,45 @@ export class LogStore {
 
   /**
    * Visit matching lines with seq in [from, until) in seq order, at most
-   * `limit`. Returns the seq to continue from and whether the range is exhausted.
+   * `limit`, a run at a time. Returns the seq to continue from and whether
+   * the range is exhausted.
    */
   private scan(
     sel: Selection,
     from: number,
     until: number,
     limit: number,
-    visit: (seg: Segment, i: number) => void,
+    visit: Visit,
   ): { next: number; done: boolean } {
-    const logs = this.selected(sel);
-    const pos = logs.map((s) => s.findFrom(from));
+    const cursors = this.selected(sel).map((s) => new Cursor(s, from));
     let taken = 0;
-    let next = from;
     for (;;) {
-      // The service whose current segment comes first; segments never interleave.
-      let best = -1;
-      let bestSeq = Infinity;
-      for (let k = 0; k < logs.length; k++) {
-        const s = logs[k] as ServiceLog;
-        const p = pos[k] as number;
-        if (p >= s.segs.length) continue;
-        const seg = s.segs[p] as Segment;
-        const first = seg.firstSeq + Math.max(seg.start, from - seg.firstSeq);
-        if (first < bestSeq) {
-          bestSeq = first;
-          best = k;
+      // The service whose next line comes first; a run holds consecutive seqs,
+      // so no other service has a line inside it.
+      let c: Cursor | null = null;
+      let seq = Infinity;
+      for (const k of cursors) {
+        const q = k.seq;
+        if (q < seq) {
+          seq = q;
+          c = k;
         }
       }
-      if (best === -1 || bestSeq >= until)
-        return { next: Math.min(until, this.nextSeq), done: true };
-      const s = logs[best] as ServiceLog;
-      const seg = s.segs[pos[best] as number] as Segment;
-      const end = Math.min(seg.count, until - seg.firstSeq);
-      let i = bestSeq - seg.firstSeq;
-      if (segMatches(sel, seg)) {
-        for (; i < end && taken < limit; i++, taken++) visit(seg, i);
-      } else {
-        i = end;
-      }
-      next = seg.firstSeq + i;
-      if (taken >= limit) {
+      if (c === null || seq >= until) return { next: Math.min(until, this.nextSeq), done: true };
+      const seg = c.seg as Segment;
+      const end = Math.min(c.runEnd, c.i + (until - seq));
+      if (matches(sel, seg.tag(c.r), seg.time(c.r))) {
+        const at = c.i;
+        const to = Math.min(end, at + (limit - taken));
+        visit(seg, c.r, at, to);
+        taken += to - at;
+        c.i = to;
         // Done only if nothing matching is left: the caller needs no other round.
-        return { next, done: false };
+        if (taken >= limit) return { next: seq + (to - at), done: false };
+      } else {
+        c.i = end;
       }
-      pos[best] = (pos[best] as number) + 1;
+      if (c.i >= c.runEnd) c.nextRun();
     }
   }
 
@@ -507,17 +352,7 @@ export class LogStore {
   private lastNStart(sel: Selection, n: number, from: number): number {
     if (n <= 0) return this.nextSeq;
     const ranges: { last: number; count: number }[] = [];
-    for (const s of this.selected(sel)) {
-      let have = 0;
-      for (let p = s.segs.length - 1; p >= s.head && have < n; p--) {
-        const seg = s.segs[p] as Segment;
-        if (seg.lastSeq < from || seg.time < sel.since) break;
-        if (!segMatches(sel, seg)) continue;
-        const count = seg.lastSeq - Math.max(seg.firstSeq + seg.start, from) + 1;
-        ranges.push({ last: seg.lastSeq, count });
-        have += count;
-      }
-    }
+    for (const s of this.selected(sel)) collectLast(s, sel, n, from, ranges);
     ranges.sort((a, b) => b.last - a.last);
     let have = 0;
     for (const r of ranges) {
@@ -546,8 +381,14 @@ export class LogStore {
     const start = this.startOf(sel, query);
     const until = Math.min(query.until ?? Infinity, this.nextSeq);
     const entries: LogEntry[] = [];
-    const { next } = this.scan(sel, start, until, Math.min(max, query.n ?? Infinity), (seg, i) =>
-      entries.push(seg.entry(i)),
+    const { next } = this.scan(
+      sel,
+      start,
+      until,
+      Math.min(max, query.n ?? Infinity),
+      (seg, r, i, to) => {
+        for (; i < to; i++) entries.push(entryAt(seg, r, i));
+      },
     );
     // Lines this read skipped over because they were evicted: between `from` and `next`,
     // so reading on page by page never counts a line twice.
@@ -619,10 +460,12 @@ export class LogStore {
       }
     }
     if (dropped > 0) sub.sink.dropped?.(dropped);
-    const { next, done } = this.scan(sub.sel, sub.next, Infinity, FOLLOW_BATCH, (seg, i) =>
-      sub.sink.line(seg.entry(i)),
-    );
+    const batch: LogEntry[] = [];
+    const { next, done } = this.scan(sub.sel, sub.next, Infinity, FOLLOW_BATCH, (seg, r, i, to) => {
+      for (; i < to; i++) batch.push(entryAt(seg, r, i));
+    });
     sub.next = next;
+    sub.deliver(batch);
     if (sub.closed) return;
     if (done) {
       // Nothing can be appended between the scan and here: the switch is seamless.
@@ -637,162 +480,25 @@ export class LogStore {
   }
 }
 
-// --- capture ---------------------------------------------------------------------------
-
-/** Where a captured chunk's lines go besides the ring (a file, sminitd's stdout). */
-export type SegmentSink = (seg: Segment) => void;
-
-let scratch = new Uint32Array(4096);
-
-/**
- * Find the lines in buf: offsets into `scratch`, a line longer than `max`
- * cut into pieces, a trailing `\r` dropped. Returns the line count and where
- * the unfinished last line starts.
- */
-export function splitLines(buf: Buffer, max: number): { count: number; rest: number } {
-  let count = 0;
-  let start = 0;
-  const len = buf.length;
-  // indexOf is memchr: measured faster than any byte loop in JS, even for short lines.
-  for (;;) {
-    const nl = buf.indexOf(10, start);
-    const stop = nl === -1 ? len : nl;
-    while (stop - start > max || (nl === -1 && stop - start === max)) {
-      if (2 * count + 2 > scratch.length) grow();
-      scratch[2 * count] = start;
-      scratch[2 * count + 1] = start + max;
-      count++;
-      start += max;
+/** Ranges (last seq, line count) of a service's newest matching lines at or after `from`, up to `n` lines. */
+function collectLast(
+  s: ServiceLog,
+  sel: Selection,
+  n: number,
+  from: number,
+  out: { last: number; count: number }[],
+): void {
+  let have = 0;
+  for (let p = s.segs.length - 1; p >= s.head; p--) {
+    const seg = s.segs[p] as Segment;
+    for (let r = seg.runCount - 1; r >= seg.startRun; r--) {
+      const last = seg.seq(r, seg.runEnd(r) - 1);
+      if (last < from || seg.time(r) < sel.since) return;
+      if (!matches(sel, seg.tag(r), seg.time(r))) continue;
+      const first = Math.max(seg.seq(r, Math.max(seg.runFirst(r), seg.start)), from);
+      out.push({ last, count: last - first + 1 });
+      have += last - first + 1;
+      if (have >= n) return;
     }
-    if (nl === -1) break;
-    if (2 * count + 2 > scratch.length) grow();
-    scratch[2 * count] = start;
-    scratch[2 * count + 1] = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
-    count++;
-    start = nl + 1;
   }
-  return { count, rest: start };
-}
-
-function grow(): void {
-  const bigger = new Uint32Array(scratch.length * 2);
-  bigger.set(scratch);
-  scratch = bigger;
-}
-
-/** The offsets `splitLines` found (a copy: the scratch space is reused). */
-export function takeOffsets(count: number): Uint32Array {
-  return scratch.slice(0, 2 * count);
-}
-
-/**
- * One output stream of one run of a service, as it flows into the ring:
- * bytes in, lines out, never an object per line. An unfinished line waits
- * (at most `max` bytes) for its newline or for `flush`.
- */
-export class Capture {
-  private carry: Buffer | null = null;
-  constructor(
-    private readonly store: LogStore,
-    readonly service: string,
-    readonly stream: LogStream,
-    readonly run: number,
-    private readonly sink: SegmentSink | null = null,
-    private readonly max = MAX_LINE,
-  ) {}
-
-  push(chunk: Buffer): void {
-    const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
-    this.carry = null;
-    const { count, rest } = splitLines(buf, this.max);
-    if (rest < buf.length) this.carry = Buffer.from(buf.subarray(rest));
-    if (count > 0) this.emit(buf, takeOffsets(count), count);
-  }
-
-  /** The unfinished last line, if any (the process exited, or the pipe closed). */
-  flush(): void {
-    const c = this.carry;
-    this.carry = null;
-    if (c) this.emit(c, Uint32Array.of(0, c.length), 1);
-  }
-
-  get pending(): number {
-    return this.carry?.length ?? 0;
-  }
-
-  private emit(buf: Buffer, offs: Uint32Array, count: number): void {
-    const seg = this.store.appendLines(this.service, this.stream, this.run, buf, offs, count);
-    this.sink?.(seg);
-  }
-}
-
-/**
- * A segment's lines (from `start`), each behind `prefix` and ending in a
- * newline, as one buffer: one write for a whole chunk.
- */
-export function renderSegment(
-  seg: Segment,
-  prefix: Buffer,
-  from = seg.start,
-  to = seg.count,
-): Buffer {
-  let size = 0;
-  for (let i = from; i < to; i++) size += prefix.length + seg.lineLength(i) + 1;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (let i = from; i < to; i++) {
-    at += prefix.copy(out, at);
-    at += seg.buf.copy(out, at, seg.offs[2 * i], seg.offs[2 * i + 1]);
-    out[at++] = 10;
-  }
-  return out;
-}
-
-// --- display -----------------------------------------------------------------------------
-
-/**
- * Text for display: UTF-8 as written, each byte that is not valid UTF-8
- * shown as `\xNN`. Reading never stops at a bad byte.
- */
-export function displayText(data: Buffer | string): string {
-  if (typeof data === 'string') return data;
-  if (isUtf8(data)) return data.toString('utf8');
-  let out = '';
-  let run = 0;
-  let i = 0;
-  const n = data.length;
-  while (i < n) {
-    const len = utf8SequenceLength(data, i);
-    if (len > 0) {
-      i += len;
-      continue;
-    }
-    out +=
-      data.toString('utf8', run, i) + '\\x' + (data[i] as number).toString(16).padStart(2, '0');
-    i++;
-    run = i;
-  }
-  return out + data.toString('utf8', run, n);
-}
-
-export function textOf(e: LogEntry): string {
-  return displayText(e.data);
-}
-
-export function toWire(e: LogEntry): LogLine {
-  const exact = typeof e.data !== 'string' && !isUtf8(e.data);
-  return {
-    seq: e.seq,
-    time: new Date(e.time).toISOString(),
-    service: e.service,
-    stream: e.stream,
-    run: e.run,
-    text: textOf(e),
-    ...(exact ? { bytes: (e.data as Buffer).toString('base64') } : {}),
-  };
-}
-
-/** zinit's rendering: `[+] name: text` for stdout, `[-] name: text` otherwise. */
-export function zinitLine(e: LogEntry): string {
-  return `${e.stream === 'stdout' ? '[+]' : '[-]'} ${e.service}: ${textOf(e)}`;
 }

@@ -1,9 +1,10 @@
 // posix_spawn through koffi, with the few file actions and attributes a
 // service needs: a new session, an empty signal mask with every signal at
 // its default, stdin on /dev/null, stdout and stderr on two new pipes (or
-// /dev/null), a working directory, and a pipe on descriptor 3 that holds a
-// wrapper until the parent has set up the process. It spawns and reports errnos; it decides
-// nothing about what to run and keeps no state beyond the bound calls.
+// /dev/null), a readiness pipe at a descriptor of the service's choosing
+// (`notify: fd:N`), a pipe that holds a wrapper until the parent has set up
+// the process, a working directory. It spawns and reports errnos; it
+// decides nothing about what to run and keeps no state beyond the bound calls.
 
 import type { SpawnRequest, SpawnResult } from './native.js';
 
@@ -123,16 +124,21 @@ class Steps {
   }
 }
 
-/** stdin on /dev/null; stdout and stderr on the pipes' write ends, or /dev/null; the hold pipe; the directory. */
+/**
+ * stdin on /dev/null; stdout and stderr on the pipes' write ends, or
+ * /dev/null; the readiness pipe's write end and the hold pipe's read end at
+ * their descriptors (after stdio, so they may take any number from 3); the
+ * directory.
+ */
 function addFileActions(
   c: SpawnCalls,
   actions: Buffer,
   pipes: readonly [Pipe, Pipe] | null,
-  hold: Pipe | null,
+  notify: Placed | null,
+  hold: Placed | null,
   cwd: string,
   s: Steps,
 ): void {
-  if (hold) s.step('adddup2', c.faDup2(actions, hold[0], 3));
   s.step('addopen', c.faOpen(actions, 0, '/dev/null', O_RDWR, 0));
   if (pipes) {
     s.step('adddup2', c.faDup2(actions, pipes[0][1], 1));
@@ -141,32 +147,127 @@ function addFileActions(
     s.step('addopen', c.faOpen(actions, 1, '/dev/null', O_RDWR, 0));
     s.step('adddup2', c.faDup2(actions, 1, 2));
   }
+  if (notify) s.step('adddup2', c.faDup2(actions, notify.pipe[1], notify.fd));
+  if (hold) s.step('adddup2', c.faDup2(actions, hold.pipe[0], hold.fd));
   s.step('addchdir_np', c.faChdir(actions, cwd));
 }
 
-/** The file actions built and posix_spawn called: the first failure, or null. */
-function spawnOnce(
+/** A pipe end the child gets at descriptor `fd`: the readiness pipe's write end, the hold pipe's read end. */
+type Placed = { readonly pipe: Pipe; readonly fd: number };
+
+/**
+ * A pipe whose end `end` is numbered none of `taken` (the descriptors the
+ * child's ends go to): a dup2 onto the same number would leave it
+ * close-on-exec in the child, and one onto another's would close it first.
+ */
+function pipeAvoiding(
   c: SpawnCalls,
-  buffers: { readonly actions: Buffer; readonly attr: Buffer; readonly pid: Int32Array },
-  req: SpawnRequest,
-  pipes: readonly [Pipe, Pipe] | null,
-  held: Pipe | null,
-): Failure | null {
-  const { actions, attr, pid } = buffers;
-  const s = new Steps();
-  s.step('posix_spawn_file_actions_init', c.faInit(actions));
-  if (s.failed !== null) return s.failed;
-  try {
-    addFileActions(c, actions, pipes, held, req.cwd, s);
-    if (s.failed === null) {
-      const argv = [...req.argv, null];
-      const envp = [...req.envp, null];
-      s.step('posix_spawn', c.posixSpawn(pid, req.path, actions, attr, argv, envp));
-    }
-  } finally {
-    c.faDestroy(actions);
+  fds: Int32Array,
+  end: 0 | 1,
+  taken: readonly number[],
+): Pipe | number {
+  const p = makePipe(c, fds);
+  if (typeof p === 'number' || !taken.includes(p[end])) return p;
+  const other = c.fcntl(p[end], F_DUPFD_CLOEXEC, 'int', Math.max(...taken) + 1);
+  const e = c.errno();
+  c.close(p[end]);
+  if (other < 0) {
+    c.close(p[1 - end] ?? -1);
+    return e;
   }
-  return s.failed;
+  p[end] = other;
+  return p;
+}
+
+/** Buffers every spawn reuses: the file actions, the pid out-parameter, pipe2's pair. */
+interface Scratch {
+  readonly actions: Buffer;
+  readonly pid: Int32Array;
+  readonly fds: Int32Array;
+}
+
+function closeAll(c: SpawnCalls, pipes: readonly Pipe[]): void {
+  for (const p of pipes) for (const fd of p) c.close(fd);
+}
+
+/** Both stdio pipes, or the errno of the first that could not be made. */
+function openPipes(c: SpawnCalls, fds: Int32Array): [Pipe, Pipe] | Failure {
+  const out = makePipe(c, fds);
+  if (typeof out === 'number') return { errno: out, call: 'pipe2' };
+  const err = makePipe(c, fds);
+  if (typeof err === 'number') {
+    closeAll(c, [out]);
+    return { errno: err, call: 'pipe2' };
+  }
+  return [out, err];
+}
+
+type Opened = {
+  pipes: [Pipe, Pipe] | null;
+  notify: Placed | null;
+  hold: Placed | null;
+};
+
+/** The stdio pipes, the readiness pipe and the hold pipe a request asks for, or the errno of the first that failed. */
+function openAll(c: SpawnCalls, fds: Int32Array, req: SpawnRequest): Opened | Failure {
+  const pipes = req.pipes ? openPipes(c, fds) : null;
+  if (pipes !== null && !Array.isArray(pipes)) return pipes;
+  const holdFd = req.hold ?? null;
+  const taken = [req.notifyFd, holdFd].filter((fd): fd is number => fd !== null);
+  let notify: Placed | null = null;
+  if (req.notifyFd !== null) {
+    const p = pipeAvoiding(c, fds, 1, taken);
+    if (typeof p === 'number') {
+      closeAll(c, pipes ?? []);
+      return { errno: p, call: 'pipe2' };
+    }
+    notify = { pipe: p, fd: req.notifyFd };
+  }
+  if (holdFd === null) return { pipes, notify, hold: null };
+  const h = pipeAvoiding(c, fds, 0, taken);
+  if (typeof h !== 'number') return { pipes, notify, hold: { pipe: h, fd: holdFd } };
+  closeAll(c, [...(pipes ?? []), ...(notify ? [notify.pipe] : [])]);
+  return { errno: h, call: 'pipe2' };
+}
+
+/** One spawn: pipes, file actions, posix_spawn; the parent keeps only the read ends. */
+function spawnRequest(c: SpawnCalls, attr: Buffer, x: Scratch, req: SpawnRequest): SpawnResult {
+  const opened = openAll(c, x.fds, req);
+  if ('errno' in opened) return opened;
+  const { pipes, notify, hold } = opened;
+  const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : []), ...(hold ? [hold.pipe] : [])];
+  const s = new Steps();
+  s.step('posix_spawn_file_actions_init', c.faInit(x.actions));
+  if (s.failed === null) {
+    try {
+      addFileActions(c, x.actions, pipes, notify, hold, req.cwd, s);
+      if (s.failed === null) {
+        const argv = [...req.argv, null];
+        const envp = [...req.envp, null];
+        s.step('posix_spawn', c.posixSpawn(x.pid, req.path, x.actions, attr, argv, envp));
+      }
+    } catch (e) {
+      closeAll(c, all);
+      throw e;
+    } finally {
+      c.faDestroy(x.actions);
+    }
+  }
+  if (s.failed !== null) {
+    closeAll(c, all);
+    return s.failed;
+  }
+  // The child holds the write ends now; ours would keep its pipes open for
+  // ever. Of the hold pipe the child has the read end; the write end releases it.
+  for (const p of [...(pipes ?? []), ...(notify ? [notify.pipe] : [])]) c.close(p[1]);
+  if (hold) c.close(hold.pipe[0]);
+  return {
+    pid: x.pid[0] ?? 0,
+    stdout: pipes ? pipes[0][0] : -1,
+    stderr: pipes ? pipes[1][0] : -1,
+    notify: notify ? notify.pipe[0] : -1,
+    hold: hold ? hold.pipe[1] : -1,
+  };
 }
 
 /**
@@ -184,54 +285,10 @@ export function bindSpawn(
   const c = spawnCalls(fn, fcntl, errno);
   const attr = spawnAttributes(fn);
   if (c === null || attr === null) return null;
-  const actions = Buffer.alloc(512);
-  const pid = new Int32Array(1);
-  const fds = new Int32Array(2);
-  const closeAll = (pipes: readonly Pipe[]): void => {
-    for (const p of pipes) for (const fd of p) c.close(fd);
+  const scratch: Scratch = {
+    actions: Buffer.alloc(512),
+    pid: new Int32Array(1),
+    fds: new Int32Array(2),
   };
-
-  /** Both pipes, or the errno of the first that could not be made. */
-  const openPipes = (): [Pipe, Pipe] | Failure => {
-    const out = makePipe(c, fds);
-    if (typeof out === 'number') return { errno: out, call: 'pipe2' };
-    const err = makePipe(c, fds);
-    if (typeof err === 'number') {
-      closeAll([out]);
-      return { errno: err, call: 'pipe2' };
-    }
-    return [out, err];
-  };
-
-  return (req) => {
-    const opened = req.pipes ? openPipes() : null;
-    if (opened !== null && !Array.isArray(opened)) return opened;
-    const held = req.hold === true ? makePipe(c, fds) : null;
-    if (typeof held === 'number') {
-      closeAll(opened ?? []);
-      return { errno: held, call: 'pipe2' };
-    }
-    const pipes = opened;
-    const all = [...(pipes ?? []), ...(held ? [held] : [])];
-    let failed: Failure | null;
-    try {
-      failed = spawnOnce(c, { actions, attr, pid }, req, pipes, held);
-    } catch (e) {
-      closeAll(all);
-      throw e;
-    }
-    if (failed !== null) {
-      closeAll(all);
-      return failed;
-    }
-    // The child holds the write ends now; ours would keep its pipes open for ever.
-    if (pipes) for (const p of pipes) c.close(p[1]);
-    if (held) c.close(held[0]);
-    return {
-      pid: pid[0] ?? 0,
-      stdout: pipes ? pipes[0][0] : -1,
-      stderr: pipes ? pipes[1][0] : -1,
-      hold: held ? held[1] : -1,
-    };
-  };
+  return (req) => spawnRequest(c, attr, scratch, req);
 }

@@ -1,7 +1,8 @@
 // The few system calls Node does not offer and an init needs: becoming a
 // child subreaper, reaping one exact pid, peeking at exited children without
 // reaping them, marking inherited descriptors close-on-exec, sync and
-// reboot, peer credentials (posix_spawn is bound in native-spawn.ts). They
+// reboot, peer credentials (posix_spawn is bound in native-spawn.ts, the
+// notification sockets of `notify: systemd` in native-notify.ts). They
 // go through koffi (an FFI whose npm package carries prebuilt binaries, so
 // nothing is compiled at install). It is loaded on demand and a failure to
 // load is a value, not a crash: the caller decides whether it can run
@@ -14,6 +15,7 @@ import { signalNameOf } from '../core/signals.js';
 import { WORD_BYTES } from './arch.js';
 import type { Accounts } from '../core/host.js';
 import { type LimitCalls, bindAccounts, bindLimits } from './native-accounts.js';
+import { type NotifyNative, bindNotify } from './native-notify.js';
 import { type Bind, bindSpawn } from './native-spawn.js';
 
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -92,6 +94,8 @@ export interface Native {
   readonly accounts: Accounts;
   /** Limits and niceness set on another process. */
   readonly limits: LimitCalls;
+  /** Datagram sockets polled on node's loop, for systemd notifications; null when libuv's calls are missing. */
+  readonly notify: NotifyNative | null;
 }
 
 export interface SpawnRequest {
@@ -104,10 +108,12 @@ export interface SpawnRequest {
   /** stdout and stderr on two new pipes; otherwise /dev/null like stdin. */
   readonly pipes: boolean;
   /**
-   * Hold the child until released: a pipe's read end on its descriptor 3,
+   * Hold the child until released: a pipe's read end at this descriptor,
    * whose write end comes back as `hold`, for a wrapper that waits on it.
    */
-  readonly hold?: boolean;
+  readonly hold?: number;
+  /** A third pipe whose write end is this descriptor in the child (`notify: fd:N`); null for none. */
+  readonly notifyFd: number | null;
 }
 
 /** A spawned child and the parent's (read) ends of its pipes, or -1 without pipes; or the errno. */
@@ -118,6 +124,7 @@ export type SpawnResult =
       readonly stderr: number;
       /** The write end of the hold pipe (close it to release the child), or -1. */
       readonly hold: number;
+      readonly notify: number;
     }
   | { readonly errno: number; readonly call: string };
 
@@ -142,6 +149,11 @@ interface Koffi {
 }
 
 let loaded: Native | string | undefined;
+
+/** The bindings if loadNative has loaded them, else null: for callers that must not wait. */
+export function loadedNative(): Native | null {
+  return typeof loaded === 'object' ? loaded : null;
+}
 
 /** The bindings, or why they could not be loaded. Loaded once. */
 export async function loadNative(): Promise<Native | string> {
@@ -170,6 +182,7 @@ function bind(koffi: Koffi): Native {
     spawn: bindSpawn(fn, fcntl, () => koffi.errno()),
     accounts: bindAccounts(libc, koffi),
     limits: bindLimits(libc, koffi),
+    notify: bindNotify(koffi as unknown as Parameters<typeof bindNotify>[0], libc),
   };
 }
 

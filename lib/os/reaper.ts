@@ -1,5 +1,5 @@
 // Reaping every child libuv does not own: the services' processes spawned
-// through posix_spawn (their exit goes back to process.ts, and so to their
+// through posix_spawn (their exit goes back to the Spawner, and so to their
 // worker) and orphans. sminitd is a child subreaper (and, as PID 1, the
 // reaper of its namespace anyway), so a process whose parent dies is
 // reparented to it; nobody else would reap it. On SIGCHLD, at most one pass

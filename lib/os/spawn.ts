@@ -19,7 +19,7 @@ import { signalGroup } from './kill.js';
 import type { Native, SpawnRequest, SpawnResult, WaitStatus } from './native.js';
 import type { RunAs, Sandbox } from '../core/definition.js';
 import type { LimitCalls } from './native-accounts.js';
-import { type SpawnBox, boxIsEmpty, holds, setUp, wrappedArgv } from './wrap.js';
+import { type SpawnBox, boxIsEmpty, holdFdFor, holds, setUp, wrappedArgv } from './wrap.js';
 
 export type { SpawnBox };
 
@@ -31,6 +31,10 @@ export interface SpawnSpec {
   /** The service's run number, set in RUN_VAR. */
   readonly run: number;
   readonly stdio: 'pipe' | 'ignore';
+  /** A pipe's write end at this descriptor in the child (`notify: fd:N`); its read end is `notify`. */
+  readonly notifyFd?: number;
+  /** Variables set to the child's own pid (WATCHDOG_PID), through a `sh` that then execs the program. */
+  readonly pidVars?: readonly string[];
   /** Where and as whom it runs: the service's sandbox, made into `box` by the system before spawning. */
   readonly setup?: SpawnSetup;
   /** What must hold before the program runs (cgroups, limits, user); absent or empty: nothing. */
@@ -91,12 +95,14 @@ function childEnvp(spec: SpawnSpec): string[] {
   return [...envp, `${RUN_VAR}=${spec.run}`];
 }
 
-/** What service.ts needs of a child, whichever way it was spawned. */
+/** What a worker needs of a child, whichever way it was spawned. */
 export interface Child {
   /** Undefined when the spawn failed; 'error' follows on the next tick. */
   readonly pid?: number | undefined;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  /** The read end of the `notifyFd` pipe, when one was asked for. */
+  readonly notify?: Readable | null;
   once(event: 'exit', listener: (code: number | null, signal: string | null) => void): this;
   once(event: 'error', listener: (err: NodeJS.ErrnoException) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
@@ -108,9 +114,20 @@ class NativeChild extends EventEmitter implements Child {
     readonly pid: number | undefined,
     readonly stdout: Readable | null,
     readonly stderr: Readable | null,
+    readonly notify: Readable | null = null,
   ) {
     super();
   }
+}
+
+/**
+ * argv run through `sh`, which sets each of `vars` to its own pid and then
+ * execs the program in its place (same pid): how a child learns its pid
+ * (WATCHDOG_PID) before it runs, which posix_spawn cannot arrange.
+ */
+function withPidVars(vars: readonly string[], program: string, args: readonly string[]): string[] {
+  const set = vars.filter((v) => /^[A-Z_][A-Z0-9_]*$/.test(v)).map((v) => `export ${v}=$$; `);
+  return ['/bin/sh', '-c', `${set.join('')}exec "$0" "$@"`, program, ...args];
 }
 
 /**
@@ -172,7 +189,7 @@ export class Spawner {
       }
     }
     if (box === null) return this.spawnLibuv(spec);
-    const argv = wrappedArgv(spec.argv, box);
+    const argv = wrappedArgv(spec.argv, box, holdFdFor(spec.notifyFd));
     if (typeof argv === 'string') return failedChild(boxError(argv));
     if (holds(box)) return failedChild(boxError(setUp(0, box, null) ?? ''));
     return this.spawnLibuv({ ...spec, argv });
@@ -195,7 +212,7 @@ export class Spawner {
     // Unwrapped, execve would say why a path cannot run; wrapped, it must be asked first.
     const unusable = typeof program === 'number' ? program : cannotExecute(program, spec.cwd);
     if (unusable !== 0) return failedChild(spawnError(unusable, 'spawn', file));
-    const argv = wrappedArgv(spec.argv, box);
+    const argv = wrappedArgv(spec.argv, box, holdFdFor(spec.notifyFd));
     if (typeof argv === 'string') return failedChild(boxError(argv));
     return this.spawnNative(spawnFn, { ...spec, argv }, box);
   }
@@ -215,8 +232,18 @@ export class Spawner {
     if (typeof program === 'number') return failedChild(spawnError(program, 'spawn', file));
     const hold = box !== null && holds(box);
     const run = (path: string, argv: readonly string[]): SpawnResult =>
-      spawnFn({ path, argv, envp, cwd: spec.cwd, pipes: spec.stdio === 'pipe', hold });
-    let r = run(program, spec.argv);
+      spawnFn({
+        path,
+        argv,
+        envp,
+        cwd: spec.cwd,
+        pipes: spec.stdio === 'pipe',
+        notifyFd: spec.notifyFd ?? null,
+        ...(hold ? { hold: holdFdFor(spec.notifyFd) } : {}),
+      });
+    let r = spec.pidVars?.length
+      ? run('/bin/sh', withPidVars(spec.pidVars, program, spec.argv.slice(1)))
+      : run(program, spec.argv);
     if ('errno' in r && r.errno === constants.errno.ENOEXEC && box === null) {
       // A script without a #! line: execvp hands it to the shell, and so does this.
       r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
@@ -226,7 +253,7 @@ export class Spawner {
     // reaper could look at any SIGCHLD.
     const pid = r.pid;
     const sockets: Socket[] = [];
-    const fds = [r.stdout, r.stderr];
+    const fds = [r.stdout, r.stderr, r.notify];
     const failed = box !== null && r.hold >= 0 ? this.release(pid, box, r.hold) : null;
     try {
       if (failed !== null) throw boxError(failed);
@@ -238,7 +265,7 @@ export class Spawner {
         fds[i] = -1;
         return socket;
       };
-      const child = new NativeChild(pid, pipe(0), pipe(1));
+      const child = new NativeChild(pid, pipe(0), pipe(1), pipe(2));
       this.nativeChildren.set(pid, child);
       return child;
     } catch (err) {
@@ -269,8 +296,16 @@ export class Spawner {
 
   /** Node's child_process, when the native layer cannot spawn. */
   private spawnLibuv(spec: SpawnSpec): Child {
-    const [file, ...args] = spec.argv;
-    const stdio: StdioOptions = spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore';
+    const [file, ...args] = spec.pidVars?.length
+      ? withPidVars(spec.pidVars, spec.argv[0] ?? '', spec.argv.slice(1))
+      : spec.argv;
+    const io: ('ignore' | 'pipe')[] =
+      spec.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'ignore'];
+    if (spec.notifyFd !== undefined) {
+      while (io.length < spec.notifyFd) io.push('ignore');
+      io[spec.notifyFd] = 'pipe';
+    }
+    const stdio: StdioOptions = io;
     let child: ChildProcess;
     try {
       child = spawn(file ?? '', args, {
@@ -296,7 +331,9 @@ export class Spawner {
       this.libuvChildren.add(pid);
       child.once('exit', () => this.libuvChildren.delete(pid));
     }
-    return child;
+    if (spec.notifyFd === undefined) return child;
+    const notify = child.stdio[spec.notifyFd];
+    return Object.assign(child, { notify: notify && 'read' in notify ? notify : null });
   }
 }
 

@@ -1,14 +1,15 @@
 // The real system behind the supervisor's process seam (supervise/seam.ts):
 // spawning through the daemon's Spawner (each process set up in its box
 // first), signalling groups, the services' cgroups where the host allows
-// them, the leftover checks and sweeps, the markers. Only wiring: each entry
-// calls the module that owns it. The daemon builds one and hands it to the
-// manager.
+// them, the leftover checks and sweeps, the markers, the notification
+// sockets. Only wiring: each entry calls the module that owns it. The daemon
+// builds one and hands it to the manager.
 
 import type { Cgroups } from './cgroups.js';
 import { groupExists, signalGroup } from './kill.js';
 import { killLeftovers, mayHaveEscaped, sweepMarked } from './leftovers.js';
 import { MARKER_VAR, markerValue } from './markers.js';
+import { type NotifyMessage, type NotifySockets, senderOf } from './notify.js';
 import { groupMembers, processTable } from './procfs.js';
 import {
   type Child,
@@ -19,7 +20,7 @@ import {
 } from './spawn.js';
 import { boxFor } from './wrap.js';
 
-export function systemProcesses(spawner: Spawner, cgroups: Cgroups | null) {
+export function systemProcesses(spawner: Spawner, notify: NotifySockets, cgroups: Cgroups | null) {
   return {
     spawn: (spec: SpawnSpec): Child => {
       if (spec.setup === undefined) return spawner.spawn(spec);
@@ -39,5 +40,8 @@ export function systemProcesses(spawner: Spawner, cgroups: Cgroups | null) {
     killLeftovers: async (): Promise<number> =>
       (cgroups?.killAll() ?? 0) + (await killLeftovers(cgroups === null)),
     describeSpawnError,
+    openNotify: (service: string, onMessage: (m: NotifyMessage) => void) =>
+      notify.listen(service, onMessage),
+    senderOf,
   };
 }

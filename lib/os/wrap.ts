@@ -1,6 +1,6 @@
 // The wrapper a service's program is started through when it needs more than
 // posix_spawn gives (cgroup membership, limits, another user, a umask): a
-// /bin/sh that waits on descriptor 3 while sminitd sets its rlimits, nice and
+// /bin/sh that waits on a descriptor (3) while sminitd sets its rlimits, nice and
 // oom_score_adj from outside, joins the service's cgroups itself, sets the
 // umask, and execs the program — through util-linux's setpriv when the user
 // changes. Everything holds before the program runs its first instruction,
@@ -102,10 +102,15 @@ export function holds(box: SpawnBox): boolean {
 
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/** Where the wrapper waits: descriptor 3, or 4 when the service's readiness pipe (`notify: fd:3`) has 3. */
+export function holdFdFor(notifyFd: number | undefined): number {
+  return notifyFd === 3 ? 4 : 3;
+}
+
 /** The shell's part: wait, join the groups, the umask, then exec what follows. */
-function script(box: SpawnBox): string {
+function script(box: SpawnBox, holdFd: number): string {
   const parts: string[] = [];
-  if (holds(box)) parts.push('read _ <&3; exec 3<&-');
+  if (holds(box)) parts.push(`read _ <&${holdFd}; exec ${holdFd}<&-`);
   if (box.join.length > 0) {
     parts.push(`${box.join.map((p) => `echo 0 >${quote(p)}`).join(' && ')} || exit 126`);
   }
@@ -130,7 +135,11 @@ function setpriv(): string | null {
 }
 
 /** The argv that runs `argv` inside `box`, or why it cannot be built here. */
-export function wrappedArgv(argv: readonly string[], box: SpawnBox): string[] | string {
+export function wrappedArgv(
+  argv: readonly string[],
+  box: SpawnBox,
+  holdFd: number,
+): string[] | string {
   const creds = box.credentials;
   let prefix: string[] = [];
   if (creds !== null) {
@@ -142,7 +151,7 @@ export function wrappedArgv(argv: readonly string[], box: SpawnBox): string[] | 
   }
   const bare = box.join.length === 0 && box.umask === null && !holds(box);
   if (bare) return [...prefix, ...argv];
-  return ['/bin/sh', '-c', script(box), 'sminit', ...prefix, ...argv];
+  return ['/bin/sh', '-c', script(box, holdFd), 'sminit', ...prefix, ...argv];
 }
 
 /**

@@ -61,7 +61,7 @@ export class HealthTest {
           else fail(describeExit({ pid: child?.pid ?? 0, code, signal, at: Date.now() }));
         },
       },
-      'test',
+      { role: 'test' },
     );
     if (child?.pid === undefined) return;
     const pid = child.pid;

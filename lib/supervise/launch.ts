@@ -16,6 +16,36 @@ export interface LaunchContext {
   readonly marker: string;
 }
 
+/** What a service's main process is spawned with beyond its definition (notify, watchdog). */
+export interface SpawnExtras {
+  /** Added over the service's environment (its env files, its user's variables, `env`). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The main process, or a health test or exec probe (in the service's test group). */
+  readonly role?: 'main' | 'test';
+  readonly notifyFd?: number;
+  readonly pidVars?: readonly string[];
+}
+
+const merged = new WeakMap<object, { base: object; env: Readonly<Record<string, string>> }>();
+
+/**
+ * The service's environment with a run's additions over it, the same object
+ * for the same two, so the spawner's environment cache keeps hitting.
+ */
+function runEnv(
+  def: ServiceDef,
+  base: Readonly<Record<string, string>>,
+  extra: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> {
+  // `env` itself is in the base already, over the env files.
+  if (extra === undefined || extra === def.env) return base;
+  const known = merged.get(extra);
+  if (known?.base === base) return known.env;
+  const env = { ...base, ...extra };
+  merged.set(extra, { base, env });
+  return env;
+}
+
 export interface RunHandlers {
   /** The spawn failed: what a person reads, a tick after the call. */
   failed(error: string, err: NodeJS.ErrnoException): void;
@@ -37,7 +67,7 @@ export function launch(
   run: number,
   kinds: readonly [LogStream, LogStream] | null,
   h: RunHandlers,
-  role: 'main' | 'test' = 'main',
+  extras: SpawnExtras = {},
 ): Child | null {
   const env = serviceEnv(def);
   if (typeof env === 'string') {
@@ -48,11 +78,13 @@ export function launch(
   const child = ctx.procs.spawn({
     argv,
     cwd: def.dir,
-    env,
+    env: runEnv(def, env, extras.env),
     marker: ctx.marker,
     run,
     stdio: kinds === null ? 'ignore' : 'pipe',
-    setup: { service: def.name, role, sandbox: def.sandbox, user: def.user },
+    setup: { service: def.name, role: extras.role ?? 'main', sandbox: def.sandbox, user: def.user },
+    ...(extras.notifyFd !== undefined ? { notifyFd: extras.notifyFd } : {}),
+    ...(extras.pidVars !== undefined ? { pidVars: extras.pidVars } : {}),
   });
   if (child.pid === undefined) {
     child.once('error', (err) =>

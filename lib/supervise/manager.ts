@@ -5,17 +5,20 @@
 // to be awaited outside the queue, so a slow stop never holds up a status.
 
 import { loadServiceNamed } from '../config/load.js';
-import { Errors, messageOf } from '../core/errors.js';
+import { logClashes } from '../config/logfiles.js';
+import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
 import { formatCycle, wouldCycle } from '../core/graph.js';
 import type { LogStore } from '../logs/ring.js';
 import { checkName } from '../core/names.js';
 import { parseSignal } from '../core/signals.js';
 import { ServiceWorker } from './worker.js';
-import type { Processes, ServiceBox } from './seam.js';
+import type { Network, Processes, ServiceBox } from './seam.js';
+import { Scheduler } from './scheduler.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
-import { hasProcess, isSettled, isUp } from '../core/state.js';
-import type { ServiceDef } from '../core/definition.js';
+import { RESTART_WAIT_MS, hasProcess, isSettled } from '../core/state.js';
+import { judge } from '../core/conditions.js';
+import type { NotLoaded, Problem, ServiceDef } from '../core/definition.js';
 import type { Host } from '../core/host.js';
 import type { ServiceView } from './view.js';
 
@@ -30,10 +33,9 @@ export interface ManagerOptions {
   readonly procs: Processes;
   /** What the host offers service files (users, groups, enforceable limits); none in unit tests. */
   readonly host?: Host;
+  /** The network, as probes reach it. */
+  readonly net: Network;
 }
-
-/** How long a restart waits for the service to come up, unless told otherwise. */
-export const RESTART_TIMEOUT_MS = 60_000;
 
 /** Returned by a command that must wait outside the queue. */
 interface Later<T> {
@@ -50,10 +52,16 @@ export class Manager {
    * (which made starting N services O(N²)). Kept in step with `deps`.
    */
   private readonly dependants = new Map<string, Set<string>>();
+  /** Services whose files did not load, with why; gone once one is tracked. */
+  private readonly notLoaded = new Map<string, NotLoaded>();
   /** Untracked workers whose processes are still being stopped. */
   private readonly draining = new Map<string, Promise<void>>();
   private tail: Promise<unknown> = Promise.resolve();
   private shutdownPromise: Promise<boolean> | null = null;
+  /** One timer for every scheduled oneshot's next run. */
+  private readonly scheduler = new Scheduler((name, at) => this.post(() => this.due(name, at)));
+  /** Services whose dependants are to be judged again: one queued command each, however many changes. */
+  private readonly changed = new Set<string>();
 
   constructor(private readonly opts: ManagerOptions) {}
 
@@ -91,6 +99,13 @@ export class Manager {
 
   // --- reads ----------------------------------------------------------------
 
+  /** The services whose files did not load, by name, with why. */
+  notLoadedList(): Promise<NotLoaded[]> {
+    return this.command(() =>
+      [...this.notLoaded.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
+    );
+  }
+
   /** Every tracked service as it stands, by name. */
   views(): Promise<ServiceView[]> {
     return this.command(() => [...this.sorted()].map(([, w]) => this.viewOf(w)));
@@ -116,9 +131,14 @@ export class Manager {
 
   // --- changes --------------------------------------------------------------
 
-  /** Track services at start-up; cycles were already rejected by the loader. */
-  load(defs: readonly ServiceDef[]): Promise<void> {
+  /**
+   * Track services at start-up; cycles were already rejected by the loader.
+   * `notLoaded` are the services whose files did not load: list and status
+   * show them, with why, until a file of theirs is added.
+   */
+  load(defs: readonly ServiceDef[], notLoaded: readonly NotLoaded[] = []): Promise<void> {
     return this.command(() => {
+      for (const n of notLoaded) this.notLoaded.set(n.name, n);
       for (const def of defs) this.track(def);
       for (const name of this.workers.keys()) this.evaluate(name, true);
     });
@@ -145,7 +165,7 @@ export class Manager {
    * Stop then start, answering once the service is up again (running, or a
    * oneshot that succeeded), or cannot come up, or `timeoutMs` has passed.
    */
-  restart(name: string, timeoutMs = RESTART_TIMEOUT_MS): Promise<ServiceView> {
+  restart(name: string, timeoutMs = RESTART_WAIT_MS): Promise<ServiceView> {
     return this.command(() => {
       this.refuseIfShuttingDown();
       const w = this.worker(name);
@@ -172,7 +192,7 @@ export class Manager {
       if (this.workers.has(name)) {
         throw Errors.alreadyTracked(name);
       }
-      const def = await this.readDef(name);
+      const def = await this.readDef(name).catch((err: unknown) => this.refused(name, err));
       if (this.workers.has(name)) {
         throw Errors.alreadyTracked(name);
       }
@@ -181,7 +201,12 @@ export class Manager {
       const restored = this.edgesTo(name);
       const cycle = wouldCycle(withEdges(this.deps, restored), name, def.after);
       if (cycle) throw Errors.wouldCloseCycle(name, formatCycle(cycle));
+      const clash = logClashes([...[...this.workers.values()].map((w) => w.def), def]).find(
+        (c) => c.def === def,
+      );
+      if (clash) throw Errors.sharedLogFile(def.file, clash.path, clash.other.file);
       this.track(def);
+      this.notLoaded.delete(name);
       for (const [other, after] of restored) this.setDeps(other, after);
       this.evaluate(name, true);
       return null;
@@ -193,6 +218,7 @@ export class Manager {
     return this.command(() => {
       const w = this.worker(name);
       this.workers.delete(name);
+      this.scheduler.set(name, null);
       this.setDeps(name, null);
       this.opts.report(name, 'untracked');
       const freed: string[] = [];
@@ -258,6 +284,7 @@ export class Manager {
     // Outside the queue on purpose: from this instant nothing may spawn
     // again, even while a slow command still holds the queue.
     for (const w of this.workers.values()) w.freeze();
+    this.scheduler.clear();
     const boundMs = shutdownBoundMs(
       this.deps,
       (n) => this.workers.get(n)?.def.shutdownTimeoutMs ?? 0,
@@ -361,8 +388,20 @@ export class Manager {
   private worker(name: string): ServiceWorker {
     checkName(name);
     const w = this.workers.get(name);
-    if (!w) throw Errors.notTracked(name);
-    return w;
+    if (w) return w;
+    const refused = this.notLoaded.get(name);
+    throw refused ? Errors.notLoaded(name, refused.why) : Errors.notTracked(name);
+  }
+
+  /** A file that did not load when asked to: shown as not loaded from now on, and thrown on. */
+  private refused(name: string, err: unknown): never {
+    if (err instanceof SminitError && err.kind === 'file-error') {
+      const file = Array.isArray(err.data)
+        ? String((err.data[0] as Problem | undefined)?.file ?? name)
+        : name;
+      this.notLoaded.set(name, { name, file, why: err.message });
+    }
+    throw err;
   }
 
   private async readDef(name: string): Promise<ServiceDef> {
@@ -377,8 +416,22 @@ export class Manager {
     const w = new ServiceWorker(def, {
       logs: this.opts.logs,
       procs: this.opts.procs,
+      net: this.opts.net,
       hooks: {
-        up: (n) => this.post(() => this.dependencyUp(n)),
+        // changed() below re-judges the dependants of every change, coming up included.
+        up: () => undefined,
+        changed: (n) => {
+          if (this.workers.get(n) !== w || !this.dependants.get(n)?.size) return;
+          if (this.changed.has(n)) return;
+          this.changed.add(n);
+          this.post(() => {
+            this.changed.delete(n);
+            this.dependencyUp(n);
+          });
+        },
+        scheduled: (n, at) => {
+          if (this.workers.get(n) === w) this.scheduler.set(n, at);
+        },
         wantStart: (n) => this.post(() => this.workers.get(n) === w && this.evaluate(n, false)),
         event: (n, text) => {
           this.opts.report(n, text);
@@ -430,14 +483,39 @@ export class Manager {
     for (const other of this.dependants.get(name) ?? []) this.evaluate(other, false);
   }
 
-  /** What `name` still waits for: dependencies that are not up, and its own previous instance. */
-  private waitingFor(name: string): string[] {
-    const waiting = (this.deps.get(name) ?? []).filter((d) => {
+  /**
+   * What `name` still waits for (dependencies whose condition is not met
+   * yet, and its own previous instance) and what it cannot start for as
+   * things stand (a dependency that failed, gave up, exited for good).
+   */
+  private verdicts(name: string): { waiting: string[]; cannot: string[] } {
+    const conditions = this.workers.get(name)?.def.conditions ?? {};
+    const waiting: string[] = [];
+    const cannot: string[] = [];
+    for (const d of this.deps.get(name) ?? []) {
       const dep = this.workers.get(d);
-      return !dep || !isUp(dep.state);
-    });
+      const cond = conditions[d] ?? 'up';
+      const v = judge(cond, { name: d, def: dep?.def ?? null, state: dep?.state ?? null });
+      if (v.met) continue;
+      if (v.never !== null) cannot.push(v.never);
+      else {
+        const what = [cond === 'up' ? null : cond, v.note].filter((x) => x !== null).join(': ');
+        waiting.push(what === '' ? d : `${d} (${what})`);
+      }
+    }
     if (this.draining.has(name)) waiting.push(`${name} (previous instance stopping)`);
-    return waiting;
+    return { waiting, cannot };
+  }
+
+  /** A scheduled run of `name` is due: run, unless its dependencies are not met. */
+  private due(name: string, at: number): void {
+    const w = this.workers.get(name);
+    if (!w || this.shutdownPromise) return;
+    const { waiting, cannot } = this.verdicts(name);
+    const why = [...cannot, waiting.length > 0 ? `waiting for ${waiting.join(', ')}` : '']
+      .filter((x) => x !== '')
+      .join('; ');
+    w.due(at, why === '' ? null : why);
   }
 
   /**
@@ -449,9 +527,9 @@ export class Manager {
     if (!w || w.target !== 'up' || this.shutdownPromise) return;
     if (hasProcess(w.state) || !w.idle) return;
     if (!requested && w.state.kind !== 'blocked' && w.state.kind !== 'stopped') return;
-    const waiting = this.waitingFor(name);
-    if (waiting.length > 0) {
-      w.block(waiting);
+    const { waiting, cannot } = this.verdicts(name);
+    if (waiting.length > 0 || cannot.length > 0) {
+      w.block(waiting, cannot);
       const previous = this.draining.get(name);
       if (previous) void previous.then(() => this.post(() => this.evaluate(name, false)));
       return;
@@ -472,8 +550,12 @@ export class Manager {
       cgroup: hasProcess(w.state) ? (this.opts.procs.box(w.name)?.path ?? null) : null,
       dependencies: (this.deps.get(w.name) ?? []).map((d) => ({
         name: d,
+        condition: w.def.conditions[d] ?? 'up',
         state: this.workers.get(d)?.state ?? null,
       })),
+      watching: w.watching,
+      restartsInWindow: w.restartsInWindow,
+      nextRun: w.nextRunAt,
     };
   }
 }

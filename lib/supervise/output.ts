@@ -9,13 +9,9 @@ import type { Readable } from 'node:stream';
 import type { ServiceDef } from '../core/definition.js';
 import type { LogStream } from '../core/logline.js';
 import { FileLog } from '../logs/file.js';
-import {
-  Capture,
-  type LogStore,
-  type Segment,
-  type SegmentSink,
-  renderSegment,
-} from '../logs/ring.js';
+import { Capture, type Chunk, type ChunkSink } from '../logs/capture.js';
+import { renderChunk } from '../logs/render.js';
+import type { LogStore } from '../logs/ring.js';
 
 /**
  * How long an exit waits for the process's output pipes to close, so its
@@ -39,13 +35,15 @@ export interface OutputHooks {
 }
 
 interface Sink {
-  readonly segment: SegmentSink;
+  readonly chunk: ChunkSink;
   readonly file: FileLog | null;
 }
 
 export class ServiceOutput {
   /** Where output goes besides the ring; made on first use. */
   private sink: Sink | null = null;
+  /** Sees each chunk of stdout and stderr while set (`ready_log`). */
+  private watcher: ChunkSink | null = null;
 
   constructor(
     private readonly name: string,
@@ -56,7 +54,15 @@ export class ServiceOutput {
   /** Reads `stream` as it comes into the ring (and the file or stdout, but for tests). */
   capture(def: ServiceDef, stream: Readable | null, kind: LogStream, run: number): Pipe | null {
     if (!stream) return null;
-    const sink = kind === 'test' ? null : (this.sinkFor(def)?.segment ?? null);
+    const own = kind === 'test' ? null : (this.sinkFor(def)?.chunk ?? null);
+    // Only a service that reads its own output (ready_log) pays for a look at each chunk.
+    const sink: ChunkSink | null =
+      kind === 'test' || def.readyLog === null
+        ? own
+        : (c) => {
+            own?.(c);
+            this.watcher?.(c);
+          };
     const capture = new Capture(this.logs, this.name, kind, run, sink);
     const pipe: Pipe = { capture, ended: false, onEnd: [] };
     const ended = (): void => {
@@ -70,6 +76,11 @@ export class ServiceOutput {
     stream.on('close', ended);
     stream.on('error', ended);
     return pipe;
+  }
+
+  /** Look at each chunk of stdout and stderr from now on (null: stop looking). */
+  watch(watcher: ChunkSink | null): void {
+    this.watcher = watcher;
   }
 
   /** A daemon event about the service, into its file when it has one. */
@@ -92,22 +103,22 @@ export class ServiceOutput {
         keep: mode.keep,
         onError: (message) => this.hooks.event(message),
       });
-      this.sink = { segment: (seg) => file.segment(seg), file };
+      this.sink = { chunk: (c) => file.chunk(c), file };
     } else if (mode.kind === 'stdout') {
-      this.sink = { file: null, segment: this.stdoutSegments() };
+      this.sink = { file: null, chunk: this.stdoutChunks() };
     }
     return this.sink;
   }
 
-  private stdoutSegments(): SegmentSink {
+  private stdoutChunks(): ChunkSink {
     const prefixes = new Map<string, Buffer>();
-    return (seg: Segment) => {
+    return (seg: Chunk) => {
       let prefix = prefixes.get(seg.stream);
       if (!prefix) {
         prefix = Buffer.from(`${seg.stream === 'stdout' ? '[+]' : '[-]'} ${this.name}: `);
         prefixes.set(seg.stream, prefix);
       }
-      this.hooks.stdout(renderSegment(seg, prefix), seg.count - seg.start);
+      this.hooks.stdout(renderChunk(seg, prefix), seg.count);
     };
   }
 }

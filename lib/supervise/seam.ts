@@ -1,9 +1,11 @@
-// What supervision needs of the operating system, as an interface it is
+// What supervision needs of the operating system, as interfaces it is
 // given rather than modules it imports: spawn a run in a session of its own,
 // signal a group, tell whether a group has members left, end what a run left
-// behind, and, where the host allows, a cgroup per service that nothing
-// escapes. The daemon plugs in the real system (os/system.ts); unit tests of
-// the manager and workers plug in a fake. Types only.
+// behind, receive systemd notifications, and, where the host allows, a
+// cgroup per service that nothing escapes; and, beside it, the network
+// checks of probes (HTTP, TCP). The daemon plugs in the real system
+// (os/system.ts, os/network.ts); unit tests of the manager and workers plug
+// in fakes. Types only.
 
 import type { GroupLimits } from '../core/definition.js';
 import type { SignalName } from '../core/signals.js';
@@ -62,4 +64,44 @@ export interface Processes {
   killLeftovers(): Promise<number>;
   /** A spawn failure as a person reads it (what could not run, and why). */
   describeSpawnError(err: NodeJS.ErrnoException, argv0: string, cwd: string): string;
+  /**
+   * A datagram socket of its own for `service`'s systemd notifications
+   * (its path goes in NOTIFY_SOCKET); each message arrives with its
+   * sender's pid, and descriptors sent along are closed. Why not, as text.
+   */
+  openNotify(service: string, onMessage: (m: NotifyMessage) => void): NotifySocket | string;
+  /** Who process `pid` is, for a notification's sender; null when it is gone. */
+  senderOf(pid: number, marker: string): Sender | null;
+}
+
+/** One notification datagram. */
+export interface NotifyMessage {
+  /** The sender's pid as the kernel reports it (0 when it is not visible here). */
+  readonly pid: number;
+  readonly text: string;
+}
+
+export interface NotifySocket {
+  readonly path: string;
+  /** Stop listening and remove the socket. */
+  close(): void;
+}
+
+export interface Sender {
+  /** Its session: a service's processes share the session of its main process. */
+  readonly session: number;
+  /** Whether it carries the service's marker (a process that left the session). */
+  readonly marked: boolean;
+  readonly comm: string;
+}
+
+/** What a probe's check came to. */
+export type CheckOutcome = { readonly ok: boolean; readonly reason: string };
+
+/** The network checks of probes, which supervision reaches through this seam. */
+export interface Network {
+  /** A GET of `url`: its status, or why there was none within `timeoutMs`. */
+  httpGet(url: string, timeoutMs: number): Promise<{ status: number } | { error: string }>;
+  /** A TCP connection to host:port: null when it opened within `timeoutMs`, else why not. */
+  tcpConnect(host: string, port: number, timeoutMs: number): Promise<string | null>;
 }

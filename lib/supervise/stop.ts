@@ -1,7 +1,8 @@
 // A stop's escalation, for one worker: the stop signal to the group, SIGKILL
 // once the service's shutdown timeout passes (to its whole cgroup where it
-// has one), and everyone waiting for the stop answered when it is over. Whether the SIGKILL had to be sent is kept
-// for the shutdown's exit status. No decisions about restarts.
+// has one), and everyone waiting for the stop answered when it is over.
+// Whether the SIGKILL had to be sent is kept for the shutdown's exit status.
+// No decisions about restarts.
 
 import type { SignalName } from '../core/signals.js';
 import type { Processes, ServiceBox } from './seam.js';
@@ -29,18 +30,30 @@ export class StopEscalation {
     this.forcedKill = false;
     this.emit(`stopping: ${signal} to process group ${pgid}`);
     this.procs.signalGroup(pgid, signal);
-    this.killTimer.arm(timeoutMs, () => {
+    this.begun = Date.now();
+    this.killAfter(pgid, timeoutMs, timeoutMs);
+  }
+
+  /** The service asked for more time (EXTEND_TIMEOUT_USEC): SIGKILL in `ms` instead. */
+  extend(pgid: number, ms: number): void {
+    if (this.killTimer.pending) this.killAfter(pgid, ms, Date.now() - this.begun + ms);
+  }
+  private begun = 0;
+
+  /** SIGKILL in `ms` (to the whole cgroup where there is one); `totalMs` is the whole grace, as the log says it. */
+  private killAfter(pgid: number, ms: number, totalMs: number): void {
+    this.killTimer.arm(ms, () => {
       const box = this.box;
       if (box !== null && box.populated()) {
         this.forcedKill = true;
         this.procs.signalGroup(pgid, 'SIGKILL');
         this.emit(
-          `did not stop within ${timeoutMs} ms: SIGKILL to process group ${pgid} and cgroup ${box.path}`,
+          `did not stop within ${totalMs} ms: SIGKILL to process group ${pgid} and cgroup ${box.path}`,
         );
         box.kill();
       } else if (this.procs.signalGroup(pgid, 'SIGKILL')) {
         this.forcedKill = true;
-        this.emit(`did not stop within ${timeoutMs} ms: SIGKILL to process group ${pgid}`);
+        this.emit(`did not stop within ${totalMs} ms: SIGKILL to process group ${pgid}`);
       }
     });
   }

@@ -3,11 +3,14 @@
 // the API to render (as JSON-RPC results, zinit's strings, tables); the
 // manager builds one inside its queue, so it is consistent. Types only.
 
-import type { ServiceDef } from '../core/definition.js';
+import type { DependencyCondition, ServiceDef } from '../core/definition.js';
 import type { ExitInfo, ServiceState } from '../core/state.js';
+import type { WatchView } from './watchers.js';
 
 export interface DependencyView {
   readonly name: string;
+  /** What the service waits for of it (`up` for the list form). */
+  readonly condition: DependencyCondition;
   /** Its state now; null when it is not tracked. */
   readonly state: ServiceState | null;
 }
@@ -29,4 +32,10 @@ export interface ServiceView {
   readonly cgroup: string | null;
   /** Its dependencies as they stand now, in file order. */
   readonly dependencies: readonly DependencyView[];
+  /** Its probes, notifications and watchdog as they stand. */
+  readonly watching: WatchView;
+  /** Restarts within the restart limit's window (0 without a limit). */
+  readonly restartsInWindow: number;
+  /** When its next scheduled run is due (epoch ms); null when none is. */
+  readonly nextRun: number | null;
 }

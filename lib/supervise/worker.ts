@@ -1,37 +1,46 @@
-// One service's worker: it alone owns that service's process, its health
-// test, its timers and its state. It decides nothing about other services:
-// the manager tells it to start (dependencies are up), to block (they are
-// not), or to stop, and it reports back through its hooks when it comes up or
-// wants starting again. Decisions (restart or not, backoff delay) come from
-// the pure functions in core/state.ts; processes are reached only through
-// the process seam it is given.
+// One service's worker: it alone owns that service's process, what watches
+// its runs (health test, probes, notifications, watchdog: watchers.ts), its
+// timers and its state. It decides nothing about other services: the
+// manager tells it to start (dependencies are met), to block (they are
+// not), to stop, or that a scheduled run is due, and it reports back
+// through its hooks when its state changes or it wants starting again.
+// Decisions (restart or not, backoff delay, the restart limit) come from the
+// pure functions in core/; processes are reached only through the seams.
 
 import type { ServiceDef } from '../core/definition.js';
-import { formatSize } from '../core/duration.js';
+import { formatDuration, formatSize } from '../core/duration.js';
 import { messageOf } from '../core/errors.js';
+import { admitRestart, withinWindow } from '../core/restart-limit.js';
 import type { SignalName } from '../core/signals.js';
 import {
   type ExitInfo,
   type ServiceState,
   restartDelay,
   describeExit,
+  exitSucceeded,
+  gaveUpText,
   hasProcess,
   shouldRestart,
 } from '../core/state.js';
+import { nextRun } from '../config/schedule.js';
 import type { LogStore } from '../logs/ring.js';
-import { type HealthResult, HealthTest } from './health.js';
 import { type LaunchContext, launch } from './launch.js';
 import { LeftoverSweeps } from './leftovers.js';
 import { ServiceOutput } from './output.js';
-import type { Child, Processes, ServiceBox } from './seam.js';
+import type { Child, Network, Processes, ServiceBox } from './seam.js';
 import { StopEscalation } from './stop.js';
 import { OneTimer } from './timer.js';
+import { RunWatchers, type WatchView } from './watchers.js';
 
 export { EXIT_OUTPUT_GRACE_MS } from './output.js';
 
 export interface WorkerHooks {
-  /** The service came up: healthy, or a oneshot that exited 0. */
+  /** The service came up: ready, or a oneshot that succeeded. */
   up(name: string): void;
+  /** The service's state changed in any other way too (it started, failed, lost readiness…). */
+  changed?(name: string): void;
+  /** Its next scheduled run is due at `at` (epoch ms); null: none is. */
+  scheduled?(name: string, at: number | null): void;
   /** A stop finished while the target is up again: ask the manager to start it. */
   wantStart(name: string): void;
   /** Daemon event about this service, for stderr and the service's log. */
@@ -44,7 +53,15 @@ export interface WorkerContext {
   readonly logs: LogStore;
   readonly hooks: WorkerHooks;
   readonly procs: Processes;
+  /** The network probes reach; without one, HTTP and TCP checks fail. */
+  readonly net?: Network;
 }
+
+/** Where no network was given: every check fails, and says why. */
+const NO_NETWORK: Network = {
+  httpGet: () => Promise.resolve({ error: 'no network to probe through' }),
+  tcpConnect: () => Promise.resolve('no network to probe through'),
+};
 
 /** How often a stopping service's group is checked for stragglers after its main process exited. */
 const GROUP_POLL_MS = 10;
@@ -67,6 +84,8 @@ export class ServiceWorker {
   run = 0;
   /** How the last process ended, whatever the state now. */
   lastExit: ExitInfo | null = null;
+  /** When the next scheduled run is due; null when none is. */
+  nextRunAt: number | null = null;
 
   private attempt = 0;
   private child: Child | null = null;
@@ -81,12 +100,18 @@ export class ServiceWorker {
   private readonly launching: LaunchContext;
   private readonly output: ServiceOutput;
   private readonly escalation: StopEscalation;
-  private readonly test: HealthTest;
+  private readonly watchers: RunWatchers;
   private readonly leftovers: LeftoverSweeps;
   /** The service's cgroup; null where the host gives none (tracked by group and marker). */
   private readonly box: ServiceBox | null;
   /** The cgroup's OOM kill count when the run started. */
   private oomBase: number | null = null;
+  /** When recent restarts happened, for `restart_limit`. */
+  private restartTimes: number[] = [];
+  /** Why the run now stopping is being restarted (liveness, watchdog); null for a plain stop. */
+  private restarting: string | null = null;
+  /** A start by request runs a scheduled oneshot now rather than at its next time. */
+  private runNow = false;
 
   constructor(
     public def: ServiceDef,
@@ -102,11 +127,18 @@ export class ServiceWorker {
     this.launching = { procs: ctx.procs, output: this.output, marker };
     this.escalation = new StopEscalation(ctx.procs, emit, this.box);
     this.leftovers = new LeftoverSweeps(ctx.procs, marker, () => this.run, emit, this.box);
-    this.test = new HealthTest(
-      this.launching,
+    this.watchers = new RunWatchers(
+      { ...this.launching, net: ctx.net ?? NO_NETWORK },
       () => this.def,
-      (run) => this.run === run && this.state.kind === 'starting',
-      (r) => this.tested(r),
+      def.name,
+      {
+        ready: (run, how) => this.ready(run, how),
+        unready: (run, why) => this.unready(run, why),
+        notYet: (run, n, why) => this.notYet(run, n, why),
+        restart: (run, why) => this.restartRun(run, why),
+        extendStop: (run, ms) => this.extendStop(run, ms),
+        event: emit,
+      },
     );
   }
 
@@ -131,6 +163,17 @@ export class ServiceWorker {
     return this.escalation.forcedKill;
   }
 
+  /** Probes, notifications and the watchdog as they stand. */
+  get watching(): WatchView {
+    return this.watchers.view;
+  }
+
+  /** Restarts within the restart limit's window now (0 without a limit). */
+  get restartsInWindow(): number {
+    const limit = this.def.restartLimit;
+    return limit === null ? 0 : withinWindow(this.restartTimes, Date.now(), limit).length;
+  }
+
   /** The target is up; the manager decides when it may start. */
   wantUp(): void {
     if (!this.frozen) this.targetNow = 'up';
@@ -140,26 +183,65 @@ export class ServiceWorker {
   requestStart(): void {
     this.attempt = 0;
     this.restarts = 0;
+    this.restartTimes = [];
+    this.runNow = true;
     this.retry.clear();
     this.wantUp();
   }
 
-  /** The manager found the dependencies up: spawn unless a process already exists. */
+  /**
+   * The manager found the dependencies met: spawn unless a process already
+   * exists. A scheduled oneshot waits for its time instead, unless a request
+   * asked for it now.
+   */
   start(): void {
     if (this.frozen) return;
     this.targetNow = 'up';
     if (hasProcess(this.state)) return;
     this.retry.clear();
+    if (this.def.schedule !== null && !this.runNow) {
+      if (this.state.kind !== 'scheduled') this.awaitSchedule(Date.now());
+      return;
+    }
+    this.runNow = false;
     this.spawn();
   }
 
-  /** Target up, but dependencies are not: wait. */
-  block(waitingFor: readonly string[]): void {
+  /** Target up, but dependencies are not met: wait (`cannot`: those that never will be, as things are). */
+  block(waitingFor: readonly string[], cannot: readonly string[] = []): void {
     if (this.frozen) return;
     this.targetNow = 'up';
     if (hasProcess(this.state)) return;
     this.retry.clear();
-    this.setState({ kind: 'blocked', since: Date.now(), waitingFor });
+    const was = this.state.kind === 'blocked' ? this.state : null;
+    if (was && same(was.waitingFor, waitingFor) && same(was.cannot ?? [], cannot)) return;
+    if (cannot.length > 0 && !same(was?.cannot ?? [], cannot))
+      this.emit(`blocked: ${cannot.join('; ')}`);
+    this.setState({
+      kind: 'blocked',
+      since: was?.since ?? Date.now(),
+      waitingFor,
+      ...(cannot.length > 0 ? { cannot } : {}),
+    });
+  }
+
+  /**
+   * A scheduled run is due at `at`. One still going is not doubled: this
+   * one is skipped and logged. `skip` says why the manager will not run it.
+   */
+  due(at: number, skip: string | null): void {
+    if (this.frozen || this.targetNow !== 'up' || this.def.schedule === null) return;
+    const when = new Date(at).toISOString();
+    if (skip === null && hasProcess(this.state))
+      skip = `run ${this.run} (started ${new Date(this.startedAt).toISOString()}) is still going`;
+    if (skip !== null) {
+      this.emit(`skipped the run due at ${when}: ${skip}`);
+      this.scheduleAfter(at);
+      return;
+    }
+    // The next time is known while this run goes, so an overrun is seen (and skipped).
+    this.scheduleAfter(at);
+    this.spawn();
   }
 
   /** Whether the worker is at rest with its target up, waiting for the manager. */
@@ -181,7 +263,8 @@ export class ServiceWorker {
   stop(sweep = true): Promise<void> {
     this.targetNow = 'down';
     this.retry.clear();
-    this.test.stop();
+    this.watchers.stopping();
+    this.setNextRun(null);
     const pid = this.child?.pid;
     if (this.state.kind !== 'stopping' && pid === undefined) return this.stopAtRest(sweep);
     this.sweepOnStop = this.sweepOnStop && sweep;
@@ -203,6 +286,7 @@ export class ServiceWorker {
     this.frozen = true;
     this.targetNow = 'down';
     this.retry.clear();
+    this.setNextRun(null);
     if (!hasProcess(this.state) && this.state.kind !== 'stopped') {
       this.setState({ kind: 'stopped', since: Date.now(), lastExit: this.lastExit });
     }
@@ -234,6 +318,7 @@ export class ServiceWorker {
 
   private setState(state: ServiceState): void {
     this.state = state;
+    this.ctx.hooks.changed?.(this.name);
     if (this.waiters.length === 0) return;
     const done = this.waiters.filter((w) => w.until(state));
     if (done.length === 0) return;
@@ -254,6 +339,7 @@ export class ServiceWorker {
     }
     // Stopped means nothing of it runs: an exited run may have left some outside its group.
     const ending = this.ending ?? Promise.resolve();
+    this.watchers.close();
     if (wasExited && sweep && !this.leftovers.holdsSpawn) {
       this.leftovers.sweep(null, [this.lastExit?.pid ?? 0], 0, ending);
     }
@@ -276,13 +362,27 @@ export class ServiceWorker {
       return;
     }
     const def = this.def;
+    const extras = def.oneshot ? {} : this.watchers.extrasFor(def);
     const run = ++this.run;
+    if (typeof extras === 'string') {
+      this.setState({
+        kind: 'starting',
+        since: Date.now(),
+        pid: 0,
+        testFailures: 0,
+        lastTestError: null,
+      });
+      process.nextTick(() => this.spawnFailed(extras));
+      return;
+    }
     const kinds = def.log.kind === 'none' ? null : (['stdout', 'stderr'] as const);
-    const child: Child | null = launch(this.launching, def, def.exec, run, kinds, {
-      failed: (error) => this.spawnFailed(error),
-      exited: (code, signal) => child && this.exited(child, code, signal),
-      error: (err) => this.emit(`process error: ${err.message}`),
-    });
+    const handlers = {
+      failed: (error: string) => this.spawnFailed(error),
+      exited: (code: number | null, signal: string | null) =>
+        child && this.exited(child, code, signal),
+      error: (err: Error) => this.emit(`process error: ${err.message}`),
+    };
+    const child: Child | null = launch(this.launching, def, def.exec, run, kinds, handlers, extras);
     if (child?.pid === undefined) {
       // The error follows on the next tick; until then the worker counts as
       // starting, so nothing spawns twice and no waiter hears a placeholder.
@@ -299,21 +399,41 @@ export class ServiceWorker {
     this.startedAt = Date.now();
     this.oomBase = this.box?.oomKills() ?? null;
     this.emit(`started: pid ${child.pid}, run ${run}: ${def.exec.join(' ')}`);
-    // Without a health test a long-running service is up once spawned; a
-    // oneshot is starting until it exits.
-    if (def.test === null && !def.oneshot) {
-      this.becameUp(child.pid);
+    this.afterSpawn(def, child, run);
+  }
+
+  /**
+   * Without any readiness a long-running service is up once spawned; with
+   * one it is starting until its watchers say it is ready; a oneshot is
+   * starting until it exits.
+   */
+  private afterSpawn(def: ServiceDef, child: Child, run: number): void {
+    const pid = child.pid ?? 0;
+    if (def.oneshot) {
+      this.setState({
+        kind: 'starting',
+        since: this.startedAt,
+        pid,
+        testFailures: 0,
+        lastTestError: null,
+      });
       return;
     }
-    const since = this.startedAt;
+    this.watchers.begin(run, child, def);
+    if (this.child !== child || this.state.kind === 'running') return;
+    const awaiting = this.watchers.awaiting(def);
+    if (def.test === null && awaiting === null) {
+      this.becameUp(pid);
+      return;
+    }
     this.setState({
       kind: 'starting',
-      since,
-      pid: child.pid,
+      since: this.startedAt,
+      pid,
       testFailures: 0,
       lastTestError: null,
+      ...(awaiting !== null ? { awaiting } : {}),
     });
-    if (!def.oneshot) this.test.run(run);
   }
 
   private spawnAfterEnding(ending: Promise<void>): void {
@@ -333,6 +453,7 @@ export class ServiceWorker {
       this.finishStop(null);
       return;
     }
+    if (!this.admit(Date.now())) return;
     // A spawn failure backs off like a crash, so it never busy-loops.
     const { delayMs, nextAttempt } = restartDelay(this.def, this.attempt, 0);
     this.attempt = nextAttempt;
@@ -351,18 +472,64 @@ export class ServiceWorker {
     this.ctx.hooks.up(this.name);
   }
 
-  private tested(r: HealthResult): void {
+  /** The watchers found run `run` ready: up (first time), or ready again. */
+  private ready(run: number, how: string): void {
     const state = this.state;
-    if (this.run !== r.run || state.kind !== 'starting') return;
-    if (r.passed) {
-      this.emit('healthy: test passed');
+    if (this.run !== run) return;
+    if (state.kind === 'starting') {
+      this.emit(how === 'test passed' ? 'healthy: test passed' : `ready: ${how}`);
       this.becameUp(state.pid);
-      return;
+    } else if (state.kind === 'running' && state.unready !== undefined) {
+      this.emit(`ready again: ${how}`);
+      this.setState({ kind: 'running', since: state.since, pid: state.pid });
+      this.ctx.hooks.up(this.name);
     }
-    this.setState({ ...state, testFailures: state.testFailures + 1, lastTestError: r.why });
-    if (state.testFailures === 0)
-      this.emit(`health test failed: ${r.why}; retrying every ${this.def.testIntervalMs} ms`);
-    this.test.again(r.run);
+  }
+
+  /** Running, but not ready: dependants already started go on; blocked ones wait. */
+  private unready(run: number, why: string): void {
+    const state = this.state;
+    if (this.run !== run || state.kind !== 'running') return;
+    this.emit(`not ready: ${why}`);
+    this.setState({ ...state, unready: why });
+  }
+
+  private notYet(run: number, failures: number, why: string): void {
+    const state = this.state;
+    if (this.run !== run || state.kind !== 'starting') return;
+    this.setState({ ...state, testFailures: failures, lastTestError: why });
+    if (failures !== 1) return;
+    if (this.def.test !== null)
+      this.emit(`health test failed: ${why}; retrying every ${this.def.testIntervalMs} ms`);
+    else this.emit(`not ready yet: ${why}`);
+  }
+
+  /**
+   * Liveness or the watchdog gave up on run `run`: it is stopped as a stop
+   * would (the stop signal, SIGKILL after shutdown_timeout), and its end
+   * counts as a failure for the restart policy, the backoff and the limit.
+   */
+  private restartRun(run: number, why: string): void {
+    const child = this.child;
+    const pid = child?.pid;
+    if (this.run !== run || pid === undefined || this.targetNow !== 'up') return;
+    if (this.state.kind === 'stopping') return;
+    this.emit(why);
+    this.restarting = why;
+    this.watchers.stopping();
+    const timeout = this.def.shutdownTimeoutMs;
+    this.setState({ kind: 'stopping', since: Date.now(), pid, killAt: Date.now() + timeout });
+    this.escalation.begin(pid, this.def.stopSignal, timeout);
+  }
+
+  /** EXTEND_TIMEOUT_USEC while stopping: the SIGKILL waits at least `ms` more. */
+  private extendStop(run: number, ms: number): void {
+    const state = this.state;
+    if (this.run !== run || state.kind !== 'stopping') return;
+    const killAt = Date.now() + ms;
+    if (killAt <= state.killAt) return;
+    this.escalation.extend(state.pid, killAt - Date.now());
+    this.setState({ ...state, killAt });
   }
 
   private exited(child: Child, code: number | null, signal: string | null): void {
@@ -373,17 +540,20 @@ export class ServiceWorker {
     this.lastExit = exit;
     this.child = null;
     // The groups whose members may leave orphans behind once they are gone.
-    const groups = [pid, this.test.pid];
-    this.test.stop();
-    this.emit(describeExit(exit));
-    if (this.state.kind === 'stopping' || this.targetNow === 'down') {
+    const groups = [pid, this.watchers.testPid];
+    const restarting = this.restarting;
+    this.restarting = null;
+    this.watchers.end();
+    this.emit(describeExit(exit, this.def.successCodes));
+    if (this.targetNow === 'down' || (this.state.kind === 'stopping' && restarting === null)) {
       void this.drainGroup(pid, exit, groups);
       return;
     }
+    if (restarting !== null) this.escalation.finish();
     // What is left in the group ends as a stop would end it.
     const ended = this.endLeftovers(pid, this.run);
     if (this.def.oneshot) this.oneshotEnded(exit);
-    else this.runEnded(exit, groups, ended);
+    else this.runEnded(exit, groups, ended, restarting);
   }
 
   /** Which limit was reached, when the OOM killer struck in the group during this run and the process died of SIGKILL. */
@@ -427,28 +597,103 @@ export class ServiceWorker {
   }
 
   private oneshotEnded(exit: ExitInfo): void {
-    if (exit.code === 0) {
-      this.setState({ kind: 'success', since: exit.at, lastExit: exit });
-      this.ctx.hooks.up(this.name);
-    } else {
-      this.setState({ kind: 'exited', since: exit.at, lastExit: exit });
-    }
+    const ok = exitSucceeded(exit, this.def.successCodes);
+    if (this.def.schedule !== null) this.awaitSchedule(exit.at, exit, ok);
+    else if (ok) this.setState({ kind: 'success', since: exit.at, lastExit: exit });
+    else this.setState({ kind: 'exited', since: exit.at, lastExit: exit });
+    if (ok) this.ctx.hooks.up(this.name);
   }
 
-  /** A long-running service's process ended on its own: restart it, or not. */
-  private runEnded(exit: ExitInfo, groups: readonly number[], ended: Promise<void>): void {
+  /** Between scheduled runs: the next one after `after`, and how the last ended. */
+  private awaitSchedule(
+    after: number,
+    exit: ExitInfo | null = null,
+    ok: boolean | null = null,
+  ): void {
+    const at = this.scheduleAfter(after);
+    this.setState({
+      kind: 'scheduled',
+      since: Date.now(),
+      nextRun: at,
+      lastExit: exit,
+      succeeded: ok,
+    });
+  }
+
+  /** The next scheduled run after `after`, told to the manager; null when there is none. */
+  private scheduleAfter(after: number): number | null {
+    const schedule = this.def.schedule;
+    const at = schedule === null ? null : nextRun(schedule, Math.max(after, Date.now()));
+    this.setNextRun(at);
+    if (this.state.kind === 'scheduled' && this.state.nextRun !== at)
+      this.setState({ ...this.state, nextRun: at });
+    return at;
+  }
+
+  private setNextRun(at: number | null): void {
+    if (this.nextRunAt === at) return;
+    this.nextRunAt = at;
+    this.ctx.hooks.scheduled?.(this.name, at);
+  }
+
+  /**
+   * A restart is due at `now`: false when it passes the restart limit, and
+   * the service has been given up on (failed; tried again after the
+   * cooldown, if one is set).
+   */
+  private admit(now: number): boolean {
+    const limit = this.def.restartLimit;
+    const r = admitRestart(this.restartTimes, now, limit);
+    this.restartTimes = r.times;
+    if (!r.gaveUp || limit === null) return true;
+    const error = gaveUpText(limit.count, limit.windowMs);
+    const cooldown = this.def.restartCooldownMs;
+    this.emit(cooldown === null ? error : `${error}; trying again in ${formatDuration(cooldown)}`);
+    this.setState({
+      kind: 'failed',
+      since: now,
+      error,
+      retryAt: cooldown === null ? null : now + cooldown,
+    });
+    if (cooldown !== null)
+      this.retry.arm(cooldown, () => {
+        if (this.targetNow === 'up' && !hasProcess(this.state)) {
+          this.restarts++;
+          this.spawn();
+        }
+      });
+    return false;
+  }
+
+  /**
+   * A long-running service's process ended on its own, or was ended by
+   * liveness or the watchdog (`failure`: why; always a failure): restart
+   * it, or not.
+   */
+  private runEnded(
+    exit: ExitInfo,
+    groups: readonly number[],
+    ended: Promise<void>,
+    failure: string | null,
+  ): void {
     const now = exit.at;
-    if (!shouldRestart(this.def.restart, exit)) {
+    const restart =
+      failure === null
+        ? shouldRestart(this.def.restart, exit, this.def.successCodes)
+        : this.def.restart !== 'never';
+    if (!restart || !this.admit(now)) {
       // No next run to collide with: what left the group may finish (and
       // its output is still captured); a stop sweeps it.
-      this.setState({ kind: 'exited', since: now, lastExit: exit });
+      if (!restart) this.setState({ kind: 'exited', since: now, lastExit: exit });
       return;
     }
     // Whatever left the group would otherwise run twice after the restart.
     // The sweep spares the next run (by its run number), so the restart need
     // not wait for it: a respawn costs a spawn, not a scan of /proc.
     const next = this.run + 1;
-    const { delayMs, nextAttempt } = restartDelay(this.def, this.attempt, now - this.startedAt);
+    // A run ended for failing its checks was not a stable one, however long it lasted.
+    const uptime = failure === null ? now - this.startedAt : 0;
+    const { delayMs, nextAttempt } = restartDelay(this.def, this.attempt, uptime);
     this.attempt = nextAttempt;
     this.restarts++;
     if (delayMs === 0) {
@@ -464,7 +709,7 @@ export class ServiceWorker {
     }
     this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
     const retryAt = now + delayMs;
-    this.setState({ kind: 'backoff', since: now, retryAt, lastExit: exit, error: null });
+    this.setState({ kind: 'backoff', since: now, retryAt, lastExit: exit, error: failure });
     this.emit(`restarting in ${delayMs} ms`);
     this.retry.arm(delayMs, () => {
       if (this.targetNow === 'up' && this.state.kind === 'backoff') this.spawn();
@@ -522,9 +767,14 @@ export class ServiceWorker {
       this.setState({ kind: 'stopped', since: Date.now(), lastExit: exit ?? this.lastExit });
       this.emit('stopped');
       this.output.closeFile();
+      this.watchers.close();
       if (this.box !== null && !this.box.populated()) this.box.remove();
     }
     this.escalation.finish();
     if (this.targetNow === 'up' && !hasProcess(this.state)) this.ctx.hooks.wantStart(this.name);
   }
+}
+
+function same(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { Rpc, Session } from '../../lib/api/dispatch.js';
 import { LogStore } from '../../lib/logs/ring.js';
 import { Manager } from '../../lib/supervise/manager.js';
-import { FakeProcesses, def } from '../helpers/fake-processes.js';
+import { FakeNetwork, FakeProcesses, def } from '../helpers/fake-processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface Rig {
@@ -27,6 +27,7 @@ function rig(t: Test): Rig {
     report: () => undefined,
     stdout: () => undefined,
     procs,
+    net: new FakeNetwork(),
   });
   void manager.load([def('db'), def('web', { after: ['db'] })]);
   t.teardown(() => manager.shutdown());

@@ -28,7 +28,15 @@ t.test('list prints a table with a row per service', async (t) => {
   t.equal(r.code, 0);
   t.equal(r.stderr, '');
   const lines = r.stdout.trimEnd().split('\n');
-  t.same(lines[0]?.split(/ {2,}/), ['NAME', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'REASON']);
+  t.same(lines[0]?.split(/ {2,}/), [
+    'NAME',
+    'STATE',
+    'READY',
+    'PID',
+    'UPTIME',
+    'RESTARTS',
+    'REASON',
+  ]);
   t.equal(lines.length, 5, 'a header and four rows');
   const rows = lines.slice(1).map((l) => l.split(/ {2,}/));
   t.same(
@@ -38,16 +46,16 @@ t.test('list prints a table with a row per service', async (t) => {
   );
   const web = await d.status('web');
   const row = rows.find((r) => r[0] === 'web');
-  t.same(row?.slice(0, 3), ['web', 'running', String(web.pid)]);
-  t.match(row?.[3], /^\d+[smhd]/, 'an uptime');
-  t.equal(row?.[4], '0');
-  t.equal(row?.[5], 'up');
+  t.same(row?.slice(0, 4), ['web', 'running', 'ready', String(web.pid)]);
+  t.match(row?.[4], /^\d+[smhd]/, 'an uptime');
+  t.equal(row?.[5], '0');
+  t.equal(row?.[6], 'up');
   // Columns line up: each header starts where its values do.
   const at = (l: string, i: number): number => {
     const m = [...l.matchAll(/\S+/g)];
     return m[i]?.index ?? -1;
   };
-  for (const l of lines.slice(1)) t.equal(at(l, 2), at(lines[0] as string, 2), 'PID aligned');
+  for (const l of lines.slice(1)) t.equal(at(l, 3), at(lines[0] as string, 3), 'PID aligned');
 });
 
 t.test('list --json is the status array', async (t) => {
@@ -133,6 +141,27 @@ t.test('stop and start', async (t) => {
   const up = await d.waitStatus('db', (s) => s.status === 'running', 'running');
   t.not(up.pid, before.pid, 'a new process');
   t.equal(up.target, 'Up');
+});
+
+t.test('restart: 0 once up; 1, saying why, when it is not up within --timeout', async (t) => {
+  const own = await startDaemon(t, {
+    fine: 'exec: sleep 1000\n',
+    sick: "exec: sleep 1000\ntest: 'false'\ntest_interval: 50ms\n",
+  });
+  await own.waitStatus('fine', (s) => s.status === 'running', 'running');
+  const ok = await own.cli('restart', 'fine');
+  t.equal(ok.code, 0, ok.stderr);
+  const sick = await own.cli('restart', 'sick', '--timeout', '300ms');
+  t.equal(sick.code, 1, 'a service whose health test fails is not up');
+  t.match(
+    sick.stderr,
+    /^sminit: service 'sick' not up within 300ms: starting \(health test failing \(\d+x\): exited with code 1\)\n$/,
+  );
+  t.match(parseArgs(['restart', 'x', '--timeout', '2m']), { verb: 'restart', timeoutMs: 120_000 });
+  t.throws(
+    () => parseArgs(['restart', 'x', '--timeout', '0']),
+    /--timeout 0: expected a duration of more than 0/,
+  );
 });
 
 t.test('stop of an untracked service', async (t) => {
@@ -365,4 +394,40 @@ t.test('shutdown returns once sminitd has stopped everything; --no-wait at once'
   t.ok(alive(up.pid), 'with --no-wait, it returns while the service is still stopping');
   t.equal(await quick.exited, 0);
   t.throws(() => parseArgs(['list', '--no-wait'], {}), /unknown option '--no-wait'/);
+});
+
+t.test('services whose files did not load are shown as not loaded, with why', async (t) => {
+  const own = await startDaemon(t, {
+    fine: 'exec: sleep 1000\n',
+    bad: 'exce: sleep 1000\n',
+    loop1: 'exec: sleep 1000\nafter: [loop2]\n',
+    loop2: 'exec: sleep 1000\nafter: [loop1]\n',
+  });
+  await own.waitStatus('fine', (s) => s.status === 'running', 'running');
+  const list = await own.cli('list');
+  t.equal(list.code, 0);
+  const rows = list.stdout
+    .trimEnd()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(/ {2,}/));
+  t.same(
+    rows.map((r) => [r[0], r[1]]),
+    [
+      ['fine', 'running'],
+      ['bad', 'not loaded'],
+      ['loop1', 'not loaded'],
+      ['loop2', 'not loaded'],
+    ],
+  );
+  t.match(rows[1]?.[5], /bad\.yaml:1:1: unknown key 'exce' \(did you mean 'exec'\?\)/);
+  t.match(rows[2]?.[5], /loop1\.yaml: on a dependency cycle loop1 -> loop2 -> loop1/);
+  const status = await own.cli('status', 'bad');
+  t.equal(status.code, 1);
+  t.match(
+    status.stderr,
+    /^sminit: service 'bad' is not loaded: .*bad\.yaml:1:1: unknown key 'exce'/,
+  );
+  const zinit = await own.client.list();
+  t.same(Object.keys(zinit), ['fine'], "zinit's service_list has only what is tracked");
 });

@@ -32,6 +32,7 @@ const status: ServiceStatus = {
   },
   next_attempt: null,
   dependencies: { db: 'running', cache: 'untracked' },
+  conditions: { db: 'up', cache: 'up' },
   file: '/etc/sminit/web.yaml',
   user: null,
   cgroup: null,
@@ -46,6 +47,11 @@ const status: ServiceStatus = {
     cpu_max: null,
     cpu_weight: null,
   },
+  ready: true,
+  probes: [],
+  notify: null,
+  restart_limit: null,
+  schedule: null,
 };
 
 t.test('formatList', async (t) => {
@@ -57,6 +63,7 @@ t.test('formatList', async (t) => {
       name: 'worker-long-name',
       pid: 0,
       status: 'backoff',
+      ready: null,
       state: 'Error(Exited(Pid(9), 1))',
       reason: 'exited with code 1; restarting in 400 ms',
       uptime_ms: null,
@@ -74,6 +81,7 @@ t.test('formatList', async (t) => {
   t.same(text.split('\n')[0]?.split(/ {2,}/), [
     'NAME',
     'STATE',
+    'READY',
     'PID',
     'UPTIME',
     'RESTARTS',
@@ -111,6 +119,7 @@ t.test('formatStatus', async (t) => {
     ...status,
     pid: 0,
     status: 'backoff',
+    ready: null,
     reason: 'exited with code 1; restarting in 400 ms',
     uptime_ms: null,
     last_exit: {
@@ -126,6 +135,64 @@ t.test('formatStatus', async (t) => {
     dependencies: {},
   });
   t.matchSnapshot(bare, 'status backing off');
+  const watched = formatStatus({
+    ...status,
+    reason:
+      'running, not ready: readiness failed 3 times: HTTP 503 from http://127.0.0.1:8080/health',
+    ready: false,
+    conditions: { db: 'ready', cache: 'up' },
+    probes: [
+      {
+        role: 'readiness',
+        kind: 'http',
+        target: 'http://127.0.0.1:8080/health',
+        passing: false,
+        last: { ok: false, reason: 'HTTP 503', at: '2024-05-01T10:00:05.000Z' },
+        failures: 3,
+        successes: 0,
+        next_run: '2024-05-01T10:00:06.000Z',
+      },
+      {
+        role: 'liveness',
+        kind: 'tcp',
+        target: '127.0.0.1:8080',
+        passing: true,
+        last: { ok: true, reason: 'connected', at: '2024-05-01T10:00:01.000Z' },
+        failures: 0,
+        successes: 12,
+        next_run: '2024-05-01T10:00:11.000Z',
+      },
+    ],
+    notify: {
+      mode: 'systemd',
+      fd: null,
+      socket: '/run/sminit.sock.notify/web',
+      status: 'serving 12 clients',
+      main_pid: 4242,
+      reloading: false,
+      stopping: false,
+      watchdog_ms: 30_000,
+      watchdog_deadline: '2024-05-01T10:00:30.000Z',
+    },
+    restart_limit: { count: 5, window_ms: 60_000, restarts_in_window: 2, cooldown_ms: 600_000 },
+  });
+  t.matchSnapshot(watched, 'status with probes, notify and a restart limit');
+  const scheduled = formatStatus({
+    ...status,
+    pid: 0,
+    status: 'scheduled',
+    ready: null,
+    reason: 'last run succeeded; next run 2024-05-02T03:30:00.000Z',
+    uptime_ms: null,
+    oneshot: true,
+    schedule: {
+      cron: '0 30 3 * * *',
+      timezone: 'Europe/Paris',
+      next_run: '2024-05-02T03:30:00.000Z',
+      last_run_succeeded: true,
+    },
+  });
+  t.matchSnapshot(scheduled, 'a scheduled oneshot');
 });
 
 t.test('control characters are escaped for a terminal, kept otherwise', async (t) => {

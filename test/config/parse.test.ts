@@ -4,7 +4,7 @@
 import t from 'tap';
 import { DEFAULTS } from '../../lib/config/normalise.js';
 import { parseServiceObject, parseServiceText } from '../../lib/config/parse.js';
-import { formatProblem, type ServiceDef } from '../../lib/core/definition.js';
+import { LIFECYCLE_DEFAULTS, formatProblem, type ServiceDef } from '../../lib/core/definition.js';
 
 function def(text: string, name = 'web'): ServiceDef {
   const r = parseServiceText(name, 'web.yaml', text);
@@ -45,6 +45,8 @@ t.test('defaults', async (t) => {
     restartDelayMs: 100,
     restartMaxDelayMs: 30_000,
     stableAfterMs: 10_000,
+    // None of the lifecycle keys: zinit's behaviour.
+    ...LIFECYCLE_DEFAULTS,
   });
   t.equal(DEFAULTS.logMaxSize, 10 * 1024 * 1024);
 });
@@ -172,7 +174,10 @@ t.test('exact messages', async (t) => {
       'exec: x\nafter: [db, cache, db]\n',
       ["web.yaml:2:20: after[2]: 'db' is listed twice (first as after[0])"],
     ],
-    ['exec: x\nafter: db\n', ['web.yaml:2:8: after: must be a list, got "db"']],
+    [
+      'exec: x\nafter: db\n',
+      ['web.yaml:2:8: after: must be a list of strings, or a mapping, got "db"'],
+    ],
     [
       'exec: x\noneshot: true\ntest: "true"\n',
       [
@@ -226,6 +231,14 @@ t.test('exact messages', async (t) => {
     [
       'exec: x\ntest_interval: 0ms\n',
       ['web.yaml:2:16: test_interval: expected a duration of more than 0, got "0ms"'],
+    ],
+    [
+      'exec: x\nrestart_delay: 0\n',
+      ['web.yaml:2:16: restart_delay: expected a duration of more than 0, got 0'],
+    ],
+    [
+      'exec: x\nstable_after: 0s\n',
+      ['web.yaml:2:15: stable_after: expected a duration of more than 0, got "0s"'],
     ],
     [
       'exec: x\nrestart_delay: 1s1s\nstable_after: 30m1h\n',

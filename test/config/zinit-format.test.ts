@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadDir } from '../../lib/config/load.js';
 import { DEFAULTS } from '../../lib/config/normalise.js';
 import { parseServiceText } from '../../lib/config/parse.js';
-import type { ServiceDef } from '../../lib/core/definition.js';
+import { LIFECYCLE_DEFAULTS, type ServiceDef } from '../../lib/core/definition.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 
 /** zinit's documented examples, file name → text, as its docs print them. */
@@ -306,6 +306,8 @@ const BASE = {
   restartDelayMs: DEFAULTS.restartDelayMs,
   restartMaxDelayMs: DEFAULTS.restartMaxDelayMs,
   stableAfterMs: DEFAULTS.stableAfterMs,
+  // zinit's files use none of sminit's lifecycle keys.
+  ...LIFECYCLE_DEFAULTS,
 };
 
 t.test('every documented example loads, as the definition it describes', async (t) => {
@@ -317,9 +319,12 @@ t.test('every documented example loads, as the definition it describes', async (
   t.same(Object.keys(EXPECTED).sort(), defs.map((d) => d.name).sort(), 'each one expected');
   for (const def of defs) {
     const expected = EXPECTED[def.name];
+    // zinit's list of dependencies means sminit's `up` for each.
+    const after = (expected?.after ?? []) as readonly string[];
+    const conditions = Object.fromEntries(after.map((d) => [d, 'up']));
     t.same(
       def,
-      { ...BASE, ...expected, name: def.name, file: join(dir, `${def.name}.yaml`) },
+      { ...BASE, ...expected, conditions, name: def.name, file: join(dir, `${def.name}.yaml`) },
       def.name,
     );
   }

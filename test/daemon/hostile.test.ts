@@ -66,7 +66,7 @@ const FILE_ROWS: readonly FileRow[] = [
     problems: [
       '1:7: exec: must be a string, got 42',
       '2:10: oneshot: must be true or false, got "yes"',
-      '3:8: after: must be a list, got "web"',
+      '3:8: after: must be a list of strings, or a mapping, got "web"',
       '4:6: env: must be a mapping, got a list',
     ],
     create: {
@@ -74,7 +74,7 @@ const FILE_ROWS: readonly FileRow[] = [
       problems: [
         '/exec: must be a string, got 42',
         '/oneshot: must be true or false, got "yes"',
-        '/after: must be a list, got "web"',
+        '/after: must be a list of strings, or a mapping, got "web"',
         '/env: must be a mapping, got a list',
       ],
     },
@@ -174,6 +174,22 @@ const FILE_ROWS: readonly FileRow[] = [
     create: {
       content: { exec: 'sleep 1', shutdown_timeout: 1e12 },
       problems: ['/shutdown_timeout: expected a duration of at most 1 day, got 1000000000000'],
+    },
+  },
+  {
+    title: 'a zero restart delay or stable_after (a restart loop)',
+    file: 'spin.yaml',
+    content: 'exec: "false"\nrestart_delay: 0\nstable_after: 0s\n',
+    problems: [
+      '2:16: restart_delay: expected a duration of more than 0, got 0',
+      '3:15: stable_after: expected a duration of more than 0, got "0s"',
+    ],
+    create: {
+      content: { exec: 'false', restart_delay: 0, stable_after: '0s' },
+      problems: [
+        '/restart_delay: expected a duration of more than 0, got 0',
+        '/stable_after: expected a duration of more than 0, got "0s"',
+      ],
     },
   },
   {
@@ -339,6 +355,115 @@ const FILE_ROWS: readonly FileRow[] = [
     file: 'fifo.yaml',
     content: (path) => execFileSync('mkfifo', [path]),
     problems: ['not a regular file (a special file)'],
+  },
+  // The lifecycle keys: probes, notify, dependency conditions, schedules.
+  {
+    title: 'an unknown probe kind',
+    file: 'probekind.yaml',
+    content: 'exec: sleep 1\nreadiness:\n  grpc: localhost:50051\n',
+    problems: ["3:3: readiness: unknown probe kind 'grpc'; a probe is one of exec, http or tcp"],
+    create: {
+      content: { exec: 'sleep 1', readiness: { grpc: 'localhost:50051' } },
+      problems: ["/readiness: unknown probe kind 'grpc'; a probe is one of exec, http or tcp"],
+    },
+  },
+  {
+    title: 'two kinds in one probe',
+    file: 'twokinds.yaml',
+    content:
+      'exec: sleep 1\nreadiness:\n  exec: test -f /tmp/ready\n  http: http://127.0.0.1:8080/\n',
+    problems: ["4:3: readiness: a probe has one kind; 'exec' and 'http' are both given"],
+    create: {
+      content: {
+        exec: 'sleep 1',
+        readiness: { exec: 'test -f /tmp/ready', http: 'http://127.0.0.1:8080/' },
+      },
+      problems: ["/readiness: a probe has one kind; 'exec' and 'http' are both given"],
+    },
+  },
+  {
+    title: 'a probe URL that is not http(s)',
+    file: 'probeurl.yaml',
+    content: 'exec: sleep 1\nreadiness:\n  http: ftp://127.0.0.1/health\n',
+    problems: [
+      "3:9: readiness.http: expected an http:// or https:// URL, got 'ftp://127.0.0.1/health'",
+    ],
+    create: {
+      content: { exec: 'sleep 1', readiness: { http: 'ftp://127.0.0.1/health' } },
+      problems: [
+        "/readiness/http: expected an http:// or https:// URL, got 'ftp://127.0.0.1/health'",
+      ],
+    },
+  },
+  {
+    title: 'a probe port out of range',
+    file: 'probeport.yaml',
+    content: 'exec: sleep 1\nliveness:\n  tcp: 127.0.0.1:70000\n',
+    problems: ['3:8: liveness.tcp: port 70000 is out of range (1 to 65535)'],
+    create: {
+      content: { exec: 'sleep 1', liveness: { tcp: '127.0.0.1:70000' } },
+      problems: ['/liveness/tcp: port 70000 is out of range (1 to 65535)'],
+    },
+  },
+  {
+    title: 'zero and negative probe thresholds',
+    file: 'thresholds.yaml',
+    content:
+      'exec: sleep 1\nliveness:\n  tcp: 127.0.0.1:5432\n  failure_threshold: 0\n  success_threshold: -2\n',
+    problems: [
+      '4:22: liveness.failure_threshold: must be at least 1, got 0',
+      '5:22: liveness.success_threshold: must be at least 1, got -2',
+    ],
+  },
+  {
+    title: 'a cron expression that does not parse',
+    file: 'badcron.yaml',
+    content: 'exec: "true"\noneshot: true\nschedule: "61 * * * *"\n',
+    problems: [
+      "3:11: schedule: invalid cron expression '61 * * * *': Invalid value for minute: 61",
+    ],
+    create: {
+      content: { exec: 'true', oneshot: true, schedule: '61 * * * *' },
+      problems: ["/schedule: invalid cron expression '61 * * * *': Invalid value for minute: 61"],
+    },
+  },
+  {
+    title: 'watchdog without notify: systemd',
+    file: 'watchdog.yaml',
+    content: 'exec: sleep 1\nwatchdog: 5s\n',
+    problems: ['2:11: watchdog: needs notify: systemd (WATCHDOG=1 comes that way)'],
+  },
+  {
+    title: 'a schedule on a long-running service',
+    file: 'longsched.yaml',
+    content: 'exec: sleep 1\nschedule: "@daily"\n',
+    problems: ['2:1: schedule: only a oneshot runs on a schedule; add oneshot: true'],
+  },
+  {
+    title: 'an unknown dependency condition',
+    file: 'condition.yaml',
+    content: 'exec: sleep 1\nafter:\n  db: healthy\n',
+    problems: ['3:7: after.db: must be one of started, ready, succeeded, completed, got "healthy"'],
+    create: {
+      content: { exec: 'sleep 1', after: { db: 'healthy' } },
+      problems: ['/after/db: must be one of started, ready, succeeded, completed, got "healthy"'],
+    },
+  },
+  {
+    title: 'both test and readiness',
+    file: 'testready.yaml',
+    content: 'exec: sleep 1\ntest: "true"\nreadiness:\n  exec: "true"\n',
+    problems: [
+      "3:1: readiness: both 'test' and 'readiness' say when the service is ready; keep one of test, readiness, notify or ready_log",
+    ],
+  },
+  {
+    title: 'notify on a descriptor below 3',
+    file: 'notifyfd.yaml',
+    content: 'exec: sleep 1\nnotify: fd:2\n',
+    problems: [
+      '2:9: notify: fd:2: the descriptor must be 3 to 1023 (0, 1 and 2 are stdin, stdout and stderr)',
+    ],
   },
 ];
 

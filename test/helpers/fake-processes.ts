@@ -6,19 +6,30 @@
 
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
-import type { ServiceDef } from '../../lib/core/definition.js';
+import { LIFECYCLE_DEFAULTS, type ServiceDef } from '../../lib/core/definition.js';
 import type { SignalName } from '../../lib/core/signals.js';
-import type { Child, Processes, SpawnSpec } from '../../lib/supervise/seam.js';
+import type {
+  Child,
+  Network,
+  NotifyMessage,
+  NotifySocket,
+  Processes,
+  Sender,
+  SpawnSpec,
+} from '../../lib/supervise/seam.js';
 
 export class FakeChild extends EventEmitter implements Child {
   readonly stdout = new PassThrough();
   readonly stderr = new PassThrough();
+  /** The read end of `notify: fd:N`, when the spec asked for one. */
+  readonly notify: PassThrough | null;
   exited = false;
   constructor(
     readonly pid: number | undefined,
     readonly spec: SpawnSpec,
   ) {
     super();
+    this.notify = spec.notifyFd === undefined ? null : new PassThrough();
   }
 
   /** Ends the process: its pipes close, then it exits. */
@@ -27,6 +38,7 @@ export class FakeChild extends EventEmitter implements Child {
     this.exited = true;
     this.stdout.end();
     this.stderr.end();
+    this.notify?.end();
     setImmediate(() => this.emit('exit', code, signal));
   }
 
@@ -115,6 +127,27 @@ export class FakeProcesses implements Processes {
     return `cannot run '${argv0}': ${err.code ?? err.message}`;
   }
 
+  /** Open notification sockets, by service. */
+  readonly sockets = new Map<string, (m: NotifyMessage) => void>();
+  /** Senders that are not one of our children: pid → who they are. */
+  readonly strangers = new Map<number, Sender>();
+
+  openNotify(service: string, onMessage: (m: NotifyMessage) => void): NotifySocket {
+    this.sockets.set(service, onMessage);
+    return { path: `/fake/notify/${service}`, close: () => this.sockets.delete(service) };
+  }
+
+  senderOf(pid: number): Sender | null {
+    const child = this.groups.get(pid);
+    if (child) return { session: pid, marked: true, comm: child.spec.argv[0] ?? '' };
+    return this.strangers.get(pid) ?? null;
+  }
+
+  /** A datagram from `pid` on `service`'s socket. */
+  send(service: string, pid: number, text: string): void {
+    this.sockets.get(service)?.({ pid, text });
+  }
+
   /** The live children whose argv[0] is `argv0`. */
   running(argv0: string): FakeChild[] {
     return this.children.filter((c) => !c.exited && c.spec.argv[0] === argv0);
@@ -125,6 +158,25 @@ export class FakeProcesses implements Processes {
     return this.events.map((e) =>
       e.kind === 'spawn' ? `spawn ${e.argv0}` : `${String(e.signal)} ${e.argv0}`,
     );
+  }
+}
+
+/** The network of probes, answering what each URL or address is set to (default: refused). */
+export class FakeNetwork implements Network {
+  readonly http = new Map<string, number | string>();
+  readonly tcp = new Map<string, string | null>();
+  readonly calls: string[] = [];
+
+  httpGet(url: string): Promise<{ status: number } | { error: string }> {
+    this.calls.push(`GET ${url}`);
+    const r = this.http.get(url) ?? 'connection refused';
+    return Promise.resolve(typeof r === 'number' ? { status: r } : { error: r });
+  }
+
+  tcpConnect(host: string, port: number): Promise<string | null> {
+    this.calls.push(`TCP ${host}:${port}`);
+    const r = this.tcp.get(`${host}:${port}`);
+    return Promise.resolve(r === undefined ? 'connection refused' : r);
   }
 }
 
@@ -157,6 +209,7 @@ export function def(name: string, over: Partial<ServiceDef> = {}): ServiceDef {
     restartDelayMs: 5,
     restartMaxDelayMs: 20,
     stableAfterMs: 60_000,
+    ...LIFECYCLE_DEFAULTS,
     ...over,
   };
 }

@@ -1,5 +1,6 @@
-// Capture end to end: what a real service writes reaches the log whole and in
-// order, whatever the bytes, the line lengths or the process tree.
+// Capture: lines found in chunks (in process), then end to end: what a real
+// service writes reaches the log whole and in order, whatever the bytes, the
+// line lengths or the process tree.
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -10,6 +11,57 @@ import type { LogLine } from '../../lib/api/wire.js';
 import { SMINITD, startDaemon, tempDir } from '../helpers/daemon.js';
 import { contiguous, waitFor } from '../helpers/wait.js';
 import { lineNumber, writerExec } from '../helpers/writers.js';
+import { Capture, splitLines, takeOffsets } from '../../lib/logs/capture.js';
+import { MAX_LINE } from '../../lib/logs/limits.js';
+import { textOf } from '../../lib/logs/render.js';
+import { type LogEntry, LogStore } from '../../lib/logs/ring.js';
+
+function lines(buf: Buffer, max = MAX_LINE): string[] {
+  const { count, rest } = splitLines(buf, max);
+  const offs = takeOffsets(count);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(buf.toString('latin1', offs[2 * i], offs[2 * i + 1]));
+  if (rest < buf.length) out.push(`<rest:${buf.toString('latin1', rest)}>`);
+  return out;
+}
+
+const texts = (es: readonly LogEntry[]): string[] => es.map(textOf);
+
+t.test('splitLines: newlines, CRLF, empty lines, the unfinished rest', async (t) => {
+  t.same(lines(Buffer.from('a\nb\r\n\nc')), ['a', 'b', '', '<rest:c>']);
+  t.same(lines(Buffer.from('')), []);
+  t.same(lines(Buffer.from('\n')), ['']);
+  t.same(lines(Buffer.from('\r\n')), ['']);
+  t.same(lines(Buffer.from('x\r')), ['<rest:x\r>'], 'a CR alone is kept until its LF');
+});
+
+t.test('splitLines cuts a line longer than the maximum into pieces', async (t) => {
+  t.same(lines(Buffer.from('abcdefg\n'), 3), ['abc', 'def', 'g']);
+  t.same(lines(Buffer.from('abc\n'), 3), ['abc'], 'exactly the maximum is one line');
+  t.same(lines(Buffer.from('abcdef\n'), 3), ['abc', 'def'], 'no empty piece before the newline');
+  t.same(lines(Buffer.from('abcdefgh'), 3), ['abc', 'def', '<rest:gh>']);
+  t.same(lines(Buffer.from('abcdef'), 3), ['abc', 'def'], 'a full piece is never held back');
+});
+
+t.test('Capture: lines across chunks, a 10 MiB line, flush on exit', async (t) => {
+  const store = new LogStore(64 * 1024 * 1024);
+  const cap = new Capture(store, 'svc', 'stdout', 1);
+  cap.push(Buffer.from('hel'));
+  cap.push(Buffer.from('lo\nwor'));
+  cap.push(Buffer.from('ld\npartial'));
+  t.same(texts(store.read({}).entries), ['hello', 'world']);
+  cap.flush();
+  t.same(texts(store.read({}).entries), ['hello', 'world', 'partial']);
+
+  const big = new Capture(store, 'big', 'stdout', 1);
+  const chunk = Buffer.alloc(65536, 0x61);
+  for (let i = 0; i < 160; i++) big.push(chunk); // 10 MiB, no newline
+  t.ok(big.pending < MAX_LINE, 'never more than one line held back');
+  big.flush();
+  const got = store.read({ names: ['big'] }).entries;
+  t.equal(got.length, 160, '10 MiB in 64 KiB pieces');
+  t.ok(got.every((e) => (e.data as Buffer).length === MAX_LINE));
+});
 
 const MiB = 1024 * 1024;
 

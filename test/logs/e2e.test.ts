@@ -75,6 +75,34 @@ t.test('eviction is fair between two services', async (t) => {
   t.equal(contiguous(nums as number[]), null, 'what it kept is its newest, contiguous');
 });
 
+t.test('a burst of 200,000 short lines, one write each, fits the default ring', async (t) => {
+  // The shell writes each line with its own write(2), so the daemon reads
+  // them a few at a time: 2.2 MB of text, far less than the ring's 8 MiB.
+  const d = await startDaemon(t, {
+    burst: `exec: sh -c 'i=100000; while [ $i -lt 300000 ]; do echo seq=$i; i=$((i+1)); done'\nrestart: never\n`,
+  });
+  await d.waitStatus('burst', (s) => s.status === 'exited', 'exited', 60000);
+  const nums: number[] = [];
+  let dropped = 0;
+  let page = await d.client.readLogs({ names: ['burst'], stream: 'stdout', from: 1 });
+  const end = page.end;
+  for (;;) {
+    dropped += page.dropped ?? 0;
+    for (const l of page.lines) nums.push(Number(l.text.slice(4)));
+    if (page.next >= end) break;
+    page = await d.client.readLogs({
+      names: ['burst'],
+      stream: 'stdout',
+      from: page.next,
+      until: end,
+    });
+  }
+  t.equal(dropped, 0, 'none dropped');
+  t.equal(nums.length, 200_000, 'every line kept');
+  t.equal(contiguous(nums), null, 'in order, none missing');
+  t.equal(nums[0], 100_000);
+});
+
 t.test('a file log rotates while the log is followed', async (t) => {
   const scripts = tempDir(t);
   const logDir = tempDir(t);

@@ -1,90 +1,20 @@
-// The log ring, line splitting, fair eviction, cursors and display: the pure
-// parts, in process, in milliseconds.
+// The log ring: cursors, fair eviction, bounds, follows and what a follower
+// is told it missed. In process, in milliseconds.
 
 import t from 'tap';
 import { setImmediate as tick } from 'node:timers/promises';
+import { Capture } from '../../lib/logs/capture.js';
 import {
-  Capture,
-  type LogEntry,
-  LogStore,
+  DEFAULT_LOG_BYTES,
   MAX_LINE,
   MIN_LOG_BYTES,
   MIN_LOG_LINES,
-  displayText,
-  parseBufferOption,
-  splitLines,
-  takeOffsets,
-  textOf,
-  toWire,
-  zinitLine,
-} from '../../lib/logs/ring.js';
+} from '../../lib/logs/limits.js';
+import { textOf } from '../../lib/logs/render.js';
+import { type LogEntry, LogStore } from '../../lib/logs/ring.js';
 import { waitFor } from '../helpers/wait.js';
 
-function lines(buf: Buffer, max = MAX_LINE): string[] {
-  const { count, rest } = splitLines(buf, max);
-  const offs = takeOffsets(count);
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) out.push(buf.toString('latin1', offs[2 * i], offs[2 * i + 1]));
-  if (rest < buf.length) out.push(`<rest:${buf.toString('latin1', rest)}>`);
-  return out;
-}
-
 const texts = (es: readonly LogEntry[]): string[] => es.map(textOf);
-
-t.test('splitLines: newlines, CRLF, empty lines, the unfinished rest', async (t) => {
-  t.same(lines(Buffer.from('a\nb\r\n\nc')), ['a', 'b', '', '<rest:c>']);
-  t.same(lines(Buffer.from('')), []);
-  t.same(lines(Buffer.from('\n')), ['']);
-  t.same(lines(Buffer.from('\r\n')), ['']);
-  t.same(lines(Buffer.from('x\r')), ['<rest:x\r>'], 'a CR alone is kept until its LF');
-});
-
-t.test('splitLines cuts a line longer than the maximum into pieces', async (t) => {
-  t.same(lines(Buffer.from('abcdefg\n'), 3), ['abc', 'def', 'g']);
-  t.same(lines(Buffer.from('abc\n'), 3), ['abc'], 'exactly the maximum is one line');
-  t.same(lines(Buffer.from('abcdef\n'), 3), ['abc', 'def'], 'no empty piece before the newline');
-  t.same(lines(Buffer.from('abcdefgh'), 3), ['abc', 'def', '<rest:gh>']);
-  t.same(lines(Buffer.from('abcdef'), 3), ['abc', 'def'], 'a full piece is never held back');
-});
-
-t.test('Capture: lines across chunks, a 10 MiB line, flush on exit', async (t) => {
-  const store = new LogStore(64 * 1024 * 1024);
-  const cap = new Capture(store, 'svc', 'stdout', 1);
-  cap.push(Buffer.from('hel'));
-  cap.push(Buffer.from('lo\nwor'));
-  cap.push(Buffer.from('ld\npartial'));
-  t.same(texts(store.read({}).entries), ['hello', 'world']);
-  cap.flush();
-  t.same(texts(store.read({}).entries), ['hello', 'world', 'partial']);
-
-  const big = new Capture(store, 'big', 'stdout', 1);
-  const chunk = Buffer.alloc(65536, 0x61);
-  for (let i = 0; i < 160; i++) big.push(chunk); // 10 MiB, no newline
-  t.ok(big.pending < MAX_LINE, 'never more than one line held back');
-  big.flush();
-  const got = store.read({ names: ['big'] }).entries;
-  t.equal(got.length, 160, '10 MiB in 64 KiB pieces');
-  t.ok(got.every((e) => (e.data as Buffer).length === MAX_LINE));
-});
-
-t.test('bytes that are not UTF-8 are kept, and shown escaped', async (t) => {
-  const store = new LogStore();
-  const cap = new Capture(store, 's', 'stdout', 1);
-  const garbage = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x0a, 0xc3, 0xa9, 0x0a, 0xed, 0xa0, 0x80]);
-  cap.push(garbage);
-  cap.push(Buffer.from('after\n'));
-  cap.flush();
-  const es = store.read({}).entries;
-  t.same(texts(es), ['\\xff\\xfe\u0000\\x80', 'é', '\\xed\\xa0\\x80after']);
-  t.same(es[0]?.data, Buffer.from([0xff, 0xfe, 0x00, 0x80]), 'the exact bytes are kept');
-  const w = toWire(es[0] as LogEntry);
-  t.equal(Buffer.from(w.bytes ?? '', 'base64').toString('hex'), 'fffe0080');
-  t.equal(toWire(es[1] as LogEntry).bytes, undefined, 'valid UTF-8 has no bytes field');
-  t.equal(displayText(Buffer.from([0xf0, 0x9f, 0x98, 0x80])), '😀');
-  t.equal(displayText(Buffer.from([0xf0, 0x9f, 0x98])), '\\xf0\\x9f\\x98', 'truncated sequence');
-  t.equal(displayText(Buffer.from([0xc0, 0xaf])), '\\xc0\\xaf', 'overlong');
-  t.equal(zinitLine(es[1] as LogEntry), '[+] s: é');
-});
 
 t.test('one cursor: read then read on from next loses and repeats nothing', async (t) => {
   const store = new LogStore();
@@ -260,22 +190,194 @@ t.test('a follow from an old cursor counts the gap once', async (t) => {
   stop();
 });
 
-t.test('parseBufferOption: every -b value gets a limit or a clear error', async (t) => {
-  const ok = (raw: string): { maxBytes: number; maxLines: number } => {
-    const r = parseBufferOption(raw);
-    if ('error' in r) throw new Error(r.error);
-    return r.limits;
-  };
-  t.same(ok('16MiB'), { maxBytes: 16 * 1024 * 1024, maxLines: Infinity });
-  t.same(ok('2000'), { maxBytes: 2000 * 256, maxLines: 2000 });
-  t.same(ok('0'), { maxBytes: MIN_LOG_BYTES, maxLines: MIN_LOG_LINES });
-  t.match(parseBufferOption('0'), { warning: /below the minimum/ });
-  t.same(ok('1'), { maxBytes: MIN_LOG_BYTES, maxLines: MIN_LOG_LINES });
-  t.same(ok('1KiB'), { maxBytes: MIN_LOG_BYTES, maxLines: Infinity });
-  t.match(parseBufferOption(''), { error: /expected a size/ });
-  t.match(parseBufferOption('abc'), { error: /expected a size/ });
-  t.match(parseBufferOption('-5'), { error: /expected a size/ });
-  t.same(ok('1.5'), { maxBytes: MIN_LOG_BYTES, maxLines: Infinity }, '1.5 bytes: the minimum');
-  t.match(parseBufferOption('99999999999999999999'), { error: /maximum/ });
-  t.match(parseBufferOption('5TiB'), { error: /maximum/ });
+/** `n` lines of `len` bytes (newline included), numbered, one chunk each, as a shell loop writes them. */
+function writeEach(cap: Capture, n: number, len: number, first = 0): void {
+  for (let i = first; i < first + n; i++) {
+    cap.push(Buffer.from(`${String(i).padStart(len - 1, '0')}\n`));
+  }
+}
+
+/** Text the ring holds, as a reader sees it: each line's bytes and its newline. */
+function textHeld(store: LogStore, names?: string[]): number {
+  const es = store.read(names ? { names } : {}).entries;
+  return es.reduce((n, e) => n + (e.data as Buffer).length + 1, 0);
+}
+
+t.test('the ring holds its size in text, even in short lines written one at a time', async (t) => {
+  for (const size of [MIN_LOG_BYTES, DEFAULT_LOG_BYTES]) {
+    const store = new LogStore(size);
+    const cap = new Capture(store, 'w', 'stdout', 1);
+    writeEach(cap, Math.ceil((2 * size) / 11), 11);
+    const held = textHeld(store);
+    t.equal(held, store.bytes, 'the budget counts the text a reader gets');
+    t.ok(held >= 0.75 * size, `${size}-byte ring: ${held} bytes of 11-byte lines (≥ 75%)`);
+    t.ok(held <= size, 'and no more than its size');
+    t.ok(store.memory <= 2 * size, `its memory (${store.memory}) at most twice its size`);
+    const es = store.read({}).entries;
+    t.equal(es.at(-1)?.seq, store.cursor - 1, 'the newest line is kept');
+    t.equal((es.at(-1)?.seq ?? 0) - (es[0]?.seq ?? 0) + 1, es.length, 'what is kept is contiguous');
+  }
+  const long = new LogStore(DEFAULT_LOG_BYTES);
+  writeEach(new Capture(long, 'w', 'stdout', 1), Math.ceil((2 * DEFAULT_LOG_BYTES) / 200), 200);
+  t.ok(textHeld(long) >= 0.95 * DEFAULT_LOG_BYTES, '200-byte lines fill it too');
+  t.ok(long.memory <= 1.25 * long.bytes, `in memory near their size (${long.memory})`);
+});
+
+t.test('services writing short lines side by side share the ring fairly', async (t) => {
+  const size = 1024 * 1024;
+  for (const perChunk of [6, 1]) {
+    const store = new LogStore(size);
+    for (let i = 0; i < 50; i++) store.append('quiet', 'stdout', 1, `quiet ${i}`);
+    const out = ['a', 'b', 'c'].map((n) => new Capture(store, n, 'stdout', 1));
+    const err = new Capture(store, 'a', 'stderr', 1);
+    // Interleaved as a daemon reads them, a chunk from each in turn: a at
+    // twice the rate of b and c, with its stderr in between.
+    const lines = (from: number): Buffer =>
+      Buffer.from(
+        Array.from({ length: perChunk }, (_, k) => `${String(from + k).padStart(10, '0')}\n`).join(
+          '',
+        ),
+      );
+    const chunks = 300_000 / perChunk;
+    for (let i = 0; i < chunks; i++) {
+      (out[0] as Capture).push(lines(i * perChunk));
+      err.push(lines(i * perChunk));
+      (out[1 + (i % 2)] as Capture).push(lines(i * perChunk));
+    }
+    const what = `${perChunk} line(s) a chunk`;
+    t.ok(store.bytes <= size, `${what}: within budget (${store.bytes})`);
+    t.ok(store.memory <= 2 * size, `${what}: memory ${store.memory} at most twice the size`);
+    t.equal(store.usage('quiet').lines, 50, `${what}: the quiet service keeps all of its history`);
+    t.equal(textHeld(store), store.bytes, `${what}: the budget counts the text a reader gets`);
+    for (const n of ['a', 'b', 'c']) {
+      const nums = store
+        .read({ names: [n], stream: 'stdout' })
+        .entries.map((e) => Number(textOf(e)));
+      // b and c take every other chunk.
+      const next = (x: number): number =>
+        n === 'a' || (x + 1) % perChunk !== 0 ? x + 1 : x + 1 + perChunk;
+      t.ok(
+        nums.length > 1000 && nums.every((x, i) => i === 0 || x === next(nums[i - 1] as number)),
+        `${what}: ${n} keeps its newest lines (${nums.length}), none missing`,
+      );
+    }
+    if (perChunk > 1) {
+      // Where the text is what binds, the chatty ones end up with equal shares of it.
+      const shares = ['a', 'b', 'c'].map((n) => store.usage(n).bytes);
+      const spread = Math.max(...shares) - Math.min(...shares);
+      t.ok(
+        spread < size / 8,
+        `${what}: the chatty ones hold about equal shares: ${shares.join(', ')}`,
+      );
+      t.ok(store.bytes > 0.95 * size, `${what}: and the ring is full of text`);
+    }
+  }
+});
+
+t.test(
+  'a follower that lags gets every line the budget says fits, then exactly what it lost',
+  async (t) => {
+    const size = MIN_LOG_BYTES;
+    const store = new LogStore(size);
+    let congested = true;
+    const got: string[] = [];
+    let dropped = 0;
+    const stop = store.follow(
+      { n: 0 },
+      {
+        line: (e) => got.push(textOf(e)),
+        dropped: (n) => (dropped += n),
+        congested: () => congested,
+      },
+    );
+    const cap = new Capture(store, 'w', 'stdout', 1);
+    // 90% of the ring in 11-byte lines, one write each, while the follower is stuck.
+    const fits = Math.floor((0.9 * size) / 11);
+    writeEach(cap, fits, 11);
+    congested = false;
+    await waitFor('catch-up', () => got.length === fits);
+    t.equal(dropped, 0, 'nothing lost: it all fitted');
+    t.same(
+      got.map(Number),
+      got.map((_, i) => i),
+    );
+    congested = true;
+    writeEach(cap, 3 * fits, 11, fits);
+    congested = false;
+    await waitFor(
+      'catch-up after eviction',
+      () => got.at(-1) === String(4 * fits - 1).padStart(10, '0'),
+    );
+    t.equal(got.length + dropped, 4 * fits, 'every line either delivered or counted');
+    t.ok(
+      got.length - fits >= 0.75 * (size / 11),
+      `it still got a ring's worth (${got.length - fits})`,
+    );
+    t.equal(new Set(got).size, got.length, 'none twice');
+    stop();
+  },
+);
+
+t.test('a follower with a batch sink gets lines in batches, in order, once', async (t) => {
+  const store = new LogStore();
+  for (let i = 0; i < 5000; i++) store.append('a', 'stdout', 1, `l${i}`);
+  const batches: number[] = [];
+  const seqs: number[] = [];
+  const stop = store.follow(
+    {},
+    {
+      line: () => t.fail('line is not called when lines is there'),
+      lines: (es) => {
+        batches.push(es.length);
+        for (const e of es) seqs.push(e.seq);
+      },
+    },
+  );
+  await waitFor('the backlog', () => seqs.length === 5000);
+  t.ok(
+    batches.length >= 3 && batches.every((n) => n <= 2000),
+    `backlog in batches: ${batches.join(', ')}`,
+  );
+  const cap = new Capture(store, 'a', 'stdout', 1);
+  const before = batches.length;
+  cap.push(Buffer.from('x\ny\nz\n'));
+  t.same(batches.slice(before), [3], 'a chunk read live is one batch, at once');
+  t.same(
+    seqs,
+    seqs.map((_, i) => i + 1),
+    'in order, none missing or twice',
+  );
+  stop();
+});
+
+t.test('bytes are kept as bytes: CRLF, cut lines, long lines, flushed lines', async (t) => {
+  const store = new LogStore(1024 * 1024);
+  const cap = new Capture(store, 's', 'stdout', 1, null, 8);
+  cap.push(Buffer.from('a\r\nbb\n\r\n123456789abc\nlast'));
+  cap.flush();
+  const big = new Capture(store, 'big', 'stderr', 2);
+  const line = Buffer.alloc(MAX_LINE, 0x62);
+  big.push(Buffer.concat([Buffer.from('before\n'), line, Buffer.from('\nafter\n')]));
+  const big64k = 'b'.repeat(MAX_LINE);
+  const got = store.read({}).entries.map((e) => {
+    const text = textOf(e) === big64k ? '<64 KiB of b>' : textOf(e);
+    return `${e.service}:${e.stream}:${e.run}:${text}`;
+  });
+  t.same(got, [
+    's:stdout:1:a',
+    's:stdout:1:bb',
+    's:stdout:1:',
+    's:stdout:1:12345678',
+    's:stdout:1:9abc',
+    's:stdout:1:last',
+    'big:stderr:2:before',
+    'big:stderr:2:<64 KiB of b>',
+    'big:stderr:2:after',
+  ]);
+  const texts = store.read({}).entries.map(textOf);
+  t.equal(
+    store.bytes,
+    texts.reduce((n, s) => n + s.length + 1, 0),
+    'each line and its newline',
+  );
 });

@@ -182,7 +182,8 @@ t.test('oneshot dependencies gate their dependants', async (t) => {
     t.equal(setup.restarts, 0, 'a oneshot is not restarted');
     const app = await d.status('app');
     t.equal(app.status, 'blocked');
-    t.match(app.reason, /waiting for setup/);
+    // It never starts as things stand, and says why (zinit would wait without a word).
+    t.equal(app.reason, 'setup failed (exit 1)');
     t.same(app.dependencies, { setup: 'exited' });
     t.notOk(
       (await events(d, 'app')).some((l) => l.text.startsWith('started')),

@@ -13,7 +13,7 @@ import { LogStore } from '../../lib/logs/ring.js';
 import { Manager } from '../../lib/supervise/manager.js';
 import { toStatus } from '../../lib/api/status.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
-import { FakeProcesses, def } from '../helpers/fake-processes.js';
+import { FakeNetwork, FakeProcesses, def } from '../helpers/fake-processes.js';
 import { waitFor } from '../helpers/wait.js';
 import type { ServiceDef } from '../../lib/core/definition.js';
 
@@ -32,6 +32,7 @@ function rig(t: Test, defs: readonly ServiceDef[], configDir = '/nonexistent'): 
     report: (service, text) => reports.push(`${service ?? 'sminitd'}: ${text}`),
     stdout: () => undefined,
     procs,
+    net: new FakeNetwork(),
   });
   t.teardown(() => m.shutdown());
   void m.load(defs);
@@ -186,5 +187,19 @@ t.test('adding a service back refuses a cycle its dependants would close', async
   await t.rejects(m.monitor('a'), {
     kind: 'refused-change',
     message: "service 'a' would close a dependency cycle: a -> b -> a",
+  });
+});
+
+t.test('adding a service whose log file another one writes is refused, naming both', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sminit-mgr-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const logs = join(dir, 'shared.log');
+  writeFileSync(join(dir, 'b.yaml'), `exec: b\nlog:\n  file: ${logs}.1\n`);
+  const a = def('a', { log: { kind: 'file', path: logs, maxSize: 1 << 20, keep: 2 } });
+  const { m } = rig(t, [a], dir);
+  await waitFor('a running', async () => (await statusOf(m, 'a')) === 'running');
+  await t.rejects(m.monitor('b'), {
+    kind: 'refused-change',
+    message: `${join(dir, 'b.yaml')}: its log file ${logs}.1 is also written by <test>/a.yaml; a log file belongs to one service`,
   });
 });
