@@ -107,10 +107,21 @@ export function holdFdFor(notifyFd: number | undefined): number {
   return notifyFd === 3 ? 4 : 3;
 }
 
-/** The shell's part: wait, join the groups, the umask, then exec what follows. */
-function script(box: SpawnBox, holdFd: number): string {
+/**
+ * The shell's part: wait, set the stack limit, join the groups, the umask,
+ * then exec what follows. The stack limit is set from inside because the
+ * kernel pins it for the length of an exec and writes its pinned copy back
+ * at the end: set from outside while the wrapper's own exec is finishing,
+ * it would be lost.
+ */
+function script(box: SpawnBox, holdFd: number, prlimit: string | null): string {
   const parts: string[] = [];
   if (holds(box)) parts.push(`read _ <&${holdFd}; exec ${holdFd}<&-`);
+  const stack = box.rlimits.find((r) => r.resource === RLIMIT_RESOURCE.stack);
+  if (stack !== undefined && prlimit !== null) {
+    const v = (n: number | null): string => (n === null ? 'unlimited' : String(n));
+    parts.push(`${prlimit} --pid $$ --stack=${v(stack.soft)}:${v(stack.hard)} || exit 126`);
+  }
   if (box.join.length > 0) {
     parts.push(`${box.join.map((p) => `echo 0 >${quote(p)}`).join(' && ')} || exit 126`);
   }
@@ -119,19 +130,21 @@ function script(box: SpawnBox, holdFd: number): string {
   return parts.join('; ');
 }
 
-let setprivPath: string | null | undefined;
+const toolPaths = new Map<string, string | null>();
 
-/** util-linux's setpriv, or null when this system has none. */
-function setpriv(): string | null {
-  if (setprivPath !== undefined) return setprivPath;
-  setprivPath = null;
-  for (const p of ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv']) {
-    if (statSync(p, { throwIfNoEntry: false })?.isFile()) {
-      setprivPath = p;
+/** A util-linux tool (setpriv, prlimit), or null when this system has none. */
+function tool(name: string): string | null {
+  const known = toolPaths.get(name);
+  if (known !== undefined) return known;
+  let found: string | null = null;
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    if (statSync(`${dir}/${name}`, { throwIfNoEntry: false })?.isFile()) {
+      found = `${dir}/${name}`;
       break;
     }
   }
-  return setprivPath;
+  toolPaths.set(name, found);
+  return found;
 }
 
 /** The argv that runs `argv` inside `box`, or why it cannot be built here. */
@@ -143,15 +156,19 @@ export function wrappedArgv(
   const creds = box.credentials;
   let prefix: string[] = [];
   if (creds !== null) {
-    const tool = setpriv();
-    if (tool === null) return 'another user needs setpriv (util-linux), which is not installed';
+    const setpriv = tool('setpriv');
+    if (setpriv === null) return 'another user needs setpriv (util-linux), which is not installed';
     const groups =
       creds.groups.length > 0 ? `--groups=${creds.groups.join(',')}` : '--clear-groups';
-    prefix = [tool, `--reuid=${creds.uid}`, `--regid=${creds.gid}`, groups, '--'];
+    prefix = [setpriv, `--reuid=${creds.uid}`, `--regid=${creds.gid}`, groups, '--'];
   }
+  const stack = box.rlimits.some((r) => r.resource === RLIMIT_RESOURCE.stack);
+  const prlimit = stack ? tool('prlimit') : null;
+  if (stack && prlimit === null)
+    return 'rlimits.stack needs prlimit (util-linux), which is not installed';
   const bare = box.join.length === 0 && box.umask === null && !holds(box);
   if (bare) return [...prefix, ...argv];
-  return ['/bin/sh', '-c', script(box, holdFd), 'sminit', ...prefix, ...argv];
+  return ['/bin/sh', '-c', script(box, holdFd, prlimit), 'sminit', ...prefix, ...argv];
 }
 
 /**
@@ -164,6 +181,8 @@ export function setUp(pid: number, box: SpawnBox, calls: LimitCalls | null): str
     return 'rlimits, nice and oom_score_adj need the native layer, which is not loaded';
   }
   for (const r of box.rlimits) {
+    // The stack limit is the wrapper's own to set (see script()).
+    if (r.resource === RLIMIT_RESOURCE.stack) continue;
     const errno = calls.prlimit(pid, r.resource, r.soft, r.hard);
     if (errno !== 0) return `cannot set rlimits.${r.name}: ${errnoText(errno)}`;
   }

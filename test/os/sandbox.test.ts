@@ -25,8 +25,15 @@ const environ = (pid: number): Record<string, string> =>
       .map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
   );
 
-const running = (d: Daemon, name: string) =>
-  d.waitStatus(name, (s) => s.status === 'running' && s.pid > 0, 'running');
+/**
+ * Running, and past its wrapper: a boxed process is sminit's shell (then
+ * setpriv) for the moment before it execs the service's program.
+ */
+const running = async (d: Daemon, name: string, comm = 'sleep') => {
+  const s = await d.waitStatus(name, (s) => s.status === 'running' && s.pid > 0, 'running');
+  await waitFor(`${name} to run ${comm}`, () => readStat(s.pid)?.comm === comm);
+  return s;
+};
 
 /** The pid of the process running `comm` with this argument, once there is one. */
 const findProcess = (arg: string): Promise<number> =>
@@ -211,7 +218,7 @@ t.test(
     const d = await startDaemon(t, {
       escape: `exec: sh -c '(setsid env -i /bin/sleep 1777 &); sleep 1000'\nshutdown_timeout: 1s\n`,
     });
-    const s = await running(d, 'escape');
+    const s = await running(d, 'escape', 'sh');
     const escaped = await findProcess('1777');
     const st = readStat(escaped);
     t.not(st?.session, s.pid, 'it left the session');
@@ -242,10 +249,10 @@ t.test('memory_max is enforced and the OOM kill reported', async (t) => {
 t.test('pids_max stops a fork loop', async (t) => {
   const d = await startDaemon(t, {
     forky:
-      `exec: perl -e 'for (1..60) { my $p = fork; if (!defined $p) { print STDERR "fork: $!\\n"; next } if (!$p) { sleep 1000; exit } } sleep 1000'\n` +
+      `exec: perl -e 'for (1..60) { my $p = fork; if (!defined $p) { print STDERR "fork failed, $!\\n"; next } if (!$p) { sleep 1000; exit } } sleep 1000'\n` +
       'pids_max: 12\nshutdown_timeout: 1s\n',
   });
-  const s = await running(d, 'forky');
+  const s = await running(d, 'forky', 'perl');
   const log = await waitFor('a fork refused', async () => {
     const { lines } = await d.client.readLogs({ names: ['forky'], stream: 'stderr' });
     return lines.find((l) => /fork/i.test(l.text));
@@ -263,7 +270,7 @@ t.test('stats count every process of the group, exactly', async (t) => {
   const d = await startDaemon(t, {
     tree: `exec: sh -c 'sleep 1001 & (setsid sleep 1002 &); sleep 1000'\n`,
   });
-  const s = await running(d, 'tree');
+  const s = await running(d, 'tree', 'sh');
   const away = await findProcess('1002');
   await findProcess('1001');
   const group = `/sys/fs/cgroup/unified${s.cgroup}`;
@@ -318,7 +325,7 @@ t.test(
     const nob = await running(d, 'nob');
     t.equal(procStatus(nob.pid, 'Uid').split('\t')[0], '65534');
     t.equal(nob.cgroup, null);
-    const escape = await running(d, 'escape');
+    const escape = await running(d, 'escape', 'sh');
     const escaped = await findProcess('1778');
     const st = readStat(escaped);
     await d.client.stop('escape');
