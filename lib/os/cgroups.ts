@@ -17,6 +17,7 @@ import {
   members,
   removeTree,
 } from './cgroup-layout.js';
+import { TEST_GROUP, serviceGroupDir } from './cgroup-tree.js';
 import { readStat } from './procfs.js';
 
 /** Who is in a service's group and what it uses, read at one instant. */
@@ -35,7 +36,7 @@ export interface GroupUsage {
   readonly oomKills: number | null;
 }
 
-const TEST = 'test';
+const TEST = TEST_GROUP;
 
 const read = (file: string): string | null => {
   try {
@@ -62,7 +63,7 @@ export class ServiceGroup {
     private readonly layout: Layout & { readonly tracking: Hierarchy },
     readonly name: string,
   ) {
-    this.dir = join(layout.tracking.root, name);
+    this.dir = serviceGroupDir(layout.tracking.root, name);
   }
 
   /** The group as /proc/PID/cgroup shows it. */

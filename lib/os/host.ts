@@ -6,6 +6,7 @@
 import type { Host } from '../core/host.js';
 import { detectLayout, unenforceable } from './cgroup-layout.js';
 import { Cgroups } from './cgroups.js';
+import { daemonGroupName } from './cgroup-tree.js';
 import { daemonId } from './markers.js';
 import type { Native } from './native.js';
 
@@ -18,7 +19,7 @@ export interface HostSetup {
 }
 
 /** The daemon's cgroups are made under sminitd's own: `sminit.PID.START` (its daemon id). */
-export function setupHost(native: Native | null, cgroupName = `sminit.${daemonId()}`): HostSetup {
+export function setupHost(native: Native | null, cgroupName = daemonGroupName(daemonId())): HostSetup {
   const layout = detectLayout(cgroupName);
   const tracking = layout.tracking;
   const cgroups = tracking === null ? null : new Cgroups({ ...layout, tracking });

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, RpcError } from '../../lib/client/client.js';
 import { findByEnv, processTable, readStat } from '../../lib/os/procfs.js';
 import { cgroupMounts, ownGroups, removeTree } from '../../lib/os/cgroup-layout.js';
+import { daemonOfGroup } from '../../lib/os/cgroup-tree.js';
 import { signalAll } from '../../lib/os/kill.js';
 import { DAEMON_VAR, daemonId } from '../../lib/os/markers.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
@@ -163,8 +164,9 @@ export function removeDaemonCgroups(startTime: number): void {
     } catch {
       continue;
     }
-    const mine = new RegExp(`^sminit\\.\\d+\\.${startTime}(-\\d+)?$`);
-    for (const n of names) if (mine.test(n)) removeTree(join(parent, n), true);
+    for (const n of names) {
+      if (daemonOfGroup(n)?.startTime === startTime) removeTree(join(parent, n), true);
+    }
   }
 }
 
