@@ -336,3 +336,20 @@ t.test(
     t.equal(escape.cgroup, null);
   },
 );
+
+t.test('a sminitd that is not root refuses a service as another user', async (t) => {
+  const d = await startDaemon(
+    t,
+    { canary: 'exec: sleep 1000\n', other: 'exec: sleep 1000\nuser: root\n' },
+    [],
+    { user: 65534 },
+  );
+  await running(d, 'canary');
+  await waitFor('the refusal', () => d.stderr().includes('other.yaml'));
+  t.match(
+    d.stderr(),
+    `${join(d.dir, 'other.yaml')}:2:7: user: sminitd runs as uid 65534, and only root may run a service as another user or group`,
+  );
+  t.notOk(Object.hasOwn(await d.client.list(), 'other'), 'not tracked');
+  t.match(d.stderr(), 'tracking services by process group and marker');
+});
