@@ -19,7 +19,10 @@ export interface HostSetup {
 }
 
 /** The daemon's cgroups are made under sminitd's own: `sminit.PID.START` (its daemon id). */
-export function setupHost(native: Native | null, cgroupName = daemonGroupName(daemonId())): HostSetup {
+export function setupHost(
+  native: Native | null,
+  cgroupName = daemonGroupName(daemonId()),
+): HostSetup {
   const layout = detectLayout(cgroupName);
   const tracking = layout.tracking;
   const cgroups = tracking === null ? null : new Cgroups({ ...layout, tracking });
