@@ -36,7 +36,12 @@ const verb = (
 
 export const VERBS: readonly VerbSpec[] = [
   verb('list', 'list', 'every service: state, ready or not, pid, uptime, restarts'),
-  verb('status', 'status <name>', 'one service in detail: probes, notify, limits, schedule', 1),
+  verb(
+    'status',
+    'status <name>',
+    'one service in detail: probes, notify, limits, schedule, user, cgroup',
+    1,
+  ),
   verb('start', 'start <name>', 'start a service (once its dependencies are up)', 1),
   verb('stop', 'stop <name>', 'stop a service and wait until its processes are gone', 1),
   verb(
@@ -63,7 +68,12 @@ export const VERBS: readonly VerbSpec[] = [
     0,
     Infinity,
   ),
-  verb('stats', 'stats <name>', 'memory and CPU of the service and its processes', 1),
+  verb(
+    'stats',
+    'stats <name>',
+    'memory and CPU of the service and its processes (its whole cgroup)',
+    1,
+  ),
   verb(
     'check',
     'check [dir|file]',
