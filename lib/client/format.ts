@@ -116,6 +116,7 @@ export function formatStatus(
 }
 
 const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
+const count = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
 
 /** Who it runs as, its cgroup and what that holds, its limits: only the lines that say something. */
 function boxLines(s: ServiceStatus): string[] {
@@ -129,7 +130,7 @@ function boxLines(s: ServiceStatus): string[] {
   const g = s.usage;
   if (g) {
     lines.push(
-      `usage:     ${g.processes} processes, ${g.tasks} tasks, ${mib(g.memory_usage)}, CPU ${(g.cpu_time_ms / 1000).toFixed(2)} s`,
+      `usage:     ${count(g.processes, 'process', 'processes')}, ${count(g.tasks, 'task', 'tasks')}, ${mib(g.memory_usage)}, CPU ${(g.cpu_time_ms / 1000).toFixed(2)} s`,
     );
   }
   const limits = limitsText(s.limits);
@@ -248,5 +249,5 @@ export function formatStats(s: ServiceStats): string {
     `${g.cpu_usage}%`,
   ]);
   const oom = g.oom_kills ? `, ${g.oom_kills} OOM kills` : '';
-  return `${s.name}\n${table(rows)}\n${g.path}: ${g.processes} processes, ${g.tasks} tasks${oom}`;
+  return `${s.name}\n${table(rows)}\n${g.path}: ${count(g.processes, 'process', 'processes')}, ${count(g.tasks, 'task', 'tasks')}${oom}`;
 }
