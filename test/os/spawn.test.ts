@@ -126,6 +126,11 @@ t.test('a program moved to another directory of PATH is found again on restart',
     mover: `exec: sminit-test-mover\nrestart_delay: 10ms\nenv:\n  PATH: ${first}:${second}:/usr/bin:/bin\n`,
   });
   const one = await d.waitStatus('mover', (s) => s.status === 'running', 'first run');
+  // Running means spawned, not yet spoken: kill it before its echo and the line is never written.
+  await waitFor('the first run to speak', async () => {
+    const { lines } = await d.client.readLogs({ names: ['mover'] });
+    return lines.some((l) => l.stream === 'stdout');
+  });
   renameSync(join(first, 'sminit-test-mover'), join(second, 'sminit-test-mover'));
   process.kill(one.pid, 'SIGKILL');
   await d.waitStatus('mover', (s) => s.status === 'running' && s.pid !== one.pid, 'second run');

@@ -210,11 +210,12 @@ t.test('notify: systemd with systemd-notify --ready and STATUS=', async (t) => {
   t.equal(db.notify?.status, 'serving');
   await waitEvent(d, 'db', /^ready: READY=1$/);
   // systemd-notify waits until its barrier descriptor is closed; sminitd closes it at once.
-  const { lines } = await d.client.readLogs({ names: ['db'], stream: 'stdout' });
-  t.ok(
-    lines.some((l) => l.text === 'notify-exit 0'),
-    'systemd-notify exited 0 (no "Failed to invoke barrier")',
-  );
+  // Its exit line follows the barrier, so it may come after the ready event: wait for it.
+  const said = await waitFor('systemd-notify to exit', async () => {
+    const { lines } = await d.client.readLogs({ names: ['db'], stream: 'stdout' });
+    return lines.find((l) => l.text.startsWith('notify-exit'))?.text ?? null;
+  });
+  t.equal(said, 'notify-exit 0', 'systemd-notify exited 0 (no "Failed to invoke barrier")');
 });
 
 t.test('a datagram from a stranger is ignored and logged once', async (t) => {
