@@ -9,6 +9,10 @@ set -eu
 NEEDS='
 socat socat
 systemd-notify systemd
+setpriv util-linux
+prlimit util-linux
+unshare util-linux
+perl perl-base
 '
 
 missing=''
