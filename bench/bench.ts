@@ -696,8 +696,8 @@ async function steady(o: Options, root: string): Promise<void> {
 
 /**
  * One more service, with the keys that need the wrapper: another user, a
- * cgroup limit, an rlimit (set while the wrapper waits). Where sminitd has
- * no cgroups the limit is refused, so it is left out there.
+ * cgroup limit, an rlimit (set while the wrapper waits). Where sminitd
+ * cannot enforce the limit the file is refused, and it goes without.
  */
 async function boxedService(d: Daemon, dir: string): Promise<void> {
   const lines = [
@@ -706,10 +706,14 @@ async function boxedService(d: Daemon, dir: string): Promise<void> {
     'user: nobody',
     'rlimits: {nofile: 4096}',
   ];
-  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(' - cgroup '))
-    lines.push('memory_max: 256M');
-  writeFileSync(join(dir, 'boxed.yaml'), lines.join('\n') + '\n');
-  await d.client.monitor('boxed');
+  const file = join(dir, 'boxed.yaml');
+  writeFileSync(file, [...lines, 'memory_max: 256M'].join('\n') + '\n');
+  try {
+    await d.client.monitor('boxed');
+  } catch {
+    writeFileSync(file, lines.join('\n') + '\n');
+    await d.client.monitor('boxed');
+  }
   const t0 = performance.now();
   while ((await d.client.status('boxed')).status !== 'running') {
     if (performance.now() - t0 > 10_000) throw new Error('boxed did not start');
