@@ -1,8 +1,9 @@
 // service_stats: memory and CPU of a service's process and each other
-// process of it, measured over a short window; where the service has a
-// cgroup, its processes are exactly the group's members (whatever left the
-// process tree) and the totals are the group's own counts. Runs outside the
-// manager's queue, so measuring never holds up another request.
+// process of it, measured over a short window, in zinit's shape; where the
+// service has a cgroup, its processes are exactly the group's members
+// (whatever left the process tree), and status gets the group's own totals
+// (groupUsage). Runs outside the manager's queue, so measuring never holds
+// up another request.
 
 import { Errors } from '../core/errors.js';
 import type { GroupUsage, ServiceBox } from '../supervise/seam.js';
@@ -30,17 +31,7 @@ export async function serviceStats(
   const measured = perProcess(pids, before, after);
   const main = measured.find((m) => m.pid === pid);
   if (!main) throw Errors.notRunning(name);
-  const children = measured.filter((m) => m.pid !== pid);
-  const last = first && box ? box.usage() : null;
-  const group =
-    first && last
-      ? {
-          path: last.path,
-          ...(await usageWire(last, after)),
-          cpu_usage: percent((last.cpuUsec - first.cpuUsec) / 1000),
-        }
-      : null;
-  return { name, ...main, children, group };
+  return { name, ...main, children: measured.filter((m) => m.pid !== pid) };
 }
 
 function perProcess(pids: readonly number[], before: Sample[], after: Sample[]): ProcessStats[] {
@@ -62,10 +53,10 @@ function percent(ms: number): number {
 }
 
 /** What the group holds, memory from the controller or else summed over its processes. */
-async function usageWire(u: GroupUsage, samples?: readonly Sample[]): Promise<GroupUsageWire> {
+async function usageWire(u: GroupUsage): Promise<GroupUsageWire> {
   let memory = u.memoryBytes;
   if (memory === null) {
-    const read = samples ?? (await Promise.all(u.pids.map(processStats)));
+    const read = await Promise.all(u.pids.map(processStats));
     memory = read.reduce((sum, s) => sum + (s?.rssBytes ?? 0), 0);
   }
   return {

@@ -174,8 +174,6 @@ export interface ServiceStats extends ProcessStats {
   readonly name: string;
   /** The other processes: every member of its cgroup, or the main process's descendants without one. */
   readonly children: readonly ProcessStats[];
-  /** The whole tree, from its cgroup: null where it has none. */
-  readonly group: (GroupUsageWire & { readonly path: string; readonly cpu_usage: number }) | null;
 }
 
 export interface MethodMap {
@@ -568,7 +566,6 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     name: str,
     ...processStats,
     children: { type: 'array', items: { $ref: '#/components/schemas/ProcessStats' } },
-    group: nullable(object({ path: str, ...groupUsage, cpu_usage: processStats.cpu_usage })),
   }),
   LogLine: object(
     {

@@ -241,13 +241,5 @@ export function formatStats(s: ServiceStats): string {
     [String(s.pid), mib(s.memory_usage), `${s.cpu_usage}%`],
   ];
   for (const c of s.children) rows.push([`  ${c.pid}`, mib(c.memory_usage), `${c.cpu_usage}%`]);
-  const g = s.group;
-  if (g === null) return `${s.name}\n${table(rows)}`;
-  rows.push([
-    'cgroup',
-    mib(g.memory_usage) + (g.memory_source === 'cgroup' ? '' : ' (sum)'),
-    `${g.cpu_usage}%`,
-  ]);
-  const oom = g.oom_kills ? `, ${g.oom_kills} OOM kills` : '';
-  return `${s.name}\n${table(rows)}\n${g.path}: ${count(g.processes, 'process', 'processes')}, ${count(g.tasks, 'task', 'tasks')}${oom}`;
+  return `${s.name}\n${table(rows)}`;
 }

@@ -744,7 +744,13 @@ export class ServiceWorker {
    */
   private async emptyBox(box: ServiceBox, pgid: number, killAt: number): Promise<void> {
     if (!box.populated()) return;
-    box.signalOutside(pgid, this.def.stopSignal);
+    const outside = box.signalOutside(pgid, this.def.stopSignal);
+    if (outside > 0) {
+      const what = `${outside} process${outside === 1 ? '' : 'es'}`;
+      this.emit(
+        `${this.def.stopSignal} to ${what} of cgroup ${box.path} outside its process group`,
+      );
+    }
     if (await box.whenEmpty(killAt)) return;
     const n = box.kill();
     if (n > 0) {

@@ -35,13 +35,16 @@ const running = async (d: Daemon, name: string, comm = 'sleep') => {
   return s;
 };
 
-/** The pid of the process running `comm` with this argument, once there is one. */
+/**
+ * The pid of the `sleep` with this argument, once there is one: by then
+ * whatever ran before it in that process (`setsid`, `env -i`) is done.
+ */
 const findProcess = (arg: string): Promise<number> =>
-  waitFor(`a process with argument ${arg}`, async () => {
+  waitFor(`a sleep with argument ${arg}`, async () => {
     for (const p of await processTable()) {
       try {
-        if (readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').split('\0').includes(arg))
-          return p.pid;
+        const argv = readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').split('\0');
+        if (argv.includes(arg) && readStat(p.pid)?.comm === 'sleep') return p.pid;
       } catch {
         // Gone meanwhile.
       }
@@ -258,9 +261,10 @@ t.test('pids_max stops a fork loop', async (t) => {
     return lines.find((l) => /fork/i.test(l.text));
   });
   t.match(log.text, /fork/i);
-  const stats = await d.client.stats('forky');
-  t.ok(stats.group !== null && stats.group.tasks <= 12, `at most 12 tasks (${stats.group?.tasks})`);
-  t.ok((stats.group?.processes ?? 0) >= 10, 'up to the limit');
+  const usage = (await d.status('forky')).usage;
+  t.ok(usage && usage.tasks <= 12, `at most 12 tasks (${usage?.tasks})`);
+  t.ok((usage?.processes ?? 0) >= 10, 'up to the limit');
+  t.ok((await d.client.stats('forky')).children.length >= 9, 'stats list them all');
   await d.client.stop('forky');
   t.equal((await d.status('forky')).status, 'stopped');
   t.equal(readStat(s.pid), null);
@@ -287,11 +291,11 @@ t.test('stats count every process of the group, exactly', async (t) => {
     stats.children.some((c) => c.pid === away),
     'the one that left the tree is counted',
   );
-  t.match(stats.group, { path: s.cgroup, processes: 4, memory_source: 'processes' });
-  t.ok((stats.group?.tasks ?? 0) >= 4);
-  t.ok((stats.group?.memory_usage ?? 0) > 0);
-  const status = await d.status('tree');
-  t.match(status.usage, { processes: 4 });
+  const usage = (await d.status('tree')).usage;
+  t.match(usage, { processes: 4, memory_source: 'processes' }, 'status has the group’s totals');
+  t.ok((usage?.tasks ?? 0) >= 4);
+  t.ok((usage?.memory_usage ?? 0) > 0);
+  t.match((await d.cli('status', 'tree')).stdout, /usage: {5}4 processes, \d+ tasks, [\d.]+ MiB/);
 });
 
 t.test(
