@@ -16,12 +16,14 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../lib/client/client.js';
+import { PEERS, type Peer, type PeerRun, childrenOf, installed } from './peers.js';
 import { clockTicks, findByEnv, processTable } from '../lib/os/procfs.js';
 import { signalAll } from '../lib/os/kill.js';
 import { DAEMON_VAR, daemonId } from '../lib/os/markers.js';
@@ -36,7 +38,19 @@ const FLOOR_VAR = 'SMINIT_BENCH_FLOOR';
 
 // --- options -------------------------------------------------------------------
 
-const SECTIONS = ['floor', 'cold', 'footprint', 'idle', 'respawn', 'control', 'stop'] as const;
+const SECTIONS = [
+  'floor',
+  'cold',
+  'footprint',
+  'idle',
+  'respawn',
+  'control',
+  'reload',
+  'stopall',
+  'stop',
+  'follow',
+  'peers',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -100,11 +114,12 @@ function parseOptions(argv: readonly string[]): Options {
   return {
     ns: ns ?? (quick ? [10] : [100, 1000]),
     quick,
-    only: only ?? new Set(SECTIONS),
+    // The peers take minutes and are not the smoke run's business.
+    only: only ?? new Set(quick ? SECTIONS.filter((x) => x !== 'peers') : SECTIONS),
     json,
     reps: reps ?? (quick ? 2 : 5),
     idleMs: (idle ?? (quick ? 1 : 20)) * 1000,
-    settleMs: quick ? 300 : 3000,
+    settleMs: quick ? 300 : 5000,
     respawns: quick ? 5 : 20,
     cliRuns: quick ? 3 : 50,
     rawRuns: quick ? 20 : 1000,
@@ -207,7 +222,7 @@ function printTable(): void {
     rows.push([
       f.label,
       f.n === null ? '' : String(f.n),
-      `${fmt(f.value)} ${f.unit}`,
+      f.samples.length === 0 ? f.unit : `${fmt(f.value)} ${f.unit}`,
       f.floor ? (figures.find((x) => x.id === f.floor)?.label ?? f.floor) : '',
       f.ratio !== undefined ? `${f.ratio.toFixed(2)}×` : '',
       f.target ?? '',
@@ -449,25 +464,6 @@ function counters(pid: number): Counters {
   };
 }
 
-/**
- * Wait until the daemon's main thread has not run for `quietMs` (or a
- * minute has passed): after a start of many services V8 goes on collecting
- * start-up garbage for a while, which is not what an idle window measures.
- */
-async function settle(pid: number, quietMs: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  let last = counters(pid).mainSlices;
-  let quietSince = Date.now();
-  while (Date.now() < deadline && Date.now() - quietSince < quietMs) {
-    await delay(100);
-    const now = counters(pid).mainSlices;
-    if (now !== last) {
-      last = now;
-      quietSince = Date.now();
-    }
-  }
-}
-
 // --- sections --------------------------------------------------------------------
 
 async function floors(o: Options, root: string): Promise<void> {
@@ -623,8 +619,9 @@ async function steady(o: Options, root: string): Promise<void> {
   writeServices(dir, n, 'steady');
   const d = await startDaemon(dir, join(root, 'steady.sock'), join(root, 'daemon.log'));
   try {
-    await allRunning(d, n, o.quick ? 10 : 50);
-    await settle(d.pid, o.settleMs);
+    const up = await allRunning(d, n, o.quick ? 10 : 50);
+    // The window starts this long after the last service is up, whatever the daemon does meanwhile.
+    await delay(Math.max(0, up + o.settleMs - now()));
     if (want('footprint') || want('idle')) {
       const before = counters(d.pid);
       const rssStart = kib(procStatus(d.pid).VmRSS) / 1024;
@@ -633,10 +630,14 @@ async function steady(o: Options, root: string): Promise<void> {
       const st = procStatus(d.pid);
       if (want('footprint')) {
         record(`rss.${n}`, 'daemon RSS, idle', n, 'MiB', [kib(st.VmRSS) / 1024], {
-          target: { max: 96 },
+          target: { max: 64 },
         });
         record(`rss_start.${n}`, 'daemon RSS, just started', n, 'MiB', [rssStart]);
-        record(`rss_peak.${n}`, 'daemon RSS, peak', n, 'MiB', [kib(st.VmHWM) / 1024]);
+        record(`rss_peak.${n}`, 'daemon RSS, peak', n, 'MiB', [kib(st.VmHWM) / 1024], {
+          target: { max: 96 },
+        });
+        // As the peers' memory is read: PSS.
+        record(`pss.${n}`, 'daemon memory (PSS) idle', n, 'MiB', [countersOf([d.pid]).rssMiB]);
       }
       if (want('idle')) {
         const s = o.idleMs / 1000;
@@ -669,7 +670,7 @@ async function steady(o: Options, root: string): Promise<void> {
     if (want('respawn')) {
       const samples: number[] = [];
       for (let i = 0; i < o.respawns; i++) samples.push(await respawnOnce(d, `s${i % n}`));
-      record(`respawn.${n}`, 'respawn after kill -9', n, 'ms', samples, { target: { max: 3 } });
+      record(`respawn.${n}`, 'respawn after kill -9', n, 'ms', samples, { target: { max: 1.5 } });
       const boxed: number[] = [];
       await boxedService(d, dir);
       for (let i = 0; i < o.respawns; i++) boxed.push(await respawnOnce(d, 'boxed'));
@@ -682,6 +683,18 @@ async function steady(o: Options, root: string): Promise<void> {
       );
     }
     if (want('control')) await control(o, d, n);
+    if (want('stop')) {
+      record(
+        `stop_batch.${n}`,
+        'stop all in one request (last process gone)',
+        n,
+        'ms',
+        [await stopInOneRequest(d, n)],
+        { floor: `floor.c.${n}`, target: { max: 150 } },
+      );
+    }
+    if (want('reload')) await reloadUnchanged(o, d, n);
+    if (want('stopall')) await stopAllServices(o, d, n);
   } finally {
     const s = await stopDaemon(d);
     if (want('stop') && !want('cold')) {
@@ -721,6 +734,124 @@ async function boxedService(d: Daemon, dir: string): Promise<void> {
   }
 }
 
+/**
+ * One JSON-RPC batch of `service_stop` for every service, on one connection:
+ * sent → none of their processes left.
+ */
+async function stopInOneRequest(d: Daemon, n: number): Promise<number> {
+  const pids = (await d.client.listFull()).map((s) => s.pid).filter((p) => p > 0);
+  const batch = Array.from({ length: n }, (_, i) => ({
+    jsonrpc: '2.0',
+    id: i,
+    method: 'service_stop',
+    params: { name: `s${i}` },
+  }));
+  const s = connect(d.socket);
+  await new Promise((r) => s.once('connect', r));
+  s.resume();
+  const t0 = performance.now();
+  s.write(JSON.stringify(batch) + '\n');
+  let left = pids;
+  const deadline = t0 + 60_000;
+  while (left.length > 0 && performance.now() < deadline) {
+    await delay(1);
+    left = left.filter(alive);
+  }
+  const ms = performance.now() - t0;
+  // Up again for what follows (the daemon's own stop).
+  const starts = batch.map((r) => ({ ...r, method: 'service_start' }));
+  s.write(JSON.stringify(starts) + '\n');
+  await allRunning(d, n, 50);
+  s.destroy();
+  return left.length === 0 ? ms : NaN;
+}
+
+const BURST_LINES = 200_000;
+const BURST = `seq 100000 ${100_000 + BURST_LINES - 1}`;
+
+/** Lines a second that `cmd` (with `args`) prints, counted until the burst's last line. */
+function linesPerSecond(
+  cmd: string,
+  args: readonly string[],
+  ready: RegExp | null,
+  go: () => Promise<void>,
+): Promise<{ perSecond: number; lines: number }> {
+  return new Promise((resolvePromise, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let lines = 0;
+    let t0 = 0;
+    let pending = '';
+    const last = String(100_000 + BURST_LINES - 1);
+    const start = (): void => {
+      t0 = performance.now();
+      void go().catch(reject);
+    };
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (chunk: string) => {
+      const text = pending + chunk;
+      const cut = text.lastIndexOf('\n') + 1;
+      pending = text.slice(cut);
+      const whole = text.slice(0, cut);
+      if (t0 === 0) {
+        if (ready?.test(whole)) start();
+        return;
+      }
+      for (let i = whole.indexOf('\n'); i !== -1; i = whole.indexOf('\n', i + 1)) lines++;
+      if (whole.includes(last)) {
+        const ms = performance.now() - t0;
+        p.kill('SIGINT');
+        resolvePromise({ perSecond: (BURST_LINES * 1000) / ms, lines });
+      }
+    });
+    p.once('error', reject);
+    if (!ready) start();
+  });
+}
+
+/**
+ * `sminit log NAME` into a pipe while the service writes a burst of short
+ * lines (`seq`, in the default ring), against the same burst straight into a pipe.
+ */
+async function follow(o: Options, root: string): Promise<void> {
+  process.stderr.write('follow\n');
+  const dir = join(root, 'follow');
+  mkdirSync(dir, { recursive: true });
+  const fifo = join(root, 'follow.go');
+  const floor: number[] = [];
+  const cli: number[] = [];
+  let lost = 0;
+  for (let r = 0; r < (o.quick ? 1 : 3); r++) {
+    floor.push((await linesPerSecond('sh', ['-c', BURST], null, async () => undefined)).perSecond);
+    execFileSync('mkfifo', [fifo]);
+    writeFileSync(
+      join(dir, 'burst.yaml'),
+      `exec: sh -c 'read x < ${fifo}; ${BURST}'\nrestart: never\n`,
+    );
+    const d = await startDaemon(dir, join(root, 'follow.sock'), join(root, 'daemon.log'));
+    try {
+      const got = await linesPerSecond(
+        process.execPath,
+        [SMINIT, '-s', d.socket, 'log', 'burst'],
+        / burst: started: pid /,
+        () => writeFile(fifo, 'go\n'),
+      );
+      cli.push(got.perSecond);
+      // Lines past the burst's own (its exit) are not lost ones.
+      lost += Math.max(0, BURST_LINES - got.lines);
+    } finally {
+      await stopDaemon(d);
+      rmSync(fifo, { force: true });
+    }
+  }
+  record('follow.floor', 'the burst straight into a pipe', null, 'lines/s', floor);
+  record('follow.cli', 'follow lines/s (`sminit log NAME` into a pipe)', null, 'lines/s', cli, {
+    floor: 'follow.floor',
+  });
+  record('follow.lost', `follow: lines lost of ${BURST_LINES}, all runs`, null, '', [lost], {
+    target: { max: 0 },
+  });
+}
+
 async function respawnOnce(d: Daemon, name: string): Promise<number> {
   const before = await d.client.status(name);
   if (before.status !== 'running') throw new Error(`${name} is ${before.status}, not running`);
@@ -744,20 +875,66 @@ async function respawnOnce(d: Daemon, name: string): Promise<number> {
   }
 }
 
+/** What must not change across a no-op reload: each service's pid and when its state began. */
+async function identities(d: Daemon): Promise<string> {
+  return JSON.stringify((await d.client.listFull()).map((s) => [s.name, s.pid, s.since]));
+}
+
+/** `system_reload` of N files none of which changed: it must change nothing, fast. */
+async function reloadUnchanged(o: Options, d: Daemon, n: number): Promise<void> {
+  const samples: number[] = [];
+  for (let r = 0; r < o.reps; r++) {
+    const before = await identities(d);
+    const t0 = performance.now();
+    const res = await d.client.reload();
+    samples.push(performance.now() - t0);
+    const acted = res.changes.filter((c) => c.action !== 'none');
+    if (acted.length > 0 || res.unchanged !== n)
+      throw new Error(`a reload of unchanged files planned ${acted.length} changes`);
+    if ((await identities(d)) !== before) throw new Error('a no-op reload changed a service');
+  }
+  record(`reload.noop.${n}`, 'reload, every file unchanged (no-op)', n, 'ms', samples, {
+    target: { max: 300 },
+  });
+}
+
+/** `stop --all` in one request: answered once every process is gone; then all started again. */
+async function stopAllServices(o: Options, d: Daemon, n: number): Promise<void> {
+  const t0 = performance.now();
+  const res = await d.client.many('stop', { all: true });
+  const ms = performance.now() - t0;
+  if (res.failed.length > 0 || res.results.length !== n)
+    throw new Error(`stop --all: ${res.failed.length} failed of ${res.results.length}`);
+  record(`stopall.${n}`, '`stop --all` in one request (processes gone)', n, 'ms', [ms], {
+    target: { max: 300 },
+  });
+  // The daemon's own stop (the `stop` section) is measured with everything running.
+  await d.client.many('start', { all: true });
+  await allRunning(d, n, o.quick ? 10 : 50);
+}
+
 async function control(o: Options, d: Daemon, n: number): Promise<void> {
   const name = `s${n - 1}`;
   const cli: number[] = [];
   const bare: number[] = [];
+  // Both in a clean environment (env -i PATH=$PATH): what this machine's own
+  // variables add to every node start (a CA bundle) is no user's.
+  const clean = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   for (let r = 0; r < o.cliRuns; r++) {
-    bare.push((await run(process.execPath, ['-e', '0'], 10_000)).ms);
-    const res = await run(process.execPath, [SMINIT, '-s', d.socket, 'status', name], 10_000);
+    bare.push((await run(process.execPath, ['-e', '0'], 10_000, clean)).ms);
+    const res = await run(
+      process.execPath,
+      [SMINIT, '-s', d.socket, 'status', name],
+      10_000,
+      clean,
+    );
     if (res.code !== 0) throw new Error(`sminit status ${name} exited ${res.code}`);
     cli.push(res.ms);
   }
-  record('control.cli', '`sminit status NAME` round trip', n, 'ms', cli, {
+  record('control.cli', '`sminit status NAME` round trip (clean env)', n, 'ms', cli, {
     floor: 'floor.node_start',
     paired: bare,
-    target: { max: 70 },
+    target: { ratioMax: 1.1 },
   });
   const line =
     JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'service_status', params: { name } }) + '\n';
@@ -774,6 +951,111 @@ async function control(o: Options, d: Daemon, n: number): Promise<void> {
     record(`control.rps.${c}`, `service_status, ${c} clients`, n, 'req/s', rounds, {
       ...(c === 16 ? { target: { min: 20000 } } : {}),
     });
+  }
+}
+
+// --- peers ---------------------------------------------------------------------
+
+/** counters() summed over several processes (a peer's supervisor is often many). */
+function countersOf(pids: readonly number[]): Counters & { rssMiB: number } {
+  const sum = { cpuMs: 0, switches: 0, mainSlices: 0, rssMiB: 0 };
+  for (const pid of pids) {
+    try {
+      const c = counters(pid);
+      sum.cpuMs += c.cpuMs;
+      sum.switches += c.switches;
+      sum.mainSlices += c.mainSlices;
+      // PSS: pages a peer's many processes share (libc, the interpreter) count once.
+      const pss = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      sum.rssMiB += Number(pss?.[1] ?? 0) / 1024;
+    } catch {
+      // A process that ended meanwhile.
+    }
+  }
+  return sum;
+}
+
+async function peerUp(r: PeerRun, n: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while ((await r.up()).length < n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} services up after 120 s`);
+    await delay(50);
+  }
+}
+
+/** kill -9 of one service → a new process in its place (a new child of the same parent). */
+async function peerRespawn(r: PeerRun): Promise<number> {
+  const victim = (await r.up())[0];
+  if (victim === undefined) throw new Error('no service up');
+  const parent = Number(readFileSync(`/proc/${victim}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+  const before = new Set(childrenOf(parent));
+  const t0 = performance.now();
+  process.kill(victim, 'SIGKILL');
+  const deadline = t0 + 10_000;
+  while (performance.now() < deadline) {
+    if (childrenOf(parent).some((p) => !before.has(p))) return performance.now() - t0;
+    await new Promise((res) => setImmediate(res));
+  }
+  return NaN;
+}
+
+async function peerStop(r: PeerRun): Promise<number> {
+  let left = await r.up();
+  const t0 = performance.now();
+  const done = r.stopAll();
+  const deadline = t0 + 120_000;
+  while (left.length > 0 && performance.now() < deadline) {
+    await delay(1);
+    left = left.filter(alive);
+  }
+  const ms = performance.now() - t0;
+  await done.catch(() => undefined);
+  return left.length === 0 ? ms : NaN;
+}
+
+/** One peer over N services, measured as sminit's steady state is. */
+async function peer(o: Options, root: string, p: Peer, n: number): Promise<void> {
+  const id = `peer.${p.name}`;
+  if (!installed(p)) return void record(`${id}.none`, p.name, n, 'not installed', []);
+  process.stderr.write(`peer ${p.version()}, N=${n}\n`);
+  const dir = join(root, `peer-${p.name}`);
+  mkdirSync(dir, { recursive: true });
+  const t0 = performance.now();
+  const r = p.start(dir, n);
+  try {
+    await peerUp(r, n);
+    record(
+      `${id}.cold`,
+      `${p.name}: cold start, flat (polled)`,
+      n,
+      'ms',
+      [performance.now() - t0],
+      {
+        floor: `floor.c.${n}`,
+      },
+    );
+    await delay(o.settleMs);
+    const before = countersOf(r.supervisors());
+    await delay(o.idleMs);
+    const after = countersOf(r.supervisors());
+    record(`${id}.rss`, `${p.name}: memory (PSS) idle, its processes`, n, 'MiB', [after.rssMiB]);
+    record(`${id}.idle.cpu`, `${p.name}: idle CPU over ${o.idleMs / 1000} s`, n, 'ms', [
+      after.cpuMs - before.cpuMs,
+    ]);
+    record(`${id}.idle.wakeups`, `${p.name}: idle wake-ups over ${o.idleMs / 1000} s`, n, '', [
+      after.switches - before.switches,
+    ]);
+    const respawns: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      respawns.push(await peerRespawn(r));
+      await delay(1100);
+    }
+    record(`${id}.respawn`, `${p.name}: respawn after kill -9`, n, 'ms', respawns);
+    record(`${id}.stop`, `${p.name}: stop all, ${p.stopHow}`, n, 'ms', [await peerStop(r)], {
+      floor: `floor.c.${n}`,
+    });
+  } finally {
+    await r.kill();
   }
 }
 
@@ -802,8 +1084,19 @@ async function main(): Promise<void> {
     const want = (s: Section): boolean => o.only.has(s);
     if (want('floor')) await floors(o, root);
     if (want('cold')) await cold(o, root, want('stop'));
-    if (['footprint', 'idle', 'respawn', 'control', 'stop'].some((s) => want(s as Section))) {
+    const steadySections = ['footprint', 'idle', 'respawn', 'control', 'reload', 'stopall', 'stop'];
+    if (steadySections.some((s) => want(s as Section))) {
       await steady(o, root);
+    }
+    if (want('follow')) await follow(o, root);
+    if (want('peers')) {
+      for (const p of PEERS) {
+        // A peer that fails is a row of the table, not the end of the run.
+        await peer(o, root, p, Math.max(...o.ns)).catch((err: unknown) => {
+          process.stderr.write(`bench: ${p.name}: ${String(err)}\n`);
+          record(`peer.${p.name}.failed`, `${p.name}: ${String(err)}`, null, 'failed', []);
+        });
+      }
     }
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);

@@ -3,8 +3,11 @@
 // domain errors (coded at the edge); knows nothing of JSON-RPC or connections.
 
 import { Errors } from '../core/errors.js';
+import type { Outcome, Selection } from '../supervise/manager.js';
+import { codeOf } from './errors.js';
+import { reloadResult } from './plan.js';
 import { toWire, zinitLine } from '../logs/render.js';
-import { type LogStore, sinceMs } from '../logs/ring.js';
+import { type LogEntry, type LogStore, sinceMs } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
 import { groupUsage, serviceStats } from './stats.js';
 import { toStatus, zinitList } from './status.js';
@@ -13,7 +16,10 @@ import {
   COMPONENT_SCHEMAS,
   METHODS,
   METHOD_NAMES,
+  type LogLine,
   type LogQuery,
+  type ManyParams,
+  type ManyResult,
   type MethodName,
   type Params,
   type Result,
@@ -51,10 +57,40 @@ export const READ_PAGE = 5000;
  * before it catches up are lost (and counted).
  */
 const FOLLOW_BACKLOG = 1024 * 1024;
+/**
+ * A batched log_line notification holds lines of about this much text at
+ * most, so a batch of long lines stays one reasonable message.
+ */
+export const NOTIFY_BATCH_BYTES = 256 * 1024;
+
+/** Entries as wire lines, cut into runs of at most NOTIFY_BATCH_BYTES of text each. */
+export function wireBatches(entries: readonly LogEntry[], send: (lines: LogLine[]) => void): void {
+  let batch: LogLine[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    const l = toWire(e);
+    const size = l.text.length + (l.bytes?.length ?? 0);
+    if (batch.length > 0 && bytes + size > NOTIFY_BATCH_BYTES) {
+      send(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(l);
+    bytes += size;
+  }
+  if (batch.length > 0) send(batch);
+}
 
 /** Every method's handler. */
 export function handlers(c: HandlerContext): Handlers {
-  return { ...services(c), ...serviceFiles(c), ...system(c), ...zinitStream(c), ...sminitLogs(c) };
+  return {
+    ...services(c),
+    ...manyServices(c),
+    ...serviceFiles(c),
+    ...system(c),
+    ...zinitStream(c),
+    ...sminitLogs(c),
+  };
 }
 
 const services = ({ manager: m, audit }: HandlerContext) =>
@@ -76,6 +112,51 @@ const services = ({ manager: m, audit }: HandlerContext) =>
     service_forget: (p, s) => (audit(s, `forget ${p.name}`), m.forget(p.name)),
     service_kill: (p, s) => (audit(s, `kill ${p.name} ${p.signal}`), m.kill(p.name, p.signal)),
     service_stats: async (p) => serviceStats(p.name, await m.pidOf(p.name), await m.boxOf(p.name)),
+  }) satisfies Partial<Handlers>;
+
+/** What a request over many names, for the audit line. */
+function named(p: ManyParams): string {
+  return [...(p.names ?? []), ...(p.patterns ?? []), ...(p.all ? ['--all'] : [])].join(' ');
+}
+
+function selection(p: ManyParams): Selection {
+  return {
+    ...(p.names ? { names: p.names } : {}),
+    ...(p.patterns ? { patterns: p.patterns } : {}),
+    ...(p.all !== undefined ? { all: p.all } : {}),
+  };
+}
+
+async function many(outcomes: Promise<Outcome[]>): Promise<ManyResult> {
+  const results = (await outcomes).map((o) => ({
+    name: o.name,
+    ok: o.error === null,
+    ...(o.error ? { error: { code: codeOf(o.error), message: o.error.message } } : {}),
+    ...(o.view ? { status: toStatus(o.view) } : {}),
+  }));
+  return { results, failed: results.filter((r) => !r.ok).map((r) => r.name) };
+}
+
+/** Verbs over many services, one request each, and replicas. */
+const manyServices = ({ manager: m, audit }: HandlerContext) =>
+  ({
+    services_start: (p, s) => (audit(s, `start ${named(p)}`), many(m.startMany(selection(p)))),
+    services_stop: (p, s) => (audit(s, `stop ${named(p)}`), many(m.stopMany(selection(p)))),
+    services_restart: (p, s) => (
+      audit(s, `restart ${named(p)}`),
+      many(m.restartMany(selection(p), p.timeout))
+    ),
+    services_kill: (p, s) => {
+      const signal = p.signal ?? 'SIGTERM';
+      audit(s, `kill ${named(p)} ${signal}`);
+      return many(m.killMany(selection(p), signal));
+    },
+    services_forget: (p, s) => (audit(s, `forget ${named(p)}`), many(m.forgetMany(selection(p)))),
+    services_status: (p) => many(m.statusMany(selection(p))),
+    service_scale: (p, s) => (
+      audit(s, `scale ${p.name} ${p.replicas}`),
+      m.scale(p.name, p.replicas)
+    ),
   }) satisfies Partial<Handlers>;
 
 const serviceFiles = ({ manager: m, audit }: HandlerContext) =>
@@ -101,6 +182,12 @@ const system = ({ manager: m, audit, http, onShutdown }: HandlerContext) => {
       audit(s, 'stop http server');
       await http().stop();
       return null;
+    },
+    system_reload: async (p, s) => {
+      const dry = p.dry_run === true;
+      audit(s, dry ? 'reload --dry-run' : 'reload');
+      const { plan, applied } = await m.reload(dry);
+      return reloadResult(plan, applied);
     },
     system_shutdown: async (_p, s) => shutdown(s, false),
     system_reboot: async (_p, s) => shutdown(s, true),
@@ -133,8 +220,12 @@ const zinitStream = ({ manager: m, logs, subscribe }: HandlerContext) =>
       return subscribe(s, 'stream_subscribeLogs', (id) => {
         const send = (result: string): void =>
           s.notify('stream_subscribeLogs', { subscription: id, result });
+        const line = (e: LogEntry): void => send(zinitLine(e));
+        // One notification a line, as zinit's clients expect; the connection
+        // writes a batch's worth of them in one go.
         return logs.follow(q, {
-          line: (e) => send(zinitLine(e)),
+          line,
+          lines: (entries) => entries.forEach(line),
           dropped: (n) => send(`[-] sminitd: -- ${n} lines dropped --`),
           congested: () => s.backlog() > FOLLOW_BACKLOG,
         });
@@ -159,13 +250,21 @@ const sminitLogs = ({ logs, subscribe }: HandlerContext) =>
     },
     log_follow: async (p, s) => {
       checkSince(p);
-      return subscribe(s, 'log_follow', (id) =>
-        logs.follow(p, {
-          line: (e) => s.notify('log_line', { subscription: id, line: toWire(e) }),
+      const { batch, ...q } = p;
+      return subscribe(s, 'log_follow', (id) => {
+        const line = (e: LogEntry): void =>
+          s.notify('log_line', { subscription: id, line: toWire(e) });
+        const lines = (entries: readonly LogEntry[]): void =>
+          batch
+            ? wireBatches(entries, (ls) => s.notify('log_line', { subscription: id, lines: ls }))
+            : entries.forEach(line);
+        return logs.follow(q, {
+          line,
+          lines,
           dropped: (n) => s.notify('log_line', { subscription: id, dropped: n }),
           congested: () => s.backlog() > FOLLOW_BACKLOG,
-        }),
-      );
+        });
+      });
     },
   }) satisfies Partial<Handlers>;
 

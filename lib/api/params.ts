@@ -4,7 +4,7 @@
 
 import { Errors, type SminitError } from '../core/errors.js';
 import { describeSchema, isRecord, matchesSchema } from '../core/jsontype.js';
-import { checkName } from '../core/names.js';
+import { checkName, patternError } from '../core/names.js';
 import { METHODS, type MethodName } from './wire.js';
 
 type ParamSpecs = (typeof METHODS)[MethodName]['params'];
@@ -53,6 +53,11 @@ function byName(method: MethodName, spec: ParamSpecs, raw: unknown): Record<stri
 function checkNames(param: string, v: unknown): void {
   const names = param === 'name' || param === 'filter' ? [v] : param === 'names' ? v : [];
   for (const n of names as unknown[]) checkName(n);
+  if (param !== 'patterns') return;
+  for (const p of v as string[]) {
+    const why = patternError(p);
+    if (why !== null) throw Errors.badParams(why);
+  }
 }
 
 function invalid(message: string): SminitError {

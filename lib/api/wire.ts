@@ -16,6 +16,15 @@ import {
 export { LOG_STREAMS };
 export type { LogLine, LogQuery, LogRead, LogStream };
 
+/** log_follow's parameters: a query, and whether lines may come several to a notification. */
+export interface LogFollow extends LogQuery {
+  /**
+   * Send `log_line {subscription, lines: [...]}`, many lines a notification,
+   * instead of one `{line}` each (the default, for clients written before).
+   */
+  readonly batch?: boolean;
+}
+
 export interface ExitWire {
   readonly pid: number;
   readonly code: number | null;
@@ -176,6 +185,64 @@ export interface ServiceStats extends ProcessStats {
   readonly children: readonly ProcessStats[];
 }
 
+/** One service's part of a request over many: done, with its status where it has one, or why not. */
+export interface ServiceResult {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly error?: { readonly code: number; readonly message: string };
+  readonly status?: ServiceStatus;
+}
+
+/** A request over many services: one result each, in the order they were done. */
+export interface ManyResult {
+  readonly results: readonly ServiceResult[];
+  /** The services (or patterns) that failed, in order; empty when all went well. */
+  readonly failed: readonly string[];
+}
+
+/** Which services a request over many means: by name, by shell-style pattern, or all. */
+export interface ManyParams {
+  readonly names?: readonly string[];
+  readonly patterns?: readonly string[];
+  readonly all?: boolean;
+}
+
+export type PlanAction = 'start' | 'stop' | 'restart' | 'update' | 'none' | 'refuse';
+
+/** One line of a reload's plan. */
+export interface PlanLine {
+  readonly name: string;
+  readonly action: PlanAction;
+  /** `+` start, `-` stop, `~` restart or update, `!` refused, ` ` nothing. */
+  readonly mark: '+' | '-' | '~' | '!' | ' ';
+  /** Why, in a few words: `new`, `removed`, `exec changed`, `replicas 3 → 5`… */
+  readonly why: string;
+  /** The keys that changed, for a restart or an update. */
+  readonly changed: readonly string[];
+  /** A refused file's problems, each as `file:line:col: message`. */
+  readonly problems: readonly string[];
+  /** The dependency cycle a refused change would close, as a closed path. */
+  readonly cycle: readonly string[] | null;
+}
+
+export interface ReloadResult {
+  /** False for a dry run: nothing was changed. */
+  readonly applied: boolean;
+  readonly changes: readonly PlanLine[];
+  /** How many lines are refusals: non-zero means something was not applied. */
+  readonly refused: number;
+  /** Tracked services the reload left exactly as they were. */
+  readonly unchanged: number;
+}
+
+export interface ScaleResult {
+  readonly name: string;
+  readonly replicas: number;
+  readonly started: readonly string[];
+  /** Highest number first, the order they stopped in. */
+  readonly stopped: readonly string[];
+}
+
 export interface MethodMap {
   service_list: { params: Record<string, never>; result: Record<string, string> };
   service_status: { params: { name: string }; result: ServiceStatus };
@@ -190,6 +257,14 @@ export interface MethodMap {
   service_delete: { params: { name: string }; result: string };
   service_get: { params: { name: string }; result: Record<string, unknown> };
   service_list_full: { params: Record<string, never>; result: ServiceStatus[] };
+  service_scale: { params: { name: string; replicas: number }; result: ScaleResult };
+  services_start: { params: ManyParams; result: ManyResult };
+  services_stop: { params: ManyParams; result: ManyResult };
+  services_restart: { params: ManyParams & { timeout?: number }; result: ManyResult };
+  services_kill: { params: ManyParams & { signal?: string }; result: ManyResult };
+  services_forget: { params: ManyParams; result: ManyResult };
+  services_status: { params: ManyParams; result: ManyResult };
+  system_reload: { params: { dry_run?: boolean }; result: ReloadResult };
   service_list_unloaded: { params: Record<string, never>; result: NotLoadedWire[] };
   system_shutdown: { params: Record<string, never>; result: null };
   system_reboot: { params: Record<string, never>; result: null };
@@ -199,7 +274,7 @@ export interface MethodMap {
   stream_subscribeLogs: { params: { filter?: string }; result: number };
   stream_unsubscribeLogs: { params: { id: number }; result: null };
   log_read: { params: LogQuery; result: LogRead };
-  log_follow: { params: LogQuery; result: number };
+  log_follow: { params: LogFollow; result: number };
   'rpc.discover': { params: Record<string, never>; result: object };
 }
 export type MethodName = keyof MethodMap;
@@ -210,8 +285,16 @@ export type Result<M extends MethodName> = MethodMap[M]['result'];
 export interface NotificationMap {
   /** zinit's shape: `result` is one formatted line. */
   stream_subscribeLogs: { subscription: number; result: string };
-  /** sminit's: the structured line, or how many lines a slow follower missed. */
-  log_line: { subscription: number; line?: LogLine; dropped?: number };
+  /**
+   * sminit's: one structured line (`line`), several in seq order (`lines`, when
+   * the follow asked for `batch`), or how many lines a slow follower missed.
+   */
+  log_line: {
+    subscription: number;
+    line?: LogLine;
+    lines?: readonly LogLine[];
+    dropped?: number;
+  };
 }
 
 type JsonSchema = Readonly<Record<string, unknown>>;
@@ -279,6 +362,33 @@ const queryParams: readonly ParamSpec[] = [
     description: 'only this stream, or these streams',
   },
 ];
+const manyParams: readonly ParamSpec[] = [
+  {
+    name: 'names',
+    schema: { type: 'array', items: { type: 'string' } },
+    required: false,
+    description: "services by name (a replicated service's name means its replicas)",
+  },
+  {
+    name: 'patterns',
+    schema: { type: 'array', items: { type: 'string' } },
+    required: false,
+    description: 'shell-style patterns over the tracked names: *, ?, [a-z], [!x]',
+  },
+  {
+    name: 'all',
+    schema: { type: 'boolean' },
+    required: false,
+    description: 'every tracked service',
+  },
+];
+const manyResult: JsonSchema = { $ref: '#/components/schemas/ManyResult' };
+const many = (summary: string, extra: readonly ParamSpec[] = []): MethodSpec => ({
+  summary,
+  params: [...manyParams, ...extra],
+  result: manyResult,
+  mutates: true,
+});
 const statusSchema: JsonSchema = { $ref: '#/components/schemas/ServiceStatus' };
 const nul: JsonSchema = { type: 'null' };
 const svc = (summary: string, mutates = true, result: JsonSchema = nul): MethodSpec => ({
@@ -360,6 +470,59 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
     { type: 'array', items: statusSchema },
     false,
   ),
+  service_scale: {
+    summary:
+      'Run this many replicas of a replicated service: new ones start, surplus ones stop from the highest number down',
+    params: [
+      nameParam,
+      {
+        name: 'replicas',
+        schema: { type: 'integer', minimum: 0 },
+        required: true,
+        description: 'how many, from 0 to 1000',
+      },
+    ],
+    result: { $ref: '#/components/schemas/ScaleResult' },
+    mutates: true,
+  },
+  services_start: many(
+    'Start several services, dependencies first; makes the instances of templates it names',
+  ),
+  services_stop: many(
+    'Stop several services, dependants first; answers once their processes are gone',
+  ),
+  services_restart: many('Stop several services, dependants first, then start them again', [
+    {
+      name: 'timeout',
+      schema: { type: 'integer', minimum: 0 },
+      required: false,
+      description: 'how long to wait for each to come up, in ms (default 60000)',
+    },
+  ]),
+  services_kill: many("Send a signal to several services' process groups", [
+    {
+      name: 'signal',
+      schema: { type: 'string' },
+      required: false,
+      description: 'e.g. SIGHUP (default SIGTERM)',
+    },
+  ]),
+  services_forget: many('Stop several services, dependants first, and untrack them'),
+  services_status: { ...many('Status of several services'), mutates: false },
+  system_reload: {
+    summary:
+      'Read the config directory again and apply what changed: new files start, removed ones stop, changed ones restart or take the change in place; answers with the plan',
+    params: [
+      {
+        name: 'dry_run',
+        schema: { type: 'boolean' },
+        required: false,
+        description: 'only say what would be done',
+      },
+    ],
+    result: { $ref: '#/components/schemas/ReloadResult' },
+    mutates: true,
+  },
   service_list_unloaded: sys(
     'Every service whose file was found but not loaded (a bad file, a dependency cycle), and why',
     { type: 'array', items: { $ref: '#/components/schemas/NotLoaded' } },
@@ -418,8 +581,17 @@ export const METHODS: { readonly [M in MethodName]: MethodSpec } = {
   },
   log_follow: {
     summary:
-      'Send matching buffered lines, then every new one, as log_line notifications: one cursor, no line lost or repeated',
-    params: queryParams,
+      'Send matching buffered lines, then every new one, as log_line notifications (see components.schemas.LogLineNotification): one cursor, no line lost or repeated',
+    params: [
+      ...queryParams,
+      {
+        name: 'batch',
+        schema: { type: 'boolean' },
+        required: false,
+        description:
+          'send lines many to a notification, as log_line {subscription, lines: [...]}; without it each comes alone, as log_line {subscription, line}',
+      },
+    ],
     result: { type: 'integer' },
     mutates: false,
   },
@@ -567,6 +739,40 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     ...processStats,
     children: { type: 'array', items: { $ref: '#/components/schemas/ProcessStats' } },
   }),
+  ServiceResult: object(
+    {
+      name: str,
+      ok: { type: 'boolean' },
+      error: object({ code: int, message: str }),
+      status: { $ref: '#/components/schemas/ServiceStatus' },
+    },
+    ['error', 'status'],
+  ),
+  ManyResult: object({
+    results: { type: 'array', items: { $ref: '#/components/schemas/ServiceResult' } },
+    failed: { type: 'array', items: str },
+  }),
+  PlanLine: object({
+    name: str,
+    action: { enum: ['start', 'stop', 'restart', 'update', 'none', 'refuse'] },
+    mark: { enum: ['+', '-', '~', '!', ' '] },
+    why: str,
+    changed: { type: 'array', items: str },
+    problems: { type: 'array', items: str },
+    cycle: nullable({ type: 'array', items: str }),
+  }),
+  ReloadResult: object({
+    applied: { type: 'boolean' },
+    changes: { type: 'array', items: { $ref: '#/components/schemas/PlanLine' } },
+    refused: int,
+    unchanged: int,
+  }),
+  ScaleResult: object({
+    name: str,
+    replicas: int,
+    started: { type: 'array', items: str },
+    stopped: { type: 'array', items: str },
+  }),
   LogLine: object(
     {
       seq: int,
@@ -579,6 +785,19 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     },
     ['bytes'],
   ),
+  LogLineNotification: {
+    description:
+      'params of a log_line notification: one of line, lines (a follow with batch) or dropped (lines a slow follower missed)',
+    ...object(
+      {
+        subscription: int,
+        line: { $ref: '#/components/schemas/LogLine' },
+        lines: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } },
+        dropped: int,
+      },
+      ['line', 'lines', 'dropped'],
+    ),
+  },
   LogRead: object(
     {
       lines: { type: 'array', items: { $ref: '#/components/schemas/LogLine' } },

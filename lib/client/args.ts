@@ -16,6 +16,8 @@ export interface VerbSpec {
   /** Positional arguments: required count and the most allowed (Infinity for a list). */
   readonly min: number;
   readonly max: number;
+  /** Takes several names and patterns, or `--all` instead of them. */
+  readonly many?: boolean;
 }
 
 const verb = (
@@ -34,33 +36,48 @@ const verb = (
   max,
 });
 
+/** A verb over one service or many: names, quoted shell-style patterns, or --all. */
+const manyVerb = (
+  name: string,
+  describe: string,
+  aliases: string[] = [],
+  options = '',
+): VerbSpec => ({
+  ...verb(name, `${name} <name|pattern>... | --all${options}`, describe, 1, Infinity, aliases),
+  many: true,
+});
+
 export const VERBS: readonly VerbSpec[] = [
   verb('list', 'list', 'every service: state, ready or not, pid, uptime, restarts'),
-  verb(
-    'status',
-    'status <name>',
-    'one service in detail: probes, notify, limits, schedule, user, cgroup',
-    1,
-  ),
-  verb('start', 'start <name>', 'start a service (once its dependencies are up)', 1),
-  verb('stop', 'stop <name>', 'stop a service and wait until its processes are gone', 1),
-  verb(
+  manyVerb('status', 'services in detail: probes, notify, limits, schedule, user, cgroup'),
+  manyVerb('start', 'start services (each once its dependencies are up)'),
+  manyVerb('stop', 'stop services, dependants first, and wait until their processes are gone'),
+  manyVerb(
     'restart',
-    'restart <name> [--timeout DURATION]',
-    'stop, start, and wait until it is up (at most --timeout, default 60s) or say why not',
-    1,
+    'stop, start, and wait until each is up (at most --timeout, default 60s) or say why not',
+    [],
+    ' [--timeout DURATION]',
   ),
   verb('add', 'add <name>', 'track NAME.yaml from the config directory and start it', 1, 1, [
     'monitor',
   ]),
-  verb('delete', 'delete <name>', 'stop a service and untrack it', 1, 1, ['forget']),
+  manyVerb('delete', 'stop services and untrack them', ['forget']),
+  {
+    ...verb(
+      'kill',
+      'kill <name|pattern>... [signal] | --all [signal]',
+      "send a signal (default SIGTERM) to each service's process group",
+      1,
+      Infinity,
+    ),
+    many: true,
+  },
   verb(
-    'kill',
-    'kill <name> [signal]',
-    "send a signal (default SIGTERM) to the service's process group",
-    1,
-    2,
+    'reload',
+    'reload [--dry-run]',
+    'read the config directory again and apply what changed, after showing the plan (--dry-run: only show it)',
   ),
+  verb('scale', 'scale <name> <replicas>', 'run this many replicas of a replicated service', 2),
   verb(
     'log',
     'log [name..]',
@@ -115,6 +132,10 @@ export interface CliArgs {
   readonly color: boolean | null;
   /** `shutdown` and `reboot` return once sminitd is gone, unless `--no-wait`. */
   readonly wait: boolean;
+  /** `--all`: every tracked service, for the verbs over many. */
+  readonly all: boolean;
+  /** `reload --dry-run`. */
+  readonly dryRun: boolean;
   /** `restart --timeout`: how long to wait for the service to come up, ms; null: the daemon's default. */
   readonly timeoutMs: number | null;
 }
@@ -206,6 +227,8 @@ class Scan {
       streams: [],
       color: null,
       wait: true,
+      all: false,
+      dryRun: false,
       timeoutMs: null,
     };
   }
@@ -250,7 +273,7 @@ export function parseArgs(
     if (a === '-h' || a === '--help' || (a === 'help' && s.positional.length === 0)) return 'help';
     if (a === s.verbName) s.seenVerb = true;
     if (commonOption(s, a) || (s.isLog && logOption(s, a)) || stopOption(s, a)) continue;
-    if (restartOption(s, a)) continue;
+    if (restartOption(s, a) || verbOption(s, a)) continue;
     if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option '${a}'`);
     s.positional.push(a);
   }
@@ -314,12 +337,25 @@ function stopOption(s: Scan, a: string): boolean {
   return true;
 }
 
+/** `--all` of the verbs over many, `--dry-run` of reload; true when `a` was one. */
+function verbOption(s: Scan, a: string): boolean {
+  const spec = s.verbName === undefined ? undefined : verbNamed(s.verbName);
+  if (a === '--all' && spec?.many) s.opts.all = true;
+  else if (a === '--dry-run' && spec?.name === 'reload') s.opts.dryRun = true;
+  else return false;
+  return true;
+}
+
 function verbAndArgs(s: Scan): CliArgs | 'usage' {
   const [name, ...rest] = s.positional;
   if (name === undefined) return 'usage';
   const spec = verbNamed(name);
   if (!spec) throw new UsageError(`unknown command '${name}'`);
-  if (rest.length < spec.min || rest.length > spec.max) {
+  // With --all, names are not given (kill still takes its signal).
+  const [min, max] = s.opts.all ? [0, spec.name === 'kill' ? 1 : 0] : [spec.min, spec.max];
+  // A signal goes last: one among the names is a mistyped command line.
+  const misplaced = spec.name === 'kill' && rest.slice(0, -1).some((r) => /^SIG[A-Z0-9]+$/.test(r));
+  if (rest.length < min || rest.length > max || misplaced) {
     throw new UsageError(`usage: sminit ${spec.usage}`);
   }
   return { verb: spec.name, args: rest, ...s.opts };

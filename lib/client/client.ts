@@ -6,6 +6,8 @@ import { type Socket, connect } from 'node:net';
 import type {
   LogLine,
   LogQuery,
+  ManyParams,
+  ManyResult,
   MethodName,
   NotificationMap,
   Params,
@@ -150,6 +152,24 @@ export class Client {
   stats(name: string): Promise<Result<'service_stats'>> {
     return this.call('service_stats', { name });
   }
+  /** Read the config directory again and apply what changed (or, with `dryRun`, only say what). */
+  reload(dryRun = false): Promise<Result<'system_reload'>> {
+    return this.call('system_reload', { dry_run: dryRun });
+  }
+  /** Run `replicas` replicas of a replicated service. */
+  scale(name: string, replicas: number): Promise<Result<'service_scale'>> {
+    return this.call('service_scale', { name, replicas });
+  }
+  /** One verb over several services, in one request: by name, pattern, or all. */
+  many(
+    verb: 'start' | 'stop' | 'restart' | 'kill' | 'forget' | 'status',
+    which: ManyParams & { timeout?: number },
+    signal?: string,
+  ): Promise<ManyResult> {
+    if (verb === 'kill')
+      return this.call('services_kill', signal === undefined ? which : { ...which, signal });
+    return this.call(`services_${verb}`, which);
+  }
   shutdown(): Promise<null> {
     return this.call('system_shutdown');
   }
@@ -169,7 +189,8 @@ export class Client {
     let id = -1;
     const early: NotificationMap['log_line'][] = [];
     const deliver = (p: NotificationMap['log_line']): void => {
-      if (p.line) onLine(p.line);
+      if (p.lines) for (const l of p.lines) onLine(l);
+      else if (p.line) onLine(p.line);
       else if (p.dropped !== undefined) onDropped?.(p.dropped);
     };
     const off = this.onNotification((method, params) => {
@@ -178,7 +199,8 @@ export class Client {
       if (id === -1) early.push(p);
       else if (p.subscription === id) deliver(p);
     });
-    id = await this.call('log_follow', query);
+    // Lines come many to a message: a follow keeps up with a burst.
+    id = await this.call('log_follow', { ...query, batch: true });
     for (const p of early) if (p.subscription === id) deliver(p);
     return async () => {
       off();
@@ -187,13 +209,16 @@ export class Client {
   }
 
   private onData(chunk: string): void {
-    this.buf += chunk;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) !== -1) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + 1);
+    // Only the unfinished tail is kept: a chunk of many messages is cut once.
+    const text = this.buf === '' ? chunk : this.buf + chunk;
+    let at = 0;
+    // The kept tail holds no newline: look only at what is new.
+    for (let nl = text.indexOf('\n', this.buf.length); nl !== -1; nl = text.indexOf('\n', at)) {
+      const line = text.slice(at, nl);
+      at = nl + 1;
       if (line.trim() !== '') this.onMessage(line);
     }
+    this.buf = at === 0 ? text : text.slice(at);
   }
 
   private onMessage(line: string): void {

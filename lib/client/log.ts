@@ -106,6 +106,8 @@ async function snapshot(
 class LineOut {
   private buf: string[] = [];
   private scheduled = false;
+  /** While stdout holds more than it wants: one wait for its drain, shared. */
+  private draining: Promise<void> | null = null;
   line(s: string): void {
     this.buf.push(s);
     if (!this.scheduled) {
@@ -118,10 +120,14 @@ class LineOut {
     if (this.buf.length === 0) return Promise.resolve();
     const text = this.buf.join('\n') + '\n';
     this.buf = [];
-    return new Promise((resolve) => {
-      if (!process.stdout.write(text)) process.stdout.once('drain', resolve);
-      else resolve();
-    });
+    if (process.stdout.write(text) || this.draining) return this.draining ?? Promise.resolve();
+    this.draining = new Promise((resolve) =>
+      process.stdout.once('drain', () => {
+        this.draining = null;
+        resolve();
+      }),
+    );
+    return this.draining;
   }
   /** Wait until what is queued reached stdout (flow control for snapshots). */
   drained(): Promise<void> {

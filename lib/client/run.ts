@@ -45,6 +45,22 @@ function connect(a: CliArgs): Promise<Client> {
 
 type Verb = (c: Client, a: CliArgs, name: string) => Promise<number>;
 
+function isReplicated(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && 'replicated' in data;
+}
+
+/** The verbs that take several services, patterns or --all. */
+const MANY = new Set(['start', 'stop', 'restart', 'kill', 'delete', 'status']);
+
+/**
+ * One service by name (kill's signal after it, as zinit's `kill NAME
+ * SIGNAL`): the one-service request, answered as it always was.
+ */
+function oneService(a: CliArgs): boolean {
+  const names = a.verb === 'kill' && a.args.length >= 2 ? a.args.slice(0, -1) : a.args;
+  return !a.all && names.length === 1 && !/[*?[]/.test(names[0] ?? '');
+}
+
 const done = (): number => 0;
 
 const TALK: Readonly<Record<string, Verb>> = {
@@ -77,7 +93,23 @@ const TALK: Readonly<Record<string, Verb>> = {
   log: async (c, a) => (await import('./log.js')).log(c, a),
 };
 
-function talk(c: Client, a: CliArgs): Promise<number> {
+async function talk(c: Client, a: CliArgs): Promise<number> {
+  // Loaded only for several services, reload and scale: the common path stays small.
+  if (MANY.has(a.verb) && !oneService(a)) return (await import('./many.js')).manyVerb(c, a);
+  if (MANY.has(a.verb)) {
+    // A replicated service's name means its replicas: asked again, for all of them.
+    const one = TALK[a.verb];
+    if (one) {
+      const tried = await one(c, a, a.args[0] ?? '').catch((err: unknown) => {
+        if (err instanceof RpcError && isReplicated(err.data)) return null;
+        throw err;
+      });
+      if (tried !== null) return tried;
+      return (await import('./many.js')).manyVerb(c, a);
+    }
+  }
+  if (a.verb === 'reload') return (await import('./many.js')).reload(c, a);
+  if (a.verb === 'scale') return (await import('./many.js')).scale(c, a);
   const verb = TALK[a.verb];
   if (!verb) throw new Error(`unknown command '${a.verb}'`);
   return verb(c, a, a.args[0] ?? '');

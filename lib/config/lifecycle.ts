@@ -16,6 +16,7 @@ import type {
 } from '../core/definition.js';
 import { parseDuration } from '../core/duration.js';
 import { isRecord } from '../core/jsontype.js';
+import { isTemplateName, substitute } from '../core/instances.js';
 import { nameError } from '../core/names.js';
 import { split } from '../core/shellwords.js';
 import { type SignalName, signalByName } from '../core/signals.js';
@@ -131,11 +132,14 @@ function afterOf(input: LifecycleInput): Pick<Lifecycle, 'after' | 'conditions'>
       : [];
   const after: string[] = [];
   const conditions: Record<string, DependencyCondition> = {};
+  // A template's or replicated file's `after` may name `${instance}`; each
+  // instance's list is checked again once it is substituted.
+  const instanced = isTemplateName(input.name) || has(input, 'replicas');
   for (const [dep, cond, at] of entries) {
     if (!input.report.clean(at)) continue;
     // A list item's problem sits on the item; a mapping's on its key.
     const onKey = !Array.isArray(list);
-    const invalid = nameError(dep);
+    const invalid = nameError(instanced ? substitute(dep, 'x') : dep);
     if (invalid) input.report.add(at, invalid, at, onKey);
     else if (dep === input.name)
       input.report.add(at, `'${input.name}' cannot come after itself`, at, onKey);

@@ -16,7 +16,13 @@ import { type Spot, byteSpot } from './positions.js';
 
 /** A file's result; `missing` tells a file that is not there from one that is bad. */
 export type FileResult =
-  | { readonly ok: true; readonly name: string; readonly def: ServiceDef }
+  | {
+      readonly ok: true;
+      readonly name: string;
+      readonly def: ServiceDef;
+      /** The file's `replicas`, null when it has none. */
+      readonly replicas: number | null;
+    }
   | {
       readonly ok: false;
       readonly name: string;
@@ -28,27 +34,27 @@ export const MAX_FILE_BYTES = 1024 * 1024;
 
 /** Reads and parses one file; the name is the file's stem. */
 export async function loadServiceFile(path: string, host: Host | null = null): Promise<FileResult> {
+  return parseRead(path, await readText(path), host);
+}
+
+/** What reading `path` gave, as a file's result. */
+function parseRead(path: string, read: string | ReadFailure, host: Host | null): FileResult {
   const base = basename(path);
   const name = stemOf(base) ?? base;
-  const fail = (message: string, spot?: Spot, missing = false): FileResult => ({
-    ok: false,
-    name,
-    missing,
-    problems: [
-      ...nameProblems(name, path),
-      { file: path, line: spot?.line ?? 0, column: spot?.column ?? 0, message },
-    ],
-  });
-  const read = await readText(path);
-  if (typeof read !== 'string') return fail(read.message, read.spot, read.missing);
+  if (typeof read !== 'string') {
+    const { message, spot, missing } = read;
+    const problem = { file: path, line: spot?.line ?? 0, column: spot?.column ?? 0, message };
+    return { ok: false, name, missing, problems: [...nameProblems(name, path), problem] };
+  }
   // Problems name the path as given, which reads better; the def keeps it absolute.
   const result = parseServiceText(name, path, read, host);
   if (!result.ok) return { ...result, name, missing: false };
   const file = resolve(path);
   // A relative dir is the file's business, not sminitd's cwd: it is taken from the file's directory.
   const dir = resolve(dirname(file), result.def.dir);
+  // env files, like dir, are the file's: relative to its directory.
   const envFiles = result.def.envFiles.map((f) => ({ ...f, path: resolve(dirname(file), f.path) }));
-  return { ok: true, name, def: { ...result.def, file, dir, envFiles } };
+  return { ok: true, name, def: { ...result.def, file, dir, envFiles }, replicas: result.replicas };
 }
 
 interface ReadFailure {
@@ -67,7 +73,7 @@ async function readText(path: string): Promise<string | ReadFailure> {
       return { message: `not a regular file (${what})`, missing: false };
     }
     if (st.size > MAX_FILE_BYTES) return { message: tooBig(st.size), missing: false };
-    bytes = await readAtMost(path, MAX_FILE_BYTES + 1);
+    bytes = await readAtMost(path, MAX_FILE_BYTES + 1, st.size + 1);
   } catch (e) {
     const missing = isRecord(e) && e.code === 'ENOENT';
     return { message: `cannot read: ${osMessage(e)}`, missing };
@@ -97,48 +103,87 @@ export async function loadServiceNamed(
   return result as FileResult;
 }
 
+/** Files read before, by path: a file whose text is the same is not parsed again. */
+export type ReadCache = ReadonlyMap<string, { readonly text: string; readonly result: FileResult }>;
+
+export interface DirFiles {
+  /** Each service file's result, by file name order; two spellings of one service refused. */
+  readonly results: readonly FileResult[];
+  /** Why the directory itself could not be read; then there are no results. */
+  readonly unreadable: string | null;
+  /** What this read parsed, for the next one. */
+  readonly cache: ReadCache;
+}
+
 /**
- * Every `*.yaml` / `*.yml` directly in `dir`, by name; a bad file never
- * stops the others. Two files that would be one service, or two services
- * that would write one log file, are refused together.
+ * Every `*.yaml` / `*.yml` directly in `dir`, each read and parsed (or
+ * taken from `cache` when its text is unchanged); a bad file never stops
+ * the others. Two files that would be one service are refused together.
  */
-export async function loadDir(
+export async function readDirFiles(
   dir: string,
+  cache?: ReadCache,
   host: Host | null = null,
-): Promise<{ defs: ServiceDef[]; problems: Problem[] }> {
+): Promise<DirFiles> {
   let entries: string[];
   try {
     entries = (await readdir(dir)).filter((f) => stemOf(f) !== null).sort();
   } catch (e) {
-    return {
-      defs: [],
-      problems: [
-        { file: dir, line: 0, column: 0, message: `cannot read config directory: ${osMessage(e)}` },
-      ],
-    };
+    return { results: [], unreadable: osMessage(e), cache: new Map() };
   }
   const byStem = new Map<string, string[]>();
   for (const f of entries) {
     const stem = stemOf(f) ?? f;
     byStem.set(stem, [...(byStem.get(stem) ?? []), f]);
   }
-  const twice = (f: string): string[] | null => {
-    const files = byStem.get(stemOf(f) ?? f) ?? [];
-    return files.length > 1 ? files : null;
-  };
+  const next = new Map<string, { text: string; result: FileResult }>();
   const results = await Promise.all(
-    entries.map((f) => (twice(f) ? null : loadServiceFile(join(dir, f), host))),
+    entries.map(async (f): Promise<FileResult> => {
+      const files = byStem.get(stemOf(f) ?? f) ?? [];
+      const path = join(dir, f);
+      if (files.length > 1) return bothSpellings(path, files);
+      const read = await readText(path);
+      if (typeof read !== 'string') return parseRead(path, read, host);
+      const known = cache?.get(path);
+      const result = known?.text === read ? known.result : parseRead(path, read, host);
+      next.set(path, { text: read, result });
+      return result;
+    }),
   );
+  return { results, unreadable: null, cache: next };
+}
+
+function bothSpellings(path: string, files: readonly string[]): FileResult {
+  const name = stemOf(basename(path)) ?? path;
+  const message = `service '${name}' is defined by both ${files.join(' and ')}; neither is loaded`;
+  return {
+    ok: false,
+    name,
+    missing: false,
+    problems: [{ file: path, line: 0, column: 0, message }],
+  };
+}
+
+/**
+ * Every service file directly in `dir` as a definition, by name; a bad
+ * file never stops the others. Two files that would be one service, or two
+ * services that would write one log file, are refused together.
+ */
+export async function loadDir(
+  dir: string,
+  host: Host | null = null,
+): Promise<{ defs: ServiceDef[]; problems: Problem[] }> {
+  const { results, unreadable } = await readDirFiles(dir, undefined, host);
+  if (unreadable !== null) {
+    const message = `cannot read config directory: ${unreadable}`;
+    return { defs: [], problems: [{ file: dir, line: 0, column: 0, message }] };
+  }
   const loaded: ServiceDef[] = [];
   const problems: Problem[] = [];
-  entries.forEach((f, i) => {
-    const result = results[i];
-    if (!result) {
-      const message = `service '${stemOf(f)}' is defined by both ${(twice(f) ?? []).join(' and ')}; neither is loaded`;
-      problems.push({ file: join(dir, f), line: 0, column: 0, message });
-    } else if (result.ok) loaded.push(result.def);
-    else problems.push(...result.problems);
-  });
+  for (const r of results) {
+    if (r.ok) loaded.push(r.def);
+    else problems.push(...r.problems);
+  }
   const shared = refuseSharedLogs(loaded);
   return { defs: shared.defs, problems: [...problems, ...shared.problems] };
 }
@@ -159,13 +204,24 @@ function osMessage(e: unknown): string {
   return code ? `${text} (${code})` : text;
 }
 
-async function readAtMost(path: string, limit: number): Promise<Uint8Array> {
+/**
+ * Up to `limit` bytes of the file, in a buffer sized for `expected` and
+ * grown only if the file grew since: a directory of small files is read
+ * without a megabyte each.
+ */
+async function readAtMost(path: string, limit: number, expected: number): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
-    const buffer = new Uint8Array(limit);
+    let buffer = new Uint8Array(Math.min(limit, Math.max(expected, 64)));
     let filled = 0;
-    while (filled < limit) {
-      const { bytesRead } = await handle.read(buffer, filled, limit - filled, null);
+    for (;;) {
+      if (filled === buffer.length) {
+        if (buffer.length >= limit) break;
+        const bigger = new Uint8Array(Math.min(limit, buffer.length * 2));
+        bigger.set(buffer);
+        buffer = bigger;
+      }
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }

@@ -7,6 +7,7 @@ import { YAMLException, constructFromEvents, parseEvents, type Event } from 'js-
 import type { Problem, ServiceDef } from '../core/definition.js';
 import type { Host } from '../core/host.js';
 import { describeValue, isRecord } from '../core/jsontype.js';
+import { INSTANCE_VAR, isTemplateName } from '../core/instances.js';
 import { nameError } from '../core/names.js';
 import { schemaProblems } from './messages.js';
 import { normalise } from './normalise.js';
@@ -15,7 +16,9 @@ import { type EnvSource, envSource } from './source.js';
 import { Report } from './report.js';
 import { validate as schemaValidate } from './validator.js';
 
-export type ParseResult = { ok: true; def: ServiceDef } | { ok: false; problems: Problem[] };
+/** A definition, and the file's `replicas` (null when it has none), or every problem. */
+export type ParseResult =
+  { ok: true; def: ServiceDef; replicas: number | null } | { ok: false; problems: Problem[] };
 
 const EMPTY = 'empty service file: expected a mapping with at least exec';
 
@@ -113,9 +116,37 @@ function check(
     // Compiled from the schema at build time (build/validator.ts).
     if (!schemaValidate(value)) schemaProblems(report, schemaValidate.errors ?? []);
     const def = normalise(name, file, value, report, host);
-    if (def && report.problems.length === 0) return { ok: true, def };
+    const replicas = def ? instanceProblems(def, value, report) : null;
+    if (def && report.problems.length === 0) return { ok: true, def, replicas };
   }
   return { ok: false, problems: report.sorted() };
+}
+
+/**
+ * What only a template or a replicated file can get wrong: a template runs
+ * no replicas, and instances must not share a log file. The replica count.
+ */
+function instanceProblems(
+  def: ServiceDef,
+  raw: Record<string, unknown>,
+  report: Report,
+): number | null {
+  const replicas = typeof raw.replicas === 'number' ? raw.replicas : null;
+  const template = isTemplateName(def.name);
+  if (template && Object.hasOwn(raw, 'replicas')) {
+    report.add(
+      '/replicas',
+      `a template takes no replicas: its instances are started by name (sminit start ${def.name}NAME)`,
+    );
+  }
+  const many = template || (replicas !== null && replicas > 1);
+  if (many && def.log.kind === 'file' && !def.log.path.includes(INSTANCE_VAR)) {
+    report.add(
+      '/log/file',
+      `every instance would write this one file; put ${INSTANCE_VAR} in its name`,
+    );
+  }
+  return replicas;
 }
 
 /** A key YAML reads as null, a number or a boolean would become a name like `null`. */

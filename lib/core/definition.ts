@@ -180,6 +180,8 @@ export interface ServiceDef {
   readonly successCodes: SuccessCodes;
   /** A oneshot run at the times a cron expression names. */
   readonly schedule: Schedule | null;
+  /** Set when the service is an instance of a template or one of a file's replicas. */
+  readonly instance?: InstanceOf;
 }
 
 /** The lifecycle keys' values when a file gives none: zinit's behaviour. */
@@ -202,6 +204,26 @@ export function hasReadiness(def: ServiceDef): boolean {
     def.test !== null || def.readiness !== null || def.notify !== null || def.readyLog !== null
   );
 }
+
+/** What an instance was made from, and what `${instance}` stands for in it. */
+export interface InstanceOf {
+  /** `template`: from the file `NAME@.yaml`; `replica`: one of `NAME.yaml`'s `replicas`. */
+  readonly kind: 'template' | 'replica';
+  /** The template's name (`web@`), or the replicated service's (`web`). */
+  readonly of: string;
+  /** The instance: what follows the `@` in the service's name. */
+  readonly id: string;
+}
+
+/**
+ * A service file as read: one service; a template (`NAME@.yaml`) that
+ * instances are made from; or a service run as `replicas` instances
+ * (`NAME@1` … `NAME@N`). The def's name is the file's stem.
+ */
+export type Source =
+  | { readonly kind: 'service'; readonly def: ServiceDef }
+  | { readonly kind: 'template'; readonly def: ServiceDef }
+  | { readonly kind: 'replicas'; readonly def: ServiceDef; readonly replicas: number };
 
 /** One problem found in a service file, positions 1-based. */
 export interface Problem {

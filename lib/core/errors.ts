@@ -60,6 +60,34 @@ export const Errors = {
     (name: string, dir: string) =>
       `no service file for '${name}' in ${dir} (tried ${name}.yaml and ${name}.yml)`,
   ),
+  noTemplate: make(
+    'unknown-service',
+    (name: string, template: string, dir: string) =>
+      `no service file for '${name}' in ${dir}, and no template ${template}.yaml to make it from`,
+  ),
+  /**
+   * A replicated service's own name, where one service is meant; the data
+   * names it, so a client can ask again for its replicas.
+   */
+  runsAsReplicas: (name: string, count: number): SminitError =>
+    new SminitError(
+      'unknown-service',
+      count === 0
+        ? `service '${name}' runs as replicas, and has none now (sminit scale ${name} N)`
+        : `service '${name}' runs as replicas: ${name}@1${count > 1 ? ` … ${name}@${count}` : ''}`,
+      { replicated: name },
+    ),
+  notReplicated: make(
+    'refused-change',
+    (name: string) =>
+      `service '${name}' has no replicas; give its file a 'replicas' key to scale it`,
+  ),
+  isTemplate: make(
+    'bad-argument',
+    (name: string) =>
+      `'${name}' is a template: it runs as its instances, started by name (sminit start ${name}NAME)`,
+  ),
+  noMatch: make('unknown-service', (pattern: string) => `no service matches '${pattern}'`),
   alreadyTracked: make('already-tracked', (name: string) => `service '${name}' is already tracked`),
   notRunning: make('not-running', (name: string) => `service '${name}' is not running`),
   badSignal: make('bad-signal', (signal: string) => `invalid signal '${signal}'`),
@@ -75,6 +103,19 @@ export const Errors = {
   shuttingDown: make('shutting-down', () => 'sminit is shutting down'),
   alreadyShuttingDown: make('shutting-down', () => 'already shutting down'),
   badName: make('bad-argument', (why: string) => why),
+  badPattern: make(
+    'bad-argument',
+    (pattern: string, why: string) => `invalid pattern ${JSON.stringify(pattern)}: ${why}`,
+  ),
+  noSelection: make(
+    'bad-argument',
+    (method: string) => `${method}: give 'names', 'patterns' or 'all'`,
+  ),
+  cannotReadConfig: make(
+    'file-error',
+    (dir: string, why: string) =>
+      `cannot read config directory ${dir}: ${why}; nothing was reloaded`,
+  ),
 
   // service files
   fileExists: make('file-exists', (file: string) => `service file ${file} already exists`),

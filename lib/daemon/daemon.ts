@@ -9,6 +9,7 @@ import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { BoundedWriter } from '../logs/file.js';
 import { type Config, loadConfig } from '../config/directory.js';
+import { planTable, reloadResult } from '../api/plan.js';
 import { messageOf } from '../core/errors.js';
 import { formatCycle } from '../core/graph.js';
 import { HttpEndpoint } from '../transport/http.js';
@@ -34,6 +35,7 @@ import { NotifySockets } from '../os/notify.js';
 import type { RebootKind } from '../os/native.js';
 import { USAGE } from './options.js';
 import { formatProblem } from '../core/definition.js';
+import { collectAfterStartup } from './collect.js';
 
 export interface DaemonOptions {
   readonly configDir: string;
@@ -203,6 +205,7 @@ class Daemon {
   private resolveExit: (code: number) => void = () => undefined;
   private readonly exited = new Promise<number>((r) => (this.resolveExit = r));
   private extraSignals = 0;
+  private cancelCollect: () => void = () => undefined;
 
   constructor(
     private readonly opts: DaemonOptions,
@@ -244,7 +247,7 @@ class Daemon {
     // socket is ours: with another daemon live, nothing starts.
     let socketIsOurs: () => void = () => undefined;
     this.manager.hold(new Promise<void>((r) => (socketIsOurs = r)));
-    const loaded = this.manager.load(config.defs, config.notLoaded);
+    const loaded = this.manager.load(config.defs, config.notLoaded, config.sources, config.cache);
     await this.serveSocket(socketGroup);
     await this.serveHttp();
     const mode = socketGroup !== undefined ? `0660, group ${socketGroup}` : '0600';
@@ -252,6 +255,7 @@ class Daemon {
     socketIsOurs();
     this.handleSignals();
     await loaded;
+    this.cancelCollect = collectAfterStartup(() => this.manager.starting());
     return this.exited;
   }
 
@@ -306,6 +310,7 @@ class Daemon {
   /** Stop everything in order, then the final act: exit, or power off / reboot as the machine's init. */
   private async shutdown(why: string, end: RebootKind): Promise<void> {
     if (this.manager.isShuttingDown) return;
+    this.cancelCollect();
     report(null, `${why}: stopping every service`);
     const clean = await this.manager.shutdown();
     this.notifySockets.dispose();
@@ -326,8 +331,21 @@ class Daemon {
     const onSignal = (sig: NodeJS.Signals): void => this.onSignal(sig);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A container's runtime means "stop" by SIGHUP; elsewhere it means what
+    // it means to every daemon: read the configuration again.
     if (this.opts.container) process.on('SIGHUP', onSignal);
-    else process.on('SIGHUP', () => report(null, 'SIGHUP ignored (use --container to stop on it)'));
+    else process.on('SIGHUP', () => void this.reload());
+  }
+
+  /** SIGHUP: a reload, its plan in the log line by line. */
+  private async reload(): Promise<void> {
+    report(null, 'received SIGHUP: reloading the config directory');
+    try {
+      const { plan, applied } = await this.manager.reload();
+      for (const line of planTable(reloadResult(plan, applied))) report(null, `reload: ${line}`);
+    } catch (err) {
+      report(null, `reload: ${messageOf(err)}`);
+    }
   }
 
   // The first stop signal starts the ordered stop; one more is reported and

@@ -59,11 +59,22 @@ export function textOf(e: LogEntry): string {
   return displayText(e.data);
 }
 
+// Lines read together share their time: each batch formats it once.
+let lastTime = NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastTime) {
+    lastTime = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 export function toWire(e: LogEntry): LogLine {
   const exact = typeof e.data !== 'string' && !isUtf8(e.data);
   return {
     seq: e.seq,
-    time: new Date(e.time).toISOString(),
+    time: isoTime(e.time),
     service: e.service,
     stream: e.stream,
     run: e.run,

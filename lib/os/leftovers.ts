@@ -62,9 +62,10 @@ export function strangerChildren(spawner: Spawner): number[] | null {
 export async function mayHaveEscaped(
   spawner: Spawner,
   groups: readonly number[],
-  marker: string,
+  marker: string | readonly string[],
   waitMs: number,
 ): Promise<boolean> {
+  const markers = typeof marker === 'string' ? [marker] : marker;
   // Never inside the exit handler that asks: a respawn's own work and its
   // events go out first, the reading of /proc after.
   await new Promise<void>((r) => setImmediate(r));
@@ -79,7 +80,7 @@ export async function mayHaveEscaped(
     const fresh = strangers.filter((p) => !seen.has(p));
     if (fresh.length === 0) return false;
     for (const p of fresh) seen.add(p);
-    if ((await findByEnv(fresh, MARKER_VAR, marker)).length > 0) return true;
+    for (const m of markers) if ((await findByEnv(fresh, MARKER_VAR, m)).length > 0) return true;
   }
   return true;
 }

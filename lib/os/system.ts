@@ -33,8 +33,11 @@ export function systemProcesses(spawner: Spawner, notify: NotifySockets, cgroups
       groupMembers(await processTable(), pgid).length,
     marker: (service: string): string => markerValue(process.pid, service),
     box: (service: string) => cgroups?.of(service) ?? null,
-    mayHaveEscaped: (groups: readonly number[], marker: string, waitMs: number) =>
-      mayHaveEscaped(spawner, groups, marker, waitMs),
+    mayHaveEscaped: (
+      groups: readonly number[],
+      marker: string | readonly string[],
+      waitMs: number,
+    ) => mayHaveEscaped(spawner, groups, marker, waitMs),
     sweepMarked: (marker: string, spare: (() => readonly number[]) | null) =>
       sweepMarked(marker, MARKER_VAR, spare),
     killLeftovers: async (): Promise<number> =>

@@ -21,6 +21,8 @@ export interface HealthResult {
 export class HealthTest {
   private child: Child | null = null;
   private readonly interval = new OneTimer();
+  /** Bumped by stop(): a test killed by it reports nothing. */
+  private generation = 0;
 
   constructor(
     private readonly ctx: LaunchContext,
@@ -39,7 +41,11 @@ export class HealthTest {
   run(run: number): void {
     const def = this.def();
     if (def.test === null || !this.wanted(run)) return;
-    const fail = (why: string): void => this.result({ run, passed: false, why });
+    const generation = this.generation;
+    const wanted = (): boolean => this.generation === generation && this.wanted(run);
+    const fail = (why: string): void => {
+      if (wanted()) this.result({ run, passed: false, why });
+    };
     let timedOut = false;
     let timer: NodeJS.Timeout | null = null;
     const child: Child | null = launch(
@@ -55,7 +61,7 @@ export class HealthTest {
           // Whatever the test left behind in its groups goes with it.
           if (child?.pid !== undefined) this.killTest(child.pid);
           if (this.child === child) this.child = null;
-          if (!this.wanted(run)) return;
+          if (!wanted()) return;
           if (code === 0) this.result({ run, passed: true, why: null });
           else if (timedOut) fail(`timed out after ${def.testTimeoutMs} ms`);
           else fail(describeExit({ pid: child?.pid ?? 0, code, signal, at: Date.now() }));
@@ -79,6 +85,7 @@ export class HealthTest {
 
   /** No more runs; a test still running is killed with its group. */
   stop(): void {
+    this.generation++;
     this.interval.clear();
     const pid = this.child?.pid;
     if (pid !== undefined) this.killTest(pid);

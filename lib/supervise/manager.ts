@@ -4,23 +4,31 @@
 // for processes records the intermediate state first and hands back a promise
 // to be awaited outside the queue, so a slow stop never holds up a status.
 
-import { loadServiceNamed } from '../config/load.js';
-import { logClashes } from '../config/logfiles.js';
+import { type NotLoaded, type Problem, type ServiceDef, type Source } from '../core/definition.js';
 import { Errors, SminitError, messageOf } from '../core/errors.js';
-import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
-import { formatCycle, wouldCycle } from '../core/graph.js';
-import type { LogStore } from '../logs/ring.js';
+import { formatCycle, startOrder, wouldCycle } from '../core/graph.js';
+import { MAX_REPLICAS, makeReplica, replicaNumber, templateOf } from '../core/instances.js';
 import { checkName } from '../core/names.js';
+import { type Plan, planReload } from '../core/reload.js';
 import { parseSignal } from '../core/signals.js';
-import { ServiceWorker } from './worker.js';
+import { RESTART_WAIT_MS, isSettled } from '../core/state.js';
+import { type ConfigRead, readConfig, replicaGroups, whyNotLoaded } from '../config/directory.js';
+import type { ReadCache } from '../config/load.js';
+import { logClashes } from '../config/logfiles.js';
+import { createServiceFile, deleteServiceFile, readServiceFile } from '../config/zinit-files.js';
+import type { LogStore } from '../logs/ring.js';
+import { applyPlan } from './apply.js';
+import { inStopOrder } from './order.js';
+import { readNamed, readSource } from './read.js';
 import type { Network, Processes, ServiceBox } from './seam.js';
-import { Scheduler } from './scheduler.js';
-import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
-import { RESTART_WAIT_MS, hasProcess, isSettled } from '../core/state.js';
-import { judge } from '../core/conditions.js';
-import type { NotLoaded, Problem, ServiceDef } from '../core/definition.js';
 import type { Host } from '../core/host.js';
+import { type Outcome, type Selection, failure, select } from './sets.js';
+import { Services } from './services.js';
+import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
 import type { ServiceView } from './view.js';
+import type { ServiceWorker } from './worker.js';
+
+export type { Outcome, Selection };
 
 export interface ManagerOptions {
   readonly configDir: string;
@@ -42,28 +50,47 @@ interface Later<T> {
   readonly later: Promise<T>;
 }
 
+/** What a reload did, or would do. */
+export interface ReloadOutcome {
+  readonly plan: Plan;
+  /** False for a dry run: nothing was changed. */
+  readonly applied: boolean;
+}
+
+/** What a scale did: the replicas started and those stopped, highest first. */
+export interface ScaleOutcome {
+  readonly name: string;
+  readonly replicas: number;
+  readonly started: readonly string[];
+  readonly stopped: readonly string[];
+}
+
 export class Manager {
-  private readonly workers = new Map<string, ServiceWorker>();
-  /** The graph: each service's dependencies as they stand now. */
-  private readonly deps = new Map<string, string[]>();
-  /**
-   * The same edges reversed: who lists a service in `after`. A service coming
-   * up re-evaluates only these, instead of scanning every service's list
-   * (which made starting N services O(N²)). Kept in step with `deps`.
-   */
-  private readonly dependants = new Map<string, Set<string>>();
-  /** Services whose files did not load, with why; gone once one is tracked. */
-  private readonly notLoaded = new Map<string, NotLoaded>();
-  /** Untracked workers whose processes are still being stopped. */
-  private readonly draining = new Map<string, Promise<void>>();
+  private readonly services: Services;
   private tail: Promise<unknown> = Promise.resolve();
   private shutdownPromise: Promise<boolean> | null = null;
-  /** One timer for every scheduled oneshot's next run. */
-  private readonly scheduler = new Scheduler((name, at) => this.post(() => this.due(name, at)));
-  /** Services whose dependants are to be judged again: one queued command each, however many changes. */
-  private readonly changed = new Set<string>();
+  /** The files taken last, by stem: what a reload compares the directory with. */
+  private known = new Map<string, Source>();
+  /** Each replicated service's replica count, a scale included. */
+  private counts = new Map<string, number>();
+  /** What the last directory read parsed. */
+  private cache: ReadCache | undefined;
+  /** Counts writes through the file API, so a reload read meanwhile is read again. */
+  private fileGeneration = 0;
+  /** Definitions a reload gave services that are still stopping to restart with them. */
+  private readonly incoming = new Map<string, ServiceDef>();
 
-  constructor(private readonly opts: ManagerOptions) {}
+  constructor(private readonly opts: ManagerOptions) {
+    this.services = new Services({
+      logs: opts.logs,
+      procs: opts.procs,
+      net: opts.net,
+      report: opts.report,
+      stdout: opts.stdout,
+      post: (fn) => this.post(fn),
+      shuttingDown: () => this.shutdownPromise !== null,
+    });
+  }
 
   get isShuttingDown(): boolean {
     return this.shutdownPromise !== null;
@@ -102,31 +129,41 @@ export class Manager {
   /** The services whose files did not load, by name, with why. */
   notLoadedList(): Promise<NotLoaded[]> {
     return this.command(() =>
-      [...this.notLoaded.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
+      [...this.services.notLoaded.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
     );
   }
 
   /** Every tracked service as it stands, by name. */
   views(): Promise<ServiceView[]> {
-    return this.command(() => [...this.sorted()].map(([, w]) => this.viewOf(w)));
+    return this.command(() => this.services.names().map((n) => this.viewOf(n)));
   }
 
   view(name: string): Promise<ServiceView> {
-    return this.command(() => this.viewOf(this.worker(name)));
+    return this.command(() => this.services.viewOf(this.services.worker(name)));
   }
 
   /** The service's cgroup, for what it holds now; null where sminitd makes none. */
   boxOf(name: string): Promise<ServiceBox | null> {
-    return this.command(() => (this.worker(name), this.opts.procs.box(name)));
+    return this.command(() => (this.services.worker(name), this.opts.procs.box(name)));
   }
 
   /** The worker's process id, for stats; 0 when none runs. */
   pidOf(name: string): Promise<number> {
-    return this.command(() => this.worker(name).pid);
+    return this.command(() => this.services.worker(name).pid);
+  }
+
+  /** How many services are on their way up: to be spawned, waiting for a dependency, or not yet ready. */
+  starting(): number {
+    let n = 0;
+    for (const w of this.services.all()) {
+      const k = w.state.kind;
+      if (w.target === 'up' && (k === 'stopped' || k === 'starting' || k === 'blocked')) n++;
+    }
+    return n;
   }
 
   names(): string[] {
-    return [...this.workers.keys()].sort();
+    return this.services.names();
   }
 
   // --- changes --------------------------------------------------------------
@@ -134,28 +171,46 @@ export class Manager {
   /**
    * Track services at start-up; cycles were already rejected by the loader.
    * `notLoaded` are the services whose files did not load: list and status
-   * show them, with why, until a file of theirs is added.
+   * show them, with why, until a file of theirs is added. `sources` are the
+   * files they came from (what a reload compares with); without them, each
+   * service stands for a file of its own. `cache`: what reading them parsed.
    */
-  load(defs: readonly ServiceDef[], notLoaded: readonly NotLoaded[] = []): Promise<void> {
+  load(
+    defs: readonly ServiceDef[],
+    notLoaded: readonly NotLoaded[] = [],
+    sources?: ReadonlyMap<string, Source>,
+    cache?: ReadCache,
+  ): Promise<void> {
     return this.command(() => {
-      for (const n of notLoaded) this.notLoaded.set(n.name, n);
-      for (const def of defs) this.track(def);
-      for (const name of this.workers.keys()) this.evaluate(name, true);
+      this.cache = cache;
+      for (const n of notLoaded) this.services.notLoaded.set(n.name, n);
+      this.known = new Map(sources ?? defs.map((d) => [d.name, { kind: 'service', def: d }]));
+      for (const [group, replicas] of replicaGroups(this.known)) {
+        this.counts.set(group, replicas.length);
+        this.services.declareReplicated(group, true);
+      }
+      for (const def of defs) this.services.track(def);
+      this.services.refreshDeps(this.services.names());
+      for (const name of this.services.names()) this.services.evaluate(name, true);
     });
   }
 
   start(name: string): Promise<null> {
-    return this.command(() => {
+    return this.command(async () => {
       this.refuseIfShuttingDown();
-      this.worker(name).requestStart();
-      this.evaluate(name, true);
+      // An instance of a template (or a replica) is made by starting it.
+      if (!this.services.has(name) && templateOf(name) !== null) await this.adopt(name);
+      const w = this.services.worker(name);
+      w.requestStart();
+      this.services.evaluate(name, true);
       return null;
     });
   }
 
   stop(name: string): Promise<null> {
     return this.command(() => ({
-      later: this.worker(name)
+      later: this.services
+        .worker(name)
         .stop()
         .then(() => null),
     }));
@@ -168,16 +223,16 @@ export class Manager {
   restart(name: string, timeoutMs = RESTART_WAIT_MS): Promise<ServiceView> {
     return this.command(() => {
       this.refuseIfShuttingDown();
-      const w = this.worker(name);
+      const w = this.services.worker(name);
       const stopped = w.stop();
       const later = stopped.then(() =>
         this.command(() => {
-          if (this.workers.get(name) !== w) throw Errors.notTracked(name);
+          if (this.services.get(name) !== w) throw Errors.notTracked(name);
           this.refuseIfShuttingDown();
           w.requestStart();
-          this.evaluate(name, true);
+          this.services.evaluate(name, true);
           // Started by someone else meanwhile, the state may be final already.
-          return { later: w.when(isSettled, timeoutMs).then(() => this.viewOf(w)) };
+          return { later: w.when(isSettled, timeoutMs).then(() => this.services.viewOf(w)) };
         }),
       );
       return { later };
@@ -189,26 +244,8 @@ export class Manager {
     return this.command(async () => {
       this.refuseIfShuttingDown();
       checkName(name);
-      if (this.workers.has(name)) {
-        throw Errors.alreadyTracked(name);
-      }
-      const def = await this.readDef(name).catch((err: unknown) => this.refused(name, err));
-      if (this.workers.has(name)) {
-        throw Errors.alreadyTracked(name);
-      }
-      // Dependants whose files name it get their edges back, so the check
-      // (and the graph after it) counts them.
-      const restored = this.edgesTo(name);
-      const cycle = wouldCycle(withEdges(this.deps, restored), name, def.after);
-      if (cycle) throw Errors.wouldCloseCycle(name, formatCycle(cycle));
-      const clash = logClashes([...[...this.workers.values()].map((w) => w.def), def]).find(
-        (c) => c.def === def,
-      );
-      if (clash) throw Errors.sharedLogFile(def.file, clash.path, clash.other.file);
-      this.track(def);
-      this.notLoaded.delete(name);
-      for (const [other, after] of restored) this.setDeps(other, after);
-      this.evaluate(name, true);
+      if (this.services.has(name)) throw Errors.alreadyTracked(name);
+      await this.adopt(name);
       return null;
     });
   }
@@ -216,28 +253,11 @@ export class Manager {
   /** Stop and untrack; the service disappears from every dependency list. */
   forget(name: string): Promise<null> {
     return this.command(() => {
-      const w = this.worker(name);
-      this.workers.delete(name);
-      this.scheduler.set(name, null);
-      this.setDeps(name, null);
-      this.opts.report(name, 'untracked');
-      const freed: string[] = [];
-      for (const other of this.dependants.get(name) ?? []) {
-        const after = this.deps.get(other);
-        const i = after?.indexOf(name) ?? -1;
-        if (i !== -1) {
-          after?.splice(i, 1);
-          freed.push(other);
-        }
-      }
-      this.dependants.delete(name);
-      for (const other of freed) this.evaluate(other, false);
-      const stopped = w.stop();
-      const gone = stopped.then(() => {
-        if (this.draining.get(name) === gone) this.draining.delete(name);
-      });
-      this.draining.set(name, gone);
-      return { later: gone.then(() => null) };
+      const names = this.services.isReplicated(name)
+        ? this.services.replicasOf(name)
+        : [this.services.worker(name).name];
+      if (names.length === 0) throw Errors.runsAsReplicas(name, 0);
+      return { later: this.untrackAndStop(names).then(() => null) };
     });
   }
 
@@ -245,27 +265,252 @@ export class Manager {
     return this.command(() => {
       const sig = parseSignal(signal);
       if (sig === null) throw Errors.badSignal(signal);
-      const w = this.worker(name);
+      const w = this.services.worker(name);
       if (!w.kill(sig)) throw Errors.notRunning(name);
       this.opts.report(name, `sent ${sig} to process group ${w.pid}`);
       return null;
     });
   }
 
+  // --- many services at once ------------------------------------------------
+  // Each is one command: the set is chosen and every change made at once;
+  // stops go dependants first, starts dependencies first.
+
+  startMany(sel: Selection): Promise<Outcome[]> {
+    return this.command(async () => {
+      this.refuseIfShuttingDown();
+      const { names, untracked, failed } = select(this.services, sel, 'services_start');
+      const made: string[] = [];
+      const refused: Outcome[] = [];
+      for (const name of untracked) {
+        try {
+          if (templateOf(name) === null) throw Errors.notTracked(name);
+          made.push(...(await this.adopt(name)));
+        } catch (err) {
+          if (!(err instanceof SminitError)) throw err;
+          refused.push(failure(name, err));
+        }
+      }
+      const all = this.inStartOrder([...names, ...made.filter((n) => !names.includes(n))]);
+      for (const name of all) this.services.get(name)?.requestStart();
+      for (const name of all) this.services.evaluate(name, true);
+      return [...all.map((n) => this.done(n)), ...refused, ...failed];
+    });
+  }
+
+  stopMany(sel: Selection): Promise<Outcome[]> {
+    return this.command(() => {
+      const { names, untracked, failed } = select(this.services, sel, 'services_stop');
+      // One check for escaped processes after the set, not one per service:
+      // each reads sminitd's list of children, as long as the set is large.
+      const runs = new Map(names.map((n) => [n, this.services.worker(n).run]));
+      const stops = inStopOrder(
+        names,
+        (n) => this.services.depsOf(n),
+        (n) => this.services.worker(n).stop(false),
+      );
+      const swept = Promise.all(stops.values()).then(() => this.sweepEscaped(runs));
+      const later = swept.then(() => this.finish(stops, untracked, failed));
+      return { later };
+    });
+  }
+
+  restartMany(sel: Selection, timeoutMs = RESTART_WAIT_MS): Promise<Outcome[]> {
+    return this.command(() => {
+      this.refuseIfShuttingDown();
+      const { names, untracked, failed } = select(this.services, sel, 'services_restart');
+      const workers = new Map(names.map((n) => [n, this.services.worker(n)]));
+      const stops = inStopOrder(
+        names,
+        (n) => this.services.depsOf(n),
+        (n) => (workers.get(n) as ServiceWorker).stop(),
+      );
+      const later = Promise.all(stops.values())
+        .then(() => this.command(() => this.startAgain(workers, timeoutMs)))
+        .then((done) => [...done, ...untracked.map(untrackedFailure), ...failed]);
+      return { later };
+    });
+  }
+
+  killMany(sel: Selection, signal: string): Promise<Outcome[]> {
+    return this.command(() => {
+      const sig = parseSignal(signal);
+      if (sig === null) throw Errors.badSignal(signal);
+      const { names, untracked, failed } = select(this.services, sel, 'services_kill');
+      const order = [
+        ...inStopOrder(
+          names,
+          (n) => this.services.depsOf(n),
+          () => Promise.resolve(),
+        ).keys(),
+      ];
+      const done = order.map((name) => {
+        const w = this.services.worker(name);
+        if (!w.kill(sig)) return failure(name, Errors.notRunning(name));
+        this.opts.report(name, `sent ${sig} to process group ${w.pid}`);
+        return this.done(name);
+      });
+      return [...done, ...untracked.map(untrackedFailure), ...failed];
+    });
+  }
+
+  forgetMany(sel: Selection): Promise<Outcome[]> {
+    return this.command(() => {
+      const { names, untracked, failed } = select(this.services, sel, 'services_forget');
+      const later = this.untrackAndStop(names).then((order) => [
+        ...order.map((name) => ({ name, error: null, view: null })),
+        ...untracked.map(untrackedFailure),
+        ...failed,
+      ]);
+      return { later };
+    });
+  }
+
+  statusMany(sel: Selection): Promise<Outcome[]> {
+    return this.command(() => {
+      const { names, untracked, failed } = select(this.services, sel, 'services_status');
+      return [...names.map((n) => this.done(n)), ...untracked.map(untrackedFailure), ...failed];
+    });
+  }
+
+  // --- replicas -------------------------------------------------------------
+
+  /**
+   * Run `count` replicas of a replicated service: new ones start, surplus
+   * ones stop one after another from the highest number down. Lasts until
+   * its file's `replicas` changes (and a reload applies it) or sminitd stops.
+   */
+  scale(name: string, count: number): Promise<ScaleOutcome> {
+    return this.command(() => {
+      this.refuseIfShuttingDown();
+      checkName(name);
+      if (!Number.isSafeInteger(count) || count < 0 || count > MAX_REPLICAS) {
+        throw Errors.badParams(
+          `replicas must be a whole number from 0 to ${MAX_REPLICAS}, got ${count}`,
+        );
+      }
+      const source = this.known.get(name);
+      if (source?.kind !== 'replicas') {
+        throw this.services.has(name) || source
+          ? Errors.notReplicated(name)
+          : Errors.notTracked(name);
+      }
+      this.counts.set(name, count);
+      const started = this.addReplicas(source.def, count);
+      const surplus = this.services
+        .replicasOf(name)
+        .filter((r) => (replicaNumber(name, r) ?? 0) > count)
+        .reverse();
+      const workers = surplus.map((r) => this.services.untrack(r));
+      let chain: Promise<void> = Promise.resolve();
+      for (const w of workers) {
+        chain = chain.then(() => w.stop());
+        this.services.drain(w.name, chain);
+      }
+      return { later: chain.then(() => ({ name, replicas: count, started, stopped: surplus })) };
+    });
+  }
+
+  /** Track (and start) the replicas from 1 to `count` that are not tracked; their names. */
+  private addReplicas(def: ServiceDef, count: number): string[] {
+    const started: string[] = [];
+    for (let i = 1; i <= count; i++) {
+      const made = makeReplica(def, i);
+      if (!made.ok || this.services.has(made.def.name)) continue;
+      this.trackAgain(made.def);
+      started.push(made.def.name);
+    }
+    return started;
+  }
+
+  // --- reload ---------------------------------------------------------------
+
+  /**
+   * Read the config directory again and apply what changed, as planned by
+   * core/reload.ts; with `dryRun`, only the plan. Answers once the stops it
+   * needed are over and every start has been asked for.
+   */
+  reload(dryRun = false): Promise<ReloadOutcome> {
+    const generation = this.fileGeneration;
+    const dir = this.opts.configDir;
+    const read = readConfig(dir, this.cache, this.opts.host ?? null);
+    return this.command(async () => {
+      this.refuseIfShuttingDown();
+      // A file written or removed through the API meanwhile: read what is there now.
+      const r: ConfigRead =
+        generation === this.fileGeneration
+          ? await read
+          : await readConfig(dir, this.cache, this.opts.host ?? null);
+      if (r.unreadable !== null) throw Errors.cannotReadConfig(dir, r.unreadable);
+      this.cache = r.cache;
+      const tracked = new Map(
+        this.services.names().map((n) => [n, this.incoming.get(n) ?? this.worker(n).def]),
+      );
+      const plan = planReload({
+        known: this.known,
+        tracked,
+        counts: this.counts,
+        next: r.sources,
+        refused: r.refused,
+      });
+      if (dryRun) return { plan, applied: false };
+      this.noteRefused(r, plan);
+      return { later: this.apply(plan).then(() => ({ plan, applied: true })) };
+    });
+  }
+
+  /** What list and status show as not loaded: the files this read refused, less what still runs. */
+  private noteRefused(r: ConfigRead, plan: Plan): void {
+    const { notLoaded } = this.services;
+    notLoaded.clear();
+    for (const n of whyNotLoaded(r.problems, [], [])) notLoaded.set(n.name, n);
+    for (const e of plan.entries) {
+      if (e.action === 'refuse' && e.cycle !== null && !notLoaded.has(e.name))
+        notLoaded.set(e.name, { name: e.name, file: e.name, why: e.why });
+    }
+    for (const name of this.services.names()) notLoaded.delete(name);
+  }
+
+  private apply(plan: Plan): Promise<void> {
+    const stems = new Set([...this.known.keys(), ...plan.known.keys()]);
+    this.known = new Map(plan.known);
+    this.counts = new Map(plan.counts);
+    // Whether `after: [NAME]` means NAME's replicas follows the files as taken now.
+    for (const stem of stems) {
+      this.services.declareReplicated(stem, this.known.get(stem)?.kind === 'replicas');
+    }
+    return applyPlan(plan, {
+      services: this.services,
+      incoming: this.incoming,
+      trackAgain: (def) => this.trackAgain(def),
+      later: (fn) => this.command(fn),
+    });
+  }
+
   // zinit's file API. These change (or read) the config directory, not the
   // graph, but run in the queue so they never interleave with monitor reading
-  // the same files.
+  // the same files. What they write is what the next reload compares with.
 
   /** Write NAME.yaml; tracking it is service_monitor's job. */
   createFile(name: string, content: unknown): Promise<string> {
-    return this.command(() =>
-      createServiceFile(this.opts.configDir, name, content, this.opts.host ?? null),
-    );
+    return this.command(async () => {
+      const host = this.opts.host ?? null;
+      const said = await createServiceFile(this.opts.configDir, name, content, host);
+      this.fileGeneration++;
+      const source = await readSource(this.opts.configDir, name, host).catch(() => null);
+      if (source) this.known.set(name, source);
+      return said;
+    });
   }
 
   /** Remove NAME's file; a tracked service stays tracked (zinit does the same). */
   deleteFile(name: string): Promise<string> {
-    return this.command(() => deleteServiceFile(this.opts.configDir, name));
+    return this.command(async () => {
+      const said = await deleteServiceFile(this.opts.configDir, name);
+      this.fileGeneration++;
+      this.known.delete(name);
+      return said;
+    });
   }
 
   readFile(name: string): Promise<Record<string, unknown>> {
@@ -283,15 +528,15 @@ export class Manager {
     if (this.shutdownPromise) return this.shutdownPromise;
     // Outside the queue on purpose: from this instant nothing may spawn
     // again, even while a slow command still holds the queue.
-    for (const w of this.workers.values()) w.freeze();
-    this.scheduler.clear();
+    for (const w of this.services.all()) w.freeze();
+    this.services.scheduler.clear();
     const boundMs = shutdownBoundMs(
-      this.deps,
-      (n) => this.workers.get(n)?.def.shutdownTimeoutMs ?? 0,
+      this.services.graph(),
+      (n) => this.services.get(n)?.def.shutdownTimeoutMs ?? 0,
     );
     this.opts.report(
       null,
-      `shutting down ${this.workers.size} services; bound ${boundMs} ms (longest chain of shutdown timeouts + ${SHUTDOWN_MARGIN_MS} ms)`,
+      `shutting down ${this.services.size} services; bound ${boundMs} ms (longest chain of shutdown timeouts + ${SHUTDOWN_MARGIN_MS} ms)`,
     );
     const ordered = this.command(() => ({ later: this.stopAll() }));
     const result = new Promise<boolean>((resolve) => {
@@ -301,7 +546,7 @@ export class Manager {
         done = true;
         clearTimeout(timer);
         this.opts.report(null, `${why}: killing every process left`);
-        for (const w of this.workers.values()) w.kill('SIGKILL');
+        for (const w of this.services.all()) w.kill('SIGKILL');
         void this.opts.procs
           .killLeftovers()
           .then((n) => this.opts.report(null, `killed ${n} leftover processes`))
@@ -334,33 +579,19 @@ export class Manager {
   private forceShutdown: ((why: string) => void) | null = null;
 
   private async stopAll(): Promise<boolean> {
-    const dependants = new Map<string, string[]>();
-    for (const [name, after] of this.deps) {
-      for (const d of after) {
-        if (!dependants.has(d)) dependants.set(d, []);
-        dependants.get(d)?.push(name);
-      }
-    }
     let clean = true;
-    const stops = new Map<string, Promise<void>>();
-    const visiting = new Set<string>();
-    const stopOne = (name: string): Promise<void> => {
-      const known = stops.get(name);
-      if (known) return known;
-      visiting.add(name);
-      // A dependency cycle must not make the shutdown wait on itself.
-      const first = (dependants.get(name) ?? []).filter((d) => !visiting.has(d) || stops.has(d));
-      const p = Promise.all(first.map(stopOne)).then(async () => {
-        const w = this.workers.get(name);
+    const stops = inStopOrder(
+      this.services.names(),
+      (n) => this.services.depsOf(n),
+      async (n) => {
+        const w = this.services.get(n);
         if (!w) return;
         await w.stop(false);
         if (w.forcedKill) clean = false;
-      });
-      stops.set(name, p);
-      return p;
-    };
-    await Promise.all([...this.workers.keys()].map(stopOne));
-    await Promise.all(this.draining.values());
+      },
+    );
+    await Promise.all(stops.values());
+    await Promise.all(this.services.draining.values());
     // Grandchildren that left their group: by marker, and by parentage for
     // those that also dropped the marker from their environment.
     const swept = await this.opts.procs.killLeftovers().catch((err: unknown) => {
@@ -374,23 +605,57 @@ export class Manager {
 
   // --- internals -------------------------------------------------------------
 
-  private *sorted(): Iterable<[string, ServiceWorker]> {
-    for (const name of this.names()) {
-      const w = this.workers.get(name);
-      if (w) yield [name, w];
-    }
-  }
-
   private refuseIfShuttingDown(): void {
     if (this.shutdownPromise) throw Errors.shuttingDown();
   }
 
   private worker(name: string): ServiceWorker {
-    checkName(name);
-    const w = this.workers.get(name);
-    if (w) return w;
-    const refused = this.notLoaded.get(name);
-    throw refused ? Errors.notLoaded(name, refused.why) : Errors.notTracked(name);
+    return this.services.worker(name);
+  }
+
+  private viewOf(name: string): ServiceView {
+    return this.services.viewOf(this.worker(name));
+  }
+
+  private done(name: string): Outcome {
+    return { name, error: null, view: this.viewOf(name) };
+  }
+
+  private inStartOrder(names: readonly string[]): string[] {
+    const set = new Set(names);
+    const sub = new Map(names.map((n) => [n, this.services.depsOf(n).filter((d) => set.has(d))]));
+    return startOrder(sub).flat();
+  }
+
+  /**
+   * Track `name` from its file: the file of that name (all its replicas,
+   * for a replicated service), or an instance of its template, or a replica
+   * of its replicated service. Refuses a cycle its dependants would close.
+   * The names now tracked.
+   */
+  private async adopt(name: string): Promise<string[]> {
+    const read = await readNamed(
+      this.opts.configDir,
+      name,
+      this.known,
+      this.counts,
+      this.opts.host ?? null,
+    ).catch((err: unknown) => this.refused(name, err));
+    const defs = read.defs.filter((d) => !this.services.has(d.name));
+    if (defs.length === 0) throw Errors.alreadyTracked(name);
+    if (this.services.has(name)) throw Errors.alreadyTracked(name);
+    for (const def of defs) this.refuseCycle(def);
+    const running = [...this.services.all()].map((w) => w.def);
+    for (const c of logClashes([...running, ...defs])) {
+      if (defs.includes(c.def) && !defs.includes(c.other))
+        throw Errors.sharedLogFile(c.def.file, c.path, c.other.file);
+    }
+    if (read.file && !this.known.has(read.stem)) this.known.set(read.stem, read.file);
+    if (read.file?.kind === 'replicas' && !this.counts.has(read.stem)) {
+      this.counts.set(read.stem, read.file.replicas);
+    }
+    for (const def of defs) this.trackAgain(def);
+    return defs.map((d) => d.name);
   }
 
   /** A file that did not load when asked to: shown as not loaded from now on, and thrown on. */
@@ -399,173 +664,101 @@ export class Manager {
       const file = Array.isArray(err.data)
         ? String((err.data[0] as Problem | undefined)?.file ?? name)
         : name;
-      this.notLoaded.set(name, { name, file, why: err.message });
+      this.services.notLoaded.set(name, { name, file, why: err.message });
     }
     throw err;
   }
 
-  private async readDef(name: string): Promise<ServiceDef> {
-    const res = await loadServiceNamed(this.opts.configDir, name, this.opts.host ?? null);
-    if (res.ok) return res.def;
-    if (res.missing) throw Errors.noServiceFile(name, this.opts.configDir);
-    throw Errors.fileProblems(res.problems);
+  private refuseCycle(def: ServiceDef): void {
+    const restored = this.services.edgesTo(def.name, def);
+    const graph = new Map<string, readonly string[]>(this.services.graph());
+    for (const [other, after] of restored) graph.set(other, after);
+    const cycle = wouldCycle(graph, def.name, this.services.expand(def.after));
+    if (cycle) throw Errors.wouldCloseCycle(def.name, formatCycle(cycle));
   }
 
-  private track(def: ServiceDef): void {
-    const name = def.name;
-    const w = new ServiceWorker(def, {
-      logs: this.opts.logs,
-      procs: this.opts.procs,
-      net: this.opts.net,
-      hooks: {
-        // changed() below re-judges the dependants of every change, coming up included.
-        up: () => undefined,
-        changed: (n) => {
-          if (this.workers.get(n) !== w || !this.dependants.get(n)?.size) return;
-          if (this.changed.has(n)) return;
-          this.changed.add(n);
-          this.post(() => {
-            this.changed.delete(n);
-            this.dependencyUp(n);
-          });
-        },
-        scheduled: (n, at) => {
-          if (this.workers.get(n) === w) this.scheduler.set(n, at);
-        },
-        wantStart: (n) => this.post(() => this.workers.get(n) === w && this.evaluate(n, false)),
-        event: (n, text) => {
-          this.opts.report(n, text);
-          this.opts.logs.append(n, 'event', w.run, text);
-        },
-        stdout: this.opts.stdout,
-      },
-    });
-    this.workers.set(name, w);
-    this.setDeps(name, [...def.after]);
-    w.wantUp();
-    this.opts.report(name, `loaded from ${def.file}`);
+  /** Track a service (again): its dependants' files give it their edges back, and it starts. */
+  private trackAgain(def: ServiceDef): void {
+    const restored = this.services.edgesTo(def.name, def);
+    this.services.track(def);
+    this.services.restoreEdges(def.name, restored);
+    this.services.evaluate(def.name, true);
   }
 
+  /** Untrack `names` at once, then stop them, dependants first; resolves with the order, once all are down. */
+  private async untrackAndStop(names: readonly string[]): Promise<string[]> {
+    const deps = new Map(names.map((n) => [n, [...this.services.depsOf(n)]]));
+    const workers = new Map(names.map((n) => [n, this.services.untrack(n)]));
+    const stops = inStopOrder(
+      names,
+      (n) => deps.get(n) ?? [],
+      (n) => (workers.get(n) as ServiceWorker).stop(),
+    );
+    for (const [name, stopped] of stops) this.services.drain(name, stopped);
+    await Promise.all(stops.values());
+    return [...stops.keys()];
+  }
+
+  /** Once stops are over: each stopped service's outcome, in the order it stopped. */
   /**
-   * The dependency lists tracked services would have with `name` back in the
-   * graph: those whose files name it, which lost the edge when it was
-   * forgotten, in file order.
+   * Kill what the runs of a set of stopped services left outside their
+   * groups, sparing any run started since (`runs`: each one's last run at
+   * the stop).
    */
-  private edgesTo(name: string): Map<string, string[]> {
-    const restored = new Map<string, string[]>();
-    for (const [other, w] of this.workers) {
-      const now = this.deps.get(other) ?? [];
-      if (!w.def.after.includes(name) || now.includes(name)) continue;
-      restored.set(
-        other,
-        w.def.after.filter((d) => d === name || now.includes(d)),
-      );
-    }
-    return restored;
-  }
-
-  /** Replace (or, with null, remove) a service's dependency list, and its reverse edges. */
-  private setDeps(name: string, after: string[] | null): void {
-    for (const d of this.deps.get(name) ?? []) this.dependants.get(d)?.delete(name);
-    if (after === null) {
-      this.deps.delete(name);
-      return;
-    }
-    this.deps.set(name, after);
-    for (const d of after) {
-      let set = this.dependants.get(d);
-      if (set === undefined) this.dependants.set(d, (set = new Set()));
-      set.add(name);
+  private async sweepEscaped(runs: ReadonlyMap<string, number>): Promise<void> {
+    const { procs } = this.opts;
+    const markers = [...runs.keys()].map((n) => procs.marker(n));
+    if (!(await procs.mayHaveEscaped([], markers, 0).catch(() => true))) return;
+    for (const [name, run] of runs) {
+      const later = (): number[] => {
+        const w = this.services.get(name);
+        return w && w.run > run ? [w.run] : [];
+      };
+      await procs
+        .sweepMarked(procs.marker(name), later)
+        .catch((err: unknown) => this.opts.report(name, `while sweeping: ${messageOf(err)}`));
     }
   }
 
-  private dependencyUp(name: string): void {
-    for (const other of this.dependants.get(name) ?? []) this.evaluate(other, false);
+  private async finish(
+    stops: ReadonlyMap<string, Promise<void>>,
+    untracked: readonly string[],
+    failed: readonly Outcome[],
+  ): Promise<Outcome[]> {
+    await Promise.all(stops.values());
+    return this.command(() => [
+      ...[...stops.keys()].map((n) =>
+        this.services.has(n) ? this.done(n) : { name: n, error: null, view: null },
+      ),
+      ...untracked.map(untrackedFailure),
+      ...failed,
+    ]);
   }
 
-  /**
-   * What `name` still waits for (dependencies whose condition is not met
-   * yet, and its own previous instance) and what it cannot start for as
-   * things stand (a dependency that failed, gave up, exited for good).
-   */
-  private verdicts(name: string): { waiting: string[]; cannot: string[] } {
-    const conditions = this.workers.get(name)?.def.conditions ?? {};
-    const waiting: string[] = [];
-    const cannot: string[] = [];
-    for (const d of this.deps.get(name) ?? []) {
-      const dep = this.workers.get(d);
-      const cond = conditions[d] ?? 'up';
-      const v = judge(cond, { name: d, def: dep?.def ?? null, state: dep?.state ?? null });
-      if (v.met) continue;
-      if (v.never !== null) cannot.push(v.never);
-      else {
-        const what = [cond === 'up' ? null : cond, v.note].filter((x) => x !== null).join(': ');
-        waiting.push(what === '' ? d : `${d} (${what})`);
-      }
+  /** The second half of a restart of many: start what is still tracked, then wait for each. */
+  private startAgain(
+    workers: ReadonlyMap<string, ServiceWorker>,
+    timeoutMs: number,
+  ): Later<Outcome[]> {
+    const names = this.inStartOrder([...workers.keys()]);
+    const gone = new Set(names.filter((n) => this.services.get(n) !== workers.get(n)));
+    if (this.shutdownPromise) {
+      return { later: Promise.resolve(names.map((n) => failure(n, Errors.shuttingDown()))) };
     }
-    if (this.draining.has(name)) waiting.push(`${name} (previous instance stopping)`);
-    return { waiting, cannot };
-  }
-
-  /** A scheduled run of `name` is due: run, unless its dependencies are not met. */
-  private due(name: string, at: number): void {
-    const w = this.workers.get(name);
-    if (!w || this.shutdownPromise) return;
-    const { waiting, cannot } = this.verdicts(name);
-    const why = [...cannot, waiting.length > 0 ? `waiting for ${waiting.join(', ')}` : '']
-      .filter((x) => x !== '')
-      .join('; ');
-    w.due(at, why === '' ? null : why);
-  }
-
-  /**
-   * Start a worker whose target is up if everything it needs is up, or mark it
-   * blocked. `requested` also restarts a service at rest (exited, success).
-   */
-  private evaluate(name: string, requested: boolean): void {
-    const w = this.workers.get(name);
-    if (!w || w.target !== 'up' || this.shutdownPromise) return;
-    if (hasProcess(w.state) || !w.idle) return;
-    if (!requested && w.state.kind !== 'blocked' && w.state.kind !== 'stopped') return;
-    const { waiting, cannot } = this.verdicts(name);
-    if (waiting.length > 0 || cannot.length > 0) {
-      w.block(waiting, cannot);
-      const previous = this.draining.get(name);
-      if (previous) void previous.then(() => this.post(() => this.evaluate(name, false)));
-      return;
-    }
-    w.start();
-  }
-
-  private viewOf(w: ServiceWorker): ServiceView {
-    return {
-      name: w.name,
-      def: w.def,
-      state: w.state,
-      target: w.target,
-      pid: w.pid,
-      upSince: w.upSince,
-      restarts: w.restarts,
-      lastExit: w.lastExit,
-      cgroup: hasProcess(w.state) ? (this.opts.procs.box(w.name)?.path ?? null) : null,
-      dependencies: (this.deps.get(w.name) ?? []).map((d) => ({
-        name: d,
-        condition: w.def.conditions[d] ?? 'up',
-        state: this.workers.get(d)?.state ?? null,
-      })),
-      watching: w.watching,
-      restartsInWindow: w.restartsInWindow,
-      nextRun: w.nextRunAt,
-    };
+    for (const n of names) if (!gone.has(n)) workers.get(n)?.requestStart();
+    for (const n of names) if (!gone.has(n)) this.services.evaluate(n, true);
+    const later = Promise.all(
+      names.map(async (n): Promise<Outcome> => {
+        const w = workers.get(n) as ServiceWorker;
+        if (gone.has(n)) return failure(n, Errors.notTracked(n));
+        await w.when(isSettled, timeoutMs);
+        return { name: n, error: null, view: this.services.viewOf(w) };
+      }),
+    );
+    return { later };
   }
 }
 
-/** `deps` with some services' lists replaced: a copy, for a check before the change. */
-function withEdges(
-  deps: ReadonlyMap<string, readonly string[]>,
-  lists: ReadonlyMap<string, readonly string[]>,
-): Map<string, readonly string[]> {
-  const out = new Map(deps);
-  for (const [name, after] of lists) out.set(name, after);
-  return out;
+function untrackedFailure(name: string): Outcome {
+  return failure(name, Errors.notTracked(name));
 }

@@ -42,6 +42,8 @@ interface Sink {
 export class ServiceOutput {
   /** Where output goes besides the ring; made on first use. */
   private sink: Sink | null = null;
+  /** The definition whose `log:` a reload gave since the pipes were opened. */
+  private routed: ServiceDef | null = null;
   /** Sees each chunk of stdout and stderr while set (`ready_log`). */
   private watcher: ChunkSink | null = null;
 
@@ -54,13 +56,13 @@ export class ServiceOutput {
   /** Reads `stream` as it comes into the ring (and the file or stdout, but for tests). */
   capture(def: ServiceDef, stream: Readable | null, kind: LogStream, run: number): Pipe | null {
     if (!stream) return null;
-    const own = kind === 'test' ? null : (this.sinkFor(def)?.chunk ?? null);
-    // Only a service that reads its own output (ready_log) pays for a look at each chunk.
+    // Looked up at each chunk, so a reload's new `log:` or `ready_log` takes
+    // the pipes of a running process; the ring alone costs one call per chunk.
     const sink: ChunkSink | null =
-      kind === 'test' || def.readyLog === null
-        ? own
+      kind === 'test'
+        ? null
         : (c) => {
-            own?.(c);
+            this.sinkFor(this.routed ?? def)?.chunk(c);
             this.watcher?.(c);
           };
     const capture = new Capture(this.logs, this.name, kind, run, sink);
@@ -86,6 +88,17 @@ export class ServiceOutput {
   /** A daemon event about the service, into its file when it has one. */
   event(text: string): void {
     this.sink?.file?.event(text);
+  }
+
+  /**
+   * Output goes where `def` says from the next chunk on (a reload gave a
+   * new definition); `reopen`: where it goes changed, so the file is closed.
+   */
+  follow(def: ServiceDef, reopen: boolean): void {
+    this.routed = def;
+    if (!reopen) return;
+    this.sink?.file?.close();
+    this.sink = null;
   }
 
   /** Not needed while stopped; the next line (a restart, a straggler) opens it again. */

@@ -70,11 +70,15 @@ export class ProbeRunner {
     };
   }
 
-  /** Probe run `run` from now on, the first check after `delayMs`. */
-  begin(run: number, delayMs: number): void {
+  /**
+   * Probe run `run` from now on, the first check after `delayMs`; `passing`:
+   * where the tally starts (a reload's new readiness probe of a ready run
+   * starts passing, so its first failures make it unready).
+   */
+  begin(run: number, delayMs: number, passing = this.role === 'liveness'): void {
     this.stop();
     this.run = run;
-    this.tally = initialTally(this.role === 'liveness');
+    this.tally = initialTally(passing);
     this.schedule(delayMs);
   }
 

@@ -50,10 +50,15 @@ export interface Processes {
   /** The service's cgroup; null where sminitd cannot make cgroups (it tracks by group and marker). */
   box(service: string): ServiceBox | null;
   /**
-   * Whether a process of the run may live on outside `groups` (given
-   * `waitMs` to be gone first): the cheap check before a sweep.
+   * Whether a process of the run (or of any of several services' runs)
+   * may live on outside `groups` (given `waitMs` to be gone first): the
+   * cheap check before a sweep.
    */
-  mayHaveEscaped(groups: readonly number[], marker: string, waitMs: number): Promise<boolean>;
+  mayHaveEscaped(
+    groups: readonly number[],
+    marker: string | readonly string[],
+    waitMs: number,
+  ): Promise<boolean>;
   /**
    * SIGKILL every process carrying `marker`, sparing those of the runs
    * `spare` names when asked at each scan, and wait until they are gone;

@@ -7,6 +7,7 @@
 
 import type { ServiceDef } from '../core/definition.js';
 import { formatDuration } from '../core/duration.js';
+import { sameJson } from '../core/jsontype.js';
 import { failureText } from '../core/probe.js';
 import { type HealthResult, HealthTest } from './health.js';
 import type { LaunchContext } from './launch.js';
@@ -167,6 +168,32 @@ export class RunWatchers {
     this.liveness?.stop();
   }
 
+  /**
+   * A reload changed how run `run` is checked (test, probes, ready_log;
+   * notify and the watchdog restart it): the old checks end and the new
+   * begin. A ready run stays ready, its new readiness probe starting from
+   * passing; one not ready yet waits for the new check, and with none left
+   * is ready now.
+   */
+  rewatch(run: number, def: ServiceDef, ready: boolean): void {
+    if (this.run !== run) return;
+    this.test.stop();
+    if (def.notify === null) this.signals.stop();
+    this.readiness?.stop();
+    this.liveness?.stop();
+    this.probesOf = null;
+    this.probesFor(def);
+    this.failures = 0;
+    this.wasReady = ready;
+    if (ready) {
+      this.readiness?.begin(run, 0, true);
+      this.livenessFrom(run, def);
+    } else if (def.test !== null) this.test.run(run);
+    else if (this.readiness) this.readiness.begin(run, this.readinessDelay(def));
+    else if (def.readyLog !== null) this.signals.watchLog(run, def.readyLog);
+    else if (def.notify === null) this.readyOnce(run, 'no readiness check since the reload');
+  }
+
   /** The service is done with for now (stopped, untracked): the socket is closed too. */
   close(): void {
     this.end();
@@ -204,7 +231,11 @@ export class RunWatchers {
 
   private probesFor(def: ServiceDef): void {
     if (this.probesOf === def) return;
+    // A reload's definition with the same probes keeps the runners (and their tallies).
+    const was = this.probesOf;
     this.probesOf = def;
+    if (was && sameJson(was.readiness, def.readiness) && sameJson(was.liveness, def.liveness))
+      return;
     this.readiness?.stop();
     this.liveness?.stop();
     const make = (role: 'readiness' | 'liveness'): ProbeRunner | null => {

@@ -10,6 +10,7 @@
 import type { ServiceDef } from '../core/definition.js';
 import { formatDuration, formatSize } from '../core/duration.js';
 import { messageOf } from '../core/errors.js';
+import { sameJson } from '../core/jsontype.js';
 import { admitRestart, withinWindow } from '../core/restart-limit.js';
 import type { SignalName } from '../core/signals.js';
 import {
@@ -275,6 +276,35 @@ export class ServiceWorker {
     this.setState({ kind: 'stopping', since: Date.now(), pid, killAt: Date.now() + timeout });
     this.escalation.begin(pid, this.def.stopSignal, timeout);
     return done;
+  }
+
+  /**
+   * A new definition whose changes a running process can take (a reload):
+   * output goes where the new `log:` says; a run's checks (test, probes,
+   * ready_log) are the new ones from now, a ready run staying ready; one in
+   * backoff that the new restart policy would not restart is left exited;
+   * a scheduled oneshot waits for the new schedule's next time. The rest is
+   * read where it is used (stop signal, timeouts, delays, limits).
+   */
+  take(def: ServiceDef): void {
+    const old = this.def;
+    this.def = def;
+    this.output.follow(def, !sameJson(old.log, def.log) || old.dir !== def.dir);
+    const state = this.state;
+    const checked = state.kind === 'starting' || state.kind === 'running';
+    if (checked && this.child && !def.oneshot && checksChanged(old, def)) {
+      this.watchers.rewatch(this.run, def, state.kind === 'running');
+      const now = this.state;
+      if (now.kind === 'running' && now.unready !== undefined && def.readiness === null)
+        this.ready(this.run, 'no readiness probe since the reload');
+    }
+    const exit = state.kind === 'backoff' ? state.lastExit : null;
+    if (exit && !shouldRestart(def.restart, exit, def.successCodes)) {
+      this.retry.clear();
+      this.setState({ kind: 'exited', since: Date.now(), lastExit: exit });
+    }
+    if (old.schedule !== null && def.schedule !== null && !sameJson(old.schedule, def.schedule))
+      if (this.targetNow === 'up' && this.nextRunAt !== null) this.scheduleAfter(Date.now());
   }
 
   /**
@@ -783,4 +813,14 @@ export class ServiceWorker {
 
 function same(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Whether what checks a run (its readiness and liveness) differs. */
+function checksChanged(a: ServiceDef, b: ServiceDef): boolean {
+  return (
+    !sameJson(a.test, b.test) ||
+    !sameJson(a.readiness, b.readiness) ||
+    !sameJson(a.liveness, b.liveness) ||
+    a.readyLog !== b.readyLog
+  );
 }

@@ -103,6 +103,13 @@ export function textLogLine(l: Pick<LogLine, 'service' | 'stream' | 'text'>): st
   return `${l.stream === 'stdout' ? '[+]' : '[-]'} ${l.service}: ${l.text}`;
 }
 
+/** Lines as zinit streamed them, each ending in a newline, as one string. */
+function textLogLines(lines: readonly LogLine[]): string {
+  let out = '';
+  for (const l of lines) out += textLogLine(l) + '\n';
+  return out;
+}
+
 /** What a `log` follower too slow to keep up is told it missed. */
 export function textDroppedLine(count: number): string {
   return `[-] sminit: ${count} lines dropped (reader too slow)`;
@@ -127,18 +134,22 @@ export function textHandler({ rpc }: TextOptions): TextHandler {
   };
 }
 
-/** A text connection's session: a follow's notifications become zinit's raw lines. */
+/**
+ * A text connection's session: a follow's notifications become zinit's raw
+ * lines, a batch of them in one write.
+ */
 function textSession(socket: Socket, peer: string): Session {
-  const write = (line: string): void => {
-    if (socket.writable) socket.write(line + '\n');
+  const write = (text: string): void => {
+    if (socket.writable) socket.write(text);
   };
   return new Session({
     peer: `${peer}, text protocol`,
     notify: (method, params) => {
       if (method !== 'log_line') return;
-      const { line, dropped } = params as NotificationMap['log_line'];
-      if (line) write(textLogLine(line));
-      else if (dropped) write(textDroppedLine(dropped));
+      const { line, lines, dropped } = params as NotificationMap['log_line'];
+      if (lines) write(textLogLines(lines));
+      else if (line) write(textLogLine(line) + '\n');
+      else if (dropped) write(textDroppedLine(dropped) + '\n');
     },
     backlog: () => socket.writableLength,
   });
@@ -187,7 +198,7 @@ async function call(
  * followers and a slow reader is paused (and told what it missed) the same way.
  */
 async function follow(rpc: Rpc, session: Session, socket: Socket): Promise<void> {
-  const answer = await ask(rpc, session, 'log_follow', {});
+  const answer = await ask(rpc, session, 'log_follow', { batch: true });
   if (!answer.ok) reply(socket, { state: 'error', body: answer.message });
 }
 
@@ -199,7 +210,7 @@ async function snapshot(rpc: Rpc, session: Session, socket: Socket): Promise<voi
     if (!answer.ok) return reply(socket, { state: 'error', body: answer.message });
     const page = answer.result as LogRead;
     const until = query.until ?? page.end;
-    const text = page.lines.map((l) => textLogLine(l) + '\n').join('');
+    const text = textLogLines(page.lines);
     if (page.next >= until) return void socket.end(text);
     if (!(await written(socket, text))) return;
     query = { from: page.next, until };

@@ -102,3 +102,56 @@ t.test('a log follow sends the lines as notifications', async (t) => {
   });
   t.match(await call('stream_unsubscribeLogs', { id: sub.result }), { result: null });
 });
+
+t.test('a follow with batch sends lines many to a notification, in seq order', async (t) => {
+  const { call, procs, notes } = rig(t);
+  await waitFor('db spawned', () => procs.running('db').length === 1);
+  const db = procs.running('db')[0];
+  // Lines already in the ring come in the catch-up batch, new ones as read.
+  db?.say('one\ntwo\nthree');
+  await waitFor('the lines in the ring', async () => {
+    const r = (await call('log_read', { names: ['db'], stream: 'stdout' })) as {
+      result: { lines: unknown[] };
+    };
+    return r.result.lines.length === 3;
+  });
+  const sub = (await call('log_follow', { names: ['db'], stream: 'stdout', batch: true })) as {
+    result: number;
+  };
+  db?.say('four\nfive');
+  type Note = { method: string; params: { subscription: number; lines?: { text: string }[] } };
+  const batches = (): Note[] =>
+    (notes as Note[]).filter(
+      (n) => n.method === 'log_line' && n.params.subscription === sub.result,
+    );
+  await waitFor(
+    'all five lines',
+    () => batches().flatMap((n) => n.params.lines ?? []).length === 5,
+  );
+  for (const n of batches()) t.notOk('line' in n.params, 'no single-line notification');
+  t.same(
+    batches().flatMap((n) => (n.params.lines ?? []).map((l) => l.text)),
+    ['one', 'two', 'three', 'four', 'five'],
+    'every line once, in order',
+  );
+  t.ok(batches().length <= 2, 'the backlog in one batch, a chunk in at most one more');
+  t.match(await call('log_follow', { batch: 'yes' }), { error: { code: -32602 } });
+});
+
+t.test('a batch of long lines is cut into notifications of about 256 KiB', async (t) => {
+  const { call, procs, notes } = rig(t);
+  await waitFor('db spawned', () => procs.running('db').length === 1);
+  const sub = (await call('log_follow', { names: ['db'], stream: 'stdout', batch: true })) as {
+    result: number;
+  };
+  const long = 'x'.repeat(60 * 1024);
+  procs.running('db')[0]?.say(Array(10).fill(long).join('\n'));
+  type Note = { params: { subscription: number; lines?: { text: string }[] } };
+  const mine = (): Note[] => (notes as Note[]).filter((n) => n.params.subscription === sub.result);
+  await waitFor('ten lines', () => mine().flatMap((n) => n.params.lines ?? []).length === 10);
+  t.same(
+    mine().map((n) => n.params.lines?.length),
+    [4, 4, 2],
+    'at most 256 KiB of text each',
+  );
+});

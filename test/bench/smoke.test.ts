@@ -19,9 +19,11 @@ const EXPECTED = [
   `cold.dag_test.${N}`,
   `stop.${N}`,
   `stop_exit.${N}`,
+  `stop_batch.${N}`,
   `rss.${N}`,
   `rss_start.${N}`,
   `rss_peak.${N}`,
+  `pss.${N}`,
   `idle.cpu.${N}`,
   `idle.wakeups.${N}`,
   `idle.main_slices.${N}`,
@@ -33,6 +35,11 @@ const EXPECTED = [
   'control.rps.1',
   'control.rps.16',
   'control.rps.64',
+  'follow.floor',
+  'follow.cli',
+  'follow.lost',
+  `reload.noop.${N}`,
+  `stopall.${N}`,
 ];
 
 t.test('a quick bench run reports every figure', async (t) => {

@@ -45,10 +45,30 @@ t.test('parseArgs', async (t) => {
   t.equal(parseArgs(['-s', '/x.sock'], env), 'usage');
   t.equal(parseArgs(['--help'], env), 'help');
   t.equal(parseArgs(['-h', 'list'], env), 'help');
-  t.throws(() => parseArgs(['status'], env), { message: 'usage: sminit status <name>' });
-  t.throws(() => parseArgs(['status', 'a', 'b'], env), { message: 'usage: sminit status <name>' });
+  t.throws(() => parseArgs(['status'], env), {
+    message: 'usage: sminit status <name|pattern>... | --all',
+  });
+  t.match(args(['status', 'a', 'b']), { verb: 'status', args: ['a', 'b'] }, 'several names');
+  t.match(args(['stop', '--all']), { verb: 'stop', args: [], all: true });
+  t.throws(() => parseArgs(['stop', '--all', 'web'], env), {
+    message: 'usage: sminit stop <name|pattern>... | --all',
+  });
+  t.throws(() => parseArgs(['add', '--all'], env), { message: "unknown option '--all'" });
+  t.match(args(['kill', '--all', 'HUP']), { verb: 'kill', args: ['HUP'], all: true });
+  t.match(args(['reload', '--dry-run']), { verb: 'reload', dryRun: true });
+  t.throws(() => parseArgs(['list', '--dry-run'], env), { message: "unknown option '--dry-run'" });
+  t.match(args(['scale', 'web', '3']), { verb: 'scale', args: ['web', '3'] });
+  t.throws(() => parseArgs(['scale', 'web'], env), {
+    message: 'usage: sminit scale <name> <replicas>',
+  });
   t.match(args(['kill', 'a']), { verb: 'kill', args: ['a'] }, 'the signal is optional');
-  t.throws(() => parseArgs(['kill'], env), { message: 'usage: sminit kill <name> [signal]' });
+  const killUsage = 'usage: sminit kill <name|pattern>... [signal] | --all [signal]';
+  t.throws(() => parseArgs(['kill'], env), { message: killUsage });
+  t.throws(
+    () => parseArgs(['kill', 'a', 'SIGHUP', 'b'], env),
+    { message: killUsage },
+    'signal last',
+  );
   t.throws(() => parseArgs(['list', 'a'], env), { message: 'usage: sminit list' });
   t.throws(() => parseArgs(['check', 'a', 'b'], env), {
     message: 'usage: sminit check [dir|file]',

@@ -317,10 +317,14 @@ t.test('usage', async (t) => {
   t.equal(unknown.stderr, "sminit: unknown command 'frobnicate'\n");
   const arity = await d.cli('status');
   t.equal(arity.code, 2);
-  t.equal(arity.stderr, 'sminit: usage: sminit status <name>\n');
+  t.equal(arity.stderr, 'sminit: usage: sminit status <name|pattern>... | --all\n');
   const extra = await d.cli('kill', 'web', 'SIGHUP', 'more');
   t.equal(extra.code, 2);
-  t.equal(extra.stderr, 'sminit: usage: sminit kill <name> [signal]\n');
+  t.equal(
+    extra.stderr,
+    'sminit: usage: sminit kill <name|pattern>... [signal] | --all [signal]\n',
+    'a signal among the names',
+  );
   const option = await d.cli('list', '--frob');
   t.equal(option.code, 2);
   t.equal(option.stderr, "sminit: unknown option '--frob'\n");

@@ -356,6 +356,56 @@ const FILE_ROWS: readonly FileRow[] = [
     content: (path) => execFileSync('mkfifo', [path]),
     problems: ['not a regular file (a special file)'],
   },
+  {
+    title: 'replicas below zero',
+    file: 'negrep.yaml',
+    content: 'exec: sleep 1\nreplicas: -1\n',
+    problems: ['2:11: replicas: must be at least 0, got -1'],
+    create: {
+      content: { exec: 'sleep 1', replicas: -1 },
+      problems: ['/replicas: must be at least 0, got -1'],
+    },
+  },
+  {
+    title: 'replicas that are not a whole number',
+    file: 'fracrep.yaml',
+    content: 'exec: sleep 1\nreplicas: 1.5\n',
+    problems: ['2:11: replicas: must be a whole number, got 1.5'],
+  },
+  {
+    title: 'replicas as a string',
+    file: 'strrep.yaml',
+    content: 'exec: sleep 1\nreplicas: "3"\n',
+    problems: ['2:11: replicas: must be a whole number, got "3"'],
+  },
+  {
+    title: 'replicas past the bound',
+    file: 'manyrep.yaml',
+    content: 'exec: sleep 1\nreplicas: 5000\n',
+    problems: ['2:11: replicas: must be at most 1000, got 5000'],
+  },
+  {
+    title: 'a template with replicas',
+    file: 'tplrep@.yaml',
+    content: 'exec: sleep 1\nreplicas: 2\n',
+    problems: [
+      '2:11: replicas: a template takes no replicas: its instances are started by name (sminit start tplrep@NAME)',
+    ],
+  },
+  {
+    title: 'a template whose instances would share one log file',
+    file: 'tpllog@.yaml',
+    content: 'exec: sleep 1\nlog: {file: /tmp/sminit-one.log}\n',
+    problems: [
+      '2:13: log.file: every instance would write this one file; put ${instance} in its name',
+    ],
+  },
+  {
+    title: '${instance} in the after of a file that is no template',
+    file: 'plaininst.yaml',
+    content: 'exec: sleep 1\nafter:\n  - db@${instance}\n',
+    problems: [`3:5: after[0]: ${badName('"db@${instance}"')}`],
+  },
   // The lifecycle keys: probes, notify, dependency conditions, schedules.
   {
     title: 'an unknown probe kind',
@@ -817,6 +867,44 @@ t.test('hostile input: a clear error, and nothing else affected', async (t) => {
           err(1, -32601, 'Method not found'),
           err(2, -32600, 'invalid request: expected {"jsonrpc":"2.0","method":…}'),
           err(3, -32600, 'invalid request: expected {"jsonrpc":"2.0","method":…}'),
+        ],
+      );
+    });
+    await row(t, 'verbs over many services, scale and reload with bad parameters', async (t) => {
+      await exchange(
+        t,
+        req(1, 'services_stop', {}) +
+          req(2, 'services_stop', { patterns: ['../*'] }) +
+          req(3, 'services_kill', { names: ['../x'] }) +
+          req(4, 'service_scale', ['canary', 2]) +
+          req(5, 'service_scale', ['canary', -1]) +
+          req(6, 'service_scale', ['nosuch', 5000]) +
+          req(7, 'service_start', ['nope@x']) +
+          req(8, 'system_reload', { dry_run: 'yes' }) +
+          req(9, 'services_kill', { all: true, signal: 'SIGNOPE' }) +
+          '\n',
+        [
+          err(1, -32602, "services_stop: give 'names', 'patterns' or 'all'"),
+          err(
+            2,
+            -32602,
+            'invalid pattern "../*": "." cannot be in a service name, so not in a pattern',
+          ),
+          err(3, -32602, badName('"../x"')),
+          err(
+            4,
+            -32005,
+            "service 'canary' has no replicas; give its file a 'replicas' key to scale it",
+          ),
+          err(5, -32602, "service_scale: parameter 'replicas' must be a non-negative integer"),
+          err(6, -32602, 'replicas must be a whole number from 0 to 1000, got 5000'),
+          err(
+            7,
+            -32000,
+            `no service file for 'nope@x' in ${d.dir}, and no template nope@.yaml to make it from`,
+          ),
+          err(8, -32602, "system_reload: parameter 'dry_run' must be a boolean"),
+          err(9, -32004, "invalid signal 'SIGNOPE'"),
         ],
       );
     });

@@ -2,12 +2,13 @@
 // through the real client and CLI.
 
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { LogLine } from '../../lib/api/wire.js';
-import { SMINITD, startDaemon, tempDir } from '../helpers/daemon.js';
+import { SMINIT, SMINITD, startDaemon, tempDir } from '../helpers/daemon.js';
 import { contiguous, waitFor } from '../helpers/wait.js';
 import { lineNumber, writerExec } from '../helpers/writers.js';
 
@@ -101,6 +102,87 @@ t.test('a burst of 200,000 short lines, one write each, fits the default ring', 
   t.equal(nums.length, 200_000, 'every line kept');
   t.equal(contiguous(nums), null, 'in order, none missing');
   t.equal(nums[0], 100_000);
+});
+
+/**
+ * A service that waits on a FIFO, then writes 200,000 lines of `seq=N`, one
+ * `write` each: the follow is live (it printed the service's start) before
+ * the burst begins, so it has to keep up with it or be told what it missed.
+ */
+function burstService(t: Parameters<typeof tempDir>[0]): { yaml: string; go: () => Promise<void> } {
+  const dir = tempDir(t);
+  const fifo = join(dir, 'go');
+  execFileSync('mkfifo', [fifo]);
+  const loop = 'i=100000; while [ $i -lt 300000 ]; do echo seq=$i; i=$((i+1)); done';
+  return {
+    yaml: `exec: sh -c 'read x < ${fifo}; ${loop}'\nrestart: never\n`,
+    // Opening a FIFO waits for its reader: off the event loop, on libuv's pool.
+    go: () => writeFile(fifo, 'go\n'),
+  };
+}
+
+/** The seq=N lines of a follow's output, and every other line it printed. */
+function burstLines(texts: readonly string[]): { nums: number[]; other: string[] } {
+  const nums: number[] = [];
+  const other: string[] = [];
+  for (const text of texts) {
+    const m = /seq=(\d+)$/.exec(text);
+    if (m) nums.push(Number(m[1]));
+    else other.push(text);
+  }
+  return { nums, other };
+}
+
+t.test('sminit log NAME loses nothing of a 200,000-line burst', async (t) => {
+  const burst = burstService(t);
+  const d = await startDaemon(t, { burst: burst.yaml });
+  const cli = spawn(process.execPath, [SMINIT, '-s', d.socket, 'log', 'burst'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => void cli.kill('SIGKILL'));
+  let out = '';
+  cli.stdout.setEncoding('utf8');
+  cli.stdout.on('data', (s: string) => (out += s));
+  await waitFor('the follow to show the start', () => / burst: started: pid /.test(out));
+  await burst.go();
+  await waitFor(
+    'the burst to be followed to its end',
+    () => / burst: exited with code 0/.test(out),
+    120_000,
+  );
+  cli.kill('SIGINT');
+  const { nums, other } = burstLines(out.trimEnd().split('\n'));
+  t.same(
+    other.filter((l) => / dropped /.test(l)),
+    [],
+    'nobody is told of dropped lines',
+  );
+  t.equal(nums.length, 200_000, 'every line printed');
+  t.equal(contiguous(nums), null, 'in order, none missing or twice');
+});
+
+t.test("the typed client's follow loses nothing of a 200,000-line burst", async (t) => {
+  const burst = burstService(t);
+  const d = await startDaemon(t, { burst: burst.yaml });
+  const texts: string[] = [];
+  let dropped = 0;
+  const stop = await d.client.followLogs(
+    { names: ['burst'] },
+    (l) => texts.push(l.text),
+    (n) => (dropped += n),
+  );
+  await waitFor('the follow to show the start', () => texts.some((x) => x.startsWith('started:')));
+  await burst.go();
+  await waitFor(
+    'the burst to be followed to its end',
+    () => texts.some((x) => x === 'exited with code 0'),
+    120_000,
+  );
+  await stop();
+  const { nums } = burstLines(texts);
+  t.equal(dropped, 0, 'none dropped');
+  t.equal(nums.length, 200_000, 'every line delivered');
+  t.equal(contiguous(nums), null, 'in order, none missing or twice');
 });
 
 t.test('a file log rotates while the log is followed', async (t) => {

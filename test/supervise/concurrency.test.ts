@@ -1,10 +1,14 @@
 // Many clients at once, each on its own connection, starting, stopping,
-// tracking and untracking the same few services in random order. No request
-// may hang, no unexpected error may come back, and once the dust settles the
-// processes on the machine must match what the daemon says: one process per
-// running service, none for a service that is not running or not tracked.
+// tracking and untracking the same few services in random order, and then
+// the same while the config directory is edited and reloaded under them. No
+// request may hang, no unexpected error may come back, and once the dust
+// settles the processes on the machine must match what the daemon says:
+// one process per running service, none for a service that is not running
+// or not tracked.
 
 import t from 'tap';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client, RpcError } from '../../lib/client/client.js';
 import { findByEnv, processTable } from '../../lib/os/procfs.js';
 import { MARKER_VAR, markerValue } from '../../lib/os/markers.js';
@@ -154,4 +158,104 @@ t.test(`${CLIENTS} clients × ${OPS} random operations`, async (t) => {
   for (const name of NAMES) await withDeadline(`start ${name}`, d.client.start(name));
   for (const name of NAMES)
     await d.waitStatus(name, (s) => s.status === 'running', 'running again');
+});
+
+// --- a reload racing clients ---------------------------------------------------
+
+const RACERS = 16;
+const RELOADS = 12;
+
+t.test(`a reload racing ${RACERS} clients leaves the manager consistent`, async (t) => {
+  const q = 'shutdown_timeout: 2\n';
+  const files = (k: number): Record<string, string> => ({
+    r1: `exec: sleep ${1000 + (k % 2)}\n${q}`,
+    r2: `exec: sleep 1000\n${q}${k % 3 === 0 ? 'restart_delay: 200ms\n' : ''}`,
+    r3: `exec: sleep ${1000 + (k % 3)}\n${q}`,
+    rdep: `exec: sleep 1000\n${q}after: [${k % 2 ? 'r1' : 'r2'}]\n`,
+    rw: `exec: sleep 10\${instance}\n${q}replicas: ${1 + (k % 3)}\n`,
+    ...(k % 2 ? { rx: `exec: sleep 1000\n${q}` } : {}),
+  });
+  const d = await startDaemon(t, files(0));
+  const names = ['r1', 'r2', 'r3', 'rdep', 'rx', 'rw@1', 'rw@2', 'rw@3'];
+  await d.waitStatus('rdep', (s) => s.status === 'running', 'running');
+  const clients = await Promise.all(Array.from({ length: RACERS }, () => Client.connect(d.socket)));
+  t.teardown(() => clients.forEach((c) => c.close()));
+  const random = rng(seed + 1);
+  const unexpected: string[] = [];
+  let answered = 0;
+  let stop = false;
+  const racer = async (c: Client, ci: number): Promise<void> => {
+    while (!stop) {
+      const name = names[Math.floor(random() * names.length)] as string;
+      const op = Math.floor(random() * 7);
+      const call: Promise<unknown> = [
+        () => c.start(name),
+        () => c.stop(name),
+        () => c.status(name),
+        () => c.many('restart', { patterns: ['r?'] }),
+        () => c.many('stop', { names: [name, 'rw'] }),
+        () => c.scale('rw', Math.floor(random() * 4)),
+        () => c.monitor(name),
+      ][op]!();
+      try {
+        await withDeadline(`racer ${ci}: op ${op} ${name}`, call);
+      } catch (err) {
+        if (!(err instanceof RpcError && EXPECTED.has(err.code))) {
+          unexpected.push(`racer ${ci}: op ${op} ${name}: ${(err as Error).message}`);
+        }
+      }
+      answered++;
+    }
+  };
+  const racing = clients.map(racer);
+  const plans: string[] = [];
+  for (let k = 1; k <= RELOADS; k++) {
+    for (const [name, yaml] of Object.entries(files(k))) d.write(name, yaml);
+    if (k % 2 === 0) rmSync(join(d.dir, 'rx.yaml'), { force: true });
+    const r = await withDeadline(`reload ${k}`, d.client.reload());
+    plans.push(`${r.changes.length} changes, ${r.refused} refused`);
+  }
+  stop = true;
+  await Promise.all(racing);
+  t.comment(`reloads: ${plans.join('; ')}; ${answered} racing requests`);
+  t.same(unexpected, [], 'no request hung or failed unexpectedly');
+
+  // Once it is quiet, one more reload leaves nothing to do, and what runs is what the view says.
+  await d.client.reload();
+  const dry = await d.client.reload(true);
+  t.same(
+    dry.changes.filter((c) => c.action !== 'none'),
+    [],
+    'a reload after it finds nothing left to do',
+  );
+  const key = (all: readonly ServiceStatus[]): string =>
+    JSON.stringify(all.map((s) => [s.name, s.status, s.pid]));
+  const { view, marked } = await waitFor(
+    'a settled daemon whose view matches the processes',
+    async () => {
+      const before = await d.client.listFull();
+      if (before.some((s) => s.status === 'stopping' || s.status === 'starting')) return null;
+      const table = (await processTable()).filter((p) => p.state !== 'Z' && p.state !== 'X');
+      const marked = new Map<string, number[]>();
+      for (const name of names)
+        marked.set(name, await findByEnv(table, MARKER_VAR, markerValue(d.pid, name)));
+      const after = await d.client.listFull();
+      return key(before) === key(after) ? { view: after, marked } : null;
+    },
+    20000,
+    50,
+  );
+  for (const name of names) {
+    const s = view.find((v) => v.name === name);
+    const pids = marked.get(name) ?? [];
+    if (s?.status === 'running') t.same(pids, [s.pid], `${name}: its one process`);
+    else t.same(pids, [], `${name} (${s?.status ?? 'untracked'}): no process`);
+  }
+  for (const s of view) {
+    const deps = Object.keys(s.dependencies);
+    t.ok(
+      deps.every((dep) => view.some((v) => v.name === dep) || dep === 'rx'),
+      `${s.name}: depends only on tracked services (${deps.join(', ')})`,
+    );
+  }
 });

@@ -360,6 +360,30 @@ t.test('stop reaches every descendant, including one that left the group', async
   t.equal((await d.status('tree')).status, 'stopped');
 });
 
+t.test('a stop of many reaches what left their groups, in one sweep after the set', async (t) => {
+  const d = await daemon(t, {
+    one: svc({ exec: "sh -c 'setsid sleep 1000 & wait'" }),
+    two: svc({ exec: "sh -c 'setsid sleep 1000 & wait'", after: ['one'] }),
+  });
+  await d.waitStatus('two', (s) => s.status === 'running', 'running');
+  const escaped = [
+    ...(await waitSleeps(d, 'one', 'the escaped sleep of one', (n) => n === 1)),
+    ...(await waitSleeps(d, 'two', 'the escaped sleep of two', (n) => n === 1)),
+  ];
+  const r = await d.client.many('stop', { all: true });
+  t.same(
+    r.results.map((x) => [x.name, x.status?.status]),
+    [
+      ['two', 'stopped'],
+      ['one', 'stopped'],
+    ],
+    'dependants first, one line each',
+  );
+  for (const p of escaped) t.notOk(isAlive(p.pid, p.startTime), `escaped sleep ${p.pid} is gone`);
+  t.same(await serviceProcs(d, 'one'), [], 'no marked process of one is left');
+  t.same(await serviceProcs(d, 'two'), [], 'no marked process of two is left');
+});
+
 t.test('a crash takes along what left the group, so it never runs twice', async (t) => {
   const d = await daemon(t, {
     escape: svc({ exec: "sh -c 'setsid sleep 1000 & wait'", restart_delay: '50ms' }),
