@@ -13,6 +13,10 @@ promtool prometheus
 dot graphviz
 chromium chromium
 tmux tmux
+setpriv util-linux
+prlimit util-linux
+unshare util-linux
+perl perl-base
 '
 
 missing=''

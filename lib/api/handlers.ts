@@ -9,7 +9,7 @@ import { reloadResult } from './plan.js';
 import { toWire, zinitLine } from '../logs/render.js';
 import { type LogEntry, type LogStore, sinceMs } from '../logs/ring.js';
 import type { Manager } from '../supervise/manager.js';
-import { serviceStats } from './stats.js';
+import { groupUsage, serviceStats } from './stats.js';
 import { toStatus, zinitList } from './status.js';
 import { VERSION } from './version.js';
 import {
@@ -108,7 +108,10 @@ const services = ({ manager: m, audit }: HandlerContext) =>
     service_list: async () => zinitList(await m.views()),
     service_list_full: async () => (await m.views()).map((v) => toStatus(v)),
     service_list_unloaded: () => m.notLoadedList(),
-    service_status: async (p) => toStatus(await m.view(p.name)),
+    service_status: async (p) => {
+      const status = toStatus(await m.view(p.name));
+      return { ...status, usage: await groupUsage(await m.boxOf(p.name)) };
+    },
     service_start: (p, s) => (audit(s, `start ${p.name}`), m.start(p.name)),
     service_stop: (p, s) => (audit(s, `stop ${p.name}`), m.stop(p.name)),
     service_restart: async (p, s) => (
@@ -118,7 +121,7 @@ const services = ({ manager: m, audit }: HandlerContext) =>
     service_monitor: (p, s) => (audit(s, `monitor ${p.name}`), m.monitor(p.name)),
     service_forget: (p, s) => (audit(s, `forget ${p.name}`), m.forget(p.name)),
     service_kill: (p, s) => (audit(s, `kill ${p.name} ${p.signal}`), m.kill(p.name, p.signal)),
-    service_stats: async (p) => serviceStats(p.name, await m.pidOf(p.name)),
+    service_stats: async (p) => serviceStats(p.name, await m.pidOf(p.name), await m.boxOf(p.name)),
   }) satisfies Partial<Handlers>;
 
 /** What a request over many names, for the audit line. */

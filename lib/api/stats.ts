@@ -1,21 +1,40 @@
-// service_stats: memory and CPU of a service's process and each process in
-// its tree, measured from /proc over a short window. Runs outside the
-// manager's queue, so measuring never holds up another request.
+// service_stats: memory and CPU of a service's process and each other
+// process of it, measured over a short window, in zinit's shape; where the
+// service has a cgroup, its processes are exactly the group's members
+// (whatever left the process tree), and status gets the group's own totals
+// (groupUsage). Runs outside the manager's queue, so measuring never holds
+// up another request.
 
 import { Errors } from '../core/errors.js';
+import type { GroupUsage, ServiceBox } from '../supervise/seam.js';
 import { clockTicks, descendants, processStats, processTable } from '../os/procfs.js';
-import type { ProcessStats, ServiceStats } from './wire.js';
+import type { GroupUsageWire, ProcessStats, ServiceStats } from './wire.js';
 
 /** CPU percent needs two readings; this is the gap between them. */
 export const SAMPLE_MS = 200;
 
-export async function serviceStats(name: string, pid: number): Promise<ServiceStats> {
+type Sample = Awaited<ReturnType<typeof processStats>>;
+
+export async function serviceStats(
+  name: string,
+  pid: number,
+  box: ServiceBox | null = null,
+): Promise<ServiceStats> {
   if (pid === 0) throw Errors.notRunning(name);
-  const table = await processTable();
-  const pids = [pid, ...descendants(table, [pid])];
+  const first = box?.populated() ? box.usage() : null;
+  const pids = first
+    ? [pid, ...first.pids.filter((p) => p !== pid)]
+    : [pid, ...descendants(await processTable(), [pid])];
   const before = await Promise.all(pids.map(processStats));
   await new Promise((r) => setTimeout(r, SAMPLE_MS));
   const after = await Promise.all(pids.map(processStats));
+  const measured = perProcess(pids, before, after);
+  const main = measured.find((m) => m.pid === pid);
+  if (!main) throw Errors.notRunning(name);
+  return { name, ...main, children: measured.filter((m) => m.pid !== pid) };
+}
+
+function perProcess(pids: readonly number[], before: Sample[], after: Sample[]): ProcessStats[] {
   const perTick = 1000 / clockTicks();
   const measured: ProcessStats[] = [];
   pids.forEach((p, i) => {
@@ -23,13 +42,35 @@ export async function serviceStats(name: string, pid: number): Promise<ServiceSt
     if (!a) return;
     const b = before[i];
     const ticks = b ? a.cpuTicks - b.cpuTicks : 0;
-    measured.push({
-      pid: p,
-      memory_usage: a.rssBytes,
-      cpu_usage: Math.round(((ticks * perTick) / SAMPLE_MS) * 1000) / 10,
-    });
+    measured.push({ pid: p, memory_usage: a.rssBytes, cpu_usage: percent(ticks * perTick) });
   });
-  const main = measured.find((m) => m.pid === pid);
-  if (!main) throw Errors.notRunning(name);
-  return { name, ...main, children: measured.filter((m) => m.pid !== pid) };
+  return measured;
+}
+
+/** Percent of one CPU for `ms` of CPU time over the sample window, to a tenth. */
+function percent(ms: number): number {
+  return Math.round((ms / SAMPLE_MS) * 1000) / 10;
+}
+
+/** What the group holds, memory from the controller or else summed over its processes. */
+async function usageWire(u: GroupUsage): Promise<GroupUsageWire> {
+  let memory = u.memoryBytes;
+  if (memory === null) {
+    const read = await Promise.all(u.pids.map(processStats));
+    memory = read.reduce((sum, s) => sum + (s?.rssBytes ?? 0), 0);
+  }
+  return {
+    processes: u.pids.length,
+    tasks: u.tasks,
+    memory_usage: memory,
+    memory_source: u.memoryBytes === null ? 'processes' : 'cgroup',
+    cpu_time_ms: Math.round(u.cpuUsec / 100) / 10,
+    oom_kills: u.oomKills,
+  };
+}
+
+/** What a service's cgroup holds at this instant, for its status; null without one or while empty. */
+export async function groupUsage(box: ServiceBox | null): Promise<GroupUsageWire | null> {
+  if (box === null || !box.populated()) return null;
+  return usageWire(box.usage());
 }

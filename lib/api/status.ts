@@ -2,16 +2,26 @@
 // fields first, in zinit's words) and zinit's service_list map, made from
 // the manager's views. The one place zinit's state strings are produced.
 
-import { type ExitInfo, type ServiceState, reasonOf, zinitState } from '../core/state.js';
+import type { Rlimit, ServiceDef } from '../core/definition.js';
+import {
+  type ExitInfo,
+  type ServiceState,
+  describeExit,
+  reasonOf,
+  zinitState,
+} from '../core/state.js';
 import type { ProbeView } from '../supervise/probe.js';
 import type { ServiceView } from '../supervise/view.js';
 import type {
   ExitWire,
+  LimitsWire,
   NotifyWire,
   ProbeWire,
   RestartLimitWire,
+  RlimitWire,
   ScheduleWire,
   ServiceStatus,
+  UserWire,
 } from './wire.js';
 
 export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
@@ -55,6 +65,37 @@ export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
       daemons: [...v.recovered.daemons],
       at: new Date(v.recovered.at).toISOString(),
     },
+    user: userWire(v.def),
+    cgroup: v.cgroup,
+    limits: limitsWire(v.def),
+  };
+}
+
+function userWire(def: ServiceDef): UserWire | null {
+  const u = def.user;
+  if (u === null) return null;
+  return { user: u.user, uid: u.uid, group: u.group, gid: u.gid, groups: u.groups };
+}
+
+/** The limits the file sets, as sminit applies them. */
+export function limitsWire(def: ServiceDef): LimitsWire {
+  const { umask, nice, oomScoreAdj, rlimits, limits } = def.sandbox;
+  const one = (n: number | null): number | 'unlimited' => n ?? 'unlimited';
+  const rl: Record<string, RlimitWire> = {};
+  for (const [name, l] of Object.entries(rlimits) as [string, Rlimit][]) {
+    rl[name] = { soft: one(l.soft), hard: one(l.hard) };
+  }
+  const cpu = limits.cpuMax;
+  return {
+    umask: umask === null ? null : umask.toString(8).padStart(4, '0'),
+    nice,
+    oom_score_adj: oomScoreAdj,
+    rlimits: rl,
+    memory_max: limits.memoryMax,
+    memory_high: limits.memoryHigh,
+    pids_max: limits.pidsMax,
+    cpu_max: cpu === null ? null : `${Math.round((cpu.quotaUs / cpu.periodUs) * 10000) / 100}%`,
+    cpu_weight: limits.cpuWeight,
   };
 }
 
@@ -129,5 +170,12 @@ export function zinitList(views: readonly ServiceView[]): Record<string, string>
 }
 
 function exitWire(e: ExitInfo): ExitWire {
-  return { pid: e.pid, code: e.code, signal: e.signal, at: new Date(e.at).toISOString() };
+  return {
+    pid: e.pid,
+    code: e.code,
+    signal: e.signal,
+    at: new Date(e.at).toISOString(),
+    description: describeExit(e),
+    oom_kill: e.oom !== undefined,
+  };
 }

@@ -42,6 +42,54 @@ export interface ExitWire {
   readonly code: number | null;
   readonly signal: string | null;
   readonly at: string;
+  /** How it ended, as the log says it (`killed by the OOM killer: memory_max 512M reached`). */
+  readonly description: string;
+  /** Whether the kernel's OOM killer ended it. */
+  readonly oom_kill: boolean;
+}
+
+/** Who a service runs as; null in a status when it runs as sminitd does. */
+export interface UserWire {
+  readonly user: string;
+  readonly uid: number;
+  readonly group: string;
+  readonly gid: number;
+  readonly groups: readonly number[];
+}
+
+/** One resource limit; `unlimited` for RLIM_INFINITY. */
+export interface RlimitWire {
+  readonly soft: number | 'unlimited';
+  readonly hard: number | 'unlimited';
+}
+
+/** The limits sminit sets on a service's processes; null where the file sets none. */
+export interface LimitsWire {
+  /** Octal, as written: `0027`. */
+  readonly umask: string | null;
+  readonly nice: number | null;
+  readonly oom_score_adj: number | null;
+  readonly rlimits: Readonly<Record<string, RlimitWire>>;
+  /** Bytes. */
+  readonly memory_max: number | null;
+  readonly memory_high: number | null;
+  readonly pids_max: number | null;
+  /** A share of one CPU, as `150%`. */
+  readonly cpu_max: string | null;
+  readonly cpu_weight: number | null;
+}
+
+/** What a service's cgroup holds now (service_status and service_stats). */
+export interface GroupUsageWire {
+  /** Every process of the service, however it left its process group. */
+  readonly processes: number;
+  readonly tasks: number;
+  /** Bytes: the memory controller's count, or the sum of the processes' resident memory without one. */
+  readonly memory_usage: number;
+  readonly memory_source: 'cgroup' | 'processes';
+  /** CPU time of the whole tree since the group was made, exited processes included. */
+  readonly cpu_time_ms: number;
+  readonly oom_kills: number | null;
 }
 
 /** A readiness or liveness probe as it stands. */
@@ -135,6 +183,12 @@ export interface ServiceStatus {
   readonly schedule: ScheduleWire | null;
   /** Leftovers of an earlier sminitd ended before this one started it; null when there were none. */
   readonly recovered: RecoveredWire | null;
+  readonly user: UserWire | null;
+  /** The service's cgroup while it has processes (as /proc/PID/cgroup names it); null without. */
+  readonly cgroup: string | null;
+  readonly limits: LimitsWire;
+  /** service_status only: what its cgroup holds now; null without a cgroup. */
+  readonly usage?: GroupUsageWire | null;
 }
 
 /** A service whose file was found but not loaded, and why. */
@@ -152,6 +206,7 @@ export interface ProcessStats {
 }
 export interface ServiceStats extends ProcessStats {
   readonly name: string;
+  /** The other processes: every member of its cgroup, or the main process's descendants without one. */
   readonly children: readonly ProcessStats[];
 }
 
@@ -737,38 +792,55 @@ const processStats = {
   cpu_usage: { type: 'number', minimum: 0, description: 'percent of one CPU' },
 };
 
+const limitValue: JsonSchema = { anyOf: [int, { const: 'unlimited' }] };
+const groupUsage = {
+  processes: int,
+  tasks: int,
+  memory_usage: { type: 'integer', minimum: 0, description: 'bytes' },
+  memory_source: { enum: ['cgroup', 'processes'] },
+  cpu_time_ms: { type: 'number', minimum: 0 },
+  oom_kills: nullable(int),
+};
+
 /** The shapes results refer to, for rpc.discover; kept beside the interfaces they describe. */
 export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
-  ServiceStatus: object({
-    name: str,
-    pid: { type: 'integer', minimum: 0, description: '0 when not running' },
-    state: { type: 'string', description: 'zinit state: Running, Blocked, Spawned, Success, …' },
-    target: { enum: ['Up', 'Down'] },
-    after: { type: 'object', additionalProperties: str },
-    status: { enum: STATE_KINDS },
-    reason: str,
-    since: time,
-    uptime_ms: nullable(int),
-    restarts: int,
-    oneshot: { type: 'boolean' },
-    last_exit: nullable({ $ref: '#/components/schemas/Exit' }),
-    next_attempt: nullable(time),
-    dependencies: {
-      type: 'object',
-      additionalProperties: { enum: [...STATE_KINDS, 'untracked'] },
+  ServiceStatus: object(
+    {
+      name: str,
+      pid: { type: 'integer', minimum: 0, description: '0 when not running' },
+      state: { type: 'string', description: 'zinit state: Running, Blocked, Spawned, Success, …' },
+      target: { enum: ['Up', 'Down'] },
+      after: { type: 'object', additionalProperties: str },
+      status: { enum: STATE_KINDS },
+      reason: str,
+      since: time,
+      uptime_ms: nullable(int),
+      restarts: int,
+      oneshot: { type: 'boolean' },
+      last_exit: nullable({ $ref: '#/components/schemas/Exit' }),
+      next_attempt: nullable(time),
+      dependencies: {
+        type: 'object',
+        additionalProperties: { enum: [...STATE_KINDS, 'untracked'] },
+      },
+      conditions: {
+        type: 'object',
+        additionalProperties: { enum: ['up', 'started', 'ready', 'succeeded', 'completed'] },
+      },
+      file: str,
+      ready: nullable({ type: 'boolean' }),
+      probes: { type: 'array', items: { $ref: '#/components/schemas/Probe' } },
+      notify: nullable({ $ref: '#/components/schemas/Notify' }),
+      restart_limit: nullable({ $ref: '#/components/schemas/RestartLimit' }),
+      schedule: nullable({ $ref: '#/components/schemas/Schedule' }),
+      user: nullable({ $ref: '#/components/schemas/User' }),
+      cgroup: nullable(str),
+      limits: { $ref: '#/components/schemas/Limits' },
+      usage: nullable({ $ref: '#/components/schemas/GroupUsage' }),
+      recovered: nullable({ $ref: '#/components/schemas/Recovered' }),
     },
-    conditions: {
-      type: 'object',
-      additionalProperties: { enum: ['up', 'started', 'ready', 'succeeded', 'completed'] },
-    },
-    file: str,
-    ready: nullable({ type: 'boolean' }),
-    probes: { type: 'array', items: { $ref: '#/components/schemas/Probe' } },
-    notify: nullable({ $ref: '#/components/schemas/Notify' }),
-    restart_limit: nullable({ $ref: '#/components/schemas/RestartLimit' }),
-    schedule: nullable({ $ref: '#/components/schemas/Schedule' }),
-    recovered: nullable({ $ref: '#/components/schemas/Recovered' }),
-  }),
+    ['usage'],
+  ),
   Probe: object({
     role: { enum: ['readiness', 'liveness'] },
     kind: { enum: ['exec', 'http', 'tcp'] },
@@ -808,7 +880,6 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
     daemons: { type: 'array', items: int, description: 'pids of the gone daemons' },
     at: time,
   }),
-  Exit: object({ pid: int, code: nullable(int), signal: nullable(str), at: time }),
   NotLoaded: object({
     name: str,
     file: str,
@@ -817,6 +888,34 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
       description: 'every problem at file:line:col, or its cycle; one a line',
     },
   }),
+  Exit: object({
+    pid: int,
+    code: nullable(int),
+    signal: nullable(str),
+    at: time,
+    description: str,
+    oom_kill: { type: 'boolean' },
+  }),
+  User: object({
+    user: str,
+    uid: int,
+    group: str,
+    gid: int,
+    groups: { type: 'array', items: int },
+  }),
+  Limits: object({
+    umask: nullable(str),
+    nice: nullable(int),
+    oom_score_adj: nullable(int),
+    rlimits: { type: 'object', additionalProperties: { $ref: '#/components/schemas/Rlimit' } },
+    memory_max: nullable(int),
+    memory_high: nullable(int),
+    pids_max: nullable(int),
+    cpu_max: nullable(str),
+    cpu_weight: nullable(int),
+  }),
+  Rlimit: object({ soft: limitValue, hard: limitValue }),
+  GroupUsage: object(groupUsage),
   ProcessStats: object(processStats),
   ServiceStats: object({
     name: str,

@@ -49,7 +49,7 @@ const manyVerb = (
 
 export const VERBS: readonly VerbSpec[] = [
   verb('list', 'list', 'every service: state, ready or not, pid, uptime, restarts'),
-  manyVerb('status', 'services in detail: probes, notify, limits, schedule'),
+  manyVerb('status', 'services in detail: probes, notify, limits, schedule, user, cgroup'),
   manyVerb('start', 'start services (each once its dependencies are up)'),
   manyVerb('stop', 'stop services, dependants first, and wait until their processes are gone'),
   manyVerb(
@@ -85,7 +85,12 @@ export const VERBS: readonly VerbSpec[] = [
     0,
     Infinity,
   ),
-  verb('stats', 'stats <name>', 'memory and CPU of the service and its processes', 1),
+  verb(
+    'stats',
+    'stats <name>',
+    'memory and CPU of the service and its processes (its whole cgroup)',
+    1,
+  ),
   verb(
     'events',
     'events [name..]',

@@ -5,6 +5,7 @@
 // escaped, so a service cannot drive an admin's terminal.
 
 import type {
+  LimitsWire,
   LogLine,
   NotLoadedWire,
   NotifyWire,
@@ -132,8 +133,9 @@ export function formatStatus(
   if (s.schedule) lines.push(`schedule:  ${scheduleText(s.schedule)}`);
   if (s.recovered) lines.push(`recovered: ${recoveredText(s.recovered)}`);
   if (s.last_exit) {
-    const how = s.last_exit.signal ? `signal ${s.last_exit.signal}` : `code ${s.last_exit.code}`;
-    lines.push(`last exit: ${how} (pid ${s.last_exit.pid}) at ${s.last_exit.at}`);
+    const e = s.last_exit;
+    const how = e.oom_kill ? e.description : e.signal ? `signal ${e.signal}` : `code ${e.code}`;
+    lines.push(`last exit: ${how} (pid ${e.pid}) at ${e.at}`);
   }
   if (s.next_attempt) lines.push(`next try:  ${s.next_attempt}`);
   const deps = Object.entries(s.dependencies).map(([d, st]) => {
@@ -142,11 +144,54 @@ export function formatStatus(
   });
   lines.push(`after:     ${deps.length ? deps.join(', ') : '-'}`);
   lines.push(`file:      ${safe(s.file)}`);
+  lines.push(...boxLines(s));
   if (recent.length > 0) {
     lines.push('recent log:');
     for (const l of recent) lines.push(`  ${formatLogLine(l, false, false, escape)}`);
   }
   return lines.join('\n');
+}
+
+const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
+
+/** Who it runs as, its cgroup and what that holds, its limits: only the lines that say something. */
+function boxLines(s: ServiceStatus): string[] {
+  const lines: string[] = [];
+  const u = s.user;
+  if (u)
+    lines.push(
+      `user:      ${u.user} (uid ${u.uid}), group ${u.group} (gid ${u.gid}), groups ${u.groups.join(',') || '-'}`,
+    );
+  if (s.cgroup) lines.push(`cgroup:    ${s.cgroup}`);
+  const g = s.usage;
+  if (g) {
+    lines.push(
+      `usage:     ${count(g.processes, 'process', 'processes')}, ${count(g.tasks, 'task', 'tasks')}, ${mib(g.memory_usage)}, CPU ${(g.cpu_time_ms / 1000).toFixed(2)} s`,
+    );
+  }
+  const limits = limitsText(s.limits);
+  if (limits !== '') lines.push(`limits:    ${limits}`);
+  return lines;
+}
+
+/** The limits in force, as a service file would write them. */
+export function limitsText(l: LimitsWire): string {
+  const parts: string[] = [];
+  const put = (key: string, v: string | number | null): void => {
+    if (v !== null) parts.push(`${key} ${v}`);
+  };
+  put('umask', l.umask);
+  put('nice', l.nice);
+  put('oom_score_adj', l.oom_score_adj);
+  for (const [name, r] of Object.entries(l.rlimits)) {
+    put(name, r.soft === r.hard ? String(r.soft) : `${r.soft}:${r.hard}`);
+  }
+  put('memory_max', l.memory_max);
+  put('memory_high', l.memory_high);
+  put('pids_max', l.pids_max);
+  put('cpu_max', l.cpu_max);
+  put('cpu_weight', l.cpu_weight);
+  return parts.join(', ');
 }
 
 /** ` (3 within 1m; limit 5)` for a service with a restart limit. */
@@ -234,12 +279,11 @@ export function useColour(
 }
 
 export function formatStats(s: ServiceStats): string {
-  const mb = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
   const rows = [
     ['PID', 'MEMORY', 'CPU'],
-    [String(s.pid), mb(s.memory_usage), `${s.cpu_usage}%`],
+    [String(s.pid), mib(s.memory_usage), `${s.cpu_usage}%`],
   ];
-  for (const c of s.children) rows.push([`  ${c.pid}`, mb(c.memory_usage), `${c.cpu_usage}%`]);
+  for (const c of s.children) rows.push([`  ${c.pid}`, mib(c.memory_usage), `${c.cpu_usage}%`]);
   return `${s.name}\n${table(rows)}`;
 }
 

@@ -151,8 +151,11 @@ async function restart(c: Client, a: CliArgs, name: string): Promise<number> {
 async function check(a: CliArgs): Promise<number> {
   // Loaded only here: the validator and YAML parser are not on the common path.
   const { checkLines, checkPath } = await import('../config/check.js');
+  // Users and groups are looked up as sminitd would (libc, so NSS too).
+  const native = await (await import('../os/native.js')).loadNative();
+  const accounts = typeof native === 'string' ? null : native.accounts;
   const path = a.args[0] ?? process.env.SMINIT_CONFIG ?? '/etc/sminit';
-  const report = await checkPath(path);
+  const report = await checkPath(path, { accounts, self: null });
   if (a.json) json(report);
   else
     for (const line of checkLines(report))

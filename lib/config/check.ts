@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type Problem, formatProblem } from '../core/definition.js';
 import { formatCycle } from '../core/graph.js';
+import type { Host } from '../core/host.js';
 import { stemOf } from '../core/names.js';
 import { loadConfig } from './directory.js';
 import { loadServiceFile } from './load.js';
@@ -24,16 +25,16 @@ export interface CheckReport {
 }
 
 /** A directory, or one service file when `path` is a file (or named like one). */
-export async function checkPath(path: string): Promise<CheckReport> {
+export async function checkPath(path: string, host: Host | null = null): Promise<CheckReport> {
   const isFile = await stat(path).then(
     (st) => st.isFile(),
     () => stemOf(basename(path)) !== null,
   );
-  return isFile ? checkFile(path) : checkDir(path);
+  return isFile ? checkFile(path, host) : checkDir(path, host);
 }
 
-export async function checkDir(dir: string): Promise<CheckReport> {
-  const config = await loadConfig(dir);
+export async function checkDir(dir: string, host: Host | null = null): Promise<CheckReport> {
+  const config = await loadConfig(dir, host);
   const problems = [...config.problems];
   const at = (file: string, message: string): Problem => ({ file, line: 0, column: 0, message });
   for (const cycle of config.cycles)
@@ -46,8 +47,8 @@ export async function checkDir(dir: string): Promise<CheckReport> {
 }
 
 /** One file on its own: its problems; the services it names in `after` are not looked for. */
-export async function checkFile(file: string): Promise<CheckReport> {
-  const result = await loadServiceFile(file);
+export async function checkFile(file: string, host: Host | null = null): Promise<CheckReport> {
+  const result = await loadServiceFile(file, host);
   const ok = result.ok;
   const services = ok ? [result.name] : [];
   return { ok, path: file, kind: 'file', services, problems: ok ? [] : result.problems };

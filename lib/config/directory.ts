@@ -23,6 +23,7 @@ import {
   splitInstance,
 } from '../core/instances.js';
 import { stemOf } from '../core/names.js';
+import type { Host } from '../core/host.js';
 import { type ReadCache, readDirFiles } from './load.js';
 import { logClashes } from './logfiles.js';
 
@@ -41,8 +42,12 @@ export interface ConfigRead {
   readonly cache: ReadCache;
 }
 
-export async function readConfig(dir: string, cache?: ReadCache): Promise<ConfigRead> {
-  const files = await readDirFiles(dir, cache);
+export async function readConfig(
+  dir: string,
+  cache?: ReadCache,
+  host: Host | null = null,
+): Promise<ConfigRead> {
+  const files = await readDirFiles(dir, cache, host);
   const sources = new Map<string, Source>();
   const refused = new Map<string, Problem[]>();
   const refuse = (stem: string, problems: readonly Problem[]): void => {
@@ -126,8 +131,8 @@ export interface Config {
   readonly cache: ReadCache;
 }
 
-export async function loadConfig(dir: string): Promise<Config> {
-  const read = await readConfig(dir);
+export async function loadConfig(dir: string, host: Host | null = null): Promise<Config> {
+  const read = await readConfig(dir, undefined, host);
   if (read.unreadable !== null) {
     const message = `cannot read config directory: ${read.unreadable}`;
     const problems = [{ file: dir, line: 0, column: 0, message }];

@@ -6,6 +6,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Problem, ServiceDef } from '../core/definition.js';
+import type { Host } from '../core/host.js';
 import { isRecord } from '../core/jsontype.js';
 import { SERVICE_EXTENSIONS, stemOf } from '../core/names.js';
 import { firstInvalidUtf8 } from '../core/utf8.js';
@@ -32,12 +33,12 @@ export type FileResult =
 export const MAX_FILE_BYTES = 1024 * 1024;
 
 /** Reads and parses one file; the name is the file's stem. */
-export async function loadServiceFile(path: string): Promise<FileResult> {
-  return parseRead(path, await readText(path));
+export async function loadServiceFile(path: string, host: Host | null = null): Promise<FileResult> {
+  return parseRead(path, await readText(path), host);
 }
 
 /** What reading `path` gave, as a file's result. */
-function parseRead(path: string, read: string | ReadFailure): FileResult {
+function parseRead(path: string, read: string | ReadFailure, host: Host | null): FileResult {
   const base = basename(path);
   const name = stemOf(base) ?? base;
   if (typeof read !== 'string') {
@@ -46,12 +47,14 @@ function parseRead(path: string, read: string | ReadFailure): FileResult {
     return { ok: false, name, missing, problems: [...nameProblems(name, path), problem] };
   }
   // Problems name the path as given, which reads better; the def keeps it absolute.
-  const result = parseServiceText(name, path, read);
+  const result = parseServiceText(name, path, read, host);
   if (!result.ok) return { ...result, name, missing: false };
   const file = resolve(path);
   // A relative dir is the file's business, not sminitd's cwd: it is taken from the file's directory.
   const dir = resolve(dirname(file), result.def.dir);
-  return { ok: true, name, def: { ...result.def, file, dir }, replicas: result.replicas };
+  // env files, like dir, are the file's: relative to its directory.
+  const envFiles = result.def.envFiles.map((f) => ({ ...f, path: resolve(dirname(file), f.path) }));
+  return { ok: true, name, def: { ...result.def, file, dir, envFiles }, replicas: result.replicas };
 }
 
 interface ReadFailure {
@@ -87,10 +90,14 @@ async function readText(path: string): Promise<string | ReadFailure> {
 }
 
 /** NAME's file in `dir`: NAME.yaml, else NAME.yml; `missing` when there is neither. */
-export async function loadServiceNamed(dir: string, name: string): Promise<FileResult> {
+export async function loadServiceNamed(
+  dir: string,
+  name: string,
+  host: Host | null = null,
+): Promise<FileResult> {
   let result: FileResult | null = null;
   for (const ext of SERVICE_EXTENSIONS) {
-    result = await loadServiceFile(join(dir, name + ext));
+    result = await loadServiceFile(join(dir, name + ext), host);
     if (result.ok || !result.missing) return result;
   }
   return result as FileResult;
@@ -113,7 +120,11 @@ export interface DirFiles {
  * taken from `cache` when its text is unchanged); a bad file never stops
  * the others. Two files that would be one service are refused together.
  */
-export async function readDirFiles(dir: string, cache?: ReadCache): Promise<DirFiles> {
+export async function readDirFiles(
+  dir: string,
+  cache?: ReadCache,
+  host: Host | null = null,
+): Promise<DirFiles> {
   let entries: string[];
   try {
     entries = (await readdir(dir)).filter((f) => stemOf(f) !== null).sort();
@@ -132,9 +143,9 @@ export async function readDirFiles(dir: string, cache?: ReadCache): Promise<DirF
       const path = join(dir, f);
       if (files.length > 1) return bothSpellings(path, files);
       const read = await readText(path);
-      if (typeof read !== 'string') return parseRead(path, read);
+      if (typeof read !== 'string') return parseRead(path, read, host);
       const known = cache?.get(path);
-      const result = known?.text === read ? known.result : parseRead(path, read);
+      const result = known?.text === read ? known.result : parseRead(path, read, host);
       next.set(path, { text: read, result });
       return result;
     }),
@@ -158,8 +169,11 @@ function bothSpellings(path: string, files: readonly string[]): FileResult {
  * file never stops the others. Two files that would be one service, or two
  * services that would write one log file, are refused together.
  */
-export async function loadDir(dir: string): Promise<{ defs: ServiceDef[]; problems: Problem[] }> {
-  const { results, unreadable } = await readDirFiles(dir);
+export async function loadDir(
+  dir: string,
+  host: Host | null = null,
+): Promise<{ defs: ServiceDef[]; problems: Problem[] }> {
+  const { results, unreadable } = await readDirFiles(dir, undefined, host);
   if (unreadable !== null) {
     const message = `cannot read config directory: ${unreadable}`;
     return { defs: [], problems: [{ file: dir, line: 0, column: 0, message }] };

@@ -8,9 +8,11 @@ import type { LogMode, RestartPolicy, ServiceDef } from '../core/definition.js';
 import { isRecord } from '../core/jsontype.js';
 import { split } from '../core/shellwords.js';
 import { type SignalName, signalByName } from '../core/signals.js';
+import type { Host } from '../core/host.js';
 import { lifecycleOf } from './lifecycle.js';
 import { escapePointer } from './positions.js';
 import type { Report } from './report.js';
+import { envFilesOf, runAsOf, sandboxOf } from './sandbox.js';
 
 export const DEFAULTS = {
   restart: 'always',
@@ -60,8 +62,15 @@ function refuseNul(input: Input, pointer: string, v: unknown): void {
 }
 
 /** The checks the schema cannot state, and the defaults; null when something is wrong. */
-export function normalise(name: string, file: string, raw: Raw, report: Report): ServiceDef | null {
+export function normalise(
+  name: string,
+  file: string,
+  raw: Raw,
+  report: Report,
+  host: Host | null = null,
+): ServiceDef | null {
   const input: Input = { name, raw, report };
+  const boxed = { raw, report, host };
   aliasProblems(input);
   const exec = command(input, ALIASES[0]);
   const test = command(input, ALIASES[1]);
@@ -73,6 +82,9 @@ export function normalise(name: string, file: string, raw: Raw, report: Report):
     stopSignal: stopSignalOf(input),
     log: logOf(input),
     env: envOf(input),
+    envFiles: envFilesOf(boxed),
+    user: runAsOf(boxed),
+    sandbox: sandboxOf(boxed),
     dir: dirOf(input),
     ...durationsOf(input),
   };

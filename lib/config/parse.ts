@@ -5,6 +5,7 @@
 
 import { YAMLException, constructFromEvents, parseEvents, type Event } from 'js-yaml';
 import type { Problem, ServiceDef } from '../core/definition.js';
+import type { Host } from '../core/host.js';
 import { describeValue, isRecord } from '../core/jsontype.js';
 import { INSTANCE_VAR, isTemplateName } from '../core/instances.js';
 import { nameError } from '../core/names.js';
@@ -21,10 +22,15 @@ export type ParseResult =
 
 const EMPTY = 'empty service file: expected a mapping with at least exec';
 
-export function parseServiceText(name: string, file: string, text: string): ParseResult {
+export function parseServiceText(
+  name: string,
+  file: string,
+  text: string,
+  host: Host | null = null,
+): ParseResult {
   const read = readYaml(file, text);
   if (!read.ok) return { ok: false, problems: [...nameProblems(name, file), ...read.problems] };
-  return check(name, file, read.value, read.located, read.problems);
+  return check(name, file, read.value, read.located, read.problems, host);
 }
 
 /** A file's content as it reads, env values in their own words: what service_get answers. */
@@ -63,6 +69,9 @@ function readYaml(file: string, text: string): YamlRead {
   const located: Locate = (pointer) => map.spots.get(pointer);
   const env = envSource(text, events);
   keepEnvText(value, env.texts);
+  if (isRecord(value) && typeof value.umask === 'number' && env.umask !== undefined) {
+    value.umask = env.umask;
+  }
   for (const key of env.badKeys) problems.push(badEnvKey(file, key, located));
   return { ok: true, value, located, problems };
 }
@@ -77,8 +86,13 @@ function keepEnvText(value: unknown, texts: EnvSource['texts']): void {
   }
 }
 
-export function parseServiceObject(name: string, file: string, value: unknown): ParseResult {
-  return check(name, file, value, null, []);
+export function parseServiceObject(
+  name: string,
+  file: string,
+  value: unknown,
+  host: Host | null = null,
+): ParseResult {
+  return check(name, file, value, null, [], host);
 }
 
 function check(
@@ -87,6 +101,7 @@ function check(
   value: unknown,
   located: Locate | null,
   early: Problem[],
+  host: Host | null,
 ): ParseResult {
   const report = new Report(file, located);
   report.push(...nameProblems(name, file), ...early);
@@ -100,7 +115,7 @@ function check(
   } else {
     // Compiled from the schema at build time (build/validator.ts).
     if (!schemaValidate(value)) schemaProblems(report, schemaValidate.errors ?? []);
-    const def = normalise(name, file, value, report);
+    const def = normalise(name, file, value, report, host);
     const replicas = def ? instanceProblems(def, value, report) : null;
     if (def && report.problems.length === 0) return { ok: true, def, replicas };
   }

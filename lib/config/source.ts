@@ -11,6 +11,8 @@ export interface EnvSource {
   readonly texts: ReadonlyMap<string, string>;
   /** Scalar keys that YAML does not read as a string: their text, and what YAML reads instead. */
   readonly badKeys: readonly { readonly text: string; readonly reads: string }[];
+  /** `umask` as written (`0027` is octal there, where YAML reads the number 27). */
+  readonly umask?: string;
 }
 
 const NOTHING: EnvSource = { texts: new Map(), badKeys: [] };
@@ -31,12 +33,17 @@ export function envSource(text: string, events: Event[]): EnvSource {
     n?.kind === 'alias' ? (anchors.get(n.anchor) ?? undefined) : (n ?? undefined);
   const top = deref(root);
   if (top?.kind !== 'mapping') return NOTHING;
-  const item = top.items.findLast((i) => {
-    const key = deref(i.key);
-    return key?.kind === 'scalar' && key.value === 'env' && !NOT_STRING.test(key.tag);
-  });
-  const env = deref(item?.value);
-  if (env?.kind !== 'mapping') return NOTHING;
+  const valueOf = (name: string): Node | undefined =>
+    deref(
+      top.items.findLast((i) => {
+        const key = deref(i.key);
+        return key?.kind === 'scalar' && key.value === name && !NOT_STRING.test(key.tag);
+      })?.value,
+    );
+  const mask = valueOf('umask');
+  const umask = mask?.kind === 'scalar' ? { umask: mask.value } : {};
+  const env = valueOf('env');
+  if (env?.kind !== 'mapping') return { ...NOTHING, ...umask };
   const texts = new Map<string, string>();
   const badKeys: { text: string; reads: string }[] = [];
   for (const { key, value } of env.items) {
@@ -48,7 +55,7 @@ export function envSource(text: string, events: Event[]): EnvSource {
     if (reads !== undefined) badKeys.push({ text: k.value, reads: READS[reads] ?? reads });
     else if (v?.kind === 'scalar') texts.set(k.value, v.value);
   }
-  return { texts, badKeys };
+  return { texts, badKeys, ...umask };
 }
 
 /** Anchors by name; one defined twice is left out, as its aliases could mean either. */

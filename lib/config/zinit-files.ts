@@ -15,6 +15,7 @@ import { parseServiceObject, parseServiceText, serviceValue } from './parse.js';
 import { isRecord } from '../core/jsontype.js';
 import { Errors, SminitError, messageOf } from '../core/errors.js';
 import { SERVICE_EXTENSIONS, checkName } from '../core/names.js';
+import type { Host } from '../core/host.js';
 
 /** The existing file for NAME (.yaml, else .yml), or null. */
 async function existing(dir: string, name: string): Promise<string | null> {
@@ -30,9 +31,9 @@ async function existing(dir: string, name: string): Promise<string | null> {
 }
 
 /** The YAML text service_create writes, after checking it as the daemon would read it. */
-function serviceYaml(name: string, file: string, content: unknown): string {
+function serviceYaml(name: string, file: string, content: unknown, host: Host | null): string {
   checkName(name);
-  const asObject = parseServiceObject(name, file, content);
+  const asObject = parseServiceObject(name, file, content, host);
   if (!asObject.ok) throw Errors.contentProblems(asObject.problems);
   let text: string;
   try {
@@ -44,7 +45,7 @@ function serviceYaml(name: string, file: string, content: unknown): string {
     throw Errors.fileTooLarge(file, MAX_FILE_BYTES);
   }
   // What is written must read back as what was checked.
-  const asText = parseServiceText(name, file, text);
+  const asText = parseServiceText(name, file, text, host);
   if (!asText.ok) throw Errors.contentProblems(asText.problems);
   return text;
 }
@@ -71,9 +72,10 @@ export async function createServiceFile(
   dir: string,
   name: string,
   content: unknown,
+  host: Host | null = null,
 ): Promise<string> {
   const file = join(dir, `${name}.yaml`);
-  const text = serviceYaml(name, file, content);
+  const text = serviceYaml(name, file, content, host);
   const taken = await existing(dir, name);
   if (taken) {
     throw Errors.fileExists(taken);
@@ -145,11 +147,15 @@ export async function deleteServiceFile(dir: string, name: string): Promise<stri
  * service_get: the file as a JSON object, as written (not with defaults
  * filled in), env values as the text the process gets.
  */
-export async function readServiceFile(dir: string, name: string): Promise<Record<string, unknown>> {
+export async function readServiceFile(
+  dir: string,
+  name: string,
+  host: Host | null = null,
+): Promise<Record<string, unknown>> {
   checkName(name);
   const file = await existing(dir, name);
   if (!file) throw Errors.noServiceFile(name, dir);
-  const checked = await loadServiceFile(file);
+  const checked = await loadServiceFile(file, host);
   if (!checked.ok) throw Errors.fileProblems(checked.problems);
   let value: unknown;
   try {

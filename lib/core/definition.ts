@@ -12,6 +12,74 @@ export type LogMode =
 
 export type RestartPolicy = 'always' | 'on-failure' | 'never';
 
+/** Who a service runs as: resolved from the user and group databases when the file is read. */
+export interface RunAs {
+  /** The user's name as the database has it. */
+  readonly user: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** The group's name, for status. */
+  readonly group: string;
+  /** Supplementary groups: the user's in the group database, then `groups`, each once. */
+  readonly groups: readonly number[];
+  /** From the user's entry: HOME, SHELL. */
+  readonly home: string;
+  readonly shell: string;
+}
+
+/** The resources setrlimit knows, as service files name them. */
+export const RLIMIT_NAMES = [
+  'nofile',
+  'nproc',
+  'core',
+  'memlock',
+  'stack',
+  'as',
+  'cpu',
+  'fsize',
+  'data',
+  'rss',
+  'msgqueue',
+  'sigpending',
+  'rtprio',
+] as const;
+export type RlimitName = (typeof RLIMIT_NAMES)[number];
+
+/** One resource limit; null is unlimited (RLIM_INFINITY). */
+export interface Rlimit {
+  readonly soft: number | null;
+  readonly hard: number | null;
+}
+
+/** cgroup limits of a service, unset when null. */
+export interface GroupLimits {
+  /** Bytes. */
+  readonly memoryMax: number | null;
+  readonly memoryHigh: number | null;
+  readonly pidsMax: number | null;
+  /** CPU time per period: `quota` µs in every `period` µs. */
+  readonly cpuMax: { readonly quotaUs: number; readonly periodUs: number } | null;
+  /** 1–10000, cgroup v2's scale (100 is the default weight). */
+  readonly cpuWeight: number | null;
+}
+
+/** How a service's processes start besides their command: the process attributes and its cgroup limits. */
+export interface Sandbox {
+  /** The file mode creation mask, e.g. 0o027; null leaves sminitd's. */
+  readonly umask: number | null;
+  readonly nice: number | null;
+  readonly oomScoreAdj: number | null;
+  readonly rlimits: Readonly<Partial<Record<RlimitName, Rlimit>>>;
+  readonly limits: GroupLimits;
+}
+
+/** A file of KEY=VALUE lines read at every start; `optional` (written `-PATH`) when a missing one is no error. */
+export interface EnvFile {
+  /** Absolute. */
+  readonly path: string;
+  readonly optional: boolean;
+}
+
 /** What one probe checks: a command, an HTTP GET, or a TCP connection. */
 export type ProbeCheck =
   | { readonly kind: 'exec'; readonly argv: readonly string[] }
@@ -82,6 +150,11 @@ export interface ServiceDef {
   readonly stopSignal: SignalName;
   readonly log: LogMode;
   readonly env: Readonly<Record<string, string>>;
+  /** `env_file`: read at every start, in order; `env` overrides them. */
+  readonly envFiles: readonly EnvFile[];
+  /** `user`/`group`/`groups`; null runs as sminitd does. */
+  readonly user: RunAs | null;
+  readonly sandbox: Sandbox;
   /** Working directory; `/` when not given (as zinit); a relative one is from the file's directory. */
   readonly dir: string;
   readonly shutdownTimeoutMs: number;

@@ -62,7 +62,7 @@ const SIZE_POWER: Record<string, number> = { '': 0, k: 1, m: 2, g: 3, t: 4 };
  * Bytes, or a message saying why `value` is not a size. A bare letter or
  * `kB` is decimal (1000) and `KiB` binary (1024), as in SI and IEC.
  */
-export function parseSize(value: unknown): number | string {
+export function parseSize(value: unknown, max = MAX_SIZE): number | string {
   let bytes: number;
   const examples = 'bytes, or a string like 10MiB, 512KiB, 1MB, 100k';
   if (typeof value === 'number') {
@@ -80,7 +80,9 @@ export function parseSize(value: unknown): number | string {
     return `expected a size (${examples})`;
   }
   if (bytes < 1) return `size ${shown(value)} is less than 1 byte`;
-  if (bytes > MAX_SIZE) return `size ${shown(value)} is more than the maximum of 1TiB`;
+  if (bytes > max) {
+    return `size ${shown(value)} is more than the maximum of ${max === MAX_SIZE ? '1TiB' : `${max} bytes`}`;
+  }
   return bytes;
 }
 
@@ -103,4 +105,21 @@ function shown(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (Array.isArray(value)) return 'a list';
   return typeof value === 'object' && value !== null ? 'a mapping' : String(value);
+}
+
+/** Bytes as a size is written: the largest unit that divides it exactly (`512M`, `1GiB`, `1000`). */
+export function formatSize(bytes: number): string {
+  for (const [unit, n] of [
+    ['T', 1e12],
+    ['G', 1e9],
+    ['M', 1e6],
+    ['TiB', 2 ** 40],
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['k', 1e3],
+    ['KiB', 2 ** 10],
+  ] as const) {
+    if (bytes >= n && bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return String(bytes);
 }

@@ -12,6 +12,8 @@ export interface ExitInfo {
   readonly code: number | null;
   readonly signal: string | null;
   readonly at: number;
+  /** Set when the kernel's OOM killer ended it: which limit was reached. */
+  readonly oom?: string;
 }
 
 /** Every state carries `since` (epoch ms): when it was entered. */
@@ -188,6 +190,7 @@ export function backoff(
 
 /** How a process ended, and whether that counts as success when it would not by default. */
 export function describeExit(exit: ExitInfo, codes: SuccessCodes = ZERO_ONLY): string {
+  if (exit.oom !== undefined) return `killed by the OOM killer: ${exit.oom}`;
   const how = exit.signal !== null ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const special = exit.code !== 0 && exitSucceeded(exit, codes);
   return special ? `${how} (counts as success)` : how;

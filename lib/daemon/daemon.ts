@@ -34,6 +34,8 @@ import { type Init, InitError, setupInit } from '../os/init.js';
 import { loadNative, loadedNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
 import { setSocketMarker } from '../os/markers.js';
+import { type HostSetup, setupHost } from '../os/host.js';
+import type { Host } from '../core/host.js';
 import { systemNetwork } from '../os/network.js';
 import { NotifySockets } from '../os/notify.js';
 import type { RebootKind } from '../os/native.js';
@@ -121,8 +123,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     setSocketMarker(resolve(opts.socket));
     const init = await becomeInit(opts.container);
     const socketGroup = await socketGroupId(opts.socketGroup);
-    const config = await loadServiceFiles(opts.configDir);
-    return await new Daemon(opts, init).run(config, socketGroup);
+    const native = await loadNative();
+    const box = setupHost(typeof native === 'string' ? null : native);
+    report(null, box.summary);
+    try {
+      const config = await loadServiceFiles(opts.configDir, box.host);
+      return await new Daemon(opts, init, box).run(config, socketGroup);
+    } finally {
+      box.cgroups?.removeAll();
+    }
   } catch (err) {
     if (!(err instanceof StartFailure)) throw err;
     process.stderr.write(`sminitd: ${err.message}\n`);
@@ -193,8 +202,8 @@ async function socketGroupId(spec: string | undefined): Promise<number | undefin
  * The service files to load: every problem is reported, and a dependency
  * cycle rejects its members while everything outside it loads.
  */
-async function loadServiceFiles(dir: string): Promise<Config> {
-  const config = await loadConfig(dir);
+async function loadServiceFiles(dir: string, host: Host): Promise<Config> {
+  const config = await loadConfig(dir, host);
   const { problems, cycles } = config;
   for (const p of problems) report(null, formatProblem(p));
   for (const c of cycles) {
@@ -218,6 +227,7 @@ class Daemon {
   constructor(
     private readonly opts: DaemonOptions,
     private readonly init: Init,
+    box: HostSetup,
   ) {
     const logs = new LogStore({
       maxBytes: opts.bufferBytes,
@@ -234,7 +244,8 @@ class Daemon {
       events: new EventLog(opts.eventHistory),
       report,
       stdout: (data, lines) => void stdoutWriter().write(data, lines),
-      procs: systemProcesses(init.spawner, this.notifySockets),
+      procs: systemProcesses(init.spawner, this.notifySockets, box.cgroups),
+      host: box.host,
       net: systemNetwork(),
     });
     this.rpc = this.dispatcher(logs);

@@ -122,16 +122,17 @@ const LEFTOVER_GRACE_MS = 1000;
 /**
  * SIGKILL every process left by any service: every descendant of the daemon
  * (as a subreaper it inherits those that left their group and lost their
- * parent, whatever their environment) and every process carrying the
- * daemon's marker (those that went elsewhere). Returns how many were killed.
+ * parent, whatever their environment) and, with `byMarker` (where services
+ * have no cgroup to keep them), every process carrying the daemon's marker
+ * (those that went elsewhere). Returns how many were killed.
  */
-export async function killLeftovers(): Promise<number> {
+export async function killLeftovers(byMarker = true): Promise<number> {
   const self = process.pid;
   const table = await processTable();
-  const targets = new Set([
-    ...descendants(table, [self]),
-    ...(await findByEnv(await processesSince(self), DAEMON_VAR, daemonId())),
-  ]);
+  const marked = byMarker
+    ? await findByEnv(await processesSince(self), DAEMON_VAR, daemonId())
+    : [];
+  const targets = new Set([...descendants(table, [self]), ...marked]);
   targets.delete(self);
   // Waiting, briefly, makes "after shutdown nothing remains" hold when the daemon exits.
   return killAndWait(

@@ -2,7 +2,8 @@
 // service needs: a new session, an empty signal mask with every signal at
 // its default, stdin on /dev/null, stdout and stderr on two new pipes (or
 // /dev/null), a readiness pipe at a descriptor of the service's choosing
-// (`notify: fd:N`), a working directory. It spawns and reports errnos; it
+// (`notify: fd:N`), a pipe that holds a wrapper until the parent has set up
+// the process, a working directory. It spawns and reports errnos; it
 // decides nothing about what to run and keeps no state beyond the bound calls.
 
 import type { SpawnRequest, SpawnResult } from './native.js';
@@ -125,14 +126,16 @@ class Steps {
 
 /**
  * stdin on /dev/null; stdout and stderr on the pipes' write ends, or
- * /dev/null; the readiness pipe's write end at its descriptor (after
- * stdio, so it may take any number from 3); the directory.
+ * /dev/null; the readiness pipe's write end and the hold pipe's read end at
+ * their descriptors (after stdio, so they may take any number from 3); the
+ * directory.
  */
 function addFileActions(
   c: SpawnCalls,
   actions: Buffer,
   pipes: readonly [Pipe, Pipe] | null,
-  notify: { pipe: Pipe; fd: number } | null,
+  notify: Placed | null,
+  hold: Placed | null,
   cwd: string,
   s: Steps,
 ): void {
@@ -145,24 +148,35 @@ function addFileActions(
     s.step('adddup2', c.faDup2(actions, 1, 2));
   }
   if (notify) s.step('adddup2', c.faDup2(actions, notify.pipe[1], notify.fd));
+  if (hold) s.step('adddup2', c.faDup2(actions, hold.pipe[0], hold.fd));
   s.step('addchdir_np', c.faChdir(actions, cwd));
 }
 
+/** A pipe end the child gets at descriptor `fd`: the readiness pipe's write end, the hold pipe's read end. */
+type Placed = { readonly pipe: Pipe; readonly fd: number };
+
 /**
- * The readiness pipe, its write end never numbered `fd` itself: a dup2 onto
- * the same number would leave it close-on-exec in the child.
+ * A pipe whose end `end` is numbered none of `taken` (the descriptors the
+ * child's ends go to): a dup2 onto the same number would leave it
+ * close-on-exec in the child, and one onto another's would close it first.
  */
-function notifyPipe(c: SpawnCalls, fds: Int32Array, fd: number): Pipe | number {
+function pipeAvoiding(
+  c: SpawnCalls,
+  fds: Int32Array,
+  end: 0 | 1,
+  taken: readonly number[],
+): Pipe | number {
   const p = makePipe(c, fds);
-  if (typeof p === 'number' || p[1] !== fd) return p;
-  const other = c.fcntl(p[1], F_DUPFD_CLOEXEC, 'int', 3);
+  if (typeof p === 'number' || !taken.includes(p[end])) return p;
+  const other = c.fcntl(p[end], F_DUPFD_CLOEXEC, 'int', Math.max(...taken) + 1);
   const e = c.errno();
-  c.close(p[1]);
+  c.close(p[end]);
   if (other < 0) {
-    c.close(p[0]);
+    c.close(p[1 - end] ?? -1);
     return e;
   }
-  return [p[0], other];
+  p[end] = other;
+  return p;
 }
 
 /** Buffers every spawn reuses: the file actions, the pid out-parameter, pipe2's pair. */
@@ -188,30 +202,45 @@ function openPipes(c: SpawnCalls, fds: Int32Array): [Pipe, Pipe] | Failure {
   return [out, err];
 }
 
-type Opened = { pipes: [Pipe, Pipe] | null; notify: { pipe: Pipe; fd: number } | null };
+type Opened = {
+  pipes: [Pipe, Pipe] | null;
+  notify: Placed | null;
+  hold: Placed | null;
+};
 
-/** The stdio pipes and the readiness pipe a request asks for, or the errno of the first that failed. */
+/** The stdio pipes, the readiness pipe and the hold pipe a request asks for, or the errno of the first that failed. */
 function openAll(c: SpawnCalls, fds: Int32Array, req: SpawnRequest): Opened | Failure {
   const pipes = req.pipes ? openPipes(c, fds) : null;
   if (pipes !== null && !Array.isArray(pipes)) return pipes;
-  if (req.notifyFd === null) return { pipes, notify: null };
-  const p = notifyPipe(c, fds, req.notifyFd);
-  if (typeof p !== 'number') return { pipes, notify: { pipe: p, fd: req.notifyFd } };
-  closeAll(c, pipes ?? []);
-  return { errno: p, call: 'pipe2' };
+  const holdFd = req.hold ?? null;
+  const taken = [req.notifyFd, holdFd].filter((fd): fd is number => fd !== null);
+  let notify: Placed | null = null;
+  if (req.notifyFd !== null) {
+    const p = pipeAvoiding(c, fds, 1, taken);
+    if (typeof p === 'number') {
+      closeAll(c, pipes ?? []);
+      return { errno: p, call: 'pipe2' };
+    }
+    notify = { pipe: p, fd: req.notifyFd };
+  }
+  if (holdFd === null) return { pipes, notify, hold: null };
+  const h = pipeAvoiding(c, fds, 0, taken);
+  if (typeof h !== 'number') return { pipes, notify, hold: { pipe: h, fd: holdFd } };
+  closeAll(c, [...(pipes ?? []), ...(notify ? [notify.pipe] : [])]);
+  return { errno: h, call: 'pipe2' };
 }
 
 /** One spawn: pipes, file actions, posix_spawn; the parent keeps only the read ends. */
 function spawnRequest(c: SpawnCalls, attr: Buffer, x: Scratch, req: SpawnRequest): SpawnResult {
   const opened = openAll(c, x.fds, req);
   if ('errno' in opened) return opened;
-  const { pipes, notify } = opened;
-  const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : [])];
+  const { pipes, notify, hold } = opened;
+  const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : []), ...(hold ? [hold.pipe] : [])];
   const s = new Steps();
   s.step('posix_spawn_file_actions_init', c.faInit(x.actions));
   if (s.failed === null) {
     try {
-      addFileActions(c, x.actions, pipes, notify, req.cwd, s);
+      addFileActions(c, x.actions, pipes, notify, hold, req.cwd, s);
       if (s.failed === null) {
         const argv = [...req.argv, null];
         const envp = [...req.envp, null];
@@ -228,13 +257,16 @@ function spawnRequest(c: SpawnCalls, attr: Buffer, x: Scratch, req: SpawnRequest
     closeAll(c, all);
     return s.failed;
   }
-  // The child holds the write ends now; ours would keep its pipes open for ever.
-  for (const p of all) c.close(p[1]);
+  // The child holds the write ends now; ours would keep its pipes open for
+  // ever. Of the hold pipe the child has the read end; the write end releases it.
+  for (const p of [...(pipes ?? []), ...(notify ? [notify.pipe] : [])]) c.close(p[1]);
+  if (hold) c.close(hold.pipe[0]);
   return {
     pid: x.pid[0] ?? 0,
     stdout: pipes ? pipes[0][0] : -1,
     stderr: pipes ? pipes[1][0] : -1,
     notify: notify ? notify.pipe[0] : -1,
+    hold: hold ? hold.pipe[1] : -1,
   };
 }
 

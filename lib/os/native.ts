@@ -13,6 +13,8 @@ import type { Socket } from 'node:net';
 import { messageOf } from '../core/errors.js';
 import { signalNameOf } from '../core/signals.js';
 import { WORD_BYTES } from './arch.js';
+import type { Accounts } from '../core/host.js';
+import { type LimitCalls, bindAccounts, bindLimits } from './native-accounts.js';
 import { type NotifyNative, bindNotify } from './native-notify.js';
 import { type Bind, bindSpawn } from './native-spawn.js';
 
@@ -88,6 +90,10 @@ export interface Native {
   readonly spawn: ((req: SpawnRequest) => SpawnResult) | null;
   /** waitpid(pid, WNOHANG): how that exact child ended if it was reaped now, else null. */
   reapExit(pid: number): WaitStatus | null;
+  /** The user and group databases, as libc (and so NSS) reads them. */
+  readonly accounts: Accounts;
+  /** Limits and niceness set on another process. */
+  readonly limits: LimitCalls;
   /** Datagram sockets polled on node's loop, for systemd notifications; null when libuv's calls are missing. */
   readonly notify: NotifyNative | null;
 }
@@ -101,6 +107,11 @@ export interface SpawnRequest {
   readonly cwd: string;
   /** stdout and stderr on two new pipes; otherwise /dev/null like stdin. */
   readonly pipes: boolean;
+  /**
+   * Hold the child until released: a pipe's read end at this descriptor,
+   * whose write end comes back as `hold`, for a wrapper that waits on it.
+   */
+  readonly hold?: number;
   /** A third pipe whose write end is this descriptor in the child (`notify: fd:N`); null for none. */
   readonly notifyFd: number | null;
 }
@@ -111,6 +122,8 @@ export type SpawnResult =
       readonly pid: number;
       readonly stdout: number;
       readonly stderr: number;
+      /** The write end of the hold pipe (close it to release the child), or -1. */
+      readonly hold: number;
       readonly notify: number;
     }
   | { readonly errno: number; readonly call: string };
@@ -167,6 +180,8 @@ function bind(koffi: Koffi): Native {
     ...bindMachine(fn, koffi),
     ...bindSockets(fn, libc, koffi),
     spawn: bindSpawn(fn, fcntl, () => koffi.errno()),
+    accounts: bindAccounts(libc, koffi),
+    limits: bindLimits(libc, koffi),
     notify: bindNotify(koffi as unknown as Parameters<typeof bindNotify>[0], libc),
   };
 }

@@ -17,6 +17,11 @@ import type { Readable } from 'node:stream';
 import { DAEMON_VAR, MARKER_VAR, RUN_VAR, SOCKET_VAR, daemonId, socketMarker } from './markers.js';
 import { signalGroup } from './kill.js';
 import type { Native, SpawnRequest, SpawnResult, WaitStatus } from './native.js';
+import type { RunAs, Sandbox } from '../core/definition.js';
+import type { LimitCalls } from './native-accounts.js';
+import { type SpawnBox, boxIsEmpty, holdFdFor, holds, setUp, wrappedArgv } from './wrap.js';
+
+export type { SpawnBox };
 
 export interface SpawnSpec {
   readonly argv: readonly string[];
@@ -30,6 +35,18 @@ export interface SpawnSpec {
   readonly notifyFd?: number;
   /** Variables set to the child's own pid (WATCHDOG_PID), through a `sh` that then execs the program. */
   readonly pidVars?: readonly string[];
+  /** Where and as whom it runs: the service's sandbox, made into `box` by the system before spawning. */
+  readonly setup?: SpawnSetup;
+  /** What must hold before the program runs (cgroups, limits, user); absent or empty: nothing. */
+  readonly box?: SpawnBox;
+}
+
+export interface SpawnSetup {
+  readonly service: string;
+  /** The main process, or a health test (which runs in the service's test group). */
+  readonly role: 'main' | 'test';
+  readonly sandbox: Sandbox;
+  readonly user: RunAs | null;
 }
 
 // Reading process.env goes through getenv for every variable: spreading it
@@ -122,6 +139,7 @@ function withPidVars(vars: readonly string[], program: string, args: readonly st
  */
 export class Spawner {
   private nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
+  private limitCalls: LimitCalls | null = null;
   /** Pids libuv spawned whose exit it has not delivered yet: libuv alone reaps them. */
   private readonly libuvChildren = new Set<number>();
   /** Children spawned through posix_spawn and not reaped yet. */
@@ -135,6 +153,7 @@ export class Spawner {
    */
   useNative(native: Native): boolean {
     this.nativeSpawn = native.spawn;
+    this.limitCalls = native.limits;
     return this.nativeSpawn !== null;
   }
 
@@ -160,9 +179,10 @@ export class Spawner {
   /** Spawn in a new session. Never throws. */
   spawn(spec: SpawnSpec): Child {
     const native = this.nativeSpawn;
+    const box = boxIsEmpty(spec.box) ? null : (spec.box ?? null);
     if (native !== null) {
       try {
-        return this.spawnNative(native, spec);
+        return box === null ? this.spawnNative(native, spec) : this.spawnBoxed(native, spec, box);
       } catch (err) {
         // Not expected (every OS error is a value on this path), but a spawn
         // must fail as the service's error, never as the caller's exception.
@@ -170,10 +190,40 @@ export class Spawner {
         return failedChild(e);
       }
     }
-    return this.spawnLibuv(spec);
+    if (box === null) return this.spawnLibuv(spec);
+    const argv = wrappedArgv(spec.argv, box, holdFdFor(spec.notifyFd));
+    if (typeof argv === 'string') return failedChild(boxError(argv));
+    if (holds(box)) return failedChild(boxError(setUp(0, box, null) ?? ''));
+    return this.spawnLibuv({ ...spec, argv });
   }
 
-  private spawnNative(spawnFn: (req: SpawnRequest) => SpawnResult, spec: SpawnSpec): Child {
+  /**
+   * Through the wrapper: the program is looked up first (so a missing one
+   * fails as it does unwrapped), then the wrapper spawned, set up while it
+   * waits, and released. A failed set-up kills it before it is released.
+   */
+  private spawnBoxed(
+    spawnFn: (req: SpawnRequest) => SpawnResult,
+    spec: SpawnSpec,
+    box: SpawnBox,
+  ): Child {
+    const file = spec.argv[0] ?? '';
+    const envp = childEnvp(spec);
+    const pathVar = envp.find((e) => e.startsWith('PATH='));
+    const program = findProgram(file, pathVar?.slice(5), spec.cwd);
+    // Unwrapped, execve would say why a path cannot run; wrapped, it must be asked first.
+    const unusable = typeof program === 'number' ? program : cannotExecute(program, spec.cwd);
+    if (unusable !== 0) return failedChild(spawnError(unusable, 'spawn', file));
+    const argv = wrappedArgv(spec.argv, box, holdFdFor(spec.notifyFd));
+    if (typeof argv === 'string') return failedChild(boxError(argv));
+    return this.spawnNative(spawnFn, { ...spec, argv }, box);
+  }
+
+  private spawnNative(
+    spawnFn: (req: SpawnRequest) => SpawnResult,
+    spec: SpawnSpec,
+    box: SpawnBox | null = null,
+  ): Child {
     const file = spec.argv[0] ?? '';
     for (const s of spec.argv) {
       if (s.includes('\0')) return failedChild(spawnError(constants.errno.EINVAL, 'spawn', file));
@@ -182,6 +232,7 @@ export class Spawner {
     const pathVar = envp.find((e) => e.startsWith('PATH='));
     const program = findProgram(file, pathVar?.slice(5), spec.cwd);
     if (typeof program === 'number') return failedChild(spawnError(program, 'spawn', file));
+    const hold = box !== null && holds(box);
     const run = (path: string, argv: readonly string[]): SpawnResult =>
       spawnFn({
         path,
@@ -190,11 +241,12 @@ export class Spawner {
         cwd: spec.cwd,
         pipes: spec.stdio === 'pipe',
         notifyFd: spec.notifyFd ?? null,
+        ...(hold ? { hold: holdFdFor(spec.notifyFd) } : {}),
       });
     let r = spec.pidVars?.length
       ? run('/bin/sh', withPidVars(spec.pidVars, program, spec.argv.slice(1)))
       : run(program, spec.argv);
-    if ('errno' in r && r.errno === constants.errno.ENOEXEC) {
+    if ('errno' in r && r.errno === constants.errno.ENOEXEC && box === null) {
       // A script without a #! line: execvp hands it to the shell, and so does this.
       r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
     }
@@ -204,7 +256,9 @@ export class Spawner {
     const pid = r.pid;
     const sockets: Socket[] = [];
     const fds = [r.stdout, r.stderr, r.notify];
+    const failed = box !== null && r.hold >= 0 ? this.release(pid, box, r.hold) : null;
     try {
+      if (failed !== null) throw boxError(failed);
       const pipe = (i: number): Socket | null => {
         const fd = fds[i] ?? -1;
         if (fd < 0) return null;
@@ -224,6 +278,22 @@ export class Spawner {
       for (const fd of fds) if (fd >= 0) closeSync(fd);
       return failedChild(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /**
+   * Set up the waiting wrapper and release it; what failed, or null. On a
+   * failure it is killed before it is released, so its program never runs.
+   */
+  private release(pid: number, box: SpawnBox, hold: number): string | null {
+    let failed: string | null;
+    try {
+      failed = setUp(pid, box, this.limitCalls);
+    } catch (err) {
+      failed = err instanceof Error ? err.message : String(err);
+    }
+    if (failed !== null) signalGroup(pid, 'SIGKILL');
+    closeSync(hold);
+    return failed;
   }
 
   /** Node's child_process, when the native layer cannot spawn. */
@@ -285,6 +355,16 @@ function spawnError(errno: number, call: string, file: string): NodeJS.ErrnoExce
   return err;
 }
 
+/** A box that cannot be set up: the reason as a spawn error (no errno; its message says it). */
+function boxError(message: string): NodeJS.ErrnoException {
+  return new Error(message);
+}
+
+/** A spawn that fails before anything runs, for `reason`: 'error' follows on the next tick. */
+export function failedSpawn(reason: string): Child {
+  return failedChild(boxError(reason));
+}
+
 function failedChild(err: NodeJS.ErrnoException): NativeChild {
   const child = new NativeChild(undefined, null, null);
   process.nextTick(() => child.emit('error', err));
@@ -317,6 +397,21 @@ export function findProgram(file: string, path: string | undefined, cwd: string)
     }
   }
   return denied ? constants.errno.EACCES : constants.errno.ENOENT;
+}
+
+/** The errno execve would fail with for `path` (relative to `cwd`), or 0 when it looks runnable. */
+function cannotExecute(path: string, cwd: string): number {
+  const abs = isAbsolute(path) ? path : resolve(cwd, path);
+  try {
+    if (statSync(abs).isDirectory()) return constants.errno.EACCES;
+    accessSync(abs, fsConstants.X_OK);
+    return 0;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const n = (constants.errno as Record<string, number>)[code];
+    // A missing working directory is the spawn's own error to report.
+    return code === 'ENOENT' && !existsSync(cwd) ? 0 : (n ?? constants.errno.EACCES);
+  }
 }
 
 /** A spawn error as a person reads it: what failed and why. */

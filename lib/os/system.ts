@@ -1,29 +1,45 @@
 // The real system behind the supervisor's process seam (supervise/seam.ts):
-// spawning through the daemon's Spawner, signalling groups, the leftover
-// checks and sweeps, the markers, what an earlier daemon left, the notification sockets. Only wiring: each entry calls the module
+// spawning through the daemon's Spawner (each process set up in its box
+// first), signalling groups, the services' cgroups where the host allows
+// them, the leftover checks and sweeps, the markers, what an earlier daemon
+// left, the notification sockets. Only wiring: each entry calls the module
 // that owns it. The daemon builds one and hands it to the manager.
 
+import type { Cgroups } from './cgroups.js';
 import { groupExists, signalGroup } from './kill.js';
 import { killLeftovers, mayHaveEscaped, sweepMarked } from './leftovers.js';
 import { MARKER_VAR, markerValue, socketMarker } from './markers.js';
 import { type LeftoverSource, Recovery, markerSource } from './recover.js';
 import { type NotifyMessage, type NotifySockets, senderOf } from './notify.js';
 import { groupMembers, processTable } from './procfs.js';
-import { type Spawner, describeSpawnError } from './spawn.js';
+import {
+  type Child,
+  type SpawnSpec,
+  type Spawner,
+  describeSpawnError,
+  failedSpawn,
+} from './spawn.js';
+import { boxFor } from './wrap.js';
 
 export function systemProcesses(
   spawner: Spawner,
   notify: NotifySockets,
+  cgroups: Cgroups | null,
   sources: readonly LeftoverSource[] = defaultSources(),
 ) {
   const recovery = new Recovery(sources);
   return {
-    spawn: spawner.spawn.bind(spawner),
+    spawn: (spec: SpawnSpec): Child => {
+      if (spec.setup === undefined) return spawner.spawn(spec);
+      const box = boxFor(spec.setup, cgroups?.of(spec.setup.service) ?? null);
+      return typeof box === 'string' ? failedSpawn(box) : spawner.spawn({ ...spec, box });
+    },
     signalGroup,
     groupExists,
     groupSize: async (pgid: number): Promise<number> =>
       groupMembers(await processTable(), pgid).length,
     marker: (service: string): string => markerValue(process.pid, service),
+    box: (service: string) => cgroups?.of(service) ?? null,
     mayHaveEscaped: (
       groups: readonly number[],
       marker: string | readonly string[],
@@ -31,7 +47,8 @@ export function systemProcesses(
     ) => mayHaveEscaped(spawner, groups, marker, waitMs),
     sweepMarked: (marker: string, spare: (() => readonly number[]) | null) =>
       sweepMarked(marker, MARKER_VAR, spare),
-    killLeftovers,
+    killLeftovers: async (): Promise<number> =>
+      (cgroups?.killAll() ?? 0) + (await killLeftovers(cgroups === null)),
     findEarlier: () => recovery.find(),
     endEarlier: recovery.end.bind(recovery),
     describeSpawnError,

@@ -48,25 +48,33 @@ export class HealthTest {
     };
     let timedOut = false;
     let timer: NodeJS.Timeout | null = null;
-    const child: Child | null = launch(this.ctx, def, def.test, run, ['test', 'test'], {
-      failed: fail,
-      exited: (code, signal) => {
-        if (timer) clearTimeout(timer);
-        // Whatever the test left behind in its group goes with it.
-        if (child?.pid !== undefined) this.ctx.procs.signalGroup(child.pid, 'SIGKILL');
-        if (this.child === child) this.child = null;
-        if (!wanted()) return;
-        if (code === 0) this.result({ run, passed: true, why: null });
-        else if (timedOut) fail(`timed out after ${def.testTimeoutMs} ms`);
-        else fail(describeExit({ pid: child?.pid ?? 0, code, signal, at: Date.now() }));
+    const child: Child | null = launch(
+      this.ctx,
+      def,
+      def.test,
+      run,
+      ['test', 'test'],
+      {
+        failed: fail,
+        exited: (code, signal) => {
+          if (timer) clearTimeout(timer);
+          // Whatever the test left behind in its groups goes with it.
+          if (child?.pid !== undefined) this.killTest(child.pid);
+          if (this.child === child) this.child = null;
+          if (!wanted()) return;
+          if (code === 0) this.result({ run, passed: true, why: null });
+          else if (timedOut) fail(`timed out after ${def.testTimeoutMs} ms`);
+          else fail(describeExit({ pid: child?.pid ?? 0, code, signal, at: Date.now() }));
+        },
       },
-    });
+      { role: 'test' },
+    );
     if (child?.pid === undefined) return;
     const pid = child.pid;
     this.child = child;
     timer = setTimeout(() => {
       timedOut = true;
-      this.ctx.procs.signalGroup(pid, 'SIGKILL');
+      this.killTest(pid);
     }, def.testTimeoutMs);
   }
 
@@ -80,7 +88,13 @@ export class HealthTest {
     this.generation++;
     this.interval.clear();
     const pid = this.child?.pid;
-    if (pid !== undefined) this.ctx.procs.signalGroup(pid, 'SIGKILL');
+    if (pid !== undefined) this.killTest(pid);
     this.child = null;
+  }
+
+  /** SIGKILL to the test's process group, and to its cgroup where it has one. */
+  private killTest(pgid: number): void {
+    this.ctx.procs.signalGroup(pgid, 'SIGKILL');
+    this.ctx.procs.box(this.def().name)?.killTest();
   }
 }

@@ -1,8 +1,10 @@
 // One way to start a process for a service, whether its main process or a
-// health test: spawn it in a group of its own through the process seam,
-// capture its pipes, and report its end only once its output is in. The
-// caller decides what the exit means.
+// health test: its environment (env files read now), spawned in a group of
+// its own and in the service's sandbox through the process seam, its pipes
+// captured, its end reported only once its output is in. The caller
+// decides what the exit means.
 
+import { serviceEnv } from '../config/envfile.js';
 import type { ServiceDef } from '../core/definition.js';
 import type { LogStream } from '../core/logline.js';
 import { EXIT_OUTPUT_GRACE_MS, type Pipe, type ServiceOutput, afterOutput } from './output.js';
@@ -16,9 +18,32 @@ export interface LaunchContext {
 
 /** What a service's main process is spawned with beyond its definition (notify, watchdog). */
 export interface SpawnExtras {
+  /** Added over the service's environment (its env files, its user's variables, `env`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** The main process, or a health test or exec probe (in the service's test group). */
+  readonly role?: 'main' | 'test';
   readonly notifyFd?: number;
   readonly pidVars?: readonly string[];
+}
+
+const merged = new WeakMap<object, { base: object; env: Readonly<Record<string, string>> }>();
+
+/**
+ * The service's environment with a run's additions over it, the same object
+ * for the same two, so the spawner's environment cache keeps hitting.
+ */
+function runEnv(
+  def: ServiceDef,
+  base: Readonly<Record<string, string>>,
+  extra: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> {
+  // `env` itself is in the base already, over the env files.
+  if (extra === undefined || extra === def.env) return base;
+  const known = merged.get(extra);
+  if (known?.base === base) return known.env;
+  const env = { ...base, ...extra };
+  merged.set(extra, { base, env });
+  return env;
 }
 
 export interface RunHandlers {
@@ -44,13 +69,20 @@ export function launch(
   h: RunHandlers,
   extras: SpawnExtras = {},
 ): Child | null {
+  const env = serviceEnv(def);
+  if (typeof env === 'string') {
+    const err: NodeJS.ErrnoException = new Error(env);
+    process.nextTick(() => h.failed(env, err));
+    return null;
+  }
   const child = ctx.procs.spawn({
     argv,
     cwd: def.dir,
-    env: extras.env ?? def.env,
+    env: runEnv(def, env, extras.env),
     marker: ctx.marker,
     run,
     stdio: kinds === null ? 'ignore' : 'pipe',
+    setup: { service: def.name, role: extras.role ?? 'main', sandbox: def.sandbox, user: def.user },
     ...(extras.notifyFd !== undefined ? { notifyFd: extras.notifyFd } : {}),
     ...(extras.pidVars !== undefined ? { pidVars: extras.pidVars } : {}),
   });

@@ -2,11 +2,16 @@
 // sweeps that end it: one the next spawn must wait for (it spares no run, so
 // it would take the new one for a leftover), and background sweeps of older
 // runs that spare the current one by its run number. A stop waits for both.
+// Where the service has a cgroup, a sweep empties it (cgroup.kill) and
+// always holds the next spawn back, which then starts in an empty group.
 // The finding and killing is the process seam's; this keeps the promises.
 
 import { messageOf } from '../core/errors.js';
-import type { Processes } from './seam.js';
+import type { Processes, ServiceBox } from './seam.js';
 import { count } from '../core/plural.js';
+
+/** How long a swept cgroup gets to be empty. */
+const BOX_SWEEP_MS = 2000;
 
 export class LeftoverSweeps {
   /** A sweep the next spawn must wait for. */
@@ -21,7 +26,14 @@ export class LeftoverSweeps {
     /** The service's current run number, asked at each scan. */
     private readonly currentRun: () => number,
     private readonly emit: (text: string) => void,
+    /** The service's cgroup, where it has one. */
+    private readonly box: ServiceBox | null = null,
   ) {}
+
+  /** Whether the next run must wait for every sweep: true where a cgroup holds the runs. */
+  get blocksRestart(): boolean {
+    return this.box !== null;
+  }
 
   /** Whether a sweep is under way that holds back the next spawn. */
   get holdsSpawn(): boolean {
@@ -57,10 +69,14 @@ export class LeftoverSweeps {
     waitMs: number,
     after: Promise<void> = Promise.resolve(),
   ): void {
-    const { procs, marker } = this;
-    const sweep: Promise<void> = after
-      .then(() => procs.mayHaveEscaped(groups, marker, waitMs))
-      .then((may) => (may ? procs.sweepMarked(marker, this.spareFrom(spare)) : 0))
+    const { procs, marker, box } = this;
+    if (box !== null) spare = null;
+    const found = box
+      ? after.then(() => (box.populated() ? sweepBox(box) : 0))
+      : after
+          .then(() => procs.mayHaveEscaped(groups, marker, waitMs))
+          .then((may) => (may ? procs.sweepMarked(marker, this.spareFrom(spare)) : 0));
+    const sweep: Promise<void> = found
       .then(
         (n) => {
           if (n > 0)
@@ -84,4 +100,11 @@ export class LeftoverSweeps {
     return () =>
       Array.from({ length: Math.max(1, this.currentRun() - first + 1) }, (_, i) => first + i);
   }
+}
+
+/** Everything left in the cgroup, killed at once; resolves with how many once it is empty. */
+async function sweepBox(box: ServiceBox): Promise<number> {
+  const n = box.kill();
+  await box.whenEmpty(Date.now() + BOX_SWEEP_MS);
+  return n;
 }

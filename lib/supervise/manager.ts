@@ -20,7 +20,8 @@ import type { LogStore } from '../logs/ring.js';
 import { applyPlan } from './apply.js';
 import { inStopOrder } from './order.js';
 import { readNamed, readSource } from './read.js';
-import type { Network, Processes } from './seam.js';
+import type { Network, Processes, ServiceBox } from './seam.js';
+import type { Host } from '../core/host.js';
 import { type Outcome, type Selection, failure, select } from './sets.js';
 import { Services } from './services.js';
 import { SHUTDOWN_MARGIN_MS, shutdownBoundMs } from './shutdown.js';
@@ -40,6 +41,8 @@ export interface ManagerOptions {
   readonly stdout: (data: Buffer, lines: number) => void;
   /** The operating system, as workers reach it. */
   readonly procs: Processes;
+  /** What the host offers service files (users, groups, enforceable limits); none in unit tests. */
+  readonly host?: Host;
   /** The network, as probes reach it. */
   readonly net: Network;
   /** Where events are recorded; a history of its own when not given. */
@@ -168,6 +171,11 @@ export class Manager {
 
   view(name: string): Promise<ServiceView> {
     return this.command(() => this.services.viewOf(this.services.worker(name)));
+  }
+
+  /** The service's cgroup, for what it holds now; null where sminitd makes none. */
+  boxOf(name: string): Promise<ServiceBox | null> {
+    return this.command(() => (this.services.worker(name), this.opts.procs.box(name)));
   }
 
   /** The worker's process id, for stats; 0 when none runs. */
@@ -459,12 +467,14 @@ export class Manager {
   reload(dryRun = false): Promise<ReloadOutcome> {
     const generation = this.fileGeneration;
     const dir = this.opts.configDir;
-    const read = readConfig(dir, this.cache);
+    const read = readConfig(dir, this.cache, this.opts.host ?? null);
     return this.command(async () => {
       this.refuseIfShuttingDown();
       // A file written or removed through the API meanwhile: read what is there now.
       const r: ConfigRead =
-        generation === this.fileGeneration ? await read : await readConfig(dir, this.cache);
+        generation === this.fileGeneration
+          ? await read
+          : await readConfig(dir, this.cache, this.opts.host ?? null);
       if (r.unreadable !== null) throw Errors.cannotReadConfig(dir, r.unreadable);
       this.cache = r.cache;
       const tracked = new Map(
@@ -518,9 +528,10 @@ export class Manager {
   /** Write NAME.yaml; tracking it is service_monitor's job. */
   createFile(name: string, content: unknown): Promise<string> {
     return this.command(async () => {
-      const said = await createServiceFile(this.opts.configDir, name, content);
+      const host = this.opts.host ?? null;
+      const said = await createServiceFile(this.opts.configDir, name, content, host);
       this.fileGeneration++;
-      const source = await readSource(this.opts.configDir, name).catch(() => null);
+      const source = await readSource(this.opts.configDir, name, host).catch(() => null);
       if (source) this.known.set(name, source);
       return said;
     });
@@ -537,7 +548,7 @@ export class Manager {
   }
 
   readFile(name: string): Promise<Record<string, unknown>> {
-    return this.command(() => readServiceFile(this.opts.configDir, name));
+    return this.command(() => readServiceFile(this.opts.configDir, name, this.opts.host ?? null));
   }
 
   /**
@@ -665,9 +676,13 @@ export class Manager {
    * The names now tracked.
    */
   private async adopt(name: string): Promise<string[]> {
-    const read = await readNamed(this.opts.configDir, name, this.known, this.counts).catch(
-      (err: unknown) => this.refused(name, err),
-    );
+    const read = await readNamed(
+      this.opts.configDir,
+      name,
+      this.known,
+      this.counts,
+      this.opts.host ?? null,
+    ).catch((err: unknown) => this.refused(name, err));
     const defs = read.defs.filter((d) => !this.services.has(d.name));
     if (defs.length === 0) throw Errors.alreadyTracked(name);
     if (this.services.has(name)) throw Errors.alreadyTracked(name);

@@ -137,17 +137,26 @@ export class ProbeRunner {
     const def = this.def();
     const timeoutMs = this.probe.timeoutMs;
     let timedOut = false;
-    const child: Child | null = launch(this.ctx, def, argv, run, ['test', 'test'], {
-      failed: (error) => done(false, error),
-      exited: (code, signal) => {
-        if (this.checkTimer) clearTimeout(this.checkTimer);
-        this.checkTimer = null;
-        if (child?.pid !== undefined) this.ctx.procs.signalGroup(child.pid, 'SIGKILL');
-        if (this.child === child) this.child = null;
-        if (timedOut) done(false, `timed out after ${timeoutMs} ms`);
-        else done(code === 0, describeExit({ pid: child?.pid ?? 0, code, signal, at: Date.now() }));
+    const child: Child | null = launch(
+      this.ctx,
+      def,
+      argv,
+      run,
+      ['test', 'test'],
+      {
+        failed: (error) => done(false, error),
+        exited: (code, signal) => {
+          if (this.checkTimer) clearTimeout(this.checkTimer);
+          this.checkTimer = null;
+          if (child?.pid !== undefined) this.ctx.procs.signalGroup(child.pid, 'SIGKILL');
+          if (this.child === child) this.child = null;
+          if (timedOut) done(false, `timed out after ${timeoutMs} ms`);
+          else
+            done(code === 0, describeExit({ pid: child?.pid ?? 0, code, signal, at: Date.now() }));
+        },
       },
-    });
+      { role: 'test' },
+    );
     if (child?.pid === undefined) return;
     const pid = child.pid;
     this.child = child;

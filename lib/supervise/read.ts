@@ -15,6 +15,7 @@ import {
   templateOf,
 } from '../core/instances.js';
 import { loadServiceNamed } from '../config/load.js';
+import type { Host } from '../core/host.js';
 
 export interface Named {
   /** The services the name stands for. */
@@ -25,8 +26,12 @@ export interface Named {
 }
 
 /** NAME's own file as a source, or null when it has none; its problems are the domain's error. */
-export async function readSource(dir: string, name: string): Promise<Source | null> {
-  const res = await loadServiceNamed(dir, name);
+export async function readSource(
+  dir: string,
+  name: string,
+  host: Host | null = null,
+): Promise<Source | null> {
+  const res = await loadServiceNamed(dir, name, host);
   if (res.ok) return sourceOf(res.def, res.replicas);
   if (res.missing) return null;
   throw Errors.fileProblems(res.problems);
@@ -37,8 +42,9 @@ export async function readNamed(
   name: string,
   known: ReadonlyMap<string, Source> = new Map(),
   counts: ReadonlyMap<string, number> = new Map(),
+  host: Host | null = null,
 ): Promise<Named> {
-  const own = await readSource(dir, name);
+  const own = await readSource(dir, name, host);
   if (own?.kind === 'template') throw Errors.isTemplate(name);
   if (own?.kind === 'replicas') {
     const made = servicesOf(own, counts.get(name) ?? own.replicas);
@@ -48,7 +54,7 @@ export async function readNamed(
   if (own) return { defs: [own.def], file: own, stem: name };
   const template = templateOf(name);
   if (template === null) throw Errors.noServiceFile(name, dir);
-  return replicaNamed(name, known, counts) ?? instanceNamed(dir, name, template);
+  return replicaNamed(name, known, counts) ?? instanceNamed(dir, name, template, host);
 }
 
 /** `web@2` of a replicated `web` sminitd knows, when 2 is within its count. */
@@ -68,8 +74,13 @@ function replicaNamed(
   return { defs: [made.def], file: null, stem: group };
 }
 
-async function instanceNamed(dir: string, name: string, template: string): Promise<Named> {
-  const source = await readSource(dir, template);
+async function instanceNamed(
+  dir: string,
+  name: string,
+  template: string,
+  host: Host | null,
+): Promise<Named> {
+  const source = await readSource(dir, template, host);
   if (source?.kind !== 'template') throw Errors.noTemplate(name, template, dir);
   const made = makeInstance(source.def, name);
   if (!made.ok) throw Errors.fileProblems(made.problems);

@@ -2,16 +2,41 @@
 // given rather than modules it imports: spawn a run in a session of its own,
 // signal a group, tell whether a group has members left, end what a run left
 // behind, end what an earlier daemon left running, receive systemd
-// notifications; and, beside it, the network checks
-// of probes (HTTP, TCP). The daemon plugs in the real system (os/system.ts,
-// os/network.ts); unit tests of the manager and workers plug in fakes.
-// Types only.
+// notifications, and, where the host allows, a cgroup per service that
+// nothing escapes; and, beside it, the network checks of probes (HTTP, TCP).
+// The daemon plugs in the real system (os/system.ts, os/network.ts); unit
+// tests of the manager and workers plug in fakes. Types only.
 
+import type { GroupLimits } from '../core/definition.js';
 import type { SignalName } from '../core/signals.js';
+import type { GroupUsage } from '../os/cgroups.js';
 import type { EarlierRun, Ended } from '../os/recover.js';
 import type { Child, SpawnSpec } from '../os/spawn.js';
 
-export type { Child, EarlierRun, Ended, SpawnSpec };
+export type { Child, EarlierRun, Ended, GroupUsage, SpawnSpec };
+
+/** A service's cgroup: every process of the service, whatever it did to leave its group. */
+export interface ServiceBox {
+  /** As /proc/PID/cgroup names it. */
+  readonly path: string;
+  /** Make it with its limits (once, before a spawn); null, or why it cannot be. */
+  ensure(limits: GroupLimits): string | null;
+  /** Whether a process of the service is left in it. */
+  populated(): boolean;
+  /** Resolves true once it is empty, false when `deadline` (epoch ms) comes first; watched, not polled. */
+  whenEmpty(deadline: number): Promise<boolean>;
+  /** SIGKILL to all of it at once; how many processes there were. */
+  kill(): number;
+  /** SIGKILL to its health test's group. */
+  killTest(): void;
+  /** `signal` to every process in it outside process group `pgid`; how many were signalled. */
+  signalOutside(pgid: number, signal: SignalName): number;
+  /** The OOM killer's count in it; null where it has no memory controller. */
+  oomKills(): number | null;
+  usage(): GroupUsage;
+  /** Remove it once empty; `ensure` makes it again. */
+  remove(): void;
+}
 
 export interface Processes {
   /** Spawn in a new session and process group. Never throws: failures arrive as 'error'. */
@@ -23,6 +48,8 @@ export interface Processes {
   groupSize(pgid: number): Promise<number>;
   /** The marker value every process of `service` carries. */
   marker(service: string): string;
+  /** The service's cgroup; null where sminitd cannot make cgroups (it tracks by group and marker). */
+  box(service: string): ServiceBox | null;
   /**
    * Whether a process of the run (or of any of several services' runs)
    * may live on outside `groups` (given `waitMs` to be gone first): the

@@ -159,6 +159,7 @@ export class Services {
       upSince: w.upSince,
       restarts: w.restarts,
       lastExit: w.lastExit,
+      cgroup: hasProcess(w.state) ? (this.ctx.procs.box(w.name)?.path ?? null) : null,
       dependencies: this.depsOf(w.name).map((d) => ({
         name: d,
         condition: this.conditionOf(w.def, d),

@@ -1,10 +1,11 @@
 // A stop's escalation, for one worker: the stop signal to the group, SIGKILL
-// once the service's shutdown timeout passes, and everyone waiting for the
-// stop answered when it is over. Whether the SIGKILL had to be sent is kept
-// for the shutdown's exit status. No decisions about restarts.
+// once the service's shutdown timeout passes (to its whole cgroup where it
+// has one), and everyone waiting for the stop answered when it is over.
+// Whether the SIGKILL had to be sent is kept for the shutdown's exit status.
+// No decisions about restarts.
 
 import type { SignalName } from '../core/signals.js';
-import type { Processes } from './seam.js';
+import type { Processes, ServiceBox } from './seam.js';
 import { OneTimer } from './timer.js';
 
 export class StopEscalation {
@@ -16,6 +17,7 @@ export class StopEscalation {
   constructor(
     private readonly procs: Processes,
     private readonly emit: (text: string) => void,
+    private readonly box: ServiceBox | null = null,
   ) {}
 
   /** Resolves when the stop under way (or the next one) is over. */
@@ -38,10 +40,18 @@ export class StopEscalation {
   }
   private begun = 0;
 
-  /** SIGKILL in `ms`; `totalMs` is the whole grace, as the log says it. */
+  /** SIGKILL in `ms` (to the whole cgroup where there is one); `totalMs` is the whole grace, as the log says it. */
   private killAfter(pgid: number, ms: number, totalMs: number): void {
     this.killTimer.arm(ms, () => {
-      if (this.procs.signalGroup(pgid, 'SIGKILL')) {
+      const box = this.box;
+      if (box !== null && box.populated()) {
+        this.forcedKill = true;
+        this.procs.signalGroup(pgid, 'SIGKILL');
+        this.emit(
+          `did not stop within ${totalMs} ms: SIGKILL to process group ${pgid} and cgroup ${box.path}`,
+        );
+        box.kill();
+      } else if (this.procs.signalGroup(pgid, 'SIGKILL')) {
         this.forcedKill = true;
         this.emit(`did not stop within ${totalMs} ms: SIGKILL to process group ${pgid}`);
       }

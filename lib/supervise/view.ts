@@ -45,6 +45,8 @@ export interface ServiceView {
   readonly restarts: number;
   /** How the last process ended, whatever the state now. */
   readonly lastExit: ExitInfo | null;
+  /** Its cgroup while it has processes; null without one. */
+  readonly cgroup: string | null;
   /** Its dependencies as they stand now, in file order. */
   readonly dependencies: readonly DependencyView[];
   /** Lifetime counts (restarts, failed checks, give-ups) of this worker. */

@@ -8,7 +8,7 @@
 // pure functions in core/; processes are reached only through the seams.
 
 import type { ServiceDef } from '../core/definition.js';
-import { formatDuration } from '../core/duration.js';
+import { formatDuration, formatSize } from '../core/duration.js';
 import { messageOf } from '../core/errors.js';
 import type { EventBody } from '../core/events.js';
 import { sameJson } from '../core/jsontype.js';
@@ -29,7 +29,7 @@ import type { LogStore } from '../logs/ring.js';
 import { type LaunchContext, launch } from './launch.js';
 import { LeftoverSweeps } from './leftovers.js';
 import { ServiceOutput } from './output.js';
-import type { Child, Network, Processes } from './seam.js';
+import type { Child, Network, Processes, ServiceBox } from './seam.js';
 import { StopEscalation } from './stop.js';
 import { WorkerRecord } from './record.js';
 import { OneTimer } from './timer.js';
@@ -73,6 +73,8 @@ const NO_NETWORK: Network = {
 const GROUP_POLL_MS = 10;
 /** How long killed groups get to be gone before the cheap check gives way to a scan. */
 const GROUP_GONE_WAIT_MS = 500;
+/** How long a cgroup killed at the end of a stop gets to be empty. */
+const BOX_KILLED_WAIT_MS = 2000;
 
 interface Waiter {
   readonly until: (state: ServiceState) => boolean;
@@ -107,6 +109,10 @@ export class ServiceWorker {
   private readonly watchers: RunWatchers;
   private readonly leftovers: LeftoverSweeps;
   private readonly rec: WorkerRecord;
+  /** The service's cgroup; null where the host gives none (tracked by group and marker). */
+  private readonly box: ServiceBox | null;
+  /** The cgroup's OOM kill count when the run started. */
+  private oomBase: number | null = null;
   /** When recent restarts happened, for `restart_limit`. */
   private restartTimes: number[] = [];
   /** Why the run now stopping is being restarted (liveness, watchdog); null for a plain stop. */
@@ -125,13 +131,14 @@ export class ServiceWorker {
       (e) => ctx.hooks.record?.(e),
     );
     const marker = ctx.procs.marker(def.name);
+    this.box = ctx.procs.box(def.name);
     this.output = new ServiceOutput(def.name, ctx.logs, {
       event: (text) => ctx.hooks.event(this.name, text),
       stdout: (data, lines) => ctx.hooks.stdout(data, lines),
     });
     this.launching = { procs: ctx.procs, output: this.output, marker };
-    this.escalation = new StopEscalation(ctx.procs, emit);
-    this.leftovers = new LeftoverSweeps(ctx.procs, marker, () => this.run, emit);
+    this.escalation = new StopEscalation(ctx.procs, emit, this.box);
+    this.leftovers = new LeftoverSweeps(ctx.procs, marker, () => this.run, emit, this.box);
     this.watchers = new RunWatchers(
       { ...this.launching, net: ctx.net ?? NO_NETWORK },
       () => this.def,
@@ -445,6 +452,7 @@ export class ServiceWorker {
     }
     this.child = child;
     this.startedAt = Date.now();
+    this.oomBase = this.box?.oomKills() ?? null;
     this.emit(`started: pid ${child.pid}, run ${run}: ${def.exec.join(' ')}`);
     this.afterSpawn(def, child, run);
   }
@@ -584,7 +592,8 @@ export class ServiceWorker {
   private exited(child: Child, code: number | null, signal: string | null): void {
     if (child !== this.child) return;
     const pid = child.pid ?? 0;
-    const exit: ExitInfo = { pid, code, signal, at: Date.now() };
+    const oom = this.oomKilled(signal);
+    const exit: ExitInfo = { pid, code, signal, at: Date.now(), ...(oom ? { oom } : {}) };
     this.lastExit = exit;
     this.child = null;
     // The groups whose members may leave orphans behind once they are gone.
@@ -603,6 +612,16 @@ export class ServiceWorker {
     const ended = this.endLeftovers(pid, this.run);
     if (this.def.oneshot) this.oneshotEnded(exit);
     else this.runEnded(exit, groups, ended, restarting);
+  }
+
+  /** Which limit was reached, when the OOM killer struck in the group during this run and the process died of SIGKILL. */
+  private oomKilled(signal: string | null): string | null {
+    const base = this.oomBase;
+    if (signal !== 'SIGKILL' || base === null) return null;
+    const now = this.box?.oomKills() ?? null;
+    if (now === null || now <= base) return null;
+    const max = this.def.sandbox.limits.memoryMax;
+    return max === null ? 'a memory limit was reached' : `memory_max ${formatSize(max)} reached`;
   }
 
   /**
@@ -746,8 +765,12 @@ export class ServiceWorker {
     if (delayMs === 0) {
       this.emit('restarting now (was up past stable_after)');
       this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
+      // In a cgroup the next run starts in an emptied group: the sweep goes first.
+      if (this.leftovers.blocksRestart)
+        this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
       this.spawn();
-      this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
+      if (!this.leftovers.blocksRestart)
+        this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
       return;
     }
     this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
@@ -763,17 +786,44 @@ export class ServiceWorker {
   private async drainGroup(pgid: number, exit: ExitInfo, groups: readonly number[]): Promise<void> {
     try {
       const killAt = this.state.kind === 'stopping' ? this.state.killAt : Date.now();
-      await this.groupGone(pgid, killAt);
-      this.escalation.killRest(pgid);
-      const procs = this.ctx.procs;
-      const marker = this.launching.marker;
-      if (this.sweepOnStop && (await procs.mayHaveEscaped(groups, marker, GROUP_GONE_WAIT_MS))) {
-        await procs.sweepMarked(marker, null);
+      if (this.box !== null) await this.emptyBox(this.box, pgid, killAt);
+      else {
+        await this.groupGone(pgid, killAt);
+        this.escalation.killRest(pgid);
+        const procs = this.ctx.procs;
+        const marker = this.launching.marker;
+        if (this.sweepOnStop && (await procs.mayHaveEscaped(groups, marker, GROUP_GONE_WAIT_MS))) {
+          await procs.sweepMarked(marker, null);
+        }
       }
     } catch (err) {
       this.emit(`while stopping: ${messageOf(err)}`);
     }
     this.finishStop(exit);
+  }
+
+  /**
+   * The end of a stop in a cgroup: what left the process group gets the stop
+   * signal too and the rest of the grace, then the whole group is killed.
+   * Nothing escapes, whatever it did (setsid, a double fork, a cleared
+   * environment).
+   */
+  private async emptyBox(box: ServiceBox, pgid: number, killAt: number): Promise<void> {
+    if (!box.populated()) return;
+    const outside = box.signalOutside(pgid, this.def.stopSignal);
+    if (outside > 0) {
+      const what = `${outside} process${outside === 1 ? '' : 'es'}`;
+      this.emit(
+        `${this.def.stopSignal} to ${what} of cgroup ${box.path} outside its process group`,
+      );
+    }
+    if (await box.whenEmpty(killAt)) return;
+    const n = box.kill();
+    if (n > 0) {
+      this.escalation.forcedKill = true;
+      this.emit(`SIGKILL to cgroup ${box.path}: ${n} process${n === 1 ? '' : 'es'} left`);
+    }
+    await box.whenEmpty(Date.now() + BOX_KILLED_WAIT_MS);
   }
 
   /** Polls until group `pgid` has no member left, or `deadline` passes. */
@@ -790,6 +840,7 @@ export class ServiceWorker {
       this.emit('stopped');
       this.output.closeFile();
       this.watchers.close();
+      if (this.box !== null && !this.box.populated()) this.box.remove();
     }
     this.escalation.finish();
     if (this.targetNow === 'up' && !hasProcess(this.state)) this.ctx.hooks.wantStart(this.name);

@@ -29,6 +29,7 @@ const EXPECTED = [
   `idle.main_slices.${N}`,
   `idle.wakeups_later.${N}`,
   `respawn.${N}`,
+  'respawn.boxed',
   'control.cli',
   'control.raw',
   'control.rps.1',

@@ -172,6 +172,19 @@ t.test('list: states in colour, columns still aligned', async (t) => {
     restart_limit: null,
     schedule: null,
     recovered: null,
+    user: null,
+    cgroup: null,
+    limits: {
+      umask: null,
+      nice: null,
+      oom_score_adj: null,
+      rlimits: {},
+      memory_max: null,
+      memory_high: null,
+      pids_max: null,
+      cpu_max: null,
+      cpu_weight: null,
+    },
     file: 'f',
   });
   const rows = [row('a', 'running'), row('b', 'backoff'), row('c', 'failed'), row('d', 'stopped')];

@@ -306,8 +306,18 @@ const BASE = {
   restartDelayMs: DEFAULTS.restartDelayMs,
   restartMaxDelayMs: DEFAULTS.restartMaxDelayMs,
   stableAfterMs: DEFAULTS.stableAfterMs,
-  // zinit's files use none of sminit's lifecycle keys.
+  // zinit's files use none of sminit's lifecycle keys…
   ...LIFECYCLE_DEFAULTS,
+  // …nor its users, limits or env files.
+  envFiles: [],
+  user: null,
+  sandbox: {
+    umask: null,
+    nice: null,
+    oomScoreAdj: null,
+    rlimits: {},
+    limits: { memoryMax: null, memoryHigh: null, pidsMax: null, cpuMax: null, cpuWeight: null },
+  },
 };
 
 t.test('every documented example loads, as the definition it describes', async (t) => {

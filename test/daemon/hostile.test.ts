@@ -516,6 +516,94 @@ const FILE_ROWS: readonly FileRow[] = [
       '2:9: notify: fd:2: the descriptor must be 3 to 1023 (0, 1 and 2 are stdin, stdout and stderr)',
     ],
   },
+  // The sandbox keys: users and groups (looked up at load), process limits, cgroup limits.
+  {
+    title: 'an unknown user',
+    file: 'baduser.yaml',
+    content: 'exec: sleep 1\nuser: nosuchuser\n',
+    problems: ['2:7: user: no such user "nosuchuser"'],
+  },
+  {
+    title: 'a gid no group has',
+    file: 'badgid.yaml',
+    content: 'exec: sleep 1\ngroup: 99999\n',
+    problems: ['2:8: group: no such group 99999'],
+  },
+  {
+    title: 'an unknown supplementary group',
+    file: 'badgroups.yaml',
+    content: 'exec: sleep 1\ngroups: [adm, nosuchgroup]\n',
+    problems: ['2:15: groups[1]: no such group "nosuchgroup"'],
+  },
+  {
+    title: 'a umask that is not octal',
+    file: 'badumask.yaml',
+    content: 'exec: sleep 1\numask: 0999\n',
+    problems: ['2:8: umask: expected an octal mask such as 0027 or 0077, got "0999"'],
+  },
+  {
+    title: 'nice out of range',
+    file: 'badnice.yaml',
+    content: 'exec: sleep 1\nnice: 40\n',
+    problems: ['2:7: nice: must be at most 19, got 40'],
+  },
+  {
+    title: 'oom_score_adj out of range',
+    file: 'badoom.yaml',
+    content: 'exec: sleep 1\noom_score_adj: -2000\n',
+    problems: ['2:16: oom_score_adj: must be at least -1000, got -2000'],
+  },
+  {
+    title: 'an unknown rlimit',
+    file: 'rlimitkey.yaml',
+    content: 'exec: sleep 1\nrlimits:\n  fds: 10\n',
+    problems: ["3:3: rlimits: unknown key 'fds' (did you mean 'as'?)"],
+  },
+  {
+    title: 'rlimits: soft over hard, a size that is not one, a negative count',
+    file: 'badrlimit.yaml',
+    content:
+      'exec: sleep 1\nrlimits:\n  nofile: {soft: 2000, hard: 1000}\n  core: lots\n  nproc: -1\n',
+    problems: [
+      '3:11: rlimits.nofile: soft 2000 is above hard 1000',
+      '4:9: rlimits.core: expected a size (bytes, or a string like 1G, 512MiB), unlimited, or {soft, hard}, got "lots"',
+      '5:10: rlimits.nproc: expected a whole number, unlimited, or {soft, hard}, got -1',
+    ],
+  },
+  {
+    title: 'an empty env_file',
+    file: 'badenvfile.yaml',
+    content: 'exec: sleep 1\nenv_file: ""\n',
+    problems: ['2:11: env_file: must not be empty'],
+  },
+  {
+    title: 'memory_max that is not a size',
+    file: 'badmem.yaml',
+    content: 'exec: sleep 1\nmemory_max: 12 apples\n',
+    problems: [
+      '2:13: memory_max: expected a size (bytes, or a string like 10MiB, 512KiB, 1MB, 100k), got "12 apples"',
+    ],
+  },
+  {
+    title: 'pids_max of 0',
+    file: 'badpids.yaml',
+    content: 'exec: sleep 1\npids_max: 0\n',
+    problems: ['2:11: pids_max: must be at least 1, got 0'],
+  },
+  {
+    title: 'cpu_max that is neither a share nor CPUs',
+    file: 'badcpu.yaml',
+    content: 'exec: sleep 1\ncpu_max: 250 percent\n',
+    problems: [
+      '2:10: cpu_max: expected a share of one CPU such as 50% or a number of CPUs such as 1.5 (at least 1%), got "250 percent"',
+    ],
+  },
+  {
+    title: 'cpu_weight of 0',
+    file: 'badweight.yaml',
+    content: 'exec: sleep 1\ncpu_weight: 0\n',
+    problems: ['2:13: cpu_weight: must be at least 1, got 0'],
+  },
 ];
 
 /** Valid files whose program cannot run: the service fails with the OS error, nothing else does. */
@@ -565,6 +653,12 @@ const SPAWN_ROWS: readonly SpawnRow[] = [
     yaml: (root) => `exec: ${root}/noexec.sh/server\n`,
     error: (root) =>
       `cannot run '${root}/noexec.sh/server': a component of its path is not a directory (ENOTDIR)`,
+  },
+  {
+    title: 'an env_file that does not exist',
+    name: 'noenvfile',
+    yaml: () => 'exec: sleep 1000\nenv_file: /nonexistent/app.env\n',
+    error: () => 'env_file /nonexistent/app.env: no such file (ENOENT)',
   },
 ];
 

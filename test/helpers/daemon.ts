@@ -5,12 +5,22 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, RpcError } from '../../lib/client/client.js';
-import { findByEnv, processTable } from '../../lib/os/procfs.js';
+import { findByEnv, processTable, readStat } from '../../lib/os/procfs.js';
+import { cgroupMounts, ownGroups, removeTree } from '../../lib/os/cgroup-layout.js';
+import { daemonOfGroup } from '../../lib/os/cgroup-tree.js';
 import { signalAll } from '../../lib/os/kill.js';
 import { DAEMON_VAR, SOCKET_VAR, daemonId } from '../../lib/os/markers.js';
 import type { ServiceStatus } from '../../lib/api/wire.js';
@@ -144,6 +154,33 @@ export async function sweepSocket(socket: string): Promise<void> {
   signalAll(await findByEnv(table, SOCKET_VAR, resolve(socket)), 'SIGKILL');
 }
 
+/**
+ * Remove the cgroups a daemon made (`sminit.PID.START` under this test's
+ * own groups), killing what is left in them: a daemon that was SIGKILLed
+ * could not remove them itself.
+ */
+export function removeDaemonCgroups(startTime: number): void {
+  const own = ownGroups(readFileSync('/proc/self/cgroup', 'utf8'));
+  for (const m of cgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'))) {
+    const list =
+      m.fstype === 'cgroup2'
+        ? ''
+        : [...own.keys()].find((k) => m.options.some((o) => k.split(',').includes(o)));
+    const path = list === undefined ? undefined : own.get(list);
+    if (path === undefined) continue;
+    const parent = join(m.point, m.root === '/' ? path : path.slice(m.root.length));
+    let names: string[] = [];
+    try {
+      names = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (daemonOfGroup(n)?.startTime === startTime) removeTree(join(parent, n), true);
+    }
+  }
+}
+
 export async function startDaemon(
   t: Teardown,
   files: Record<string, string>,
@@ -195,6 +232,7 @@ export async function startDaemon(
     : (proc.pid ?? 0);
   if (pid === -1) throw new Error(`unshare exited: ${err}`);
   const id = daemonId(pid);
+  const startTime = readStat(pid)?.startTime ?? -1;
   t.teardown(async () => {
     if (running()) {
       if (ns) {
@@ -210,6 +248,7 @@ export async function startDaemon(
     if (!ns) await sweep(id);
     // What a killed daemon left and nobody ended (a test that failed half-way).
     await sweepSocket(socket);
+    removeDaemonCgroups(startTime);
   });
   const client = await waitFor(
     `sminitd to listen on ${socket} (stderr: ${err})`,

@@ -17,6 +17,7 @@ import type {
   NotifySocket,
   Processes,
   Sender,
+  ServiceBox,
   SpawnSpec,
 } from '../../lib/supervise/seam.js';
 
@@ -47,6 +48,70 @@ export class FakeChild extends EventEmitter implements Child {
   /** Writes a line to its stdout. */
   say(text: string): void {
     this.stdout.write(text + '\n');
+  }
+}
+
+/**
+ * A service's cgroup: its members are the service's live children plus
+ * `escaped`, processes that left its process group (only the group's kill
+ * reaches them). `oom` is the OOM killer's count, raised by a test.
+ */
+export class FakeBox implements ServiceBox {
+  readonly path: string;
+  escaped = 0;
+  oom = 0;
+  kills = 0;
+  removed = 0;
+  constructor(
+    private readonly procs: FakeProcesses,
+    private readonly service: string,
+  ) {
+    this.path = `/fake/${service}`;
+  }
+  private members(): FakeChild[] {
+    return this.procs.children.filter((c) => !c.exited && c.spec.setup?.service === this.service);
+  }
+  ensure(): string | null {
+    return null;
+  }
+  populated(): boolean {
+    return this.escaped > 0 || this.members().length > 0;
+  }
+  async whenEmpty(deadline: number): Promise<boolean> {
+    while (this.populated()) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return true;
+  }
+  kill(): number {
+    const live = this.members();
+    const n = live.length + this.escaped;
+    this.kills++;
+    this.escaped = 0;
+    for (const c of live) c.exit(null, 'SIGKILL');
+    return n;
+  }
+  killTest(): void {}
+  signalOutside(): number {
+    return this.escaped;
+  }
+  oomKills(): number | null {
+    return this.oom;
+  }
+  usage() {
+    const pids = this.members().map((c) => c.pid ?? 0);
+    return {
+      path: this.path,
+      pids,
+      tasks: pids.length,
+      cpuUsec: 0,
+      memoryBytes: null,
+      oomKills: this.oom,
+    };
+  }
+  remove(): void {
+    this.removed++;
   }
 }
 
@@ -107,6 +172,17 @@ export class FakeProcesses implements Processes {
 
   marker(service: string): string {
     return `fake:${service}`;
+  }
+
+  /** Each service's fake cgroup, when made with `withBoxes`; none by default (marker tracking). */
+  readonly boxes = new Map<string, FakeBox>();
+  withBoxes = false;
+
+  box(service: string): ServiceBox | null {
+    if (!this.withBoxes) return null;
+    let b = this.boxes.get(service);
+    if (b === undefined) this.boxes.set(service, (b = new FakeBox(this, service)));
+    return b;
   }
 
   mayHaveEscaped(): Promise<boolean> {
@@ -235,6 +311,15 @@ export function def(name: string, over: Partial<ServiceDef> = {}): ServiceDef {
     stopSignal: 'SIGTERM',
     log: { kind: 'ring' },
     env: {},
+    envFiles: [],
+    user: null,
+    sandbox: {
+      umask: null,
+      nice: null,
+      oomScoreAdj: null,
+      rlimits: {},
+      limits: { memoryMax: null, memoryHigh: null, pidsMax: null, cpuMax: null, cpuWeight: null },
+    },
     dir: '/',
     shutdownTimeoutMs: 50,
     testIntervalMs: 5,

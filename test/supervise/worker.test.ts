@@ -87,3 +87,55 @@ t.test('when() answers at the first state that fits, or at its timeout', async (
   t.equal((await later).kind, 'success');
   t.equal((await w.when((s) => s.kind === 'running', 20)).kind, 'success', 'timed out: as it is');
 });
+
+t.test('in a cgroup: an exit after the OOM killer struck says so', async (t) => {
+  const procs = new FakeProcesses();
+  procs.withBoxes = true;
+  const limits = {
+    memoryMax: 32_000_000,
+    memoryHigh: null,
+    pidsMax: null,
+    cpuMax: null,
+    cpuWeight: null,
+  };
+  const d = def('hog', { restart: 'never' });
+  const { w, events } = rig(t, { ...d, sandbox: { ...d.sandbox, limits } }, procs);
+  w.start();
+  const box = procs.boxes.get('hog');
+  if (box === undefined) throw new Error('no box');
+  box.oom++;
+  procs.running('hog')[0]?.exit(null, 'SIGKILL');
+  await waitFor('exited', () => w.state.kind === 'exited');
+  t.match(w.lastExit, { signal: 'SIGKILL', oom: 'memory_max 32M reached' });
+  t.ok(events.includes('killed by the OOM killer: memory_max 32M reached'), 'the log says so');
+});
+
+t.test('in a cgroup: a SIGKILL without an OOM kill is only a SIGKILL', async (t) => {
+  const procs = new FakeProcesses();
+  procs.withBoxes = true;
+  const { w } = rig(t, def('web', { restart: 'never' }), procs);
+  w.start();
+  procs.running('web')[0]?.exit(null, 'SIGKILL');
+  await waitFor('exited', () => w.state.kind === 'exited');
+  t.equal(w.lastExit?.oom, undefined);
+});
+
+t.test('in a cgroup: a stop ends what left the process group through the group', async (t) => {
+  const procs = new FakeProcesses();
+  procs.withBoxes = true;
+  procs.stubborn.add('web');
+  const { w, events } = rig(t, def('web', { shutdownTimeoutMs: 10 }), procs);
+  w.start();
+  const box = procs.boxes.get('web');
+  if (box === undefined) throw new Error('no box');
+  box.escaped = 2;
+  await w.stop();
+  t.equal(w.state.kind, 'stopped');
+  t.equal(box.escaped, 0, 'the escaped processes are gone');
+  t.ok(box.kills >= 1, 'through the cgroup');
+  t.ok(
+    events.some((e) => e.includes('cgroup /fake/web')),
+    'and the log names the group',
+  );
+  t.ok(box.removed >= 1, 'the empty group is removed');
+});

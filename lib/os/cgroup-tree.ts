@@ -1,0 +1,74 @@
+// The shape of sminit's cgroup tree, in one place: under sminitd's own
+// group, a daemon group named `sminit.PID.START` (its pid and start time:
+// its daemon id, as in the markers; `-N` added when that name is taken),
+// in it one group per service named as the service, and in each a `test`
+// group for its health tests and exec probes. Names and reads only; making,
+// joining and killing are cgroup-layout.ts's and cgroups.ts's.
+
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The child group of a service's group that its health tests and exec probes run in. */
+export const TEST_GROUP = 'test';
+
+/** The daemon group's name for the daemon with this id (`PID.START`). */
+export function daemonGroupName(daemonId: string): string {
+  return `sminit.${daemonId}`;
+}
+
+/** Whose a daemon group is: the daemon id in its name (`sminit.PID.START`, maybe `-N`); null if not one. */
+export function daemonOfGroup(name: string): { pid: number; startTime: number } | null {
+  const m = /^sminit\.(\d+)\.(\d+)(?:-\d+)?$/.exec(name);
+  return m ? { pid: Number(m[1]), startTime: Number(m[2]) } : null;
+}
+
+/** A service's group in a daemon group. */
+export function serviceGroupDir(daemonDir: string, service: string): string {
+  return join(daemonDir, service);
+}
+
+/** Whether a v2 group has a process in it or below it (`populated 1` in cgroup.events). */
+export function isPopulated(dir: string): boolean {
+  try {
+    return /(?:^|\n)populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'latin1'));
+  } catch {
+    return false;
+  }
+}
+
+export interface PopulatedGroup {
+  /** The daemon that made it, from its daemon group's name. */
+  readonly daemon: { readonly pid: number; readonly startTime: number };
+  readonly service: string;
+  /** The service's group, absolute, in the v2 hierarchy. */
+  readonly dir: string;
+}
+
+/**
+ * Every service group with processes left in it, of every daemon group
+ * directly under `parentDir` (sminitd's own group in the v2 hierarchy):
+ * what a restarted sminitd finds its killed predecessor left.
+ */
+export function populatedServiceGroups(parentDir: string): PopulatedGroup[] {
+  const found: PopulatedGroup[] = [];
+  for (const d of subdirs(parentDir)) {
+    const daemon = daemonOfGroup(d);
+    if (daemon === null) continue;
+    const daemonDir = join(parentDir, d);
+    for (const service of subdirs(daemonDir)) {
+      const dir = serviceGroupDir(daemonDir, service);
+      if (isPopulated(dir)) found.push({ daemon, service, dir });
+    }
+  }
+  return found;
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+}

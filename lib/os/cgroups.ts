@@ -1,0 +1,301 @@
+// One cgroup per service, under the daemon's (cgroup-layout.ts): made at
+// its first start with its limits written, joined by every process of it
+// before its program runs (wrap.ts), emptied with cgroup.kill (or
+// freeze-and-kill), watched for "populated 0" through inotify rather than
+// polled, read for exact usage and the OOM killer's count, removed once
+// the service stops. Health tests run in a child group, `NAME/test`.
+// Knows nothing of runs or states: the worker decides when.
+
+import { type FSWatcher, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { GroupLimits } from '../core/definition.js';
+import {
+  type Controller,
+  type Hierarchy,
+  type Layout,
+  killMembers,
+  members,
+  removeTree,
+} from './cgroup-layout.js';
+import { TEST_GROUP, serviceGroupDir } from './cgroup-tree.js';
+import { readStat } from './procfs.js';
+
+/** Who is in a service's group and what it uses, read at one instant. */
+export interface GroupUsage {
+  /** The group, as /proc/PID/cgroup names it (`/sminit.42/web`). */
+  readonly path: string;
+  /** Every process of the service, the health test's included. */
+  readonly pids: readonly number[];
+  /** Tasks (threads) of all of them. */
+  readonly tasks: number;
+  /** CPU time used since the group was made, µs (exited processes included). */
+  readonly cpuUsec: number;
+  /** The memory controller's count, when the group has one; else null (sum the processes'). */
+  readonly memoryBytes: number | null;
+  /** How many processes the kernel's OOM killer ended in the group; null without a memory controller. */
+  readonly oomKills: number | null;
+}
+
+const TEST = TEST_GROUP;
+
+const read = (file: string): string | null => {
+  try {
+    return readFileSync(file, 'latin1');
+  } catch {
+    return null;
+  }
+};
+/** The number after `key ` in a flat keyed file (cgroup.events, cpu.stat, memory.events). */
+const keyed = (text: string | null, key: string): number | null => {
+  const m = text === null ? null : new RegExp(`(?:^|\\n)${key} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : null;
+};
+const lines = (file: string): number => (read(file) ?? '').split('\n').filter(Boolean).length;
+
+export class ServiceGroup {
+  /** The group in the tracking hierarchy. */
+  readonly dir: string;
+  /** The groups in v1 hierarchies that carry its limits, by controller. */
+  private readonly v1 = new Map<Controller, string>();
+  private made = false;
+
+  constructor(
+    private readonly layout: Layout & { readonly tracking: Hierarchy },
+    readonly name: string,
+  ) {
+    this.dir = serviceGroupDir(layout.tracking.root, name);
+  }
+
+  /** The group as /proc/PID/cgroup shows it. */
+  get path(): string {
+    return `/${relative(this.layout.tracking.mount, this.dir)}`;
+  }
+
+  /**
+   * Make the group (and its test group) with `limits` written, if not yet;
+   * null, or what failed. Only the hierarchies a limit needs are used.
+   */
+  ensure(limits: GroupLimits): string | null {
+    if (this.made) return null;
+    try {
+      mkdirIfMissing(this.dir);
+      mkdirIfMissing(join(this.dir, TEST));
+      for (const [c, file, value] of limitFiles(limits, this.layout)) {
+        const h = this.layout.controllers[c];
+        if (!h) return `the ${c} controller is not available to sminitd`;
+        const dir = h.version === 2 ? this.dir : join(h.root, this.name);
+        if (h.version === 1) {
+          mkdirIfMissing(dir);
+          this.v1.set(c, dir);
+        }
+        writeFileSync(join(dir, file), value);
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return `cannot set up cgroup ${this.path}: ${e.code ?? e.message}${e.path ? ` (${e.path})` : ''}`;
+    }
+    this.made = true;
+    return null;
+  }
+
+  /** The cgroup.procs files a process of the service joins: the test group for a health test. */
+  join(role: 'main' | 'test'): string[] {
+    const own = role === 'test' ? join(this.dir, TEST) : this.dir;
+    return [own, ...this.v1.values()].map((d) => join(d, 'cgroup.procs'));
+  }
+
+  /** Whether any process of the service (its tests included) is left. */
+  populated(): boolean {
+    if (!this.made) return false;
+    const text = read(join(this.dir, 'cgroup.events'));
+    return text === null ? members(this.dir).length > 0 : keyed(text, 'populated') !== 0;
+  }
+
+  /**
+   * Resolves true once the group is empty, false if `deadline` passes first.
+   * Watched through inotify on cgroup.events, which the kernel changes when
+   * the last process goes: no polling.
+   */
+  whenEmpty(deadline: number): Promise<boolean> {
+    if (!this.populated()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let watcher: FSWatcher | null = null;
+      let timer: NodeJS.Timeout | null = null;
+      const done = (empty: boolean): void => {
+        watcher?.close();
+        if (timer) clearTimeout(timer);
+        resolve(empty);
+      };
+      try {
+        watcher = watch(join(this.dir, 'cgroup.events'), () => {
+          if (!this.populated()) done(true);
+        });
+        watcher.on('error', () => done(!this.populated()));
+      } catch {
+        // Not watchable: the deadline still comes.
+      }
+      timer = setTimeout(() => done(!this.populated()), Math.max(0, deadline - Date.now()));
+      // Emptied between the first look and the watch.
+      if (!this.populated()) done(true);
+    });
+  }
+
+  /** SIGKILL to every process of the service at once; how many there were. */
+  kill(): number {
+    return this.made ? killGroup(this.dir) : 0;
+  }
+
+  /** SIGKILL to the health test's group. */
+  killTest(): void {
+    if (this.made) killGroup(join(this.dir, TEST));
+  }
+
+  /** `signal` to every process of the service outside process group `pgid`; how many. */
+  signalOutside(pgid: number, signal: NodeJS.Signals): number {
+    let n = 0;
+    for (const pid of [...members(this.dir), ...members(join(this.dir, TEST))]) {
+      if (readStat(pid)?.pgrp === pgid) continue;
+      try {
+        process.kill(pid, signal);
+        n++;
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return n;
+  }
+
+  /** The OOM killer's count so far; null without a memory controller. */
+  oomKills(): number | null {
+    const h = this.layout.controllers.memory;
+    if (!this.made || !h) return null;
+    if (h.version === 2) return keyed(read(join(this.dir, 'memory.events')), 'oom_kill');
+    const dir = this.v1.get('memory');
+    return dir === undefined ? null : keyed(read(join(dir, 'memory.oom_control')), 'oom_kill');
+  }
+
+  usage(): GroupUsage {
+    const test = join(this.dir, TEST);
+    const pids = [...members(this.dir), ...members(test)];
+    const mem = this.layout.controllers.memory;
+    const memDir = mem?.version === 2 ? this.dir : this.v1.get('memory');
+    const memFile = mem?.version === 2 ? 'memory.current' : 'memory.usage_in_bytes';
+    const memoryText = memDir === undefined ? null : read(join(memDir, memFile));
+    return {
+      path: this.path,
+      pids,
+      tasks: lines(join(this.dir, 'cgroup.threads')) + lines(join(test, 'cgroup.threads')),
+      cpuUsec: keyed(read(join(this.dir, 'cpu.stat')), 'usage_usec') ?? 0,
+      memoryBytes: memoryText === null ? null : Number(memoryText.trim()),
+      oomKills: this.oomKills(),
+    };
+  }
+
+  /** Remove the groups once empty (a stop, a forget); made again at the next start. */
+  remove(): void {
+    for (const dir of [this.dir, ...this.v1.values()]) removeTree(dir, false);
+    this.v1.clear();
+    this.made = false;
+  }
+}
+
+function mkdirIfMissing(dir: string): void {
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+/**
+ * cgroup.kill where the kernel has it (5.14); else freeze, SIGKILL every
+ * member and thaw, so nothing forks in between. Returns how many there were.
+ */
+function killGroup(dir: string): number {
+  const all = (): number[] => [...members(dir), ...members(join(dir, TEST))];
+  const n = all().length;
+  if (n === 0) return 0;
+  if (existsSync(join(dir, 'cgroup.kill'))) {
+    writeFileSync(join(dir, 'cgroup.kill'), '1');
+    return n;
+  }
+  const freeze = join(dir, 'cgroup.freeze');
+  const canFreeze = existsSync(freeze);
+  if (canFreeze) writeFileSync(freeze, '1');
+  for (let round = 0; round < 3 && all().length > 0; round++) {
+    killMembers(dir);
+    killMembers(join(dir, TEST));
+  }
+  if (canFreeze) writeFileSync(freeze, '0');
+  return n;
+}
+
+/** The files each limit is written to, in each version's terms. */
+function limitFiles(limits: GroupLimits, layout: Layout): [Controller, string, string][] {
+  const v = (c: Controller): 1 | 2 => layout.controllers[c]?.version ?? 2;
+  const out: [Controller, string, string][] = [];
+  if (limits.memoryMax !== null) {
+    out.push([
+      'memory',
+      v('memory') === 2 ? 'memory.max' : 'memory.limit_in_bytes',
+      String(limits.memoryMax),
+    ]);
+  }
+  if (limits.memoryHigh !== null) out.push(['memory', 'memory.high', String(limits.memoryHigh)]);
+  if (limits.pidsMax !== null) out.push(['pids', 'pids.max', String(limits.pidsMax)]);
+  if (limits.cpuMax !== null) {
+    const { quotaUs, periodUs } = limits.cpuMax;
+    if (v('cpu') === 2) out.push(['cpu', 'cpu.max', `${quotaUs} ${periodUs}`]);
+    else {
+      out.push(['cpu', 'cpu.cfs_period_us', String(periodUs)]);
+      out.push(['cpu', 'cpu.cfs_quota_us', String(quotaUs)]);
+    }
+  }
+  if (limits.cpuWeight !== null) {
+    const w = limits.cpuWeight;
+    if (v('cpu') === 2) out.push(['cpu', 'cpu.weight', String(w)]);
+    // systemd's mapping: weight 100 is 1024 shares.
+    else
+      out.push([
+        'cpu',
+        'cpu.shares',
+        String(Math.min(262144, Math.max(2, Math.round((w * 1024) / 100)))),
+      ]);
+  }
+  return out;
+}
+
+/** Every service's group, under the daemon's; absent where sminitd cannot make cgroups. */
+export class Cgroups {
+  private readonly groups = new Map<string, ServiceGroup>();
+  constructor(readonly layout: Layout & { readonly tracking: Hierarchy }) {}
+
+  /** The service's group (an object; the directories are made by `ensure`). */
+  of(service: string): ServiceGroup {
+    let g = this.groups.get(service);
+    if (g === undefined) this.groups.set(service, (g = new ServiceGroup(this.layout, service)));
+    return g;
+  }
+
+  /** Whether a group object exists for the service (it started since sminitd did). */
+  has(service: string): boolean {
+    return this.groups.has(service);
+  }
+
+  /** Every process of every service, SIGKILLed; then every group removed. How many were killed. */
+  killAll(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.kill();
+    return n;
+  }
+
+  /** At exit: the daemon's groups, in every hierarchy, removed (what is left killed first). */
+  removeAll(): void {
+    const roots = new Set([
+      this.layout.tracking.root,
+      ...Object.values(this.layout.controllers).map((h) => h.root),
+    ]);
+    for (const root of roots) removeTree(root, true);
+    this.groups.clear();
+  }
+}
