@@ -6,8 +6,7 @@
 import type { Client } from './client.js';
 import type { CliArgs } from './args.js';
 import { formatEvent, useColour } from './format.js';
-import { LineOut } from './log.js';
-import { watchReader } from './reader.js';
+import { LineOut, followUntilEnd } from './log.js';
 import type { EventQuery, SminitEvent } from '../api/wire.js';
 import { count } from '../core/plural.js';
 
@@ -58,24 +57,6 @@ async function history(c: Client, query: EventQuery, print: Printer, w: LineOut)
   return 0;
 }
 
-/** Until interrupted, the connection ends, or the reader of stdout goes (`| head`). */
-async function follow(c: Client, query: EventQuery, print: Printer): Promise<number> {
-  let over = false;
-  let end: (code: number) => void = () => undefined;
-  const ended = new Promise<number>((resolve) => (end = resolve));
-  const stop = (code: number): void => {
-    over = true;
-    end(code);
-  };
-  process.once('SIGINT', () => stop(0));
-  await c.followEvents(query, print.event, print.lost);
-  c.onClose((err) => {
-    if (over) return;
-    process.stderr.write(`sminit: ${err.message}\n`);
-    stop(1);
-  });
-  const watch = await watchReader(() => stop(0));
-  const code = await ended;
-  watch?.stop();
-  return code;
+function follow(c: Client, query: EventQuery, print: Printer): Promise<number> {
+  return followUntilEnd(c, () => c.followEvents(query, print.event, print.lost));
 }

@@ -36,8 +36,18 @@ export async function log(c: Client, a: CliArgs): Promise<number> {
   return follow(c, query, printer);
 }
 
-/** Until interrupted, the connection ends, or the reader of stdout goes (`| head`). */
-async function follow(c: Client, query: LogQuery, print: Printer): Promise<number> {
+function follow(c: Client, query: LogQuery, print: Printer): Promise<number> {
+  return followUntilEnd(c, () => c.followLogs(query, print.line, print.dropped));
+}
+
+/**
+ * Run a follow until interrupted (0), the connection ends (1: sminitd gone,
+ * said as `stop` says it), or the reader of stdout goes (`| head`, 0).
+ */
+export async function followUntilEnd(
+  c: Client,
+  subscribe: () => Promise<unknown>,
+): Promise<number> {
   let over = false;
   let end: (code: number) => void = () => undefined;
   const ended = new Promise<number>((resolve) => (end = resolve));
@@ -46,8 +56,7 @@ async function follow(c: Client, query: LogQuery, print: Printer): Promise<numbe
     end(code);
   };
   process.once('SIGINT', () => stop(0));
-  await c.followLogs(query, print.line, print.dropped);
-  // sminitd gone (it died, or stopped) ends a follow as a failure, said as `stop` says it.
+  await subscribe();
   c.onClose((err) => {
     if (over) return;
     process.stderr.write(`sminit: ${err.message}\n`);

@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { type Rpc, Session } from '../api/dispatch.js';
 import type { ProcessStats, ServiceStats } from '../api/wire.js';
+import { framedSession } from './sse.js';
 
 /** The page's files, by the path a browser asks for; nothing else under web/ is served. */
 const ASSETS: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
@@ -109,23 +110,12 @@ export async function serveLogs(
   const n = raw === null ? 200 : /^\d+$/.test(raw) ? Number(raw) : raw;
   const after = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : null;
   const names = [q.get('name') ?? ''];
-  let open = false;
-  const held: string[] = [];
-  const write = (frame: string): void => {
-    if (open) res.write(frame);
-    else held.push(frame);
-  };
-  const session = new Session({
-    peer,
-    notify: (method, p) => {
-      if (method !== 'log_line') return;
-      const l = p as { line?: { seq: number }; dropped?: number };
-      if (l.line) write(`id: ${l.line.seq}\ndata: ${JSON.stringify(l.line)}\n\n`);
-      else write(`event: dropped\ndata: ${JSON.stringify(l.dropped ?? 0)}\n\n`);
-    },
-    backlog: () => res.writableLength,
+  const { session, open } = framedSession(res, peer, (method, p) => {
+    if (method !== 'log_line') return null;
+    const l = p as { line?: { seq: number }; dropped?: number };
+    if (l.line) return `id: ${l.line.seq}\ndata: ${JSON.stringify(l.line)}\n\n`;
+    return `event: dropped\ndata: ${JSON.stringify(l.dropped ?? 0)}\n\n`;
   });
-  res.on('close', () => session.close());
   const params = after === null ? { names, n } : { names, from: after + 1 };
   // A follow waits for any name; a tail of one nobody knows is an error, as `sminit log` says.
   const known = await call(rpc, session, 'service_status', { name: names[0] });
@@ -135,8 +125,7 @@ export async function serveLogs(
     return badQuery(res, answer.error);
   }
   openStream(res);
-  open = true;
-  for (const frame of held.splice(0)) res.write(frame);
+  open();
 }
 
 interface Measured {

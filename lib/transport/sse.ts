@@ -40,23 +40,12 @@ export async function serveEvents(
   params: Record<string, unknown>,
   peer: string,
 ): Promise<void> {
-  let open = false;
-  const held: string[] = [];
-  const write = (frame: string): void => {
-    if (open) res.write(frame);
-    else held.push(frame);
-  };
-  const session = new Session({
-    peer,
-    notify: (method, p) => {
-      if (method !== 'event') return;
-      const e = p as { event?: { cursor: number }; lost?: number };
-      if (e.event) write(`id: ${e.event.cursor}\ndata: ${JSON.stringify(e.event)}\n\n`);
-      else write(`data: ${JSON.stringify({ lost: e.lost })}\n\n`);
-    },
-    backlog: () => res.writableLength,
+  const { session, open } = framedSession(res, peer, (method, p) => {
+    if (method !== 'event') return null;
+    const e = p as { event?: { cursor: number }; lost?: number };
+    if (e.event) return `id: ${e.event.cursor}\ndata: ${JSON.stringify(e.event)}\n\n`;
+    return `data: ${JSON.stringify({ lost: e.lost })}\n\n`;
   });
-  res.on('close', () => session.close());
   let answer = await subscribe(rpc, session, params);
   if ('error' in answer && /past the newest event/.test(answer.error.message)) {
     // A Last-Event-ID from an earlier run of sminitd: everything of this run is news.
@@ -75,8 +64,37 @@ export async function serveEvents(
     'x-accel-buffering': 'no',
   });
   res.write(`retry: ${RETRY_MS}\n: sminit events\n\n`);
-  open = true;
-  for (const frame of held.splice(0)) res.write(frame);
+  open();
+}
+
+/**
+ * A session over a streamed response: each notification `frame` turns into
+ * text is written, but held until `open()` (after the stream's head), since
+ * a subscription's backlog arrives before its answer. Closed with the response.
+ */
+export function framedSession(
+  res: ServerResponse,
+  peer: string,
+  frame: (method: string, params: unknown) => string | null,
+): { session: Session; open: () => void } {
+  let opened = false;
+  const held: string[] = [];
+  const session = new Session({
+    peer,
+    notify: (method, p) => {
+      const f = frame(method, p);
+      if (f === null) return;
+      if (opened) res.write(f);
+      else held.push(f);
+    },
+    backlog: () => res.writableLength,
+  });
+  res.on('close', () => session.close());
+  const open = (): void => {
+    opened = true;
+    for (const f of held.splice(0)) res.write(f);
+  };
+  return { session, open };
 }
 
 type Answer = { result: unknown } | { error: { code: number; message: string } };
