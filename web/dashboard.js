@@ -260,6 +260,17 @@ function remember(s) {
 
 // ---- actions ----
 
+/** Says why a control request did not happen; `what` names it for a failure of the request itself. */
+function controlFailed(err, what, verbs) {
+  if (err instanceof Refused && err.status === 403) {
+    notice(`This token can watch, not control: give the control token to ${verbs}.`);
+  } else if (err instanceof Refused) {
+    askToken(`The token was refused: ${err.message}`);
+  } else {
+    notice(`${what}: ${err.message}`);
+  }
+}
+
 async function act(verb, name) {
   if (!view.token) {
     askToken(`To ${verb} ${name}, give the control token (sminitd names its file at start).`);
@@ -269,13 +280,92 @@ async function act(verb, name) {
     await rpc(`service_${verb}`, { name });
     notice(null);
   } catch (err) {
-    if (err instanceof Refused && err.status === 403) {
-      notice('This token can watch, not control: give the control token to start and stop.');
-    } else if (err instanceof Refused) {
-      askToken(`The token was refused: ${err.message}`);
-    } else {
-      notice(`${verb} ${name}: ${err.message}`);
+    controlFailed(err, `${verb} ${name}`, 'start and stop');
+  }
+}
+
+// ---- reload: the plan first (a dry run), applied only on a second click ----
+
+const PLAN_GROUPS = [
+  ['start', 'Add'],
+  ['stop', 'Remove'],
+  ['restart', 'Restart'],
+  ['update', 'Change in place (no restart)'],
+  ['none', 'Nothing to do'],
+  ['refuse', 'Refused: left as they are'],
+];
+
+function planLine(line) {
+  const li = document.createElement('li');
+  li.dataset.service = line.name;
+  li.dataset.action = line.action;
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = line.name;
+  const why = document.createElement('span');
+  why.className = 'muted';
+  why.textContent = ` ${line.why}`;
+  li.append(name, why);
+  const details = [...line.problems];
+  if (line.cycle) details.push(`cycle: ${line.cycle.join(' → ')}`);
+  if (details.length > 0) {
+    const ul = document.createElement('ul');
+    ul.className = 'problems';
+    for (const text of details) {
+      const p = document.createElement('li');
+      p.textContent = text;
+      ul.append(p);
     }
+    li.append(ul);
+  }
+  return li;
+}
+
+function planSummary(plan) {
+  const counts = `${plan.changes.length} changes, ${plan.refused} refused, ${plan.unchanged} unchanged`;
+  if (plan.changes.length === 0) return `Nothing to change (${plan.unchanged} unchanged).`;
+  return plan.applied ? `Applied: ${counts}.` : `Would do: ${counts}; nothing is changed yet.`;
+}
+
+function showPlan(plan) {
+  const groups = [];
+  for (const [action, title] of PLAN_GROUPS) {
+    const lines = plan.changes.filter((l) => l.action === action);
+    if (lines.length === 0) continue;
+    const group = document.createElement('div');
+    group.className = 'plan-group';
+    group.dataset.action = action;
+    const h = document.createElement('h3');
+    h.textContent = title;
+    const ul = document.createElement('ul');
+    ul.append(...lines.map(planLine));
+    group.append(h, ul);
+    groups.push(group);
+  }
+  $('reload-plan').replaceChildren(...groups);
+  $('reload-summary').textContent = planSummary(plan);
+  const applicable = plan.changes.some((l) => l.action !== 'refuse' && l.action !== 'none');
+  $('reload-apply').hidden = plan.applied || !applicable;
+  $('reload-apply').disabled = false;
+  $('reload-cancel').textContent = plan.applied || !applicable ? 'Close' : 'Cancel';
+  $('reload-panel').hidden = false;
+}
+
+async function reload(dryRun) {
+  if (!view.token) {
+    askToken('To reload, give the control token (sminitd names its file at start).');
+    return;
+  }
+  $('reload-apply').disabled = true;
+  try {
+    const plan = await rpc('system_reload', dryRun ? { dry_run: true } : {});
+    notice(null);
+    showPlan(plan);
+    // The events bring each change too; one fresh picture makes new and removed rows certain.
+    if (!dryRun) await load();
+  } catch (err) {
+    $('reload-apply').disabled = false;
+    controlFailed(err, 'reload', 'reload');
   }
 }
 
@@ -539,6 +629,11 @@ document.addEventListener('DOMContentLoaded', () => {
     $('token-input').value = '';
   });
   $('token-clear').addEventListener('click', () => useToken(''));
+  $('reload-button').addEventListener('click', () => reload(true));
+  $('reload-apply').addEventListener('click', () => reload(false));
+  $('reload-cancel').addEventListener('click', () => {
+    $('reload-panel').hidden = true;
+  });
   $('token-button').addEventListener('click', () => {
     $('token-form').hidden = !$('token-form').hidden;
   });

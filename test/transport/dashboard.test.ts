@@ -1,8 +1,9 @@
 // The dashboard in a real browser: Debian's chromium, headless, driven by
 // puppeteer-core, against a real daemon on 127.0.0.1. The page lists the
 // services, follows a change made with the CLI without a reload, stops a
-// service on a click (and /proc agrees), tails a log, fits a phone, and a
-// read token watches without being able to stop anything. Screenshots go to
+// service on a click (and /proc agrees), tails a log, shows a reload's plan
+// before applying it, fits a phone, and a read token watches without being
+// able to stop or reload anything. Screenshots go to
 // .tap/artifacts/ (or $SMINIT_ARTIFACTS).
 
 import t, { type Test } from 'tap';
@@ -137,6 +138,60 @@ t.test('the page lists services, follows the CLI, stops one on a click', async (
   t.ok((await d.status('web')).pid > 0, 'started again from the page');
 });
 
+t.test('the reload button shows the plan, and Apply starts the new service', async (t) => {
+  const { d, url, token } = await httpDaemon(t, FILES);
+  const before = await d.waitStatus('web', (s) => s.status === 'running', 'running');
+  const page = await open(await browser(t), url, token);
+  writeFileSync(join(d.dir, 'extra.yaml'), "exec: sh -c 'echo extra is up; exec sleep 1000'\n");
+
+  await page.click('#reload-button');
+  await page.waitForSelector(
+    '#reload-panel:not([hidden]) .plan-group[data-action="start"] li[data-service="extra"]',
+    { timeout: 10_000 },
+  );
+  t.ok(await shows(page, '#reload-summary', /1 changes, 0 refused, 5 unchanged/), 'the counts');
+  t.ok(await shows(page, '#reload-summary', /nothing is changed yet/), 'a dry run');
+  t.equal(await page.$('tr[data-service="extra"]'), null, 'not tracked before Apply');
+  await screenshot(page, 'dashboard-reload.png');
+
+  await page.click('#reload-apply');
+  await waitFor('the outcome', () => shows(page, '#reload-summary', /^Applied: 1 changes/), 10_000);
+  await waitState(page, 'extra', 'running');
+  const { pid } = await d.waitStatus('extra', (s) => s.pid > 0, 'a pid');
+  t.ok(existsSync(`/proc/${pid}`), 'its process runs');
+  t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /sleep/, "the new file's command");
+  t.equal((await d.status('web')).pid, before.pid, 'the rest untouched');
+  t.ok(await page.$eval('#reload-apply', (b) => b.hasAttribute('hidden')), 'nothing more to apply');
+
+  // A second look finds nothing to do.
+  await page.click('#reload-cancel');
+  await page.waitForSelector('#reload-panel[hidden]');
+  await page.click('#reload-button');
+  await page.waitForSelector('#reload-panel:not([hidden])', { timeout: 10_000 });
+  await waitFor(
+    'an empty plan',
+    () => shows(page, '#reload-summary', /Nothing to change \(6 unchanged\)/),
+    10_000,
+  );
+});
+
+t.test('reload without the control token asks for it', async (t) => {
+  const { d, url } = await httpDaemon(t, { cache: 'exec: sleep 1000\n' }, ['--http-public-reads']);
+  await d.waitStatus('cache', (s) => s.status === 'running', 'running');
+  const page = await (await browser(t)).newPage();
+  await page.goto(url);
+  await page.waitForSelector('tr[data-service="cache"]');
+  writeFileSync(join(d.dir, 'extra.yaml'), 'exec: sleep 1000\n');
+  await page.click('#reload-button');
+  await waitFor(
+    'the request for a token',
+    () => shows(page, '#notice', /To reload, give the control token/),
+    10_000,
+  );
+  t.ok(await page.$eval('#reload-panel', (el) => el.hasAttribute('hidden')), 'no plan shown');
+  t.not((await d.cli('status', 'extra')).code, 0, 'nothing reloaded');
+});
+
 t.test('on a phone-sized screen nothing runs off the side', async (t) => {
   const { d, url, token } = await httpDaemon(t, FILES);
   await d.waitStatus('web', (s) => s.status === 'running', 'running');
@@ -154,6 +209,17 @@ t.test('on a phone-sized screen nothing runs off the side', async (t) => {
   );
   t.equal(display, 'none', 'the table turns into cards');
   await screenshot(page, 'dashboard-phone.png');
+  writeFileSync(join(d.dir, 'extra.yaml'), 'exec: sleep 1000\n');
+  await page.click('#reload-button');
+  await page.waitForSelector('#reload-panel:not([hidden]) li[data-service="extra"]', {
+    timeout: 10_000,
+  });
+  const wide = await page.evaluate(() => {
+    const { documentElement: e } = (globalThis as unknown as PageGlobals).document;
+    return e.scrollWidth - e.clientWidth;
+  });
+  t.equal(wide, 0, 'the reload plan fits too');
+  await screenshot(page, 'dashboard-phone-reload.png');
 });
 
 t.test('a read token watches and cannot stop anything', async (t) => {
@@ -168,6 +234,14 @@ t.test('a read token watches and cannot stop anything', async (t) => {
   const { pid } = await d.waitStatus('cache', (s) => s.status === 'running', 'running');
   const page = await open(await browser(t), url, readToken);
   t.equal(await stateOf(page, 'cache'), 'running', 'it watches');
+  writeFileSync(join(d.dir, 'extra.yaml'), 'exec: sleep 1000\n');
+  await page.click('#reload-button');
+  await waitFor(
+    'the reload refused',
+    () => shows(page, '#notice', /can watch, not control: give the control token to reload/),
+    10_000,
+  );
+  t.ok(await page.$eval('#reload-panel', (el) => el.hasAttribute('hidden')), 'no plan shown');
   await page.click('tr[data-service="cache"] button[data-action="stop"]');
   await waitFor(
     'the refusal shown',
