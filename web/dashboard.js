@@ -322,7 +322,8 @@ function planLine(line) {
 }
 
 function planSummary(plan) {
-  const counts = `${plan.changes.length} changes, ${plan.refused} refused, ${plan.unchanged} unchanged`;
+  const n = plan.changes.length;
+  const counts = `${n} ${n === 1 ? 'change' : 'changes'}, ${plan.refused} refused, ${plan.unchanged} unchanged`;
   if (plan.changes.length === 0) return `Nothing to change (${plan.unchanged} unchanged).`;
   return plan.applied ? `Applied: ${counts}.` : `Would do: ${counts}; nothing is changed yet.`;
 }

@@ -149,13 +149,13 @@ t.test('the reload button shows the plan, and Apply starts the new service', asy
     '#reload-panel:not([hidden]) .plan-group[data-action="start"] li[data-service="extra"]',
     { timeout: 10_000 },
   );
-  t.ok(await shows(page, '#reload-summary', /1 changes, 0 refused, 5 unchanged/), 'the counts');
+  t.ok(await shows(page, '#reload-summary', /1 change, 0 refused, 5 unchanged/), 'the counts');
   t.ok(await shows(page, '#reload-summary', /nothing is changed yet/), 'a dry run');
   t.equal(await page.$('tr[data-service="extra"]'), null, 'not tracked before Apply');
   await screenshot(page, 'dashboard-reload.png');
 
   await page.click('#reload-apply');
-  await waitFor('the outcome', () => shows(page, '#reload-summary', /^Applied: 1 changes/), 10_000);
+  await waitFor('the outcome', () => shows(page, '#reload-summary', /^Applied: 1 change,/), 10_000);
   await waitState(page, 'extra', 'running');
   const { pid } = await d.waitStatus('extra', (s) => s.pid > 0, 'a pid');
   t.ok(existsSync(`/proc/${pid}`), 'its process runs');
