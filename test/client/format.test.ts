@@ -9,6 +9,7 @@ import {
   formatStatus,
 } from '../../lib/client/format.js';
 import type { LogLine, ServiceStatus } from '../../lib/api/wire.js';
+import { NO_LIMITS } from '../helpers/wire.js';
 
 const status: ServiceStatus = {
   name: 'web',
@@ -36,17 +37,7 @@ const status: ServiceStatus = {
   file: '/etc/sminit/web.yaml',
   user: null,
   cgroup: null,
-  limits: {
-    umask: null,
-    nice: null,
-    oom_score_adj: null,
-    rlimits: {},
-    memory_max: null,
-    memory_high: null,
-    pids_max: null,
-    cpu_max: null,
-    cpu_weight: null,
-  },
+  limits: NO_LIMITS,
   ready: true,
   probes: [],
   notify: null,

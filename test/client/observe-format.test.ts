@@ -12,6 +12,7 @@ import {
   type ServiceStatus,
   type SminitEvent,
 } from '../../lib/api/wire.js';
+import { NO_LIMITS } from '../helpers/wire.js';
 
 const at = { cursor: 7, time: '2025-01-01T12:00:00.000Z' };
 const EVENTS: SminitEvent[] = [
@@ -174,17 +175,7 @@ t.test('list: states in colour, columns still aligned', async (t) => {
     recovered: null,
     user: null,
     cgroup: null,
-    limits: {
-      umask: null,
-      nice: null,
-      oom_score_adj: null,
-      rlimits: {},
-      memory_max: null,
-      memory_high: null,
-      pids_max: null,
-      cpu_max: null,
-      cpu_weight: null,
-    },
+    limits: NO_LIMITS,
     file: 'f',
   });
   const rows = [row('a', 'running'), row('b', 'backoff'), row('c', 'failed'), row('d', 'stopped')];
