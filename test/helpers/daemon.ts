@@ -157,9 +157,11 @@ export async function sweepSocket(socket: string): Promise<void> {
 /**
  * Remove the cgroups a daemon made (`sminit.PID.START` under this test's
  * own groups), killing what is left in them: a daemon that was SIGKILLed
- * could not remove them itself.
+ * could not remove them itself. `pid` is the daemon's pid as it sees it (1
+ * in its own namespace): start times alone are clock ticks, and two tests
+ * run in parallel can start their daemons in the same one.
  */
-export function removeDaemonCgroups(startTime: number): void {
+export function removeDaemonCgroups(pid: number, startTime: number): void {
   const own = ownGroups(readFileSync('/proc/self/cgroup', 'utf8'));
   for (const m of cgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8'))) {
     const list =
@@ -176,7 +178,8 @@ export function removeDaemonCgroups(startTime: number): void {
       continue;
     }
     for (const n of names) {
-      if (daemonOfGroup(n)?.startTime === startTime) removeTree(join(parent, n), true);
+      const d = daemonOfGroup(n);
+      if (d?.pid === pid && d.startTime === startTime) removeTree(join(parent, n), true);
     }
   }
 }
@@ -248,7 +251,7 @@ export async function startDaemon(
     if (!ns) await sweep(id);
     // What a killed daemon left and nobody ended (a test that failed half-way).
     await sweepSocket(socket);
-    removeDaemonCgroups(startTime);
+    removeDaemonCgroups(ns ? 1 : pid, startTime);
   });
   const client = await waitFor(
     `sminitd to listen on ${socket} (stderr: ${err})`,
