@@ -9,12 +9,17 @@ import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReloadResult } from '../../lib/api/wire.js';
 import { type Daemon, startDaemon } from '../helpers/daemon.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, waitPastWrapper } from '../helpers/wait.js';
 
 const sleeper = 'exec: sleep 1000\nshutdown_timeout: 2\n';
 
 const running = (d: Daemon, ...names: string[]): Promise<unknown> =>
-  Promise.all(names.map((n) => d.waitStatus(n, (s) => s.status === 'running', 'running')));
+  Promise.all(
+    names.map(async (n) => {
+      const s = await d.waitStatus(n, (s) => s.status === 'running', 'running');
+      await waitPastWrapper(s.pid);
+    }),
+  );
 
 /** The pid and uptime a service has now. */
 async function pidOf(d: Daemon, name: string): Promise<number> {

@@ -2,6 +2,7 @@
 // processes. Tests never sleep a fixed time to synchronise: they poll what
 // they expect and fail with a description when it does not come.
 
+import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { processTable } from '../../lib/os/procfs.js';
 
@@ -44,6 +45,31 @@ export async function waitForInGroup(pgid: number, comm: string, timeoutMs = 500
   await waitFor(
     `a '${comm}' process in group ${pgid}`,
     async () => (await processTable()).some((p) => p.pgrp === pgid && p.comm === comm),
+    timeoutMs,
+  );
+}
+
+/** Whether `argv` is the wrapper a boxed service starts as (lib/os/wrap.ts), or its setpriv. */
+function wrapperArgv(argv: readonly string[]): boolean {
+  return (argv[0] === '/bin/sh' && argv[3] === 'sminit') || /\/setpriv$/.test(argv[0] ?? '');
+}
+
+/**
+ * Waits until process `pid` has left the wrapper and runs the service's own
+ * program: a service in a cgroup (or with limits, or another user) is
+ * spawned as a short shell that joins its group and then execs the program,
+ * and until it has, its descriptors and command line are the shell's.
+ */
+export async function waitPastWrapper(pid: number, timeoutMs = 5000): Promise<void> {
+  await waitFor(
+    `process ${pid} to exec its program`,
+    () => {
+      try {
+        return !wrapperArgv(readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0'));
+      } catch {
+        return true; // gone: nothing left to wait for
+      }
+    },
     timeoutMs,
   );
 }

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { readStat } from '../../lib/os/procfs.js';
 import { markerValue } from '../../lib/os/markers.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, waitPastWrapper } from '../helpers/wait.js';
 
 /** The descriptors a process holds, as `fd → target`. */
 function descriptors(pid: number): Record<string, string> {
@@ -52,6 +52,7 @@ t.test('a service process starts clean, in its own session, with only its stdio'
     { viaShell: `trap '' USR2 PIPE` },
   );
   const web = await d.waitStatus('web', (s) => s.status === 'running', 'web up');
+  await waitPastWrapper(web.pid);
   const stat = readStat(web.pid);
   t.equal(stat?.ppid, d.pid, 'a child of sminitd');
   t.equal(stat?.session, web.pid, 'leads its own session');
@@ -71,6 +72,7 @@ t.test('a service process starts clean, in its own session, with only its stdio'
   t.equal(env.filter((e) => e.startsWith('SMINIT_RUN=')).length, 1, 'each variable once');
 
   const quiet = await d.waitStatus('quiet', (s) => s.status === 'running', 'quiet up');
+  await waitPastWrapper(quiet.pid);
   t.same(
     descriptors(quiet.pid),
     { 0: '/dev/null', 1: '/dev/null', 2: '/dev/null' },
