@@ -365,7 +365,8 @@ export class Cgroups {
   /** The service's group (an object; the directories are made by `ensure`). */
   of(service: string): ServiceGroup {
     let g = this.groups.get(service);
-    if (g === undefined) this.groups.set(service, (g = new ServiceGroup(this.layout, service, this.removals)));
+    if (g === undefined)
+      this.groups.set(service, (g = new ServiceGroup(this.layout, service, this.removals)));
     return g;
   }
 

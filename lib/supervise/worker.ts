@@ -765,8 +765,10 @@ export class ServiceWorker {
     if (delayMs === 0) {
       this.emit('restarting now (was up past stable_after)');
       this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
-      // In a cgroup the next run starts in an emptied group: the sweep goes first.
-      if (this.leftovers.blocksRestart)
+      // In a cgroup the next run starts in an emptied group: the sweep goes
+      // first, unless the group is empty already (the usual case), when the
+      // next run starts in this very turn.
+      if (this.leftovers.blocksRestart && (this.ending !== null || this.box?.populated() !== false))
         this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
       this.spawn();
       if (!this.leftovers.blocksRestart)
