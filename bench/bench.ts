@@ -620,6 +620,82 @@ function throughput(socket: string, line: string, clients: number, ms: number): 
   });
 }
 
+/** Memory and the idle window, read once the services have settled. */
+async function footprintAndIdle(o: Options, d: Daemon, n: number): Promise<void> {
+  const want = (s: Section): boolean => o.only.has(s);
+  const before = counters(d.pid);
+  const rssStart = kib(procStatus(d.pid).VmRSS) / 1024;
+  await delay(o.idleMs);
+  const after = counters(d.pid);
+  const st = procStatus(d.pid);
+  if (want('footprint')) {
+    record(`rss.${n}`, 'daemon RSS, idle', n, 'MiB', [kib(st.VmRSS) / 1024], {
+      target: { max: 64 },
+    });
+    record(`rss_start.${n}`, 'daemon RSS, just started', n, 'MiB', [rssStart]);
+    record(`rss_peak.${n}`, 'daemon RSS, peak', n, 'MiB', [kib(st.VmHWM) / 1024], {
+      target: { max: 96 },
+    });
+    // As the peers' memory is read: PSS.
+    record(`pss.${n}`, 'daemon memory (PSS) idle', n, 'MiB', [countersOf([d.pid]).rssMiB]);
+    record(
+      'ring.text_kept',
+      `ring text kept / ring size, ${RING_LINE}-byte lines`,
+      1,
+      '',
+      [ringTextKept()],
+      { target: { min: 0.75 } },
+    );
+  }
+  if (want('idle')) {
+    const s = o.idleMs / 1000;
+    record(`idle.cpu.${n}`, `idle CPU over ${s} s`, n, 'ms', [after.cpuMs - before.cpuMs]);
+    record(
+      `idle.wakeups.${n}`,
+      `idle wake-ups over ${s} s (all threads)`,
+      n,
+      '',
+      [after.switches - before.switches],
+      { target: { max: 0 } },
+    );
+    record(`idle.main_slices.${n}`, `idle main-thread runs over ${s} s`, n, '', [
+      after.mainSlices - before.mainSlices,
+    ]);
+    // The same window once more: what start-up leaves behind (V8 giving
+    // back its start-up heap some seconds later) is over by then.
+    await delay(o.idleMs);
+    const later = counters(d.pid);
+    record(
+      `idle.wakeups_later.${n}`,
+      `idle wake-ups over the next ${s} s`,
+      n,
+      '',
+      [later.switches - after.switches],
+      { target: { max: 0 } },
+    );
+  }
+}
+
+/** Respawn after kill -9: plain services, then one with a user, a memory limit and rlimits. */
+async function respawnFigures(o: Options, d: Daemon, n: number, dir: string): Promise<void> {
+  const samples: number[] = [];
+  for (let i = 0; i < o.respawns; i++) samples.push(await respawnOnce(d, `s${i % n}`));
+  record(`respawn.${n}`, 'respawn after kill -9', n, 'ms', samples, { target: { max: 1.5 } });
+  const boxed: number[] = [];
+  await boxedService(d, dir);
+  for (let i = 0; i < o.respawns; i++) boxed.push(await respawnOnce(d, 'boxed'));
+  // The sections after this one count the directory's N services.
+  await d.client.forget('boxed');
+  rmSync(join(dir, 'boxed.yaml'));
+  record(
+    'respawn.boxed',
+    'respawn after kill -9, `user: nobody` + `memory_max` + `rlimits`',
+    1,
+    'ms',
+    boxed,
+  );
+}
+
 async function steady(o: Options, root: string): Promise<void> {
   const n = Math.max(...o.ns);
   const want = (s: Section): boolean => o.only.has(s);
@@ -631,77 +707,8 @@ async function steady(o: Options, root: string): Promise<void> {
     const up = await allRunning(d, n, o.quick ? 10 : 50);
     // The window starts this long after the last service is up, whatever the daemon does meanwhile.
     await delay(Math.max(0, up + o.settleMs - now()));
-    if (want('footprint') || want('idle')) {
-      const before = counters(d.pid);
-      const rssStart = kib(procStatus(d.pid).VmRSS) / 1024;
-      await delay(o.idleMs);
-      const after = counters(d.pid);
-      const st = procStatus(d.pid);
-      if (want('footprint')) {
-        record(`rss.${n}`, 'daemon RSS, idle', n, 'MiB', [kib(st.VmRSS) / 1024], {
-          target: { max: 64 },
-        });
-        record(`rss_start.${n}`, 'daemon RSS, just started', n, 'MiB', [rssStart]);
-        record(`rss_peak.${n}`, 'daemon RSS, peak', n, 'MiB', [kib(st.VmHWM) / 1024], {
-          target: { max: 96 },
-        });
-        // As the peers' memory is read: PSS.
-        record(`pss.${n}`, 'daemon memory (PSS) idle', n, 'MiB', [countersOf([d.pid]).rssMiB]);
-        record(
-          'ring.text_kept',
-          `ring text kept / ring size, ${RING_LINE}-byte lines`,
-          1,
-          '',
-          [ringTextKept()],
-          { target: { min: 0.75 } },
-        );
-      }
-      if (want('idle')) {
-        const s = o.idleMs / 1000;
-        record(`idle.cpu.${n}`, `idle CPU over ${s} s`, n, 'ms', [after.cpuMs - before.cpuMs]);
-        record(
-          `idle.wakeups.${n}`,
-          `idle wake-ups over ${s} s (all threads)`,
-          n,
-          '',
-          [after.switches - before.switches],
-          { target: { max: 0 } },
-        );
-        record(`idle.main_slices.${n}`, `idle main-thread runs over ${s} s`, n, '', [
-          after.mainSlices - before.mainSlices,
-        ]);
-        // The same window once more: what start-up leaves behind (V8 giving
-        // back its start-up heap some seconds later) is over by then.
-        await delay(o.idleMs);
-        const later = counters(d.pid);
-        record(
-          `idle.wakeups_later.${n}`,
-          `idle wake-ups over the next ${s} s`,
-          n,
-          '',
-          [later.switches - after.switches],
-          { target: { max: 0 } },
-        );
-      }
-    }
-    if (want('respawn')) {
-      const samples: number[] = [];
-      for (let i = 0; i < o.respawns; i++) samples.push(await respawnOnce(d, `s${i % n}`));
-      record(`respawn.${n}`, 'respawn after kill -9', n, 'ms', samples, { target: { max: 1.5 } });
-      const boxed: number[] = [];
-      await boxedService(d, dir);
-      for (let i = 0; i < o.respawns; i++) boxed.push(await respawnOnce(d, 'boxed'));
-      // The sections after this one count the directory's N services.
-      await d.client.forget('boxed');
-      rmSync(join(dir, 'boxed.yaml'));
-      record(
-        'respawn.boxed',
-        'respawn after kill -9, `user: nobody` + `memory_max` + `rlimits`',
-        1,
-        'ms',
-        boxed,
-      );
-    }
+    if (want('footprint') || want('idle')) await footprintAndIdle(o, d, n);
+    if (want('respawn')) await respawnFigures(o, d, n, dir);
     if (want('control')) await control(o, d, n);
     if (want('stop')) {
       record(
@@ -1098,6 +1105,16 @@ async function peer(o: Options, root: string, p: Peer, n: number): Promise<void>
 
 // --- main ----------------------------------------------------------------------
 
+/** Each peer in turn: one that fails is a row of the table, not the end of the run. */
+async function peers(o: Options, root: string): Promise<void> {
+  for (const p of PEERS) {
+    await peer(o, root, p, Math.max(...o.ns)).catch((err: unknown) => {
+      process.stderr.write(`bench: ${p.name}: ${String(err)}\n`);
+      record(`peer.${p.name}.failed`, `${p.name}: ${String(err)}`, null, 'failed', []);
+    });
+  }
+}
+
 async function main(): Promise<void> {
   let o: Options;
   try {
@@ -1126,15 +1143,7 @@ async function main(): Promise<void> {
       await steady(o, root);
     }
     if (want('follow')) await follow(o, root);
-    if (want('peers')) {
-      for (const p of PEERS) {
-        // A peer that fails is a row of the table, not the end of the run.
-        await peer(o, root, p, Math.max(...o.ns)).catch((err: unknown) => {
-          process.stderr.write(`bench: ${p.name}: ${String(err)}\n`);
-          record(`peer.${p.name}.failed`, `${p.name}: ${String(err)}`, null, 'failed', []);
-        });
-      }
-    }
+    if (want('peers')) await peers(o, root);
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     const log = join(root, 'daemon.log');
