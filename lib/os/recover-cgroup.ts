@@ -1,9 +1,10 @@
 // The cgroup source of what an earlier sminitd of the same socket left: the
 // populated service groups of a gone daemon's tree, found through a record
 // of each daemon's trees kept beside the socket (`SOCKET.cgroups`), and the
-// removal of those trees, in every hierarchy, once they are empty.
+// removal of those trees, in every hierarchy, once they are empty; the
+// record pruned when a daemon exits.
 
-import { readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Hierarchy, Layout } from './cgroup-layout.js';
 import { members, removeTree } from './cgroup-layout.js';
@@ -100,6 +101,18 @@ export function cgroupSource(
     },
     settle,
   };
+}
+
+/**
+ * At a daemon's exit, once its groups are removed: the records of trees that
+ * no longer exist dropped, and the file removed when none is left. A tree
+ * still there (a process stuck in the kernel) stays recorded for the next.
+ */
+export function pruneRecord(socket: string): void {
+  const file = recordPath(socket);
+  const left = readRecords(file).filter(exists);
+  if (left.length > 0) writeRecords(file, left);
+  else rmSync(file, { force: true });
 }
 
 /** The daemon's own group in each hierarchy it uses, v2 first. */

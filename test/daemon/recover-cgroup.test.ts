@@ -117,6 +117,7 @@ t.test(
     d2.proc.kill('SIGTERM');
     t.equal(await d2.exited, 0);
     t.notOk(isAlive(h2.pid, h2.startTime), 'a clean stop leaves nothing');
+    t.notOk(existsSync(recordPath(d2.socket)), 'not even the record, its tree gone with it');
   },
 );
 
