@@ -15,6 +15,7 @@ const EXPECTED = [
   `floor.node.${N}`,
   'floor.node_start',
   `cold.flat.${N}`,
+  `cold.flat_c.${N}`,
   `cold.flat_nolog.${N}`,
   `cold.dag_test.${N}`,
   `stop.${N}`,
