@@ -27,6 +27,9 @@ import { PEERS, type Peer, type PeerRun, childrenOf, installed } from './peers.j
 import { clockTicks, findByEnv, processTable } from '../lib/os/procfs.js';
 import { signalAll } from '../lib/os/kill.js';
 import { DAEMON_VAR, daemonId } from '../lib/os/markers.js';
+import { Capture } from '../lib/logs/capture.js';
+import { DEFAULT_LOG_BYTES } from '../lib/logs/limits.js';
+import { LogStore } from '../lib/logs/ring.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const DIST = resolve(here, '..');
@@ -644,6 +647,14 @@ async function steady(o: Options, root: string): Promise<void> {
         });
         // As the peers' memory is read: PSS.
         record(`pss.${n}`, 'daemon memory (PSS) idle', n, 'MiB', [countersOf([d.pid]).rssMiB]);
+        record(
+          'ring.text_kept',
+          `ring text kept / ring size, ${RING_LINE}-byte lines`,
+          1,
+          '',
+          [ringTextKept()],
+          { target: { min: 0.75 } },
+        );
       }
       if (want('idle')) {
         const s = o.idleMs / 1000;
@@ -714,6 +725,23 @@ async function steady(o: Options, root: string): Promise<void> {
       record(`stop_exit.${n}`, 'stop all (daemon exited)', n, 'ms', [s.exitMs]);
     }
   }
+}
+
+/** The shortest line a shell loop writes (`echo s=$i`), newline included: the ring's worst case. */
+const RING_LINE = 11;
+
+/**
+ * The default ring filled twice over, in this process, with RING_LINE-byte
+ * lines a chunk each (as `npm run bench:logs` fills a daemon's): the text it
+ * then holds over its size, what the packing and eviction leave of it.
+ */
+function ringTextKept(): number {
+  const store = new LogStore(DEFAULT_LOG_BYTES);
+  const cap = new Capture(store, 'fill', 'stdout', 1);
+  const count = Math.ceil((2 * DEFAULT_LOG_BYTES) / RING_LINE);
+  for (let i = 0; i < count; i++) cap.push(Buffer.from(`s=${10_000_000 + i}\n`));
+  const text = store.read({}).entries.reduce((k, e) => k + e.data.length + 1, 0);
+  return text / DEFAULT_LOG_BYTES;
 }
 
 /**

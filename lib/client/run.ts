@@ -71,9 +71,17 @@ const TALK: Readonly<Record<string, Verb>> = {
     return 0;
   },
   status: async (c, a, name) => {
-    const s = await c.status(name);
-    if (a.json) json(s);
-    else out(formatStatus(s, (await c.readLogs({ names: [name], n: 5 })).lines, onTerminal()));
+    if (a.json) {
+      json(await c.status(name));
+      return 0;
+    }
+    // Both requests at once: answers come in request order, so a status
+    // that fails (no such service) is the error shown, one round trip sooner.
+    const status = c.status(name);
+    const logs = c.readLogs({ names: [name], n: 5 });
+    logs.catch(() => undefined);
+    const s = await status;
+    out(formatStatus(s, (await logs).lines, onTerminal()));
     return 0;
   },
   start: (c, _a, name) => c.start(name).then(done),

@@ -1,7 +1,7 @@
 // The few system calls Node does not offer and an init needs: becoming a
 // child subreaper, reaping one exact pid, peeking at exited children without
 // reaping them, marking inherited descriptors close-on-exec, sync and
-// reboot, peer credentials (posix_spawn is bound in native-spawn.ts, the
+// reboot, malloc_trim, peer credentials (posix_spawn is bound in native-spawn.ts, the
 // notification sockets of `notify: systemd` in native-notify.ts). They
 // go through koffi (an FFI whose npm package carries prebuilt binaries, so
 // nothing is compiled at install). It is loaded on demand and a failure to
@@ -96,6 +96,8 @@ export interface Native {
   readonly limits: LimitCalls;
   /** Datagram sockets polled on node's loop, for systemd notifications; null when libuv's calls are missing. */
   readonly notify: NotifyNative | null;
+  /** malloc_trim(0): the C heap's free pages back to the system; nothing where libc lacks it (musl). */
+  trimMalloc(): void;
 }
 
 export interface SpawnRequest {
@@ -254,10 +256,19 @@ function bindDescriptors(fn: Bind, fcntl: Fn): Pick<Native, 'cloexecFrom'> {
 }
 
 /** sync and reboot: the last acts of a machine's init. */
-function bindMachine(fn: Bind, koffi: Koffi): Pick<Native, 'sync' | 'reboot'> {
+function bindMachine(fn: Bind, koffi: Koffi): Pick<Native, 'sync' | 'reboot' | 'trimMalloc'> {
   const sync = fn('void sync(void)');
   const reboot = fn('int reboot(int cmd)');
+  let trim: Fn | null = null;
+  try {
+    trim = fn('int malloc_trim(size_t pad)');
+  } catch {
+    // glibc's own call: musl has none, and nothing to trim the same way.
+  }
   return {
+    trimMalloc() {
+      trim?.(0);
+    },
     sync() {
       sync();
     },

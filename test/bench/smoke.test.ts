@@ -25,6 +25,7 @@ const EXPECTED = [
   `rss_start.${N}`,
   `rss_peak.${N}`,
   `pss.${N}`,
+  'ring.text_kept',
   `idle.cpu.${N}`,
   `idle.wakeups.${N}`,
   `idle.main_slices.${N}`,
