@@ -560,7 +560,7 @@ async function cold(o: Options, root: string, withStop: boolean): Promise<void> 
       if (withStop && variant === 'flat') {
         record(`stop.${n}`, 'stop all (last process gone)', n, 'ms', stops, {
           floor: `floor.c.${n}`,
-          ...(n === biggest ? { target: { max: 300 } } : {}),
+          ...(n === biggest ? { target: { max: 100 } } : {}),
         });
         record(`stop_exit.${n}`, 'stop all (daemon exited)', n, 'ms', exits);
       }
@@ -720,7 +720,7 @@ async function steady(o: Options, root: string): Promise<void> {
     if (want('stop') && !want('cold')) {
       record(`stop.${n}`, 'stop all (last process gone)', n, 'ms', [s.goneMs], {
         floor: `floor.c.${n}`,
-        target: { max: 300 },
+        target: { max: 100 },
       });
       record(`stop_exit.${n}`, 'stop all (daemon exited)', n, 'ms', [s.exitMs]);
     }
@@ -943,7 +943,7 @@ async function stopAllServices(o: Options, d: Daemon, n: number): Promise<void> 
   if (res.failed.length > 0 || res.results.length !== n)
     throw new Error(`stop --all: ${res.failed.length} failed of ${res.results.length}`);
   record(`stopall.${n}`, '`stop --all` in one request (processes gone)', n, 'ms', [ms], {
-    target: { max: 300 },
+    target: { max: 150 },
   });
   // The daemon's own stop (the `stop` section) is measured with everything running.
   await d.client.many('start', { all: true });

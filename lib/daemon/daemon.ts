@@ -72,12 +72,50 @@ export interface DaemonOptions {
   };
 }
 
+let stampMs = -1;
+let stampText = '';
 function stamp(): string {
-  return new Date().toISOString();
+  const ms = Date.now();
+  if (ms !== stampMs) {
+    stampMs = ms;
+    stampText = new Date(ms).toISOString();
+  }
+  return stampText;
 }
 
+/** Lines reported in this turn of the event loop, written together at its end. */
+let pending: string[] = [];
+let pendingBytes = 0;
+const FLUSH_BYTES = 64 * 1024;
+
 export function report(service: string | null, text: string): void {
-  say(process.stderr, `${stamp()} ${service ?? 'sminitd'}: ${text}\n`);
+  const line = `${stamp()} ${service ?? 'sminitd'}: ${text}\n`;
+  if (pending.length === 0) {
+    // One write per turn, not one per line: a stop of a thousand services reports thrice as many.
+    setImmediate(flushReports);
+    if (!flushOnExit) {
+      flushOnExit = true;
+      process.on('exit', flushReports);
+    }
+  }
+  pending.push(line);
+  pendingBytes += line.length;
+  if (pendingBytes >= FLUSH_BYTES) flushReports();
+}
+let flushOnExit = false;
+
+/** A report written at once, not at the end of the turn. */
+function reportNow(service: string | null, text: string): void {
+  report(service, text);
+  flushReports();
+}
+
+function flushReports(): void {
+  if (pending.length === 0) return;
+  const text = pending.length === 1 ? (pending[0] as string) : pending.join('');
+  pending = [];
+  pendingBytes = 0;
+  say(process.stderr, text);
 }
 
 /**
@@ -138,6 +176,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
   } catch (err) {
     if (!(err instanceof StartFailure)) throw err;
+    flushReports();
     process.stderr.write(`sminitd: ${err.message}\n`);
     return err.code;
   }
@@ -184,7 +223,8 @@ async function refuseTakenSocket(path: string): Promise<void> {
 async function becomeInit(container: boolean): Promise<Init> {
   let init: Init;
   try {
-    init = await setupInit({ container, report });
+    // Written at once: a machine's init reports its reboot just before the call.
+    init = await setupInit({ container, report: reportNow });
   } catch (err) {
     if (!(err instanceof InitError)) throw err;
     throw new StartFailure(1, err.message);
@@ -366,6 +406,7 @@ class Daemon {
       );
     }
     report(null, clean ? 'clean shutdown' : 'shutdown done; some services had to be killed');
+    flushReports();
     this.init.finish(end);
     this.resolveExit(clean ? 0 : 1);
   }

@@ -3,10 +3,20 @@
 // before its program runs (wrap.ts), emptied with cgroup.kill (or
 // freeze-and-kill), watched for "populated 0" through inotify rather than
 // polled, read for exact usage and the OOM killer's count, removed once
-// the service stops. Health tests run in a child group, `NAME/test`.
+// the service stops (after the burst of stops, in one pass; at once when
+// the service starts again meanwhile). Health tests run in a child group,
+// `NAME/test`.
 // Knows nothing of runs or states: the worker decides when.
 
-import { type FSWatcher, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import {
+  type FSWatcher,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmdirSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import type { GroupLimits } from '../core/definition.js';
 import {
@@ -59,9 +69,13 @@ export class ServiceGroup {
   private readonly v1 = new Map<Controller, string>();
   private made = false;
 
+  /** The directories a `remove` left for the next removal pass; null when none waits. */
+  private leftDirs: string[] | null = null;
+
   constructor(
     private readonly layout: Layout & { readonly tracking: Hierarchy },
     readonly name: string,
+    private readonly removals: Removals = new Removals(),
   ) {
     this.dir = serviceGroupDir(layout.tracking.root, name);
   }
@@ -77,6 +91,8 @@ export class ServiceGroup {
    */
   ensure(limits: GroupLimits): string | null {
     if (this.made) return null;
+    // Made again before the removal pass came: removed now, so the limits start afresh.
+    this.removeNow();
     try {
       mkdirIfMissing(this.dir);
       mkdirIfMissing(join(this.dir, TEST));
@@ -191,11 +207,86 @@ export class ServiceGroup {
     };
   }
 
-  /** Remove the groups once empty (a stop, a forget); made again at the next start. */
+  /**
+   * Remove the groups once empty (a stop, a forget); made again at the next
+   * start. The rmdirs wait for the removal pass, off the path of a burst of
+   * stops; nothing joins the groups meanwhile (a spawn makes them first).
+   */
   remove(): void {
-    for (const dir of [this.dir, ...this.v1.values()]) removeTree(dir, false);
+    if (!this.made) return;
+    this.leftDirs = [this.dir, ...this.v1.values()];
     this.v1.clear();
     this.made = false;
+    this.removals.add(this);
+  }
+
+  /** The removal `remove` left for later, done now (the pass, or a start that cannot wait). */
+  removeNow(): void {
+    const dirs = this.leftDirs;
+    if (dirs === null) return;
+    this.leftDirs = null;
+    this.removals.delete(this);
+    // The shape is known (the test group below the service's): two rmdirs,
+    // no listing, unless something made groups of its own in there.
+    rmdirKnown(join(this.dir, TEST));
+    for (const dir of dirs) if (!rmdirKnown(dir)) removeTree(dir, false);
+  }
+}
+
+/** How long the removal pass waits after the last stop; and at most after the first. */
+const REMOVAL_QUIET_MS = 20;
+const REMOVAL_MAX_WAIT_MS = 1000;
+
+/**
+ * The groups whose removal waits: one pass once stops have been quiet for a
+ * moment (or a second after the first), so a burst of stops reaps its
+ * processes without an rmdir between two of them. A timer only while one waits.
+ */
+export class Removals {
+  private readonly waiting = new Set<ServiceGroup>();
+  private timer: NodeJS.Timeout | null = null;
+  private firstAt = 0;
+  private lastAt = 0;
+
+  add(group: ServiceGroup): void {
+    this.lastAt = Date.now();
+    if (this.waiting.size === 0) this.firstAt = this.lastAt;
+    this.waiting.add(group);
+    if (this.timer === null) this.arm(REMOVAL_QUIET_MS);
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const now = Date.now();
+      const quietIn = this.lastAt + REMOVAL_QUIET_MS - now;
+      const maxIn = this.firstAt + REMOVAL_MAX_WAIT_MS - now;
+      if (quietIn > 0 && maxIn > 0) this.arm(Math.min(quietIn, maxIn));
+      else this.flush();
+    }, ms);
+  }
+
+  delete(group: ServiceGroup): void {
+    this.waiting.delete(group);
+    if (this.waiting.size === 0 && this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** Every waiting removal, now. */
+  flush(): void {
+    for (const g of [...this.waiting]) g.removeNow();
+  }
+}
+
+/** rmdir; false when the directory is still there for a reason other than being gone (a group below). */
+function rmdirKnown(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 
@@ -268,12 +359,14 @@ function limitFiles(limits: GroupLimits, layout: Layout): [Controller, string, s
 /** Every service's group, under the daemon's; absent where sminitd cannot make cgroups. */
 export class Cgroups {
   private readonly groups = new Map<string, ServiceGroup>();
+  private readonly removals = new Removals();
   constructor(readonly layout: Layout & { readonly tracking: Hierarchy }) {}
 
   /** The service's group (an object; the directories are made by `ensure`). */
   of(service: string): ServiceGroup {
     let g = this.groups.get(service);
-    if (g === undefined) this.groups.set(service, (g = new ServiceGroup(this.layout, service)));
+    if (g === undefined)
+      this.groups.set(service, (g = new ServiceGroup(this.layout, service, this.removals)));
     return g;
   }
 
@@ -291,6 +384,7 @@ export class Cgroups {
 
   /** At exit: the daemon's groups, in every hierarchy, removed (what is left killed first). */
   removeAll(): void {
+    this.removals.flush();
     const roots = new Set([
       this.layout.tracking.root,
       ...Object.values(this.layout.controllers).map((h) => h.root),

@@ -28,8 +28,9 @@ export class StopEscalation {
   /** The stop signal to group `pgid` now, SIGKILL after `timeoutMs`. */
   begin(pgid: number, signal: SignalName, timeoutMs: number): void {
     this.forcedKill = false;
-    this.emit(`stopping: ${signal} to process group ${pgid}`);
+    // The signal first: the process ends on another core while this one logs.
     this.procs.signalGroup(pgid, signal);
+    this.emit(`stopping: ${signal} to process group ${pgid}`);
     this.begun = Date.now();
     this.killAfter(pgid, timeoutMs, timeoutMs);
   }

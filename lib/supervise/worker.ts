@@ -765,8 +765,10 @@ export class ServiceWorker {
     if (delayMs === 0) {
       this.emit('restarting now (was up past stable_after)');
       this.setState({ kind: 'backoff', since: now, retryAt: now, lastExit: exit, error: null });
-      // In a cgroup the next run starts in an emptied group: the sweep goes first.
-      if (this.leftovers.blocksRestart)
+      // In a cgroup the next run starts in an emptied group: the sweep goes
+      // first, unless the group is empty already (the usual case), when the
+      // next run starts in this very turn.
+      if (this.leftovers.blocksRestart && (this.ending !== null || this.box?.populated() !== false))
         this.leftovers.sweep(next, groups, GROUP_GONE_WAIT_MS, ended);
       this.spawn();
       if (!this.leftovers.blocksRestart)
@@ -784,9 +786,10 @@ export class ServiceWorker {
 
   /** The main process of a stopping service is gone: wait for its group, then sweep. */
   private async drainGroup(pgid: number, exit: ExitInfo, groups: readonly number[]): Promise<void> {
+    let empty = false;
     try {
       const killAt = this.state.kind === 'stopping' ? this.state.killAt : Date.now();
-      if (this.box !== null) await this.emptyBox(this.box, pgid, killAt);
+      if (this.box !== null) empty = await this.emptyBox(this.box, pgid, killAt);
       else {
         await this.groupGone(pgid, killAt);
         this.escalation.killRest(pgid);
@@ -799,17 +802,18 @@ export class ServiceWorker {
     } catch (err) {
       this.emit(`while stopping: ${messageOf(err)}`);
     }
-    this.finishStop(exit);
+    this.finishStop(exit, empty);
   }
 
   /**
    * The end of a stop in a cgroup: what left the process group gets the stop
    * signal too and the rest of the grace, then the whole group is killed.
    * Nothing escapes, whatever it did (setsid, a double fork, a cleared
-   * environment).
+   * environment). True when the group was found empty.
    */
-  private async emptyBox(box: ServiceBox, pgid: number, killAt: number): Promise<void> {
-    if (!box.populated()) return;
+  private async emptyBox(box: ServiceBox, pgid: number, killAt: number): Promise<boolean> {
+    // Usually the main process was all there was: one read, at once.
+    if (!box.populated()) return true;
     const outside = box.signalOutside(pgid, this.def.stopSignal);
     if (outside > 0) {
       const what = `${outside} process${outside === 1 ? '' : 'es'}`;
@@ -817,13 +821,13 @@ export class ServiceWorker {
         `${this.def.stopSignal} to ${what} of cgroup ${box.path} outside its process group`,
       );
     }
-    if (await box.whenEmpty(killAt)) return;
+    if (await box.whenEmpty(killAt)) return true;
     const n = box.kill();
     if (n > 0) {
       this.escalation.forcedKill = true;
       this.emit(`SIGKILL to cgroup ${box.path}: ${n} process${n === 1 ? '' : 'es'} left`);
     }
-    await box.whenEmpty(Date.now() + BOX_KILLED_WAIT_MS);
+    return box.whenEmpty(Date.now() + BOX_KILLED_WAIT_MS);
   }
 
   /** Polls until group `pgid` has no member left, or `deadline` passes. */
@@ -833,14 +837,15 @@ export class ServiceWorker {
     }
   }
 
-  private finishStop(exit: ExitInfo | null): void {
+  /** `empty`: the cgroup was just found empty (no need to read it again). */
+  private finishStop(exit: ExitInfo | null, empty = false): void {
     this.sweepOnStop = true;
     if (this.state.kind === 'stopping' || this.targetNow === 'down') {
       this.setState({ kind: 'stopped', since: Date.now(), lastExit: exit ?? this.lastExit });
       this.emit('stopped');
       this.output.closeFile();
       this.watchers.close();
-      if (this.box !== null && !this.box.populated()) this.box.remove();
+      if (this.box !== null && (empty || !this.box.populated())) this.box.remove();
     }
     this.escalation.finish();
     if (this.targetNow === 'up' && !hasProcess(this.state)) this.ctx.hooks.wantStart(this.name);

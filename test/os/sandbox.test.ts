@@ -234,6 +234,8 @@ t.test(
     const group = `/sys/fs/cgroup/unified${s.cgroup}`;
     await d.client.stop('escape');
     t.notOk(isAlive(escaped, st?.startTime ?? 0), 'gone once the stop returns');
+    // Removed in the pass after the stops, not between two of them.
+    await waitFor('the cgroup to be removed', () => !existsSync(group) || null);
     t.notOk(existsSync(group), 'and the cgroup with it');
   },
 );
@@ -357,3 +359,55 @@ t.test('a sminitd that is not root refuses a service as another user', async (t)
   t.notOk(Object.hasOwn(await d.client.list(), 'other'), 'not tracked');
   t.match(d.stderr(), 'tracking services by process group and marker');
 });
+
+t.test(
+  'a stop of many while others die and restart: each stops or restarts in its own cgroup',
+  async (t) => {
+    const names = (p: string): string[] => Array.from({ length: 6 }, (_, i) => `${p}${i}`);
+    const files = Object.fromEntries(
+      [...names('down'), ...names('dies'), 'again'].map((n) => [n, 'exec: sleep 1000\n']),
+    );
+    const d = await startDaemon(t, files);
+    const before = new Map<string, { pid: number; cgroup: string }>();
+    for (const n of Object.keys(files)) {
+      const s = await running(d, n);
+      before.set(n, { pid: s.pid, cgroup: s.cgroup ?? '' });
+    }
+    const dir = (n: string): string => `/sys/fs/cgroup/unified${before.get(n)?.cgroup ?? ''}`;
+    // Stops in one request, kills at the same moment, and one service stopped and started at once.
+    const stopping = d.client.many('stop', { names: names('down') });
+    for (const n of names('dies')) process.kill(before.get(n)?.pid ?? 0, 'SIGKILL');
+    await d.client.stop('again');
+    await d.client.start('again');
+    const res = await stopping;
+    t.same(res.failed, [], 'every stop succeeded');
+    for (const n of names('down')) {
+      t.equal((await d.client.status(n)).status, 'stopped', `${n} stopped`);
+      t.notOk(isAlive(before.get(n)?.pid ?? 0, 0), `${n}'s process is gone`);
+    }
+    for (const n of [...names('dies'), 'again']) {
+      const s = await d.waitStatus(
+        n,
+        (s) => s.status === 'running' && s.pid !== before.get(n)?.pid,
+        'restarted',
+      );
+      await running(d, n);
+      t.match(
+        readFileSync(`/proc/${s.pid}/cgroup`, 'utf8'),
+        `0::${s.cgroup}\n`,
+        `${n} runs in its cgroup`,
+      );
+    }
+    // The removal pass has run once the stopped services' groups are gone.
+    for (const n of names('down')) {
+      await waitFor(`${n}'s cgroup to be removed`, () => !existsSync(dir(n)) || null);
+    }
+    for (const n of [...names('dies'), 'again']) t.ok(existsSync(dir(n)), `${n}'s cgroup is kept`);
+    const again = await d.client.status('again');
+    t.match(
+      readFileSync(`/proc/${again.pid}/cgroup`, 'utf8'),
+      `0::${again.cgroup}\n`,
+      'and again is still in it',
+    );
+  },
+);
