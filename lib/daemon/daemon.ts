@@ -34,6 +34,7 @@ import { type Init, InitError, setupInit } from '../os/init.js';
 import { loadNative, loadedNative } from '../os/native.js';
 import { systemProcesses } from '../os/system.js';
 import { setSocketMarker } from '../os/markers.js';
+import { pruneRecord } from '../os/recover-cgroup.js';
 import { type HostSetup, setupHost } from '../os/host.js';
 import type { Host } from '../core/host.js';
 import { systemNetwork } from '../os/network.js';
@@ -168,7 +169,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       const config = await loadServiceFiles(opts.configDir, box.host);
       return await new Daemon(opts, init, box).run(config, socketGroup);
     } finally {
-      box.cgroups?.removeAll();
+      if (box.cgroups !== null) {
+        box.cgroups.removeAll();
+        pruneRecord(resolve(opts.socket));
+      }
     }
   } catch (err) {
     if (!(err instanceof StartFailure)) throw err;

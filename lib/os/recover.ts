@@ -35,6 +35,8 @@ export interface Leftover {
  */
 export interface LeftoverSource {
   find(fresh: boolean): Promise<Leftover[]>;
+  /** After a service's leftovers were ended: what they left behind tidied (empty cgroups). */
+  settle?(): void;
 }
 
 /** One service's leftovers, as found at start-up. */
@@ -96,7 +98,8 @@ export function markerSource(socket: string): LeftoverSource {
 const NAMESPACES = ['pid', 'mnt'] as const;
 let ownNamespaces: string[] | null = null;
 
-function namespacesOf(pid: number | 'self'): string[] | null {
+/** A process's pid and mount namespaces (the links' targets); null when they cannot be read. */
+export function namespacesOf(pid: number | 'self'): string[] | null {
   try {
     return NAMESPACES.map((ns) => readlinkSync(`/proc/${pid}/ns/${ns}`));
   } catch {
@@ -166,6 +169,7 @@ export class Recovery {
       for (const l of more) known.set(key(l), l);
     }
     const stuck = [...known.values()].filter((l) => isAlive(l.pid, l.startTime)).length;
+    for (const s of this.sources) s.settle?.();
     return { ended: known.size - stuck, stuck };
   }
 

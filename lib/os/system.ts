@@ -10,6 +10,7 @@ import { groupExists, signalGroup } from './kill.js';
 import { killLeftovers, mayHaveEscaped, sweepMarked } from './leftovers.js';
 import { MARKER_VAR, markerValue, socketMarker } from './markers.js';
 import { type LeftoverSource, Recovery, markerSource } from './recover.js';
+import { cgroupSource } from './recover-cgroup.js';
 import { type NotifyMessage, type NotifySockets, senderOf } from './notify.js';
 import { groupMembers, processTable } from './procfs.js';
 import {
@@ -25,7 +26,7 @@ export function systemProcesses(
   spawner: Spawner,
   notify: NotifySockets,
   cgroups: Cgroups | null,
-  sources: readonly LeftoverSource[] = defaultSources(),
+  sources: readonly LeftoverSource[] = defaultSources(cgroups),
 ) {
   const recovery = new Recovery(sources);
   return {
@@ -58,8 +59,14 @@ export function systemProcesses(
   };
 }
 
-/** Where an earlier daemon's processes are looked for: by marker, once the socket is known. */
-function defaultSources(): LeftoverSource[] {
+/**
+ * Where an earlier daemon's processes are looked for, once the socket is
+ * known: by marker, and where services have cgroups, in the groups of a
+ * gone daemon's tree (which also hold those that cleared their environment).
+ */
+function defaultSources(cgroups: Cgroups | null): LeftoverSource[] {
   const socket = socketMarker();
-  return socket === null ? [] : [markerSource(socket)];
+  if (socket === null) return [];
+  const marker = markerSource(socket);
+  return cgroups === null ? [marker] : [marker, cgroupSource(socket, cgroups.layout)];
 }

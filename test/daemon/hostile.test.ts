@@ -21,7 +21,7 @@ import { NAME_RULE } from '../../lib/core/names.js';
 import { MAX_BATCH, MAX_FOLLOWERS, MAX_FOLLOWS_PER_CONNECTION } from '../../lib/api/dispatch.js';
 import { MAX_REQUEST } from '../../lib/transport/connection.js';
 import { MAX_DEPTH } from '../../lib/transport/framing.js';
-import { runCli, startDaemon } from '../helpers/daemon.js';
+import { cgroupRecord, runCli, startDaemon } from '../helpers/daemon.js';
 import { Raw, type Response, err, req, textCommand } from '../helpers/raw.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -820,7 +820,7 @@ t.test('hostile input: a clear error, and nothing else affected', async (t) => {
     }
     t.same(
       readdirSync(root).sort(),
-      ['etc', 'noexec.sh', 's.sock'],
+      ['etc', 'noexec.sh', 's.sock', ...cgroupRecord(d)].sort(),
       'nothing was created outside the config directory',
     );
   });

@@ -15,7 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, RpcError } from '../../lib/client/client.js';
 import { findByEnv, processTable, readStat } from '../../lib/os/procfs.js';
@@ -101,6 +101,17 @@ export function tempDir(t: Teardown, prefix = 'sminit-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * The record of its cgroup trees a running daemon keeps beside its socket
+ * (`s.sock.cgroups`), by name, when it tracks services by cgroup (its
+ * start-up line says so); none otherwise.
+ */
+export function cgroupRecord(d: Daemon): string[] {
+  return /tracking each service in its own cgroup/.test(d.stderr())
+    ? [`${basename(d.socket)}.cgroups`]
+    : [];
 }
 
 export function runCli(

@@ -14,7 +14,7 @@ import { MAX_REQUEST } from '../../lib/transport/connection.js';
 import { MAX_SOCKET_PATH, socketPathProblem } from '../../lib/transport/socket.js';
 import { parseCommand } from '../../lib/transport/text.js';
 import { METHODS, METHOD_NAMES } from '../../lib/api/wire.js';
-import { SMINITD, runCli, startDaemon, tempDir } from '../helpers/daemon.js';
+import { SMINITD, cgroupRecord, runCli, startDaemon, tempDir } from '../helpers/daemon.js';
 import { Raw, type Response, err, req, textCommand } from '../helpers/raw.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -369,7 +369,10 @@ t.test(
       t.equal(r.stderr, `sminit: ${message}\n`, `CLI ${verb} says why`);
     }
     t.same(readdirSync(d.dir), ['canary.yaml'], 'nothing was written');
-    t.same(readdirSync(dirname(d.dir)).sort(), ['etc', 's.sock', 's.sock.token']);
+    t.same(
+      readdirSync(dirname(d.dir)).sort(),
+      ['etc', 's.sock', ...cgroupRecord(d), 's.sock.token'].sort(),
+    );
     t.ok(await runCli(['-s', d.socket, 'list']), 'the daemon still answers');
   },
 );
