@@ -10,6 +10,7 @@ import { DEFAULTS } from '../../lib/config/normalise.js';
 import { parseServiceText } from '../../lib/config/parse.js';
 import { LIFECYCLE_DEFAULTS, type ServiceDef } from '../../lib/core/definition.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
+import { NO_SANDBOX } from '../helpers/fake-processes.js';
 
 /** zinit's documented examples, file name → text, as its docs print them. */
 const EXAMPLES: Record<string, string> = {
@@ -311,13 +312,7 @@ const BASE = {
   // …nor its users, limits or env files.
   envFiles: [],
   user: null,
-  sandbox: {
-    umask: null,
-    nice: null,
-    oomScoreAdj: null,
-    rlimits: {},
-    limits: { memoryMax: null, memoryHigh: null, pidsMax: null, cpuMax: null, cpuWeight: null },
-  },
+  sandbox: NO_SANDBOX,
 };
 
 t.test('every documented example loads, as the definition it describes', async (t) => {

@@ -298,6 +298,15 @@ export function earlierRun(service: string, count: number, daemonPid = 5963): Ea
   };
 }
 
+/** What a file with none of the sandbox keys asks for. */
+export const NO_SANDBOX: ServiceDef['sandbox'] = {
+  umask: null,
+  nice: null,
+  oomScoreAdj: null,
+  rlimits: {},
+  limits: { memoryMax: null, memoryHigh: null, pidsMax: null, cpuMax: null, cpuWeight: null },
+};
+
 /** A service definition with sminit's defaults and quick timings, `over` applied. */
 export function def(name: string, over: Partial<ServiceDef> = {}): ServiceDef {
   return {
@@ -313,13 +322,7 @@ export function def(name: string, over: Partial<ServiceDef> = {}): ServiceDef {
     env: {},
     envFiles: [],
     user: null,
-    sandbox: {
-      umask: null,
-      nice: null,
-      oomScoreAdj: null,
-      rlimits: {},
-      limits: { memoryMax: null, memoryHigh: null, pidsMax: null, cpuMax: null, cpuWeight: null },
-    },
+    sandbox: NO_SANDBOX,
     dir: '/',
     shutdownTimeoutMs: 50,
     testIntervalMs: 5,
