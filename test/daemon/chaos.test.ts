@@ -195,6 +195,18 @@ t.test(`chaos: ${SECONDS} s, seed ${SEED}`, async (t) => {
   const again = await startDaemon(t, {}, [], { root: dirname(d.dir) });
   const after: string[] = [];
   await settle(again, after);
+  // Leftovers are ended in the background, each service's within its own
+  // stop's bound (stubborn ignores SIGTERM): look once every one is over.
+  await waitFor(
+    'every service found to have leftovers to have had them ended',
+    () => {
+      const text = again.stderr();
+      const found = /left by an earlier sminitd \((\d+) services?\)/.exec(text);
+      const ended = text.match(/: found \d+ process(?:es)? of \S+ left by sminitd/g) ?? [];
+      return found === null || ended.length >= Number(found[1]);
+    },
+    10_000,
+  );
   const table = await processTable();
   const live = new Set(table.filter((p) => p.state !== 'Z').map((p) => p.pid));
   const survivors = (await findByEnv(table, DAEMON_VAR, oldId)).filter((p) => live.has(p));
