@@ -16,6 +16,12 @@ import { type Daemon, startDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
 
 const NOBODY = 65534;
+/**
+ * A uid of its own for the RLIMIT_NPROC test: the limit counts every task of
+ * the user, so another test's processes of `nobody` coming and going would
+ * open room in it.
+ */
+const LONER = 61_234;
 
 /** The soft limit a process has now, as prlimit takes it back. */
 function softLimit(pid: number, what: 'Max open files' | 'Max processes'): string {
@@ -207,21 +213,21 @@ t.test(
 );
 
 t.test('out of processes: EAGAIN under RLIMIT_NPROC, backoff, then recovery', async (t) => {
-  const d = await startDaemon(t, { victim }, [], { user: NOBODY });
+  const d = await startDaemon(t, { victim }, [], { user: LONER });
   const up = await d.waitStatus('victim', (s) => s.status === 'running', 'running');
   // RLIMIT_NPROC counts every task (thread) of the user; fork fails once the
   // count reaches the limit. Leave exactly no room once the victim is gone.
-  const tasks = tasksOf(NOBODY);
+  const tasks = tasksOf(LONER);
   const nproc = softLimit(d.pid, 'Max processes');
-  prlimit(d.pid, 'nproc', tasks - 1, NOBODY);
+  prlimit(d.pid, 'nproc', tasks - 1, LONER);
   t.teardown(() => {
-    if (d.proc.exitCode === null) prlimit(d.pid, 'nproc', nproc, NOBODY);
+    if (d.proc.exitCode === null) prlimit(d.pid, 'nproc', nproc, LONER);
   });
   process.kill(up.pid, 'SIGKILL');
   await failsRepeatedly(t, d, 'victim', /process limit reached \(EAGAIN\)/, 3);
   t.same(Object.keys(await d.client.list()), ['victim'], 'the daemon answers');
   t.equal(await probe(d.socket), 'answered', 'and new connections too');
-  prlimit(d.pid, 'nproc', nproc, NOBODY);
+  prlimit(d.pid, 'nproc', nproc, LONER);
   await d.waitStatus('victim', (s) => s.status === 'running', 'running again', 15000);
   t.equal(d.proc.exitCode, null, 'the daemon is alive');
   t.notMatch(d.stderr(), /internal error/);
