@@ -59,21 +59,34 @@ let inherited: Readonly<Record<string, string | undefined>> | null = null;
 
 const envpCache = new WeakMap<object, Map<string, readonly string[]>>();
 
+/** The daemon's own environment, read once (see above). */
+function inheritedEnv(): Readonly<Record<string, string | undefined>> {
+  inherited ??= { ...process.env };
+  return inherited;
+}
+
+/**
+ * What a child has over the daemon's environment: its definition's
+ * variables, the markers, and RUN_VAR taken out (set at each spawn).
+ * Undefined means "not passed on".
+ */
+function ownVars(spec: SpawnSpec): Map<string, string | undefined> {
+  const own = new Map<string, string | undefined>(Object.entries(spec.env));
+  own.set(MARKER_VAR, spec.marker);
+  own.set(DAEMON_VAR, daemonId());
+  // Never an outer daemon's socket: that one would take this process for its own leftover.
+  own.set(SOCKET_VAR, socketMarker() ?? undefined);
+  own.set(RUN_VAR, undefined);
+  return own;
+}
+
 function baseEnv(spec: SpawnSpec): Readonly<Record<string, string | undefined>> {
   let byMarker = envCache.get(spec.env);
   if (byMarker === undefined) envCache.set(spec.env, (byMarker = new Map()));
   let env = byMarker.get(spec.marker);
   if (env === undefined) {
-    inherited ??= { ...process.env };
-    env = {
-      ...inherited,
-      ...spec.env,
-      [MARKER_VAR]: spec.marker,
-      [DAEMON_VAR]: daemonId(),
-    };
-    delete (env as Record<string, string | undefined>)[RUN_VAR];
-    // Never an outer daemon's socket: that one would take this process for its own leftover.
-    (env as Record<string, string | undefined>)[SOCKET_VAR] = socketMarker() ?? undefined;
+    // Node's spawn passes no variable whose value is undefined.
+    env = { ...inheritedEnv(), ...Object.fromEntries(ownVars(spec)) };
     byMarker.set(spec.marker, env);
   }
   return env;
@@ -95,7 +108,7 @@ const sharedPairs = new Map<string, string>();
 function inheritedEnvp(): ReadonlyMap<string, string> {
   if (inheritedPairs === null) {
     const pairs = new Map<string, string>();
-    for (const [k, v] of Object.entries(process.env)) {
+    for (const [k, v] of Object.entries(inheritedEnv())) {
       if (v !== undefined) pairs.set(k, `${k}=${v}`);
     }
     inheritedPairs = pairs;
@@ -117,12 +130,7 @@ function childEnvp(spec: SpawnSpec): string[] {
   let envp = byMarker.get(spec.marker);
   if (envp === undefined) {
     // What this child has of its own; RUN_VAR comes last, at each spawn.
-    const own = new Map<string, string | undefined>(Object.entries(spec.env));
-    own.set(MARKER_VAR, spec.marker);
-    own.set(DAEMON_VAR, daemonId());
-    // Never an outer daemon's socket: that one would take this process for its own leftover.
-    own.set(SOCKET_VAR, socketMarker() ?? undefined);
-    own.set(RUN_VAR, undefined);
+    const own = ownVars(spec);
     const list: string[] = [];
     for (const [k, pair] of inheritedEnvp()) if (!own.has(k)) list.push(pair);
     for (const [k, v] of own) {
