@@ -17,6 +17,7 @@ setpriv util-linux
 prlimit util-linux
 unshare util-linux
 perl perl-base
+gcc gcc
 '
 
 missing=''
@@ -25,6 +26,8 @@ for pair in $(printf '%s' "$NEEDS" | tr ' ' ':'); do
   pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
 done
+# gcc builds the spawn library (npm run build) and the bench's C floor; it needs libc's headers.
+[ -e /usr/include/stdio.h ] || missing="$missing libc6-dev"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -5,7 +5,7 @@
 // (container, machine init, plain daemon) and owns the reaper; it knows
 // nothing about services.
 
-import { loadNative, type Native, type RebootKind } from './native.js';
+import { loadNative, type Native, type RebootKind, SPAWN_VAR } from './native.js';
 import { Spawner } from './spawn.js';
 import { Reaper } from './reaper.js';
 
@@ -88,6 +88,12 @@ export async function setupInit(opts: InitOptions): Promise<Init> {
   });
   reaper.start();
   spawner.useNative(native);
+  if (native.spawn !== null && !native.spawnsBoxed) {
+    report(
+      null,
+      `spawning through posix_spawn: a service with a cgroup, limits or a user starts through a /bin/sh wrapper (the spawn library is ${process.env[SPAWN_VAR] === 'posix_spawn' ? `not used: ${SPAWN_VAR}=posix_spawn` : 'not built'})`,
+    );
+  }
 
   return { role, reaper, spawner, finish: (kind) => finish(native, role, kind, report) };
 }

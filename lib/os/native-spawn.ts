@@ -1,12 +1,21 @@
-// posix_spawn through koffi, with the few file actions and attributes a
+// Spawning through koffi, with the few file actions and attributes a
 // service needs: a new session, an empty signal mask with every signal at
 // its default, stdin on /dev/null, stdout and stderr on two new pipes (or
 // /dev/null), a readiness pipe at a descriptor of the service's choosing
-// (`notify: fd:N`), a pipe that holds a wrapper until the parent has set up
-// the process, a working directory. It spawns and reports errnos; it
-// decides nothing about what to run and keeps no state beyond the bound calls.
+// (`notify: fd:N`), a working directory. Through sminit's spawn library
+// (native/spawn.c) the child also sets up its box (cgroups, limits, user)
+// before its exec; through posix_spawn, where the library is not built, a
+// pipe holds a wrapper until the parent has set up the process. It spawns
+// and reports errnos; it decides nothing about what to run and keeps no
+// state beyond the bound calls.
 
 import type { SpawnRequest, SpawnResult } from './native.js';
+
+/** A bound spawn, and whether it sets up a request's `box` in the child (the spawn library is loaded). */
+export interface SpawnBinding {
+  readonly spawn: (req: SpawnRequest) => SpawnResult;
+  readonly boxes: boolean;
+}
 
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
@@ -114,7 +123,7 @@ function makePipe(c: SpawnCalls, fds: Int32Array): Pipe | number {
 }
 
 /** The first failing call of a spawn: its errno and name. */
-type Failure = { errno: number; call: string };
+type Failure = { errno: number; call: string; index?: number };
 
 /** Records the first call that did not return 0. */
 class Steps {
@@ -230,15 +239,15 @@ function openAll(c: SpawnCalls, fds: Int32Array, req: SpawnRequest): Opened | Fa
   return { errno: h, call: 'pipe2' };
 }
 
-/** One spawn: pipes, file actions, posix_spawn; the parent keeps only the read ends. */
-function spawnRequest(c: SpawnCalls, attr: Buffer, x: Scratch, req: SpawnRequest): SpawnResult {
-  const opened = openAll(c, x.fds, req);
-  if ('errno' in opened) return opened;
-  const { pipes, notify, hold } = opened;
-  const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : []), ...(hold ? [hold.pipe] : [])];
-  const s = new Steps();
-  s.step('posix_spawn_file_actions_init', c.faInit(x.actions));
-  if (s.failed === null) {
+/** Starts the child of an opened request, its pid in `x.pid`; the first failure, or null. */
+type Launch = (opened: Opened, req: SpawnRequest) => Failure | null;
+
+/** Through posix_spawn: the file actions, then the call. */
+function posixLaunch(c: SpawnCalls, attr: Buffer, x: Scratch): Launch {
+  return ({ pipes, notify, hold }, req) => {
+    const s = new Steps();
+    s.step('posix_spawn_file_actions_init', c.faInit(x.actions));
+    if (s.failed !== null) return s.failed;
     try {
       addFileActions(c, x.actions, pipes, notify, hold, req.cwd, s);
       if (s.failed === null) {
@@ -246,16 +255,95 @@ function spawnRequest(c: SpawnCalls, attr: Buffer, x: Scratch, req: SpawnRequest
         const envp = [...req.envp, null];
         s.step('posix_spawn', c.posixSpawn(x.pid, req.path, x.actions, attr, argv, envp));
       }
-    } catch (e) {
-      closeAll(c, all);
-      throw e;
     } finally {
       c.faDestroy(x.actions);
     }
-  }
-  if (s.failed !== null) {
-    closeAll(c, all);
     return s.failed;
+  };
+}
+
+/** What the spawn library's child failed at (native/spawn.c's `enum step`), by number. */
+const HELPER_STEPS = [
+  'spawn',
+  'dup3',
+  'chdir',
+  'cgroup',
+  'rlimit',
+  'nice',
+  'oom_score_adj',
+  'setgroups',
+  'setresgid',
+  'setresuid',
+  'execve',
+  'clone',
+] as const;
+
+/** Not set, to the spawn library (C's INT_MIN). */
+const UNSET = -0x80000000;
+
+/** The descriptors the child gets, as (from, to) pairs placed in order: stdio first, then the readiness pipe. */
+function placements(devNull: number, opened: Opened): Int32Array {
+  const { pipes, notify } = opened;
+  const pairs = [devNull, 0];
+  if (pipes) pairs.push(pipes[0][1], 1, pipes[1][1], 2);
+  else pairs.push(devNull, 1, devNull, 2);
+  if (notify) pairs.push(notify.pipe[1], notify.fd);
+  return Int32Array.from(pairs);
+}
+
+/** Through the spawn library: the child places its descriptors and sets up its box itself. */
+function helperLaunch(helper: Fn, devNull: number, x: Scratch): Launch {
+  const out = new Int32Array(4);
+  return (opened, req) => {
+    const fds = placements(devNull, opened);
+    const b = req.box;
+    const ids = b?.ids ? Int32Array.from(b.ids) : new Int32Array(0);
+    const limits = Float64Array.from(b?.limits ?? []);
+    const join = b && b.join.length > 0 ? [...b.join, null] : null;
+    const argv = [...req.argv, null];
+    const envp = [...req.envp, null];
+    const [nice, oom, umask] = [b?.nice ?? UNSET, b?.oom ?? UNSET, b?.umask ?? UNSET];
+    const n = [fds.length / 2, limits.length / 3, ids.length];
+    helper(
+      req.path,
+      argv,
+      envp,
+      req.cwd,
+      fds,
+      n[0],
+      join,
+      limits,
+      n[1],
+      nice,
+      oom,
+      umask,
+      ids,
+      n[2],
+      out,
+    );
+    x.pid[0] = out[0] ?? 0;
+    if ((out[0] ?? 0) > 0) return null;
+    const call = HELPER_STEPS[out[2] ?? 0] ?? 'spawn';
+    return { errno: out[1] ?? 0, call, index: out[3] ?? 0 };
+  };
+}
+
+/** One spawn: pipes, the launch, and the parent keeps only the read ends. */
+function spawnRequest(c: SpawnCalls, launch: Launch, x: Scratch, req: SpawnRequest): SpawnResult {
+  const opened = openAll(c, x.fds, req);
+  if ('errno' in opened) return opened;
+  const { pipes, notify, hold } = opened;
+  const all = [...(pipes ?? []), ...(notify ? [notify.pipe] : []), ...(hold ? [hold.pipe] : [])];
+  let failed: Failure | null;
+  try {
+    failed = launch(opened, req);
+  } catch (e) {
+    closeAll(c, all);
+    throw e;
+  }
+  if (failed !== null) {
+    closeAll(c, all);
+    return failed;
   }
   // The child holds the write ends now; ours would keep its pipes open for
   // ever. Of the hold pipe the child has the read end; the write end releases it.
@@ -270,18 +358,31 @@ function spawnRequest(c: SpawnCalls, attr: Buffer, x: Scratch, req: SpawnRequest
   };
 }
 
+/** /dev/null, opened once above stdio and close-on-exec: every child's stdin (and stdout without pipes). */
+function openDevNull(c: SpawnCalls, open: Fn): number {
+  const fd = open('/dev/null', O_RDWR | O_CLOEXEC);
+  if (fd < 0 || fd > 2) return fd;
+  const high = c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
+  c.close(fd);
+  return high;
+}
+
 /**
- * posix_spawn with the few file actions a service needs. glibc spawns with
- * clone(CLONE_VM | CLONE_VFORK): the child shares the daemon's memory until
- * exec instead of copying its page tables, so a spawn costs the same however
- * large the daemon grows (a fork from Node costs more the more it holds), and
- * an exec failure comes back as the return value. Null when this libc cannot.
+ * Spawning with the few file actions a service needs: through the spawn
+ * library when it is loaded (`helper`, native/spawn.c: the child sets up its
+ * own box, so `SpawnRequest.box` is honoured and `boxes` is true), else
+ * through posix_spawn. Both spawn as glibc does, with clone(CLONE_VM |
+ * CLONE_VFORK): the child shares the daemon's memory until exec instead of
+ * copying its page tables, so a spawn costs the same however large the
+ * daemon grows (a fork from Node costs more the more it holds), and an exec
+ * failure comes back as the return value. Null when this libc cannot.
  */
 export function bindSpawn(
   fn: Bind,
   fcntl: Fn,
   errno: () => number,
-): ((req: SpawnRequest) => SpawnResult) | null {
+  helper: Fn | null,
+): SpawnBinding | null {
   const c = spawnCalls(fn, fcntl, errno);
   const attr = spawnAttributes(fn);
   if (c === null || attr === null) return null;
@@ -290,5 +391,11 @@ export function bindSpawn(
     pid: new Int32Array(1),
     fds: new Int32Array(2),
   };
-  return (req) => spawnRequest(c, attr, scratch, req);
+  const devNull =
+    helper === null ? -1 : openDevNull(c, fn('int open(const char *path, int flags)'));
+  const launch =
+    helper !== null && devNull >= 0
+      ? helperLaunch(helper, devNull, scratch)
+      : posixLaunch(c, attr, scratch);
+  return { spawn: (req) => spawnRequest(c, launch, scratch, req), boxes: devNull >= 0 };
 }

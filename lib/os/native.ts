@@ -1,15 +1,16 @@
 // The few system calls Node does not offer and an init needs: becoming a
 // child subreaper, reaping one exact pid, peeking at exited children without
 // reaping them, marking inherited descriptors close-on-exec, sync and
-// reboot, malloc_trim, peer credentials (posix_spawn is bound in native-spawn.ts, the
+// reboot, malloc_trim, peer credentials (spawning is bound in native-spawn.ts, the
 // notification sockets of `notify: systemd` in native-notify.ts). They
 // go through koffi (an FFI whose npm package carries prebuilt binaries, so
 // nothing is compiled at install). It is loaded on demand and a failure to
 // load is a value, not a crash: the caller decides whether it can run
 // without. Owns no state beyond the loaded bindings; decides nothing.
 
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { messageOf } from '../core/errors.js';
 import { signalNameOf } from '../core/signals.js';
 import { WORD_BYTES } from './arch.js';
@@ -88,6 +89,14 @@ export interface Native {
    * POSIX_SPAWN_SETSID or addchdir_np): then the caller spawns through Node.
    */
   readonly spawn: ((req: SpawnRequest) => SpawnResult) | null;
+  /** Whether `spawn` sets up a request's `box` in the child (the spawn library, native/spawn.c, is loaded). */
+  readonly spawnsBoxed: boolean;
+  /**
+   * With the spawn library, `spawn` returns once the child is set up, before
+   * its exec: the errno of an exec that then failed (the child exited with
+   * 127), asked once at its exit; 0 when it did not fail.
+   */
+  readonly execFailure: (pid: number) => number;
   /** waitpid(pid, WNOHANG): how that exact child ended if it was reaped now, else null. */
   reapExit(pid: number): WaitStatus | null;
   /** The user and group databases, as libc (and so NSS) reads them. */
@@ -116,6 +125,21 @@ export interface SpawnRequest {
   readonly hold?: number;
   /** A third pipe whose write end is this descriptor in the child (`notify: fd:N`); null for none. */
   readonly notifyFd: number | null;
+  /** What the child sets up itself before its exec; only where `spawnsBoxed`. */
+  readonly box?: NativeBox;
+}
+
+/** A box as the spawn library takes it: every value already checked and numbered. */
+export interface NativeBox {
+  /** cgroup.procs files the child joins. */
+  readonly join: readonly string[];
+  /** RLIMIT_* number, soft, hard, for each limit; a negative value is unlimited. */
+  readonly limits: readonly number[];
+  readonly nice: number | null;
+  readonly oom: number | null;
+  readonly umask: number | null;
+  /** uid, gid, then the supplementary groups; null: as sminitd. */
+  readonly ids: readonly number[] | null;
 }
 
 /** A spawned child and the parent's (read) ends of its pipes, or -1 without pipes; or the errno. */
@@ -128,7 +152,8 @@ export type SpawnResult =
       readonly hold: number;
       readonly notify: number;
     }
-  | { readonly errno: number; readonly call: string };
+  /** `index`: which of the box's cgroups or limits, when `call` is `cgroup` or `rlimit`. */
+  | { readonly errno: number; readonly call: string; readonly index?: number };
 
 /** How a reaped child ended: an exit code, or the signal that killed it. */
 export interface WaitStatus {
@@ -181,10 +206,50 @@ function bind(koffi: Koffi): Native {
     ...bindDescriptors(fn, fcntl),
     ...bindMachine(fn, koffi),
     ...bindSockets(fn, libc, koffi),
-    spawn: bindSpawn(fn, fcntl, () => koffi.errno()),
+    ...spawning(fn, fcntl, koffi),
     accounts: bindAccounts(libc, koffi),
     limits: bindLimits(libc, koffi),
     notify: bindNotify(koffi as unknown as Parameters<typeof bindNotify>[0], libc),
+  };
+}
+
+/** Where the build puts the spawn library (dist/native/, beside dist/lib/). */
+const SPAWN_LIBRARY = fileURLToPath(new URL('../../native/sminit-spawn.so', import.meta.url));
+
+/**
+ * `SMINIT_SPAWN=posix_spawn` in sminitd's environment: spawn through libc's
+ * posix_spawn and the wrapper even where the spawn library is built.
+ */
+export const SPAWN_VAR = 'SMINIT_SPAWN';
+
+/** The spawn library's calls, or null when it is not built (or asked not to be used). */
+function spawnLibrary(koffi: Koffi): { spawn: Fn; failure: Fn } | null {
+  if (process.env[SPAWN_VAR] === 'posix_spawn' || !existsSync(SPAWN_LIBRARY)) return null;
+  try {
+    const lib = koffi.load(SPAWN_LIBRARY);
+    return {
+      spawn: lib.func(
+        'int sminit_spawn(const char *path, const char **argv, const char **envp, const char *cwd, const int *fds, int nfds, const char **join, const double *limits, int nlimits, int nice, int oom, int umask, const int *ids, int nids, int *out)',
+      ) as Fn,
+      failure: lib.func('int sminit_spawn_failure(int pid)') as Fn,
+    };
+  } catch {
+    return null;
+  }
+}
+
+function spawning(
+  fn: Bind,
+  fcntl: Fn,
+  koffi: Koffi,
+): Pick<Native, 'spawn' | 'spawnsBoxed' | 'execFailure'> {
+  const lib = spawnLibrary(koffi);
+  const bound = bindSpawn(fn, fcntl, () => koffi.errno(), lib?.spawn ?? null);
+  const boxes = bound?.boxes ?? false;
+  return {
+    spawn: bound?.spawn ?? null,
+    spawnsBoxed: boxes,
+    execFailure: boxes && lib !== null ? (pid) => lib.failure(pid) : () => 0,
   };
 }
 

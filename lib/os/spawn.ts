@@ -1,9 +1,9 @@
 // Spawning: one service process = one process group (and session), so a
 // signal to -pgid reaches the process and every descendant that stayed in its
-// group. Two ways to spawn, one interface (`Child`): posix_spawn through the
-// native layer, once init has its reaper listening (the reaper hands each
-// exit back here), and Node's child_process when the native layer is
-// missing. A `Spawner` keeps the children of each way that have not been
+// group. Two ways to spawn, one interface (`Child`): the native layer (the
+// spawn library, or posix_spawn where it is not built), once init has its
+// reaper listening (the reaper hands each exit back here), and Node's
+// child_process when the native layer is missing. A `Spawner` keeps the children of each way that have not been
 // reaped yet, so the reaper takes no exit that belongs to libuv and every
 // exit it takes reaches its child. Environments are cached per definition.
 
@@ -19,7 +19,16 @@ import { signalGroup } from './kill.js';
 import type { Native, SpawnRequest, SpawnResult, WaitStatus } from './native.js';
 import type { RunAs, Sandbox } from '../core/definition.js';
 import type { LimitCalls } from './native-accounts.js';
-import { type SpawnBox, boxIsEmpty, holdFdFor, holds, setUp, wrappedArgv } from './wrap.js';
+import {
+  type SpawnBox,
+  boxFailure,
+  boxIsEmpty,
+  holdFdFor,
+  holds,
+  nativeBox,
+  setUp,
+  wrappedArgv,
+} from './wrap.js';
 
 export type { SpawnBox };
 
@@ -164,6 +173,8 @@ class NativeChild extends EventEmitter implements Child {
     readonly stdout: Readable | null,
     readonly stderr: Readable | null,
     readonly notify: Readable | null = null,
+    /** What it was asked to run, for an exec that fails after the spawn returned. */
+    readonly file = '',
   ) {
     super();
   }
@@ -186,6 +197,9 @@ function withPidVars(vars: readonly string[], program: string, args: readonly st
  */
 export class Spawner {
   private nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
+  /** Whether nativeSpawn sets up a box in the child (the spawn library): then no wrapper. */
+  private boxesInChild = false;
+  private execFailure: (pid: number) => number = () => 0;
   private limitCalls: LimitCalls | null = null;
   /** Pids libuv spawned whose exit it has not delivered yet: libuv alone reaps them. */
   private readonly libuvChildren = new Set<number>();
@@ -200,6 +214,8 @@ export class Spawner {
    */
   useNative(native: Native): boolean {
     this.nativeSpawn = native.spawn;
+    this.boxesInChild = native.spawnsBoxed;
+    this.execFailure = native.execFailure;
     this.limitCalls = native.limits;
     return this.nativeSpawn !== null;
   }
@@ -219,6 +235,11 @@ export class Spawner {
     const child = this.nativeChildren.get(pid);
     if (child === undefined) return false;
     this.nativeChildren.delete(pid);
+    // The spawn library returns before the exec: one that failed ends the child with 127.
+    const failed = status.code === 127 ? this.execFailure(pid) : 0;
+    if (failed !== 0 && child.listenerCount('error') > 0) {
+      child.emit('error', spawnError(failed, 'execve', child.file));
+    }
     child.emit('exit', status.code, status.signal);
     return true;
   }
@@ -229,7 +250,8 @@ export class Spawner {
     const box = boxIsEmpty(spec.box) ? null : (spec.box ?? null);
     if (native !== null) {
       try {
-        return box === null ? this.spawnNative(native, spec) : this.spawnBoxed(native, spec, box);
+        if (box === null || this.boxesInChild) return this.spawnNative(native, spec, box);
+        return this.spawnBoxed(native, spec, box);
       } catch (err) {
         // Not expected (every OS error is a value on this path), but a spawn
         // must fail as the service's error, never as the caller's exception.
@@ -279,7 +301,12 @@ export class Spawner {
     const pathVar = envp.find((e) => e.startsWith('PATH='));
     const program = findProgram(file, pathVar?.slice(5), spec.cwd);
     if (typeof program === 'number') return failedChild(spawnError(program, 'spawn', file));
-    const hold = box !== null && holds(box);
+    // The spawn library returns before the exec: what would fail it is asked first.
+    const unusable = this.boxesInChild ? beforeExec(program, file, spec) : 0;
+    if (unusable !== 0) return failedChild(spawnError(unusable, 'spawn', file));
+    // In the child (the spawn library), or by the wrapper held until set up from outside.
+    const inChild = box !== null && this.boxesInChild;
+    const hold = box !== null && !inChild && holds(box);
     const run = (path: string, argv: readonly string[]): SpawnResult =>
       spawnFn({
         path,
@@ -289,17 +316,32 @@ export class Spawner {
         pipes: spec.stdio === 'pipe',
         notifyFd: spec.notifyFd ?? null,
         ...(hold ? { hold: holdFdFor(spec.notifyFd) } : {}),
+        ...(inChild ? { box: nativeBox(box) } : {}),
       });
     let r = spec.pidVars?.length
       ? run('/bin/sh', withPidVars(spec.pidVars, program, spec.argv.slice(1)))
       : run(program, spec.argv);
-    if ('errno' in r && r.errno === constants.errno.ENOEXEC && box === null) {
+    if ('errno' in r && r.errno === constants.errno.ENOEXEC && (box === null || inChild)) {
       // A script without a #! line: execvp hands it to the shell, and so does this.
       r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
     }
-    if ('errno' in r) return failedChild(spawnError(r.errno, 'spawn', file));
-    // Registered before control returns to the event loop, hence before the
-    // reaper could look at any SIGCHLD.
+    if ('errno' in r) {
+      const unboxed = box === null ? null : boxFailure(box, r.call, r.errno, r.index);
+      return failedChild(unboxed !== null ? boxError(unboxed) : spawnError(r.errno, 'spawn', file));
+    }
+    return this.watch(r, box, file);
+  }
+
+  /**
+   * The spawned child, its pipes as sockets, registered before control
+   * returns to the event loop, hence before the reaper could look at any
+   * SIGCHLD; a held wrapper is set up and released first.
+   */
+  private watch(
+    r: Exclude<SpawnResult, { errno: number }>,
+    box: SpawnBox | null,
+    file: string,
+  ): Child {
     const pid = r.pid;
     const sockets: Socket[] = [];
     const fds = [r.stdout, r.stderr, r.notify];
@@ -314,7 +356,7 @@ export class Spawner {
         fds[i] = -1;
         return socket;
       };
-      const child = new NativeChild(pid, pipe(0), pipe(1), pipe(2));
+      const child = new NativeChild(pid, pipe(0), pipe(1), pipe(2), file);
       this.nativeChildren.set(pid, child);
       return child;
     } catch (err) {
@@ -444,6 +486,24 @@ export function findProgram(file: string, path: string | undefined, cwd: string)
     }
   }
   return denied ? constants.errno.EACCES : constants.errno.ENOENT;
+}
+
+/** The longest string execve takes (MAX_ARG_STRLEN, 32 pages of 4 KiB, with its NUL). */
+const MAX_ARG_STRLEN = 32 * 4096;
+
+/**
+ * The errno an exec of `program` would fail with that can be known before
+ * it: an argument or variable too long, a path given with a slash that
+ * cannot run (one found in PATH was checked by findProgram). 0 otherwise.
+ */
+function beforeExec(program: string, file: string, spec: SpawnSpec): number {
+  for (const list of [spec.argv, Object.values(spec.env)]) {
+    for (const s of list) {
+      const long = s.length >= MAX_ARG_STRLEN / 3 && Buffer.byteLength(s) >= MAX_ARG_STRLEN;
+      if (long) return constants.errno.E2BIG;
+    }
+  }
+  return program === file ? cannotExecute(program, spec.cwd) : 0;
 }
 
 /** The errno execve would fail with for `path` (relative to `cwd`), or 0 when it looks runnable. */

@@ -1,16 +1,18 @@
-// The wrapper a service's program is started through when it needs more than
-// posix_spawn gives (cgroup membership, limits, another user, a umask): a
-// /bin/sh that waits on a descriptor (3) while sminitd sets its rlimits, nice and
-// oom_score_adj from outside, joins the service's cgroups itself, sets the
-// umask, and execs the program — through util-linux's setpriv when the user
-// changes. Everything holds before the program runs its first instruction,
-// so nothing it forks escapes. Builds argv and applies limits; decides
-// nothing about which.
+// A boxed spawn: what must hold before a service's program runs (cgroup
+// membership, limits, another user, a umask), so nothing it forks escapes.
+// The spawn library (native/spawn.c) sets it all up in the child before its
+// exec, from `nativeBox`. Where the library is not built, the program starts
+// through a wrapper: a /bin/sh that waits on a descriptor (3) while sminitd
+// sets its rlimits, nice and oom_score_adj from outside, joins the service's
+// cgroups itself, sets the umask, and execs the program — through
+// util-linux's setpriv when the user changes. Builds argv and applies
+// limits; decides nothing about which.
 
 import { statSync, writeFileSync } from 'node:fs';
 import type { RlimitName } from '../core/definition.js';
 import type { ServiceGroup } from './cgroups.js';
 import type { LimitCalls } from './native-accounts.js';
+import type { NativeBox } from './native.js';
 import type { SpawnSetup } from './spawn.js';
 
 /** What a process needs set up before its program runs. */
@@ -201,8 +203,48 @@ export function setUp(pid: number, box: SpawnBox, calls: LimitCalls | null): str
   return null;
 }
 
+/**
+ * The box as the spawn library (native/spawn.c) sets it up in the child
+ * itself, before its exec: no wrapper, nothing set from outside, nothing
+ * to wait for.
+ */
+export function nativeBox(box: SpawnBox): NativeBox {
+  const c = box.credentials;
+  return {
+    join: box.join,
+    limits: box.rlimits.flatMap((r) => [r.resource, r.soft ?? -1, r.hard ?? -1]),
+    nice: box.nice,
+    oom: box.oomScoreAdj,
+    umask: box.umask,
+    ids: c === null ? null : [c.uid, c.gid, ...c.groups],
+  };
+}
+
+/** What the spawn library's child could not set up, as setUp says it; null for a failure outside the box. */
+export function boxFailure(box: SpawnBox, call: string, errno: number, index = 0): string | null {
+  const why = errnoText(errno);
+  const c = box.credentials;
+  switch (call) {
+    case 'cgroup':
+      return `cannot join the service's cgroup (${box.join[index] ?? '?'}): ${why}`;
+    case 'rlimit':
+      return `cannot set rlimits.${box.rlimits[index]?.name ?? '?'}: ${why}`;
+    case 'nice':
+      return `cannot set nice ${box.nice}: ${why}`;
+    case 'oom_score_adj':
+      return `cannot set oom_score_adj ${box.oomScoreAdj}: ${why}`;
+    case 'setgroups':
+    case 'setresgid':
+    case 'setresuid':
+      return `cannot run as uid ${c?.uid} gid ${c?.gid} (${call}): ${why}`;
+    default:
+      return null;
+  }
+}
+
 const ERRNO_TEXT: Readonly<Record<number, string>> = {
   1: 'operation not permitted (EPERM)',
+  2: 'no such file or directory (ENOENT)',
   13: 'permission denied (EACCES)',
   22: 'invalid argument (EINVAL)',
 };

@@ -1,0 +1,110 @@
+// The two ways a boxed service is spawned give the same process: through
+// sminit's spawn library (native/spawn.c), where the child sets up its own
+// cgroups, limits and user before its one exec, and through posix_spawn
+// with the /bin/sh wrapper (`SMINIT_SPAWN=posix_spawn`, or no library
+// built). And the library's own case: it returns before the exec, so an
+// exec that fails only then still reaches the service, with its errno.
+
+import t from 'tap';
+import { chmodSync, copyFileSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readStat } from '../../lib/os/procfs.js';
+import { startDaemon, tempDir } from '../helpers/daemon.js';
+import { waitFor, waitPastWrapper } from '../helpers/wait.js';
+
+const WRAPPER_LINE = /spawning through posix_spawn: .*\/bin\/sh wrapper/;
+
+function statusField(pid: number, field: string): string {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(text)?.[1] ?? '';
+}
+
+/** Field 19 of /proc/PID/stat: the nice value. */
+function niceOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** The limit line of /proc/PID/limits for `name` ("Max open files"), as soft and hard. */
+function limit(pid: number, name: string): string[] {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(name));
+  return (line ?? '').slice(name.length).trim().split(/\s+/).slice(0, 2);
+}
+
+const root = process.geteuid?.() === 0;
+
+for (const mode of ['library', 'posix_spawn'] as const) {
+  t.test(
+    `a boxed service through ${mode === 'library' ? 'the spawn library' : 'posix_spawn and the wrapper'}`,
+    async (t) => {
+      const env = mode === 'posix_spawn' ? { SMINIT_SPAWN: 'posix_spawn' } : {};
+      const d = await startDaemon(
+        t,
+        {
+          box: `exec: sleep 1000\n${root ? 'user: nobody\n' : ''}nice: 5\noom_score_adj: 300\nrlimits: {nofile: {soft: 777, hard: 888}, stack: 4MiB}\numask: '0027'\n`,
+          plain: 'exec: sleep 1000\n',
+        },
+        [],
+        { env },
+      );
+      const s = await d.waitStatus('box', (x) => x.status === 'running', 'box running');
+      await waitPastWrapper(s.pid);
+      if (mode === 'posix_spawn')
+        t.match(d.stderr(), WRAPPER_LINE, 'the daemon says how it spawns');
+      else t.notMatch(d.stderr(), WRAPPER_LINE, 'no wrapper where the library is built');
+      const stat = readStat(s.pid);
+      t.equal(stat?.comm, 'sleep', 'the program itself');
+      t.equal(stat?.ppid, d.pid, 'a child of sminitd');
+      t.equal(stat?.session, s.pid, 'leads its own session');
+      t.equal(stat?.pgrp, s.pid, 'and its own process group');
+      if (root) t.equal(statusField(s.pid, 'Uid'), '65534\t65534\t65534\t65534', 'as nobody');
+      t.same(limit(s.pid, 'Max open files'), ['777', '888'], 'rlimits.nofile');
+      t.same(limit(s.pid, 'Max stack size'), ['4194304', '4194304'], 'rlimits.stack');
+      t.equal(niceOf(s.pid), 5, 'nice');
+      t.equal(readFileSync(`/proc/${s.pid}/oom_score_adj`, 'utf8').trim(), '300', 'oom_score_adj');
+      t.equal(statusField(s.pid, 'Umask'), '0027', 'umask');
+      t.equal(statusField(s.pid, 'SigBlk'), '0000000000000000', 'no signal blocked');
+      t.equal(statusField(s.pid, 'SigIgn'), '0000000000000000', 'no signal ignored');
+      if (s.cgroup !== null) {
+        const groups = readFileSync(`/proc/${s.pid}/cgroup`, 'utf8');
+        t.match(groups, `${s.cgroup}\n`, 'in the service cgroup');
+      }
+      const p = await d.waitStatus('plain', (x) => x.status === 'running', 'plain running');
+      t.equal(niceOf(p.pid), 0, 'an unboxed service is untouched');
+    },
+  );
+}
+
+t.test(
+  'an exec that fails after the spawn returned reaches the service with its errno',
+  async (t) => {
+    const dir = tempDir(t, 'sminit-txt-');
+    const prog = join(dir, 'busy');
+    copyFileSync('/bin/true', prog);
+    chmodSync(prog, 0o755);
+    // A file open for writing cannot be executed (ETXTBSY); nothing tells before the exec.
+    const fd = openSync(prog, 'r+');
+    t.teardown(() => closeSync(fd));
+    const d = await startDaemon(t, {
+      busy: `exec: ${prog}\nrestart: never\n`,
+      canary: 'exec: sleep 1000\n',
+    });
+    await d.waitStatus('canary', (x) => x.status === 'running', 'canary running');
+    const ended = await waitFor('busy ended', async () => {
+      const s = await d.status('busy');
+      return s.last_exit !== null ? s : null;
+    });
+    const { lines } = await d.client.readLogs({ names: ['busy'] });
+    const said = lines.map((l) => l.text).join('\n');
+    if (d.stderr().match(WRAPPER_LINE)) {
+      t.match(ended.reason ?? said, /ETXTBSY/, 'through posix_spawn: the spawn itself fails');
+      return;
+    }
+    t.equal(ended.last_exit?.code, 127, 'the child ends with 127, as a shell says "cannot run"');
+    t.match(said, /execve .*busy ETXTBSY/, 'and the log says why');
+    t.equal(d.proc.exitCode, null, 'the daemon is alive');
+    t.equal((await d.status('canary')).status, 'running', 'and the other service untouched');
+  },
+);
