@@ -8,17 +8,20 @@
 //
 // The child is made with clone(CLONE_VM) on a stack of its own: it shares
 // the daemon's memory until its exec, so a spawn costs the same however
-// large the daemon grows. The caller waits only until the child has set
-// itself up (a few system calls), not for the exec, which is most of a
-// spawn's cost: the daemon goes on while the kernel loads the program on
-// another core. What the child reads (the job, its strings, its stack) is
-// copied into one block that the kernel marks free when the child execs or
-// exits (CLONE_CHILD_CLEARTID); the next call frees such blocks. Until its
-// exec the child makes raw system calls only, which touch no errno and no
-// state the daemon's threads share (setuid through libc would signal every
-// thread of the daemon). A set-up failure comes back as the return value; an
-// exec that fails (rare: the caller looks the program up first) ends the
-// child with 127 and is kept for sminit_spawn_failure.
+// large the daemon grows. sminit_spawn returns as soon as the child exists:
+// neither its set-up (a few system calls, but two trips through the
+// scheduler if waited for one child at a time) nor its exec (most of a
+// spawn's cost) holds the daemon. sminit_spawn_settle waits until every
+// child spawned so far is set up; the daemon calls it before it signals a
+// child or looks at its group, and at the end of each turn, so the children
+// of a burst set themselves up side by side. What a child reads (the job,
+// its strings, its stack) is copied into one block that the kernel marks
+// free when the child execs or exits (CLONE_CHILD_CLEARTID); a later call
+// frees such blocks. Until its exec the child makes raw system calls only,
+// which touch no errno and no state the daemon's threads share (setuid
+// through libc would signal every thread of the daemon). A child whose
+// set-up or exec fails ends with 127, and how it failed is kept for
+// sminit_spawn_failure (the caller checks first what would fail an exec).
 //
 // Decides nothing: what to run, where and as whom comes from the caller
 // (lib/os/native-spawn.ts), which also owns the pipes.
@@ -119,7 +122,8 @@ struct job {
   volatile int err, step, index;
 };
 
-#define STACK_BYTES (64 * 1024)
+// The child's set-up needs well under a page of stack; no handler ever runs on it.
+#define STACK_BYTES (16 * 1024)
 
 static int fail(struct job *j, long rc, int step, int index) {
   j->err = (int)-rc;
@@ -272,18 +276,22 @@ static void *copy_bytes(struct arena *a, const void *from, size_t bytes) {
   return bytes == 0 ? NULL : memcpy(take(a, bytes), from, bytes);
 }
 
-// Blocks whose child has exec'd or exited, oldest last; freed at the next call.
+// Every block whose child may still read it, newest first.
 static struct job *pending = NULL;
+// How many of them may still be setting up (not yet settled).
+static int unsettled = 0;
+// Spawns a call may leave unsettled before it settles them itself: a bound on the blocks held.
+#define MAX_UNSETTLED 64
 
-// Exec failures, by pid, kept until asked for (a child exits with 127 after one).
-#define FAILURES 64
+// Failures (of the set-up or the exec), by pid, kept until asked for: such a child exits with 127.
+#define FAILURES 1024
 static struct {
   pid_t pid;
-  int err;
+  int err, step, index;
 } failures[FAILURES];
 static unsigned next_failure = 0;
 
-// Frees the blocks the kernel has released; keeps what an exec failure left.
+// Frees the blocks the kernel has released; keeps what a failure left.
 static void reclaim(void) {
   struct job **link = &pending;
   while (*link != NULL) {
@@ -292,10 +300,12 @@ static void reclaim(void) {
       link = &j->next;
       continue;
     }
-    if (j->step == STEP_EXEC) {
-      failures[next_failure % FAILURES].pid = j->pid;
-      failures[next_failure % FAILURES].err = j->err;
-      next_failure++;
+    if (j->step != STEP_NONE) {
+      unsigned at = next_failure++ % FAILURES;
+      failures[at].pid = j->pid;
+      failures[at].err = j->err;
+      failures[at].step = j->step;
+      failures[at].index = j->index;
     }
     *link = j->next;
     free(j);
@@ -352,40 +362,51 @@ static struct job *copy_job(const struct request *r, char **stack_top) {
   return j;
 }
 
-// Waits until the child has set itself up, failed, or died; its state then.
-static int await_set_up(struct job *j) {
+// Waits until the child has set itself up, failed, or died.
+static void await_set_up(struct job *j) {
   for (;;) {
-    int state = __atomic_load_n(&j->state, __ATOMIC_ACQUIRE);
-    if (state != SETTING_UP) return state;
+    if (__atomic_load_n(&j->state, __ATOMIC_ACQUIRE) != SETTING_UP) return;
     pid_t tid = __atomic_load_n(&j->tid, __ATOMIC_ACQUIRE);
-    // Gone before a word: killed while setting up. Its exit reaches the reaper like any other.
-    if (tid == 0) return EXECUTING;
+    if (tid == 0) return;
     syscall(SYS_futex, &j->tid, FUTEX_WAIT, tid, NULL, NULL, 0);
   }
 }
 
-static int failed(int *out, int err, int step, int index) {
+/*
+ * Returns once every child spawned so far is in its session and cgroups
+ * with its limits and user set (or has failed, or died): before anything may
+ * signal a child or look at its group. Their exits reach the reaper.
+ */
+void sminit_spawn_settle(void) {
+  if (unsettled == 0) return;
+  for (struct job *j = pending; j != NULL; j = j->next) await_set_up(j);
+  unsettled = 0;
+}
+
+static int failed(int *out, int err, int step) {
   out[1] = err;
   out[2] = step;
-  out[3] = index;
   return err;
 }
 
 /*
- * Spawns the request; out[0] gets the pid, or 0 on failure with out[1] the
- * errno, out[2] the step and out[3] its index (which descriptor, cgroup or
- * limit). A child that failed to set up is reaped here. Returns 0 or the errno.
+ * Spawns the request and returns without waiting for the child: out[0] gets
+ * its pid, or 0 when no child could be made, with out[1] the errno and
+ * out[2] the step. Call sminit_spawn_settle before anything signals it or
+ * looks at its group. A failure in the child (its set-up or its exec) ends it
+ * with 127 and is kept for sminit_spawn_failure. Returns 0 or the errno.
  */
 int sminit_spawn(const char *path, char *const *argv, char *const *envp, const char *cwd,
                  const int *fds, int nfds, char *const *join, const double *limits,
                  int nlimits, int nice, int oom, int umask, const int *ids, int nids, int *out) {
   const struct request r = {path, argv, envp, cwd, fds, nfds, join, limits,
                             nlimits, nice, oom, umask, ids, nids};
+  if (unsettled >= MAX_UNSETTLED) sminit_spawn_settle();
   reclaim();
   out[0] = out[1] = out[2] = out[3] = 0;
   char *top;
   struct job *j = copy_job(&r, &top);
-  if (j == NULL) return failed(out, ENOMEM, STEP_CLONE, 0);
+  if (j == NULL) return failed(out, ENOMEM, STEP_CLONE);
   // No handler of the daemon's may run in the child, which shares its memory.
   sigset_t all, old;
   sigfillset(&all);
@@ -396,29 +417,28 @@ int sminit_spawn(const char *path, char *const *argv, char *const *envp, const c
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid < 0) {
     free(j);
-    return failed(out, clone_err, STEP_CLONE, 0);
+    return failed(out, clone_err, STEP_CLONE);
   }
   j->pid = pid;
-  if (await_set_up(j) == FAILED) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    int rc = failed(out, j->err, j->step, j->index);
-    free(j);
-    return rc;
-  }
   j->next = pending;
   pending = j;
+  unsettled++;
   out[0] = pid;
   return 0;
 }
 
-/* The errno of `pid`'s failed exec (it exited with 127), once; 0 when its exec did not fail. */
-int sminit_spawn_failure(int pid) {
+/*
+ * How `pid`'s child failed, once it has exited with 127: the errno, with
+ * out[0] the step and out[1] its index (which descriptor, cgroup or limit);
+ * 0 when it did not fail.
+ */
+int sminit_spawn_failure(int pid, int *out) {
   reclaim();
   for (unsigned i = 0; i < FAILURES; i++) {
     if (failures[i].pid == pid && pid > 0) {
       failures[i].pid = 0;
+      out[0] = failures[i].step;
+      out[1] = failures[i].index;
       return failures[i].err;
     }
   }

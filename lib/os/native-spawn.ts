@@ -123,13 +123,13 @@ function makePipe(c: SpawnCalls, fds: Int32Array): Pipe | number {
 }
 
 /** The first failing call of a spawn: its errno and name. */
-type Failure = { errno: number; call: string; index?: number };
+type Failure = { errno: number; call: string; index: number };
 
 /** Records the first call that did not return 0. */
 class Steps {
   failed: Failure | null = null;
   step(call: string, rc: number): void {
-    if (this.failed === null && rc !== 0) this.failed = { errno: rc, call };
+    if (this.failed === null && rc !== 0) this.failed = { errno: rc, call, index: 0 };
   }
 }
 
@@ -202,11 +202,11 @@ function closeAll(c: SpawnCalls, pipes: readonly Pipe[]): void {
 /** Both stdio pipes, or the errno of the first that could not be made. */
 function openPipes(c: SpawnCalls, fds: Int32Array): [Pipe, Pipe] | Failure {
   const out = makePipe(c, fds);
-  if (typeof out === 'number') return { errno: out, call: 'pipe2' };
+  if (typeof out === 'number') return { errno: out, call: 'pipe2', index: 0 };
   const err = makePipe(c, fds);
   if (typeof err === 'number') {
     closeAll(c, [out]);
-    return { errno: err, call: 'pipe2' };
+    return { errno: err, call: 'pipe2', index: 0 };
   }
   return [out, err];
 }
@@ -228,7 +228,7 @@ function openAll(c: SpawnCalls, fds: Int32Array, req: SpawnRequest): Opened | Fa
     const p = pipeAvoiding(c, fds, 1, taken);
     if (typeof p === 'number') {
       closeAll(c, pipes ?? []);
-      return { errno: p, call: 'pipe2' };
+      return { errno: p, call: 'pipe2', index: 0 };
     }
     notify = { pipe: p, fd: req.notifyFd };
   }
@@ -236,7 +236,7 @@ function openAll(c: SpawnCalls, fds: Int32Array, req: SpawnRequest): Opened | Fa
   const h = pipeAvoiding(c, fds, 0, taken);
   if (typeof h !== 'number') return { pipes, notify, hold: { pipe: h, fd: holdFd } };
   closeAll(c, [...(pipes ?? []), ...(notify ? [notify.pipe] : [])]);
-  return { errno: h, call: 'pipe2' };
+  return { errno: h, call: 'pipe2', index: 0 };
 }
 
 /** Starts the child of an opened request, its pid in `x.pid`; the first failure, or null. */
@@ -277,6 +277,11 @@ const HELPER_STEPS = [
   'execve',
   'clone',
 ] as const;
+
+/** The call a step number of the spawn library names. */
+export function helperStep(step: number): string {
+  return HELPER_STEPS[step] ?? 'spawn';
+}
 
 /** Not set, to the spawn library (C's INT_MIN). */
 const UNSET = -0x80000000;
@@ -323,8 +328,7 @@ function helperLaunch(helper: Fn, devNull: number, x: Scratch): Launch {
     );
     x.pid[0] = out[0] ?? 0;
     if ((out[0] ?? 0) > 0) return null;
-    const call = HELPER_STEPS[out[2] ?? 0] ?? 'spawn';
-    return { errno: out[1] ?? 0, call, index: out[3] ?? 0 };
+    return { errno: out[1] ?? 0, call: helperStep(out[2] ?? 0), index: 0 };
   };
 }
 

@@ -17,7 +17,7 @@ import { WORD_BYTES } from './arch.js';
 import type { Accounts } from '../core/host.js';
 import { type LimitCalls, bindAccounts, bindLimits } from './native-accounts.js';
 import { type NotifyNative, bindNotify } from './native-notify.js';
-import { type Bind, bindSpawn } from './native-spawn.js';
+import { type Bind, bindSpawn, helperStep } from './native-spawn.js';
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const P_ALL = 0;
@@ -92,11 +92,16 @@ export interface Native {
   /** Whether `spawn` sets up a request's `box` in the child (the spawn library, native/spawn.c, is loaded). */
   readonly spawnsBoxed: boolean;
   /**
-   * With the spawn library, `spawn` returns once the child is set up, before
-   * its exec: the errno of an exec that then failed (the child exited with
-   * 127), asked once at its exit; 0 when it did not fail.
+   * With the spawn library, `spawn` returns before the child has set itself
+   * up: this returns once every child spawned so far has (or has failed, or
+   * died). Nothing may signal a child or look at its group before.
    */
-  readonly execFailure: (pid: number) => number;
+  settleSpawns(): void;
+  /**
+   * With the spawn library, how a child that exited with 127 failed (its
+   * set-up or its exec), asked once at its exit; null when it did not.
+   */
+  spawnFailure(pid: number): SpawnFailure | null;
   /** waitpid(pid, WNOHANG): how that exact child ended if it was reaped now, else null. */
   reapExit(pid: number): WaitStatus | null;
   /** The user and group databases, as libc (and so NSS) reads them. */
@@ -152,8 +157,14 @@ export type SpawnResult =
       readonly hold: number;
       readonly notify: number;
     }
-  /** `index`: which of the box's cgroups or limits, when `call` is `cgroup` or `rlimit`. */
-  | { readonly errno: number; readonly call: string; readonly index?: number };
+  | SpawnFailure;
+
+/** A failed step of a spawn: its errno, the call, and which of the box's cgroups or limits (`cgroup`, `rlimit`). */
+export interface SpawnFailure {
+  readonly errno: number;
+  readonly call: string;
+  readonly index: number;
+}
 
 /** How a reaped child ended: an exit code, or the signal that killed it. */
 export interface WaitStatus {
@@ -222,8 +233,14 @@ const SPAWN_LIBRARY = fileURLToPath(new URL('../../native/sminit-spawn.so', impo
  */
 export const SPAWN_VAR = 'SMINIT_SPAWN';
 
+interface SpawnLibrary {
+  readonly spawn: Fn;
+  readonly settle: Fn;
+  readonly failure: Fn;
+}
+
 /** The spawn library's calls, or null when it is not built (or asked not to be used). */
-function spawnLibrary(koffi: Koffi): { spawn: Fn; failure: Fn } | null {
+function spawnLibrary(koffi: Koffi): SpawnLibrary | null {
   if (process.env[SPAWN_VAR] === 'posix_spawn' || !existsSync(SPAWN_LIBRARY)) return null;
   try {
     const lib = koffi.load(SPAWN_LIBRARY);
@@ -231,7 +248,8 @@ function spawnLibrary(koffi: Koffi): { spawn: Fn; failure: Fn } | null {
       spawn: lib.func(
         'int sminit_spawn(const char *path, const char **argv, const char **envp, const char *cwd, const int *fds, int nfds, const char **join, const double *limits, int nlimits, int nice, int oom, int umask, const int *ids, int nids, int *out)',
       ) as Fn,
-      failure: lib.func('int sminit_spawn_failure(int pid)') as Fn,
+      settle: lib.func('void sminit_spawn_settle(void)') as Fn,
+      failure: lib.func('int sminit_spawn_failure(int pid, int *out)') as Fn,
     };
   } catch {
     return null;
@@ -242,14 +260,19 @@ function spawning(
   fn: Bind,
   fcntl: Fn,
   koffi: Koffi,
-): Pick<Native, 'spawn' | 'spawnsBoxed' | 'execFailure'> {
+): Pick<Native, 'spawn' | 'spawnsBoxed' | 'settleSpawns' | 'spawnFailure'> {
   const lib = spawnLibrary(koffi);
   const bound = bindSpawn(fn, fcntl, () => koffi.errno(), lib?.spawn ?? null);
-  const boxes = bound?.boxes ?? false;
+  const used = bound?.boxes === true ? lib : null;
+  const out = new Int32Array(2);
   return {
     spawn: bound?.spawn ?? null,
-    spawnsBoxed: boxes,
-    execFailure: boxes && lib !== null ? (pid) => lib.failure(pid) : () => 0,
+    spawnsBoxed: used !== null,
+    settleSpawns: used === null ? () => undefined : () => void used.settle(),
+    spawnFailure: (pid) => {
+      const errno = used === null ? 0 : used.failure(pid, out);
+      return errno === 0 ? null : { errno, call: helperStep(out[0] ?? 0), index: out[1] ?? 0 };
+    },
   };
 }
 

@@ -173,8 +173,9 @@ class NativeChild extends EventEmitter implements Child {
     readonly stdout: Readable | null,
     readonly stderr: Readable | null,
     readonly notify: Readable | null = null,
-    /** What it was asked to run, for an exec that fails after the spawn returned. */
+    /** What it was asked to run and in what box, for a failure after the spawn returned. */
     readonly file = '',
+    readonly box: SpawnBox | null = null,
   ) {
     super();
   }
@@ -199,7 +200,9 @@ export class Spawner {
   private nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
   /** Whether nativeSpawn sets up a box in the child (the spawn library): then no wrapper. */
   private boxesInChild = false;
-  private execFailure: (pid: number) => number = () => 0;
+  private native: Native | null = null;
+  /** Whether children spawned in this turn may still be setting themselves up. */
+  private unsettled = false;
   private limitCalls: LimitCalls | null = null;
   /** Pids libuv spawned whose exit it has not delivered yet: libuv alone reaps them. */
   private readonly libuvChildren = new Set<number>();
@@ -215,9 +218,20 @@ export class Spawner {
   useNative(native: Native): boolean {
     this.nativeSpawn = native.spawn;
     this.boxesInChild = native.spawnsBoxed;
-    this.execFailure = native.execFailure;
+    this.native = native;
     this.limitCalls = native.limits;
     return this.nativeSpawn !== null;
+  }
+
+  /**
+   * Returns once every child spawned so far is in its session and cgroups
+   * with its limits and user set: before anything signals a child or looks
+   * at its group. Also done at the end of every turn that spawned.
+   */
+  settle(): void {
+    if (!this.unsettled) return;
+    this.unsettled = false;
+    this.native?.settleSpawns();
   }
 
   /** Whether `pid` is a child libuv spawned and will reap (so nobody else may). */
@@ -235,10 +249,12 @@ export class Spawner {
     const child = this.nativeChildren.get(pid);
     if (child === undefined) return false;
     this.nativeChildren.delete(pid);
-    // The spawn library returns before the exec: one that failed ends the child with 127.
-    const failed = status.code === 127 ? this.execFailure(pid) : 0;
-    if (failed !== 0 && child.listenerCount('error') > 0) {
-      child.emit('error', spawnError(failed, 'execve', child.file));
+    // The spawn library returns before the child's set-up and exec: one that failed ends it with 127.
+    const failed = status.code === 127 ? (this.native?.spawnFailure(pid) ?? null) : null;
+    if (failed !== null && child.listenerCount('error') > 0) {
+      const { errno, call, index } = failed;
+      const boxed = child.box === null ? null : boxFailure(child.box, call, errno, index);
+      child.emit('error', boxed !== null ? boxError(boxed) : spawnError(errno, call, child.file));
     }
     child.emit('exit', status.code, status.signal);
     return true;
@@ -356,12 +372,19 @@ export class Spawner {
         fds[i] = -1;
         return socket;
       };
-      const child = new NativeChild(pid, pipe(0), pipe(1), pipe(2), file);
+      const child = new NativeChild(pid, pipe(0), pipe(1), pipe(2), file, box);
       this.nativeChildren.set(pid, child);
+      if (this.boxesInChild && !this.unsettled) {
+        // The children of one turn set themselves up side by side; the turn's end waits for all.
+        this.unsettled = true;
+        queueMicrotask(() => this.settle());
+      }
       return child;
     } catch (err) {
       // The process runs but cannot be watched: it goes, and its exit is nobody's.
       this.nativeChildren.set(pid, new NativeChild(pid, null, null));
+      this.unsettled = true;
+      this.settle();
       signalGroup(pid, 'SIGKILL');
       for (const socket of sockets) socket.destroy();
       for (const fd of fds) if (fd >= 0) closeSync(fd);
@@ -492,9 +515,10 @@ export function findProgram(file: string, path: string | undefined, cwd: string)
 const MAX_ARG_STRLEN = 32 * 4096;
 
 /**
- * The errno an exec of `program` would fail with that can be known before
- * it: an argument or variable too long, a path given with a slash that
- * cannot run (one found in PATH was checked by findProgram). 0 otherwise.
+ * The errno a spawn of `program` would fail with that can be known before
+ * it: an argument or variable too long, a working directory that is not
+ * one, a path given with a slash that cannot run (one found in PATH was
+ * checked by findProgram). 0 otherwise.
  */
 function beforeExec(program: string, file: string, spec: SpawnSpec): number {
   for (const list of [spec.argv, Object.values(spec.env)]) {
@@ -503,6 +527,9 @@ function beforeExec(program: string, file: string, spec: SpawnSpec): number {
       if (long) return constants.errno.E2BIG;
     }
   }
+  const dir = statSync(spec.cwd, { throwIfNoEntry: false });
+  if (dir === undefined) return constants.errno.ENOENT;
+  if (!dir.isDirectory()) return constants.errno.ENOTDIR;
   return program === file ? cannotExecute(program, spec.cwd) : 0;
 }
 

@@ -5,7 +5,7 @@
 // left, the notification sockets. Only wiring: each entry calls the module
 // that owns it. The daemon builds one and hands it to the manager.
 
-import type { Cgroups } from './cgroups.js';
+import type { Cgroups, ServiceGroup } from './cgroups.js';
 import { groupExists, signalGroup } from './kill.js';
 import { killLeftovers, mayHaveEscaped, sweepMarked } from './leftovers.js';
 import { MARKER_VAR, markerValue, socketMarker } from './markers.js';
@@ -29,33 +29,83 @@ export function systemProcesses(
   sources: readonly LeftoverSource[] = defaultSources(cgroups),
 ) {
   const recovery = new Recovery(sources);
+  // A child spawned in this turn may still be setting itself up (its
+  // session, its cgroups): whatever signals a group or looks at one waits
+  // for that first.
+  const settled =
+    <A extends unknown[], R>(f: (...args: A) => R) =>
+    (...args: A): R => {
+      spawner.settle();
+      return f(...args);
+    };
   return {
     spawn: (spec: SpawnSpec): Child => {
       if (spec.setup === undefined) return spawner.spawn(spec);
       const box = boxFor(spec.setup, cgroups?.of(spec.setup.service) ?? null);
       return typeof box === 'string' ? failedSpawn(box) : spawner.spawn({ ...spec, box });
     },
-    signalGroup,
-    groupExists,
-    groupSize: async (pgid: number): Promise<number> =>
-      groupMembers(await processTable(), pgid).length,
+    signalGroup: settled(signalGroup),
+    groupExists: settled(groupExists),
+    groupSize: settled(
+      async (pgid: number): Promise<number> => groupMembers(await processTable(), pgid).length,
+    ),
     marker: (service: string): string => markerValue(process.pid, service),
-    box: (service: string) => cgroups?.of(service) ?? null,
-    mayHaveEscaped: (
-      groups: readonly number[],
-      marker: string | readonly string[],
-      waitMs: number,
-    ) => mayHaveEscaped(spawner, groups, marker, waitMs),
-    sweepMarked: (marker: string, spare: (() => readonly number[]) | null) =>
+    box: (service: string): Box | null => {
+      const group = cgroups?.of(service) ?? null;
+      return group === null ? null : settledBox(group, settled);
+    },
+    mayHaveEscaped: settled(
+      (groups: readonly number[], marker: string | readonly string[], waitMs: number) =>
+        mayHaveEscaped(spawner, groups, marker, waitMs),
+    ),
+    sweepMarked: settled((marker: string, spare: (() => readonly number[]) | null) =>
       sweepMarked(marker, MARKER_VAR, spare),
-    killLeftovers: async (): Promise<number> =>
-      (cgroups?.killAll() ?? 0) + (await killLeftovers(cgroups === null)),
+    ),
+    killLeftovers: settled(
+      async (): Promise<number> =>
+        (cgroups?.killAll() ?? 0) + (await killLeftovers(cgroups === null)),
+    ),
     findEarlier: () => recovery.find(),
     endEarlier: recovery.end.bind(recovery),
     describeSpawnError,
     openNotify: (service: string, onMessage: (m: NotifyMessage) => void) =>
       notify.listen(service, onMessage),
     senderOf,
+  };
+}
+
+type Settled = <A extends unknown[], R>(f: (...args: A) => R) => (...args: A) => R;
+
+/** What the supervisor may do with a service's group (supervise/seam.ts's ServiceBox). */
+type Box = Pick<
+  ServiceGroup,
+  | 'path'
+  | 'ensure'
+  | 'populated'
+  | 'whenEmpty'
+  | 'kill'
+  | 'killTest'
+  | 'signalOutside'
+  | 'oomKills'
+  | 'usage'
+  | 'remove'
+>;
+
+/** A service's group whose every look and signal waits for this turn's children to be in it. */
+function settledBox(group: ServiceGroup, settled: Settled): Box {
+  return {
+    path: group.path,
+    ensure: (limits) => group.ensure(limits),
+    populated: settled(() => group.populated()),
+    whenEmpty: settled((deadline: number) => group.whenEmpty(deadline)),
+    kill: settled(() => group.kill()),
+    killTest: settled(() => group.killTest()),
+    signalOutside: settled((pgid: number, signal: NodeJS.Signals) =>
+      group.signalOutside(pgid, signal),
+    ),
+    oomKills: () => group.oomKills(),
+    usage: () => group.usage(),
+    remove: settled(() => group.remove()),
   };
 }
 
