@@ -6,7 +6,7 @@
 // joining and killing are cgroup-layout.ts's and cgroups.ts's.
 
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** The child group of a service's group that its health tests and exec probes run in. */
 export const TEST_GROUP = 'test';
@@ -45,25 +45,21 @@ export interface PopulatedGroup {
 }
 
 /**
- * Every service group with processes left in it, of every daemon group
- * directly under `parentDir` (sminitd's own group in the v2 hierarchy):
- * what a restarted sminitd finds its killed predecessor left.
+ * The service groups with processes left in them, of one daemon group (a
+ * v2 directory named `sminit.PID.START`): what a restarted sminitd finds
+ * its killed predecessor left. None when `daemonDir` is not a daemon group
+ * or cannot be read.
  */
-export function populatedServiceGroups(parentDir: string): PopulatedGroup[] {
-  const found: PopulatedGroup[] = [];
-  for (const d of subdirs(parentDir)) {
-    const daemon = daemonOfGroup(d);
-    if (daemon === null) continue;
-    const daemonDir = join(parentDir, d);
-    for (const service of subdirs(daemonDir)) {
-      const dir = serviceGroupDir(daemonDir, service);
-      if (isPopulated(dir)) found.push({ daemon, service, dir });
-    }
-  }
-  return found;
+export function populatedServices(daemonDir: string): PopulatedGroup[] {
+  const daemon = daemonOfGroup(basename(daemonDir));
+  if (daemon === null) return [];
+  return childGroups(daemonDir)
+    .map((service) => ({ daemon, service, dir: serviceGroupDir(daemonDir, service) }))
+    .filter((g) => isPopulated(g.dir));
 }
 
-function subdirs(dir: string): string[] {
+/** The names of the groups directly in a group (its subdirectories); none when it cannot be read. */
+export function childGroups(dir: string): string[] {
   try {
     return readdirSync(dir, { withFileTypes: true })
       .filter((e) => e.isDirectory())
