@@ -7,19 +7,22 @@
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { type DaemonIdentity, parseDaemonId } from './markers.js';
 
 /** The child group of a service's group that its health tests and exec probes run in. */
 export const TEST_GROUP = 'test';
 
+const DAEMON_PREFIX = 'sminit.';
+
 /** The daemon group's name for the daemon with this id (`PID.START`). */
 export function daemonGroupName(daemonId: string): string {
-  return `sminit.${daemonId}`;
+  return DAEMON_PREFIX + daemonId;
 }
 
 /** Whose a daemon group is: the daemon id in its name (`sminit.PID.START`, maybe `-N`); null if not one. */
-export function daemonOfGroup(name: string): { pid: number; startTime: number } | null {
-  const m = /^sminit\.(\d+)\.(\d+)(?:-\d+)?$/.exec(name);
-  return m ? { pid: Number(m[1]), startTime: Number(m[2]) } : null;
+export function daemonOfGroup(name: string): DaemonIdentity | null {
+  if (!name.startsWith(DAEMON_PREFIX)) return null;
+  return parseDaemonId(name.slice(DAEMON_PREFIX.length).replace(/-\d+$/, ''));
 }
 
 /** A service's group in a daemon group. */
@@ -38,7 +41,7 @@ export function isPopulated(dir: string): boolean {
 
 export interface PopulatedGroup {
   /** The daemon that made it, from its daemon group's name. */
-  readonly daemon: { readonly pid: number; readonly startTime: number };
+  readonly daemon: DaemonIdentity;
   readonly service: string;
   /** The service's group, absolute, in the v2 hierarchy. */
   readonly dir: string;

@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Hierarchy, Layout } from './cgroup-layout.js';
 import { members, removeTree } from './cgroup-layout.js';
 import { childGroups, daemonOfGroup, populatedServices } from './cgroup-tree.js';
-import { daemonId } from './markers.js';
+import { daemonId, formatDaemonId, parseDaemonId } from './markers.js';
 import { readStat } from './procfs.js';
 import { type Leftover, type LeftoverSource, daemonGone, namespacesOf } from './recover.js';
 
@@ -124,12 +124,12 @@ function rootsOf(layout: Layout & { readonly tracking: Hierarchy }): string[] {
 /** Whether `dir` is daemon `id`'s group, directly under one of `parents`. */
 function ownedBy(dir: string, id: string, parents: ReadonlySet<string>): boolean {
   const d = daemonOfGroup(basename(dir));
-  return d !== null && `${d.pid}.${d.startTime}` === id && parents.has(dirname(dir));
+  return d !== null && formatDaemonId(d.pid, d.startTime) === id && parents.has(dirname(dir));
 }
 
 function goneDaemon(id: string): boolean {
-  const [pid, start] = id.split('.').map(Number);
-  return pid !== undefined && start !== undefined && daemonGone(pid, start);
+  const d = parseDaemonId(id);
+  return d !== null && daemonGone(d.pid, d.startTime);
 }
 
 const exists = (r: TreeRecord): boolean =>

@@ -7,7 +7,7 @@
 import { readlinkSync, statSync } from 'node:fs';
 import type { SignalName } from '../core/signals.js';
 import { signalAll, signalGroup } from './kill.js';
-import { MARKER_VAR, SOCKET_VAR, daemonId, parseMarker } from './markers.js';
+import { MARKER_VAR, SOCKET_VAR, daemonId, formatDaemonId, parseMarker } from './markers.js';
 import {
   type ProcStat,
   envValues,
@@ -84,7 +84,7 @@ export function markerSource(socket: string): LeftoverSource {
         const m = vars[SOCKET_VAR] === socket ? parseMarker(vars[MARKER_VAR] ?? '') : null;
         const stat = byPid.get(pid);
         if (m === null || stat === undefined) continue;
-        const id = `${m.daemonPid}.${m.daemonStart}`;
+        const id = formatDaemonId(m.daemonPid, m.daemonStart);
         if (id === self) continue;
         if (!gone.has(id)) gone.set(id, daemonGone(m.daemonPid, m.daemonStart));
         if (!gone.get(id) || !sameNamespaces(pid)) continue;
