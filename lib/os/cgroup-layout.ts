@@ -6,17 +6,10 @@
 // v2 where they are delegated, else from v1 hierarchies mounted beside it (a
 // hybrid host). Finds and creates; the per-service work is cgroups.ts's.
 
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  rmdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LimitKey } from '../core/host.js';
+import { childGroups } from './cgroup-tree.js';
 
 export type Controller = 'memory' | 'pids' | 'cpu';
 const CONTROLLERS: readonly Controller[] = ['memory', 'pids', 'cpu'];
@@ -109,15 +102,7 @@ function makeRoot(parent: string, name: string): string {
 
 /** Removes a group and the groups below it, killing what they hold first when asked. */
 export function removeTree(dir: string, kill: boolean): void {
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch {
-    return;
-  }
-  for (const e of entries) removeTree(join(dir, e), kill);
+  for (const e of childGroups(dir)) removeTree(join(dir, e), kill);
   if (kill) killMembers(dir);
   try {
     rmdirSync(dir);

@@ -6,20 +6,23 @@
 // joining and killing are cgroup-layout.ts's and cgroups.ts's.
 
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { type DaemonIdentity, parseDaemonId } from './markers.js';
 
 /** The child group of a service's group that its health tests and exec probes run in. */
 export const TEST_GROUP = 'test';
 
+const DAEMON_PREFIX = 'sminit.';
+
 /** The daemon group's name for the daemon with this id (`PID.START`). */
 export function daemonGroupName(daemonId: string): string {
-  return `sminit.${daemonId}`;
+  return DAEMON_PREFIX + daemonId;
 }
 
 /** Whose a daemon group is: the daemon id in its name (`sminit.PID.START`, maybe `-N`); null if not one. */
-export function daemonOfGroup(name: string): { pid: number; startTime: number } | null {
-  const m = /^sminit\.(\d+)\.(\d+)(?:-\d+)?$/.exec(name);
-  return m ? { pid: Number(m[1]), startTime: Number(m[2]) } : null;
+export function daemonOfGroup(name: string): DaemonIdentity | null {
+  if (!name.startsWith(DAEMON_PREFIX)) return null;
+  return parseDaemonId(name.slice(DAEMON_PREFIX.length).replace(/-\d+$/, ''));
 }
 
 /** A service's group in a daemon group. */
@@ -38,32 +41,28 @@ export function isPopulated(dir: string): boolean {
 
 export interface PopulatedGroup {
   /** The daemon that made it, from its daemon group's name. */
-  readonly daemon: { readonly pid: number; readonly startTime: number };
+  readonly daemon: DaemonIdentity;
   readonly service: string;
   /** The service's group, absolute, in the v2 hierarchy. */
   readonly dir: string;
 }
 
 /**
- * Every service group with processes left in it, of every daemon group
- * directly under `parentDir` (sminitd's own group in the v2 hierarchy):
- * what a restarted sminitd finds its killed predecessor left.
+ * The service groups with processes left in them, of one daemon group (a
+ * v2 directory named `sminit.PID.START`): what a restarted sminitd finds
+ * its killed predecessor left. None when `daemonDir` is not a daemon group
+ * or cannot be read.
  */
-export function populatedServiceGroups(parentDir: string): PopulatedGroup[] {
-  const found: PopulatedGroup[] = [];
-  for (const d of subdirs(parentDir)) {
-    const daemon = daemonOfGroup(d);
-    if (daemon === null) continue;
-    const daemonDir = join(parentDir, d);
-    for (const service of subdirs(daemonDir)) {
-      const dir = serviceGroupDir(daemonDir, service);
-      if (isPopulated(dir)) found.push({ daemon, service, dir });
-    }
-  }
-  return found;
+export function populatedServices(daemonDir: string): PopulatedGroup[] {
+  const daemon = daemonOfGroup(basename(daemonDir));
+  if (daemon === null) return [];
+  return childGroups(daemonDir)
+    .map((service) => ({ daemon, service, dir: serviceGroupDir(daemonDir, service) }))
+    .filter((g) => isPopulated(g.dir));
 }
 
-function subdirs(dir: string): string[] {
+/** The names of the groups directly in a group (its subdirectories); none when it cannot be read. */
+export function childGroups(dir: string): string[] {
   try {
     return readdirSync(dir, { withFileTypes: true })
       .filter((e) => e.isDirectory())

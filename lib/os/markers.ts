@@ -32,6 +32,23 @@ export function socketMarker(): string | null {
 
 let selfId: string | null = null;
 
+/** A daemon's pid and start time: what its id says. */
+export interface DaemonIdentity {
+  readonly pid: number;
+  readonly startTime: number;
+}
+
+/** The id of the daemon with this pid and start time (`PID.START`): the one place it is made. */
+export function formatDaemonId(pid: number, startTime: number): string {
+  return `${pid}.${startTime}`;
+}
+
+/** Reads a daemon id (`PID.START`); null for anything else. */
+export function parseDaemonId(id: string): DaemonIdentity | null {
+  const m = /^(\d+)\.(\d+)$/.exec(id);
+  return m ? { pid: Number(m[1]), startTime: Number(m[2]) } : null;
+}
+
 /**
  * A daemon's identity in markers: its pid and start time. The pid alone is
  * not enough: every container's sminitd is pid 1, and a host's sminitd must
@@ -39,7 +56,7 @@ let selfId: string | null = null;
  */
 export function daemonId(pid: number = process.pid): string {
   if (pid === process.pid && selfId !== null) return selfId;
-  const id = `${pid}.${readStat(pid)?.startTime ?? 0}`;
+  const id = formatDaemonId(pid, readStat(pid)?.startTime ?? 0);
   if (pid === process.pid) selfId = id;
   return id;
 }
@@ -58,7 +75,8 @@ export interface MarkerParts {
 
 /** Reads `<pid>.<start time>:<name>`; null for anything else. */
 export function parseMarker(value: string): MarkerParts | null {
-  const m = /^(\d+)\.(\d+):(.+)$/.exec(value);
-  if (m === null) return null;
-  return { daemonPid: Number(m[1]), daemonStart: Number(m[2]), service: m[3] ?? '' };
+  const m = /^([^:]+):(.+)$/.exec(value);
+  const daemon = m === null ? null : parseDaemonId(m[1] ?? '');
+  if (m === null || daemon === null) return null;
+  return { daemonPid: daemon.pid, daemonStart: daemon.startTime, service: m[2] ?? '' };
 }

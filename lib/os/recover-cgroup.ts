@@ -4,12 +4,12 @@
 // removal of those trees, in every hierarchy, once they are empty; the
 // record pruned when a daemon exits.
 
-import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Hierarchy, Layout } from './cgroup-layout.js';
 import { members, removeTree } from './cgroup-layout.js';
-import { daemonOfGroup, isPopulated } from './cgroup-tree.js';
-import { daemonId } from './markers.js';
+import { childGroups, daemonOfGroup, populatedServices } from './cgroup-tree.js';
+import { daemonId, formatDaemonId, parseDaemonId } from './markers.js';
 import { readStat } from './procfs.js';
 import { type Leftover, type LeftoverSource, daemonGone, namespacesOf } from './recover.js';
 
@@ -95,7 +95,7 @@ export function cgroupSource(
       const found: Leftover[] = [];
       for (const r of gone()) {
         const v2 = r.dirs.find((d) => dirname(d) === v2parent);
-        if (v2 !== undefined) found.push(...leftoversIn(v2, Number(r.daemon.split('.')[0])));
+        if (v2 !== undefined) found.push(...leftoversIn(v2));
       }
       return found;
     },
@@ -124,27 +124,25 @@ function rootsOf(layout: Layout & { readonly tracking: Hierarchy }): string[] {
 /** Whether `dir` is daemon `id`'s group, directly under one of `parents`. */
 function ownedBy(dir: string, id: string, parents: ReadonlySet<string>): boolean {
   const d = daemonOfGroup(basename(dir));
-  return d !== null && `${d.pid}.${d.startTime}` === id && parents.has(dirname(dir));
+  return d !== null && formatDaemonId(d.pid, d.startTime) === id && parents.has(dirname(dir));
 }
 
 function goneDaemon(id: string): boolean {
-  const [pid, start] = id.split('.').map(Number);
-  return pid !== undefined && start !== undefined && daemonGone(pid, start);
+  const d = parseDaemonId(id);
+  return d !== null && daemonGone(d.pid, d.startTime);
 }
 
 const exists = (r: TreeRecord): boolean =>
   r.dirs.some((d) => statSync(d, { throwIfNoEntry: false }) !== undefined);
 
 /** Every live process of every populated service group of one daemon group, by service. */
-function leftoversIn(daemonDir: string, daemonPid: number): Leftover[] {
+function leftoversIn(daemonDir: string): Leftover[] {
   const found: Leftover[] = [];
-  for (const service of subdirs(daemonDir)) {
-    const dir = join(daemonDir, service);
-    if (!isPopulated(dir)) continue;
+  for (const { daemon, service, dir } of populatedServices(daemonDir)) {
     for (const pid of membersBelow(dir)) {
       const stat = readStat(pid);
       if (stat === null || stat.state === 'Z' || pid === process.pid) continue;
-      found.push({ pid, startTime: stat.startTime, service, daemonPid });
+      found.push({ pid, startTime: stat.startTime, service, daemonPid: daemon.pid });
     }
   }
   return found;
@@ -152,17 +150,7 @@ function leftoversIn(daemonDir: string, daemonPid: number): Leftover[] {
 
 /** The processes of a group and of every group below it (a service's `test` group). */
 function membersBelow(dir: string): number[] {
-  return [...members(dir), ...subdirs(dir).flatMap((s) => membersBelow(join(dir, s)))];
-}
-
-function subdirs(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch {
-    return [];
-  }
+  return [...members(dir), ...childGroups(dir).flatMap((s) => membersBelow(join(dir, s)))];
 }
 
 function readRecords(file: string): TreeRecord[] {

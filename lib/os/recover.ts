@@ -7,7 +7,7 @@
 import { readlinkSync, statSync } from 'node:fs';
 import type { SignalName } from '../core/signals.js';
 import { signalAll, signalGroup } from './kill.js';
-import { MARKER_VAR, SOCKET_VAR, daemonId, parseMarker } from './markers.js';
+import { MARKER_VAR, SOCKET_VAR, daemonId, formatDaemonId, parseMarker } from './markers.js';
 import {
   type ProcStat,
   envValues,
@@ -35,7 +35,10 @@ export interface Leftover {
  */
 export interface LeftoverSource {
   find(fresh: boolean): Promise<Leftover[]>;
-  /** After a service's leftovers were ended: what they left behind tidied (empty cgroups). */
+  /**
+   * What ended leftovers left behind tidied (empty cgroups): once, when the
+   * last of the services' ends under way at the same time is over.
+   */
   settle?(): void;
 }
 
@@ -84,7 +87,7 @@ export function markerSource(socket: string): LeftoverSource {
         const m = vars[SOCKET_VAR] === socket ? parseMarker(vars[MARKER_VAR] ?? '') : null;
         const stat = byPid.get(pid);
         if (m === null || stat === undefined) continue;
-        const id = `${m.daemonPid}.${m.daemonStart}`;
+        const id = formatDaemonId(m.daemonPid, m.daemonStart);
         if (id === self) continue;
         if (!gone.has(id)) gone.set(id, daemonGone(m.daemonPid, m.daemonStart));
         if (!gone.get(id) || !sameNamespaces(pid)) continue;
@@ -136,10 +139,13 @@ const key = (l: Leftover): string => `${l.pid}.${l.startTime}`;
 /**
  * Finds once at start-up and ends per service: the stop signal to each
  * group, the timeout, SIGKILL, then a rescan for what forked meanwhile.
- * Rescans asked for at the same time share one read of /proc.
+ * Rescans asked for at the same time share one read of /proc; the sources
+ * settle once all the ends under way are over, not once per service.
  */
 export class Recovery {
   private scan: { started: number; promise: Promise<Leftover[]> } | null = null;
+  /** Ends under way. */
+  private ending = 0;
 
   constructor(private readonly sources: readonly LeftoverSource[]) {}
 
@@ -154,6 +160,16 @@ export class Recovery {
   }
 
   async end(run: EarlierRun, signal: SignalName, timeoutMs: number): Promise<Ended> {
+    this.ending++;
+    try {
+      return await this.endRun(run, signal, timeoutMs);
+    } finally {
+      // Settled even after a failed end: the others' trees are still to tidy.
+      if (--this.ending === 0) for (const s of this.sources) s.settle?.();
+    }
+  }
+
+  private async endRun(run: EarlierRun, signal: SignalName, timeoutMs: number): Promise<Ended> {
     const known = new Map(run.processes.map((l) => [key(l), l]));
     await signalLeftovers([...known.values()], signal);
     await allGone([...known.values()], Date.now() + timeoutMs);
@@ -169,7 +185,6 @@ export class Recovery {
       for (const l of more) known.set(key(l), l);
     }
     const stuck = [...known.values()].filter((l) => isAlive(l.pid, l.startTime)).length;
-    for (const s of this.sources) s.settle?.();
     return { ended: known.size - stuck, stuck };
   }
 

@@ -9,7 +9,15 @@ import t from 'tap';
 import { dirname } from 'node:path';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { MARKER_VAR, DAEMON_VAR, SOCKET_VAR, daemonId, parseMarker } from '../../lib/os/markers.js';
+import {
+  MARKER_VAR,
+  DAEMON_VAR,
+  SOCKET_VAR,
+  daemonId,
+  formatDaemonId,
+  parseDaemonId,
+  parseMarker,
+} from '../../lib/os/markers.js';
 import { envValues, isAlive, processTable, readStat } from '../../lib/os/procfs.js';
 import { type Daemon, rawCall, startDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -40,7 +48,7 @@ async function ofSocket(socket: string): Promise<Proc[]> {
       pid,
       startTime: stat.startTime,
       service: m.service,
-      daemon: `${m.daemonPid}.${m.daemonStart}`,
+      daemon: formatDaemonId(m.daemonPid, m.daemonStart),
       session: stat.session,
     });
   }
@@ -286,8 +294,8 @@ t.test('a crash loop of ten leaves exactly one copy of each service', async (t) 
   t.same(byService, expected, 'exactly one copy of each');
   t.same([...new Set(final.map((p) => p.daemon))], [daemonId(d.pid)], 'all of the last daemon');
   for (const id of ids) {
-    const [pid, start] = id.split('.').map(Number);
-    t.notOk(readStat(pid ?? 0)?.startTime === start, `daemon ${id} is gone`);
+    const d = parseDaemonId(id);
+    t.ok(d !== null && readStat(d.pid)?.startTime !== d.startTime, `daemon ${id} is gone`);
   }
   d.proc.kill('SIGTERM');
   t.equal(await d.exited, 0);

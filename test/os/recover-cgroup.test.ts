@@ -8,6 +8,7 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { daemonGroupName } from '../../lib/os/cgroup-tree.js';
 import { daemonId } from '../../lib/os/markers.js';
 import { readStat } from '../../lib/os/procfs.js';
 import { namespacesOf } from '../../lib/os/recover.js';
@@ -26,7 +27,7 @@ const GONE = '1.1';
 function setup(t: Test) {
   const root = tempDir(t, 'sminit-cg-');
   const parent = join(root, 'cg');
-  const own = join(parent, `sminit.${daemonId()}`);
+  const own = join(parent, daemonGroupName(daemonId()));
   mkdirSync(own, { recursive: true });
   const socket = join(root, 's.sock');
   const layout = {
@@ -65,8 +66,12 @@ t.test(
     const live = daemonId(ofLive!);
     const elsewhere = join(s.root, 'elsewhere');
     s.record([
-      { daemon: GONE, ns: s.ns, dirs: [s.group(s.parent, `sminit.${GONE}`, 'web', [mine!])] },
-      { daemon: live, ns: s.ns, dirs: [s.group(s.parent, `sminit.${live}`, 'web', [ofLive!])] },
+      { daemon: GONE, ns: s.ns, dirs: [s.group(s.parent, daemonGroupName(GONE), 'web', [mine!])] },
+      {
+        daemon: live,
+        ns: s.ns,
+        dirs: [s.group(s.parent, daemonGroupName(live), 'web', [ofLive!])],
+      },
       // A container's daemon is pid 1 of its own namespace: our pid 1 says nothing of it.
       {
         daemon: '1.2',
@@ -97,7 +102,7 @@ t.test(
 
 t.test('an empty tree of a gone daemon is removed, and dropped from the record', async (t) => {
   const s = setup(t);
-  const empty = join(s.parent, `sminit.${GONE}-1`);
+  const empty = join(s.parent, `${daemonGroupName(GONE)}-1`);
   mkdirSync(join(empty, 'web', 'test'), { recursive: true });
   s.record([{ daemon: GONE, ns: s.ns, dirs: [empty] }]);
   const source = cgroupSource(s.socket, s.layout);

@@ -2,13 +2,20 @@
 // environments carry made-up markers: only those of this socket whose daemon
 // is gone are found; a stop signal they ignore is followed by SIGKILL after
 // the timeout; a process forked while the stop was under way is found by the
-// rescan; what is found is grouped by service.
+// rescan; what is found is grouped by service; the sources settle once
+// when the ends under way at the same time are over.
 
 import t, { type Test } from 'tap';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { DAEMON_VAR, MARKER_VAR, RUN_VAR, SOCKET_VAR, daemonId } from '../../lib/os/markers.js';
 import { isAlive, readStat } from '../../lib/os/procfs.js';
-import { Recovery, byService, markerSource } from '../../lib/os/recover.js';
+import {
+  type Leftover,
+  type LeftoverSource,
+  Recovery,
+  byService,
+  markerSource,
+} from '../../lib/os/recover.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SOCKET = `/tmp/recover-test-${process.pid}.sock`;
@@ -76,7 +83,8 @@ t.test('a stop ignored is followed by SIGKILL; a fork meanwhile is rescanned', a
   const polite = marked(t, 'web', 'exec sleep 60');
   await started(stubborn);
   await started(polite);
-  const recovery = new Recovery([markerSource(SOCKET)]);
+  const settles = counting();
+  const recovery = new Recovery([markerSource(SOCKET), settles]);
   const runs = await recovery.find();
   t.same(
     runs.map((r) => [r.service, r.daemons]),
@@ -96,6 +104,32 @@ t.test('a stop ignored is followed by SIGKILL; a fork meanwhile is rescanned', a
   t.ok(dbEnded.ended > (db?.processes.length ?? 0), 'with what it forked meanwhile');
   for (const r of runs) for (const l of r.processes) t.notOk(isAlive(l.pid, l.startTime));
   t.same(await recovery.find(), [], 'nothing is left');
+  t.equal(settles.count, 1, 'settled once, after both');
+});
+
+/** A source that finds nothing and counts how often it is settled. */
+function counting(): LeftoverSource & { count: number } {
+  const source = {
+    count: 0,
+    find: async (): Promise<Leftover[]> => [],
+    settle: () => void source.count++,
+  };
+  return source;
+}
+
+t.test('ends at the same time settle once, when the last is over', async (t) => {
+  const settles = counting();
+  const recovery = new Recovery([settles]);
+  // pid 1 did not start at tick 1: leftovers that are gone already.
+  const run = (service: string) => ({
+    service,
+    daemons: [1],
+    processes: [{ pid: 1, startTime: 1, service, daemonPid: 1 }],
+  });
+  await Promise.all(['a', 'b', 'c'].map((s) => recovery.end(run(s), 'SIGTERM', 1000)));
+  t.equal(settles.count, 1, 'three services, one settle');
+  t.same(await recovery.end(run('d'), 'SIGTERM', 1000), { ended: 1, stuck: 0 });
+  t.equal(settles.count, 2, 'an end on its own settles when it is over');
 });
 
 t.test('byService groups by service, daemons ascending', async (t) => {
