@@ -8,6 +8,8 @@
 import t from 'tap';
 import { chmodSync, copyFileSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { helperStep } from '../../lib/os/native-spawn.js';
 import { readStat } from '../../lib/os/procfs.js';
 import { startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor, waitPastWrapper } from '../helpers/wait.js';
@@ -108,3 +110,26 @@ t.test(
     t.equal((await d.status('canary')).status, 'running', 'and the other service untouched');
   },
 );
+
+t.test('the steps the library reports are the ones the daemon names', async (t) => {
+  const source = fileURLToPath(new URL('../../../native/spawn.c', import.meta.url));
+  const body = /enum step \{([^}]*)\}/.exec(readFileSync(source, 'utf8'))?.[1] ?? '';
+  const steps = [...body.matchAll(/STEP_([A-Z]+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]);
+  const named: Record<string, string> = {
+    NONE: 'spawn',
+    DESCRIPTORS: 'dup3',
+    CHDIR: 'chdir',
+    CGROUP: 'cgroup',
+    RLIMIT: 'rlimit',
+    NICE: 'nice',
+    OOM: 'oom_score_adj',
+    GROUPS: 'setgroups',
+    GID: 'setresgid',
+    UID: 'setresuid',
+    EXEC: 'execve',
+    CLONE: 'clone',
+  };
+  t.equal(steps.length, Object.keys(named).length, 'every step of native/spawn.c');
+  for (const [name, n] of steps)
+    t.equal(helperStep(n as number), named[name as string], `STEP_${name}`);
+});
