@@ -103,21 +103,29 @@ function spawnAttributes(fn: Bind): Buffer | null {
 
 type Pipe = [read: number, write: number];
 
-/** A pipe whose ends are both above 2 (stdio may be closed in the daemon), close-on-exec; or the errno. */
+/**
+ * `fd` itself when above 2 (stdio may be closed in the daemon), else a
+ * close-on-exec copy above 2 in its place; or -errno, `fd` closed either way.
+ */
+function aboveStdio(c: SpawnCalls, fd: number): number {
+  if (fd > 2) return fd;
+  const high = c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
+  const e = c.errno();
+  c.close(fd);
+  return high < 0 ? -e : high;
+}
+
+/** A pipe whose ends are both above 2, close-on-exec; or the errno. */
 function makePipe(c: SpawnCalls, fds: Int32Array): Pipe | number {
   if (c.pipe2(fds, O_CLOEXEC) !== 0) return c.errno();
   const ends: Pipe = [fds[0] ?? -1, fds[1] ?? -1];
   for (let i = 0; i < 2; i++) {
-    const fd = ends[i] ?? -1;
-    if (fd > 2) continue;
-    const high = c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
-    const e = c.errno();
-    c.close(fd);
-    if (high < 0) {
+    const fd = aboveStdio(c, ends[i] ?? -1);
+    if (fd < 0) {
       c.close(ends[1 - i] ?? -1);
-      return e;
+      return -fd;
     }
-    ends[i] = high;
+    ends[i] = fd;
   }
   return ends;
 }
@@ -298,12 +306,14 @@ function placements(devNull: number, opened: Opened): Int32Array {
 
 /** Through the spawn library: the child places its descriptors and sets up its box itself. */
 function helperLaunch(helper: Fn, devNull: number, x: Scratch): Launch {
-  const out = new Int32Array(4);
+  const out = new Int32Array(3);
+  const noIds = new Int32Array(0);
+  const noLimits = new Float64Array(0);
   return (opened, req) => {
     const fds = placements(devNull, opened);
     const b = req.box;
-    const ids = b?.ids ? Int32Array.from(b.ids) : new Int32Array(0);
-    const limits = Float64Array.from(b?.limits ?? []);
+    const ids = b?.ids ? Int32Array.from(b.ids) : noIds;
+    const limits = b && b.limits.length > 0 ? Float64Array.from(b.limits) : noLimits;
     const join = b && b.join.length > 0 ? [...b.join, null] : null;
     const argv = [...req.argv, null];
     const envp = [...req.envp, null];
@@ -365,21 +375,20 @@ function spawnRequest(c: SpawnCalls, launch: Launch, x: Scratch, req: SpawnReque
 /** /dev/null, opened once above stdio and close-on-exec: every child's stdin (and stdout without pipes). */
 function openDevNull(c: SpawnCalls, open: Fn): number {
   const fd = open('/dev/null', O_RDWR | O_CLOEXEC);
-  if (fd < 0 || fd > 2) return fd;
-  const high = c.fcntl(fd, F_DUPFD_CLOEXEC, 'int', 3);
-  c.close(fd);
-  return high;
+  return fd < 0 ? fd : aboveStdio(c, fd);
 }
 
 /**
  * Spawning with the few file actions a service needs: through the spawn
  * library when it is loaded (`helper`, native/spawn.c: the child sets up its
  * own box, so `SpawnRequest.box` is honoured and `boxes` is true), else
- * through posix_spawn. Both spawn as glibc does, with clone(CLONE_VM |
- * CLONE_VFORK): the child shares the daemon's memory until exec instead of
- * copying its page tables, so a spawn costs the same however large the
- * daemon grows (a fork from Node costs more the more it holds), and an exec
- * failure comes back as the return value. Null when this libc cannot.
+ * through posix_spawn. Both clone with CLONE_VM: the child shares the
+ * daemon's memory until exec instead of copying its page tables, so a spawn
+ * costs the same however large the daemon grows (a fork from Node costs more
+ * the more it holds). posix_spawn (CLONE_VFORK) returns after the exec, its
+ * failure the return value; the library returns at once, and a failure in
+ * the child comes at its exit (Native.spawnFailure). Null when this libc
+ * cannot.
  */
 export function bindSpawn(
   fn: Bind,
