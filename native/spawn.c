@@ -83,8 +83,8 @@ enum step {
   STEP_CLONE = 11,
 };
 
-// The child's progress, which the caller waits on (a futex word).
-enum { SETTING_UP = 0, EXECUTING = 1, FAILED = 2 };
+// The child's progress, which the caller waits on: set up (or failed: `step` says) or not yet.
+enum { SETTING_UP = 0, SET_UP = 1 };
 
 // A kernel rlimit (prlimit64 takes 64-bit values on every architecture).
 struct limit64 {
@@ -204,8 +204,8 @@ static int become(struct job *j) {
 }
 
 // The parent waits on the tid word, which the kernel also clears and wakes on the child's exit.
-static void tell(struct job *j, int state) {
-  __atomic_store_n(&j->state, state, __ATOMIC_RELEASE);
+static void tell(struct job *j) {
+  __atomic_store_n(&j->state, SET_UP, __ATOMIC_RELEASE);
   rsys(SYS_futex, (long)&j->tid, FUTEX_WAKE, 1, 0);
 }
 
@@ -225,12 +225,12 @@ static int set_up(struct job *j) {
 static int child(void *arg) {
   struct job *j = arg;
   if (set_up(j) != 0) {
-    tell(j, FAILED);
+    tell(j);
     return 127;
   }
   uint64_t empty = 0;
   rsys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
-  tell(j, EXECUTING);
+  tell(j);
   long rc = rsys(SYS_execve, (long)j->path, (long)j->argv, (long)j->envp, 0);
   if (rc == -ENOEXEC) rc = rsys(SYS_execve, (long)"/bin/sh", (long)j->shell_argv, (long)j->envp, 0);
   fail(j, rc, STEP_EXEC, 0);
@@ -403,7 +403,7 @@ int sminit_spawn(const char *path, char *const *argv, char *const *envp, const c
                             nlimits, nice, oom, umask, ids, nids};
   if (unsettled >= MAX_UNSETTLED) sminit_spawn_settle();
   reclaim();
-  out[0] = out[1] = out[2] = out[3] = 0;
+  out[0] = out[1] = out[2] = 0;
   char *top;
   struct job *j = copy_job(&r, &top);
   if (j == NULL) return failed(out, ENOMEM, STEP_CLONE);
