@@ -88,14 +88,23 @@ export async function setupInit(opts: InitOptions): Promise<Init> {
   });
   reaper.start();
   spawner.useNative(native);
-  if (native.spawn !== null && !native.spawnsBoxed) {
-    report(
-      null,
-      `spawning through posix_spawn: a service with a cgroup, limits or a user starts through a /bin/sh wrapper (the spawn library is ${process.env[SPAWN_VAR] === 'posix_spawn' ? `not used: ${SPAWN_VAR}=posix_spawn` : 'not built'})`,
-    );
-  }
+  sayHowItSpawns(native, report);
 
   return { role, reaper, spawner, finish: (kind) => finish(native, role, kind, report) };
+}
+
+/** Said once at start where boxed services go through the wrapper. */
+function sayHowItSpawns(
+  native: Native,
+  report: (service: string | null, text: string) => void,
+): void {
+  if (native.spawn === null || native.spawnsBoxed) return;
+  const why =
+    process.env[SPAWN_VAR] === 'posix_spawn' ? `not used: ${SPAWN_VAR}=posix_spawn` : 'not built';
+  report(
+    null,
+    `spawning through posix_spawn: a service with a cgroup, limits or a user starts through a /bin/sh wrapper (the spawn library is ${why})`,
+  );
 }
 
 function finish(

@@ -198,8 +198,6 @@ function withPidVars(vars: readonly string[], program: string, args: readonly st
  */
 export class Spawner {
   private nativeSpawn: ((req: SpawnRequest) => SpawnResult) | null = null;
-  /** Whether nativeSpawn sets up a box in the child (the spawn library): then no wrapper. */
-  private boxesInChild = false;
   private native: Native | null = null;
   /** Whether children spawned in this turn may still be setting themselves up. */
   private unsettled = false;
@@ -217,7 +215,6 @@ export class Spawner {
    */
   useNative(native: Native): boolean {
     this.nativeSpawn = native.spawn;
-    this.boxesInChild = native.spawnsBoxed;
     this.native = native;
     this.limitCalls = native.limits;
     return this.nativeSpawn !== null;
@@ -232,6 +229,11 @@ export class Spawner {
     if (!this.unsettled) return;
     this.unsettled = false;
     this.native?.settleSpawns();
+  }
+
+  /** Whether the native spawn sets up a box in the child (the spawn library): then no wrapper. */
+  private get boxesInChild(): boolean {
+    return this.native?.spawnsBoxed === true;
   }
 
   /** Whether `pid` is a child libuv spawned and will reap (so nobody else may). */
@@ -337,7 +339,8 @@ export class Spawner {
     let r = spec.pidVars?.length
       ? run('/bin/sh', withPidVars(spec.pidVars, program, spec.argv.slice(1)))
       : run(program, spec.argv);
-    if ('errno' in r && r.errno === constants.errno.ENOEXEC && (box === null || inChild)) {
+    // (The library's child does this itself: its exec failures come at its exit.)
+    if ('errno' in r && r.errno === constants.errno.ENOEXEC && box === null) {
       // A script without a #! line: execvp hands it to the shell, and so does this.
       r = run('/bin/sh', ['/bin/sh', program, ...spec.argv.slice(1)]);
     }
@@ -383,8 +386,7 @@ export class Spawner {
     } catch (err) {
       // The process runs but cannot be watched: it goes, and its exit is nobody's.
       this.nativeChildren.set(pid, new NativeChild(pid, null, null));
-      this.unsettled = true;
-      this.settle();
+      this.native?.settleSpawns();
       signalGroup(pid, 'SIGKILL');
       for (const socket of sockets) socket.destroy();
       for (const fd of fds) if (fd >= 0) closeSync(fd);
