@@ -34,7 +34,7 @@ import { LogStore } from '../lib/logs/ring.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const DIST = resolve(here, '..');
 const SMINITD = join(DIST, 'bin/sminitd.js');
-const SMINIT = join(DIST, 'bin/sminit.js');
+const SMINIT = join(DIST, 'bin/sminit.cjs');
 const FLOOR_NODE = join(here, 'floor-node.js');
 const FLOOR_C = resolve(DIST, '../bench/floor.c');
 const FLOOR_VAR = 'SMINIT_BENCH_FLOOR';

@@ -35,7 +35,7 @@ import { LogStore } from '../lib/logs/ring.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(here, '../..');
 const SMINITD = join(ROOT, 'dist/bin/sminitd.js');
-const SMINIT = join(ROOT, 'dist/bin/sminit.js');
+const SMINIT = join(ROOT, 'dist/bin/sminit.cjs');
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number): number => {

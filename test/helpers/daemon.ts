@@ -30,7 +30,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** dist/ root: tests run compiled, next to the compiled bins. */
 export const DIST = resolve(here, '../..');
 export const SMINITD = join(DIST, 'bin/sminitd.js');
-export const SMINIT = join(DIST, 'bin/sminit.js');
+export const SMINIT = join(DIST, 'bin/sminit.cjs');
 
 /** What a tap test gives us: just teardown. */
 interface Teardown {
