@@ -957,15 +957,34 @@ async function stopAllServices(o: Options, d: Daemon, n: number): Promise<void> 
   await allRunning(d, n, o.quick ? 10 : 50);
 }
 
+/**
+ * The least a Node program can do for what `sminit status NAME` shows: one
+ * connection, the status and the last five log lines asked at once, both
+ * answers printed as they came; CommonJS, no module but net.
+ */
+function bareClient(socket: string, name: string): string {
+  const req = (id: number, method: string, params: object): string =>
+    JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n';
+  const lines = req(1, 'service_status', { name }) + req(2, 'log_read', { names: [name], n: 5 });
+  return `const s = require('node:net').connect(${JSON.stringify(socket)});
+s.on('connect', () => s.write(${JSON.stringify(lines)}));
+let b = '';
+s.on('data', (d) => { b += d; if (b.split('\\n').length > 2) { process.stdout.write(b); process.exit(0); } });`;
+}
+
 async function control(o: Options, d: Daemon, n: number): Promise<void> {
   const name = `s${n - 1}`;
   const cli: number[] = [];
   const bare: number[] = [];
+  const client: number[] = [];
   // Both in a clean environment (env -i PATH=$PATH): what this machine's own
   // variables add to every node start (a CA bundle) is no user's.
   const clean = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   for (let r = 0; r < o.cliRuns; r++) {
     bare.push((await run(process.execPath, ['-e', '0'], 10_000, clean)).ms);
+    client.push(
+      (await run(process.execPath, ['-e', bareClient(d.socket, name)], 10_000, clean)).ms,
+    );
     const res = await run(
       process.execPath,
       [SMINIT, '-s', d.socket, 'status', name],
@@ -979,6 +998,16 @@ async function control(o: Options, d: Daemon, n: number): Promise<void> {
     floor: 'floor.node_start',
     paired: bare,
     target: { ratioMax: 1.1 },
+  });
+  record(
+    'floor.node_client',
+    'bare Node client: the same two requests (clean env)',
+    n,
+    'ms',
+    client,
+  );
+  record('control.cli_client', '`sminit status NAME` over the bare Node client', n, 'ms', cli, {
+    paired: client,
   });
   const line =
     JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'service_status', params: { name } }) + '\n';
