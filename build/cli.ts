@@ -6,6 +6,9 @@
 // in about two thirds of the time. What the common path imports lazily (log,
 // top, graph, help and yargs, check and the validator) stays out of the
 // bundle and is imported from dist/lib as built. Run after tsc: `npm run build`.
+// Such a lazy module gets its own copy of what it imports (format, core):
+// a class from the bundle, such as the client's errors, is not the class it
+// would import, so it must not test the bundle's objects with instanceof.
 
 import { build, type Plugin } from 'esbuild';
 import { dirname, join, relative, resolve } from 'node:path';
