@@ -957,15 +957,18 @@ async function stopAllServices(o: Options, d: Daemon, n: number): Promise<void> 
   await allRunning(d, n, o.quick ? 10 : 50);
 }
 
+/** One JSON-RPC request as the socket takes it: a line. */
+const rpcLine = (id: number, method: string, params: object): string =>
+  JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n';
+
 /**
  * The least a Node program can do for what `sminit status NAME` shows: one
  * connection, the status and the last five log lines asked at once, both
  * answers printed as they came; CommonJS, no module but net.
  */
 function bareClient(socket: string, name: string): string {
-  const req = (id: number, method: string, params: object): string =>
-    JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n';
-  const lines = req(1, 'service_status', { name }) + req(2, 'log_read', { names: [name], n: 5 });
+  const lines =
+    rpcLine(1, 'service_status', { name }) + rpcLine(2, 'log_read', { names: [name], n: 5 });
   return `const s = require('node:net').connect(${JSON.stringify(socket)});
 s.on('connect', () => s.write(${JSON.stringify(lines)}));
 let b = '';
@@ -1009,8 +1012,7 @@ async function control(o: Options, d: Daemon, n: number): Promise<void> {
   record('control.cli_client', '`sminit status NAME` over the bare Node client', n, 'ms', cli, {
     paired: client,
   });
-  const line =
-    JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'service_status', params: { name } }) + '\n';
+  const line = rpcLine(1, 'service_status', { name });
   const raw: number[] = [];
   for (let r = 0; r < o.rawRuns; r++) raw.push(await rawRequest(d.socket, line));
   record('control.raw', 'raw socket request (connect, line, line)', n, 'ms', raw, {
