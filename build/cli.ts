@@ -2,8 +2,8 @@
 // statically: argument parsing, the client, formatting) into one CommonJS
 // file, dist/bin/sminit.cjs. Node starts a CommonJS file without its ES
 // module loader, and one file is one read and one compile instead of a
-// dozen resolved, read and linked one by one: `sminit status NAME` starts
-// in about two thirds of the time. What the common path imports lazily (log,
+// dozen resolved, read and linked one by one: `sminit status NAME` takes
+// about 70% of the time. What the common path imports lazily (log,
 // top, graph, help and yargs, check and the validator) stays out of the
 // bundle and is imported from dist/lib as built. Run after tsc: `npm run build`.
 // Such a lazy module gets its own copy of what it imports (format, core):
@@ -32,13 +32,12 @@ function lazyImportsStayOut(outDir: string): Plugin {
   };
 }
 
-/** Bundles dist/bin/sminit.js into dist/bin/sminit.cjs; returns the bundle's path. */
-export async function bundleCli(dist: string): Promise<string> {
+/** Bundles dist/bin/sminit.js into dist/bin/sminit.cjs. */
+export async function bundleCli(dist: string): Promise<void> {
   const outDir = join(dist, 'bin');
-  const outfile = join(outDir, 'sminit.cjs');
   await build({
     entryPoints: [join(outDir, 'sminit.js')],
-    outfile,
+    outfile: join(outDir, 'sminit.cjs'),
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -51,7 +50,6 @@ export async function bundleCli(dist: string): Promise<string> {
     plugins: [lazyImportsStayOut(outDir)],
     logLevel: 'warning',
   });
-  return outfile;
 }
 
 const self = fileURLToPath(import.meta.url);
