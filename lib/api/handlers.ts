@@ -110,7 +110,7 @@ const services = ({ manager: m, audit }: HandlerContext) =>
     service_list_unloaded: () => m.notLoadedList(),
     service_status: async (p) => {
       const status = toStatus(await m.view(p.name));
-      return { ...status, usage: await groupUsage(await m.boxOf(p.name)) };
+      return { ...status, usage: groupUsage(await m.boxOf(p.name)) };
     },
     service_start: (p, s) => (audit(s, `start ${p.name}`), m.start(p.name)),
     service_stop: (p, s) => (audit(s, `stop ${p.name}`), m.stop(p.name)),

@@ -13,7 +13,7 @@ import type { GroupUsageWire, ProcessStats, ServiceStats } from './wire.js';
 /** CPU percent needs two readings; this is the gap between them. */
 export const SAMPLE_MS = 200;
 
-type Sample = Awaited<ReturnType<typeof processStats>>;
+type Sample = ReturnType<typeof processStats>;
 
 export async function serviceStats(
   name: string,
@@ -25,9 +25,9 @@ export async function serviceStats(
   const pids = first
     ? [pid, ...first.pids.filter((p) => p !== pid)]
     : [pid, ...descendants(await processTable(), [pid])];
-  const before = await Promise.all(pids.map(processStats));
+  const before = pids.map(processStats);
   await new Promise((r) => setTimeout(r, SAMPLE_MS));
-  const after = await Promise.all(pids.map(processStats));
+  const after = pids.map(processStats);
   const measured = perProcess(pids, before, after);
   const main = measured.find((m) => m.pid === pid);
   if (!main) throw Errors.notRunning(name);
@@ -53,12 +53,9 @@ function percent(ms: number): number {
 }
 
 /** What the group holds, memory from the controller or else summed over its processes. */
-async function usageWire(u: GroupUsage): Promise<GroupUsageWire> {
-  let memory = u.memoryBytes;
-  if (memory === null) {
-    const read = await Promise.all(u.pids.map(processStats));
-    memory = read.reduce((sum, s) => sum + (s?.rssBytes ?? 0), 0);
-  }
+function usageWire(u: GroupUsage): GroupUsageWire {
+  const memory =
+    u.memoryBytes ?? u.pids.reduce((sum, p) => sum + (processStats(p)?.rssBytes ?? 0), 0);
   return {
     processes: u.pids.length,
     tasks: u.tasks,
@@ -70,7 +67,7 @@ async function usageWire(u: GroupUsage): Promise<GroupUsageWire> {
 }
 
 /** What a service's cgroup holds at this instant, for its status; null without one or while empty. */
-export async function groupUsage(box: ServiceBox | null): Promise<GroupUsageWire | null> {
+export function groupUsage(box: ServiceBox | null): GroupUsageWire | null {
   if (box === null || !box.populated()) return null;
   return usageWire(box.usage());
 }

@@ -172,7 +172,7 @@ t.test('isAlive: false after kill and reaping, and for another start time', asyn
   });
   t.ok(isAlive(child.pid, s.startTime));
   t.notOk(isAlive(child.pid, s.startTime + 1), 'pid reuse: a different start time');
-  const stats = await processStats(child.pid);
+  const stats = processStats(child.pid);
   t.equal(stats?.pid, child.pid);
   t.ok((stats?.rssBytes ?? 0) > 0);
   t.ok((stats?.cpuTicks ?? -1) >= 0);
@@ -182,7 +182,7 @@ t.test('isAlive: false after kill and reaping, and for another start time', asyn
   await exited;
   t.notOk(isAlive(child.pid, s.startTime));
   t.equal(readStat(child.pid), null);
-  t.equal(await processStats(child.pid), null);
+  t.equal(processStats(child.pid), null);
   t.equal(signalAll([child.pid, -child.pid], 'SIGTERM'), 0, 'ESRCH is ignored');
   t.throws(() => signalAll([0], 'SIGTERM'), RangeError);
   t.throws(() => signalAll([-1], 'SIGTERM'), RangeError);
