@@ -5,7 +5,8 @@
 // group for its health tests and exec probes. Names and reads only; making,
 // joining and killing are cgroup-layout.ts's and cgroups.ts's.
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readSmallFile } from './small-file.js';
 import { basename, join } from 'node:path';
 import { type DaemonIdentity, parseDaemonId } from './markers.js';
 
@@ -33,7 +34,7 @@ export function serviceGroupDir(daemonDir: string, service: string): string {
 /** Whether a v2 group has a process in it or below it (`populated 1` in cgroup.events). */
 export function isPopulated(dir: string): boolean {
   try {
-    return /(?:^|\n)populated 1/.test(readFileSync(join(dir, 'cgroup.events'), 'latin1'));
+    return /(?:^|\n)populated 1/.test(readSmallFile(join(dir, 'cgroup.events')));
   } catch {
     return false;
   }

@@ -8,15 +8,7 @@
 // `NAME/test`.
 // Knows nothing of runs or states: the worker decides when.
 
-import {
-  type FSWatcher,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmdirSync,
-  watch,
-  writeFileSync,
-} from 'node:fs';
+import { type FSWatcher, existsSync, mkdirSync, rmdirSync, watch, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { GroupLimits } from '../core/definition.js';
 import {
@@ -29,6 +21,7 @@ import {
 } from './cgroup-layout.js';
 import { TEST_GROUP, serviceGroupDir } from './cgroup-tree.js';
 import { readStat } from './procfs.js';
+import { readSmallFile } from './small-file.js';
 
 /** Who is in a service's group and what it uses, read at one instant. */
 export interface GroupUsage {
@@ -50,16 +43,21 @@ const TEST = TEST_GROUP;
 
 const read = (file: string): string | null => {
   try {
-    return readFileSync(file, 'latin1');
+    return readSmallFile(file);
   } catch {
     return null;
   }
 };
 /** The number after `key ` in a flat keyed file (cgroup.events, cpu.stat, memory.events). */
 const keyed = (text: string | null, key: string): number | null => {
-  const m = text === null ? null : new RegExp(`(?:^|\\n)${key} (\\d+)`).exec(text);
+  if (text === null) return null;
+  let pattern = KEYED.get(key);
+  if (pattern === undefined) KEYED.set(key, (pattern = new RegExp(`(?:^|\\n)${key} (\\d+)`)));
+  const m = pattern.exec(text);
   return m ? Number(m[1]) : null;
 };
+/** The few keys read, each pattern made once. */
+const KEYED = new Map<string, RegExp>();
 const lines = (file: string): number => (read(file) ?? '').split('\n').filter(Boolean).length;
 
 export class ServiceGroup {
@@ -82,7 +80,14 @@ export class ServiceGroup {
 
   /** The group as /proc/PID/cgroup shows it. */
   get path(): string {
-    return `/${relative(this.layout.tracking.mount, this.dir)}`;
+    this.shownAs ??= `/${relative(this.layout.tracking.mount, this.dir)}`;
+    return this.shownAs;
+  }
+  private shownAs: string | undefined;
+
+  /** The test group below it. */
+  private get testDir(): string {
+    return `${this.dir}/${TEST}`;
   }
 
   /**
@@ -123,7 +128,7 @@ export class ServiceGroup {
   /** Whether any process of the service (its tests included) is left. */
   populated(): boolean {
     if (!this.made) return false;
-    const text = read(join(this.dir, 'cgroup.events'));
+    const text = read(`${this.dir}/cgroup.events`);
     return text === null ? members(this.dir).length > 0 : keyed(text, 'populated') !== 0;
   }
 
@@ -169,7 +174,7 @@ export class ServiceGroup {
   /** `signal` to every process of the service outside process group `pgid`; how many. */
   signalOutside(pgid: number, signal: NodeJS.Signals): number {
     let n = 0;
-    for (const pid of [...members(this.dir), ...members(join(this.dir, TEST))]) {
+    for (const pid of [...members(this.dir), ...members(this.testDir)]) {
       if (readStat(pid)?.pgrp === pgid) continue;
       try {
         process.kill(pid, signal);
@@ -185,23 +190,28 @@ export class ServiceGroup {
   oomKills(): number | null {
     const h = this.layout.controllers.memory;
     if (!this.made || !h) return null;
-    if (h.version === 2) return keyed(read(join(this.dir, 'memory.events')), 'oom_kill');
+    if (h.version === 2) return keyed(read(`${this.dir}/memory.events`), 'oom_kill');
     const dir = this.v1.get('memory');
-    return dir === undefined ? null : keyed(read(join(dir, 'memory.oom_control')), 'oom_kill');
+    return dir === undefined ? null : keyed(read(`${dir}/memory.oom_control`), 'oom_kill');
   }
 
   usage(): GroupUsage {
-    const test = join(this.dir, TEST);
-    const pids = [...members(this.dir), ...members(test)];
+    const test = this.testDir;
+    const tested = members(test);
+    const pids = [...members(this.dir), ...tested];
     const mem = this.layout.controllers.memory;
     const memDir = mem?.version === 2 ? this.dir : this.v1.get('memory');
     const memFile = mem?.version === 2 ? 'memory.current' : 'memory.usage_in_bytes';
-    const memoryText = memDir === undefined ? null : read(join(memDir, memFile));
+    const memoryText = memDir === undefined ? null : read(`${memDir}/${memFile}`);
     return {
       path: this.path,
       pids,
-      tasks: lines(join(this.dir, 'cgroup.threads')) + lines(join(test, 'cgroup.threads')),
-      cpuUsec: keyed(read(join(this.dir, 'cpu.stat')), 'usage_usec') ?? 0,
+      // A group that is not threaded holds every thread of its processes:
+      // none in the test group while it has no process.
+      tasks:
+        lines(`${this.dir}/cgroup.threads`) +
+        (tested.length > 0 ? lines(`${test}/cgroup.threads`) : 0),
+      cpuUsec: keyed(read(`${this.dir}/cpu.stat`), 'usage_usec') ?? 0,
       memoryBytes: memoryText === null ? null : Number(memoryText.trim()),
       oomKills: this.oomKills(),
     };

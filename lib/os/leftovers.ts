@@ -5,7 +5,8 @@
 // children of the daemon it did not spawn), the scan of every process's
 // environment only when that says it must. Decides nothing about when.
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readSmallFile } from './small-file.js';
 import { groupsGone, killAndWait } from './kill.js';
 import { DAEMON_VAR, MARKER_VAR, RUN_VAR, daemonId } from './markers.js';
 import { descendants, findByEnv, processTable, processesSince } from './procfs.js';
@@ -33,7 +34,7 @@ export function strangerChildren(spawner: Spawner): number[] | null {
   for (const tid of tids) {
     let text: string;
     try {
-      text = readFileSync(`/proc/self/task/${tid}/children`, 'latin1');
+      text = readSmallFile(`/proc/self/task/${tid}/children`);
     } catch (err) {
       // A thread that ended since the listing had no children left to tell;
       // but no such file for the main thread means a kernel without it.

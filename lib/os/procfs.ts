@@ -10,6 +10,7 @@ import { WORD_BYTES } from './arch.js';
 import { readFileSync } from 'node:fs';
 import { type FileHandle, open, readdir } from 'node:fs/promises';
 import { endianness } from 'node:os';
+import { readSmallFile } from './small-file.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export interface ProcStat {
@@ -86,7 +87,7 @@ export function parseStat(text: string): ProcStat {
 export function readStat(pid: number): ProcStat | null {
   if (!validPid(pid)) return null;
   try {
-    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return parseStat(readSmallFile(`/proc/${pid}/stat`, 'utf8'));
   } catch (err) {
     if (isGone(err)) return null;
     throw err;
