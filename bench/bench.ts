@@ -36,6 +36,7 @@ const DIST = resolve(here, '..');
 const SMINITD = join(DIST, 'bin/sminitd.js');
 const SMINIT = join(DIST, 'bin/sminit.cjs');
 const FLOOR_NODE = join(here, 'floor-node.js');
+const FLOOR_RPC = join(here, 'floor-rpc.js');
 const FLOOR_C = resolve(DIST, '../bench/floor.c');
 const FLOOR_VAR = 'SMINIT_BENCH_FLOOR';
 
@@ -568,7 +569,8 @@ async function cold(o: Options, root: string, withStop: boolean): Promise<void> 
   }
 }
 
-function rawRequest(socket: string, line: string): Promise<number> {
+/** Connect, send `line`, read the answer's line: how long, and the answer. */
+function rawRequest(socket: string, line: string): Promise<{ ms: number; answer: string }> {
   return new Promise((resolvePromise, reject) => {
     const t0 = performance.now();
     const s = connect(socket);
@@ -580,7 +582,7 @@ function rawRequest(socket: string, line: string): Promise<number> {
       if (got.includes('\n')) {
         const ms = performance.now() - t0;
         s.destroy();
-        resolvePromise(ms);
+        resolvePromise({ ms, answer: got });
       }
     });
     s.once('error', reject);
@@ -1012,22 +1014,89 @@ async function control(o: Options, d: Daemon, n: number): Promise<void> {
   record('control.cli_client', '`sminit status NAME` over the bare Node client', n, 'ms', cli, {
     paired: client,
   });
-  const line = rpcLine(1, 'service_status', { name });
-  const raw: number[] = [];
-  for (let r = 0; r < o.rawRuns; r++) raw.push(await rawRequest(d.socket, line));
-  record('control.raw', 'raw socket request (connect, line, line)', n, 'ms', raw, {
-    target: { max: 0.5 },
-  });
-  for (const c of [1, 16, 64]) {
-    const rounds: number[] = [];
-    for (let r = 0; r < (o.quick ? 1 : 3); r++) {
-      rounds.push(await throughput(d.socket, line, c, o.throughputMs));
+  await requests(o, d, n);
+}
+
+/**
+ * Raw requests and requests a second, each round against the request floor
+ * (bench/floor-rpc.ts: a bare Node server giving the daemon's own answer)
+ * run just before it, so the ratios read what is sminit's.
+ */
+async function requests(o: Options, d: Daemon, n: number): Promise<void> {
+  const line = rpcLine(1, 'service_status', { name: `s${n - 1}` });
+  const floor = await startRpcFloor(dirname(d.socket), (await rawRequest(d.socket, line)).answer);
+  try {
+    const raw: number[] = [];
+    const rawFloor: number[] = [];
+    for (let r = 0; r < o.rawRuns; r++) {
+      rawFloor.push((await rawRequest(floor.socket, line)).ms);
+      raw.push((await rawRequest(d.socket, line)).ms);
     }
-    record(`control.rps.${c}`, `service_status, ${c} clients`, n, 'req/s', rounds, {
-      ...(c === 16 ? { target: { min: 20000 } } : {}),
+    record('floor.rpc_raw', 'request floor: bare Node server, raw request', n, 'ms', rawFloor);
+    record('control.raw', 'raw socket request (connect, line, line)', n, 'ms', raw, {
+      floor: 'floor.rpc_raw',
+      paired: rawFloor,
+      target: { max: 0.5 },
     });
+    for (const c of [1, 16, 64]) await requestsPerSecond(o, d.socket, floor.socket, line, n, c);
+  } finally {
+    floor.stop();
   }
 }
+
+async function requestsPerSecond(
+  o: Options,
+  socket: string,
+  floorSocket: string,
+  line: string,
+  n: number,
+  c: number,
+): Promise<void> {
+  const rounds: number[] = [];
+  const floorRounds: number[] = [];
+  for (let r = 0; r < (o.quick ? 1 : 3); r++) {
+    floorRounds.push(await throughput(floorSocket, line, c, o.throughputMs));
+    rounds.push(await throughput(socket, line, c, o.throughputMs));
+  }
+  record(
+    `floor.rpc.${c}`,
+    `request floor: bare Node server, ${c} clients`,
+    n,
+    'req/s',
+    floorRounds,
+  );
+  record(`control.rps.${c}`, `service_status, ${c} clients`, n, 'req/s', rounds, {
+    floor: `floor.rpc.${c}`,
+    paired: floorRounds,
+    ...(c === 16 ? { target: { min: 20000 } } : {}),
+  });
+}
+
+/** The request floor's server on a socket in `dir`, answering every line with `answer`. */
+async function startRpcFloor(
+  dir: string,
+  answer: string,
+): Promise<{ socket: string; stop: () => void }> {
+  const socket = join(dir, 'floor-rpc.sock');
+  const answerFile = join(dir, 'floor-rpc.answer');
+  writeFileSync(answerFile, answer);
+  const proc = spawn(process.execPath, [FLOOR_RPC, socket, answerFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  floorServers.add(proc);
+  const stop = (): void => {
+    proc.kill('SIGTERM');
+    floorServers.delete(proc);
+  };
+  const ready = await new Promise<boolean>((r) => {
+    proc.stdout.once('data', () => r(true));
+    proc.once('exit', () => r(false));
+  });
+  if (!ready) throw new Error('the request floor server did not start');
+  return { socket, stop };
+}
+/** Request floor servers running, killed in cleanup whatever happened. */
+const floorServers = new Set<ChildProcess>();
 
 // --- peers ---------------------------------------------------------------------
 
@@ -1209,6 +1278,7 @@ async function cleanup(root: string): Promise<void> {
     await sweepEnv(DAEMON_VAR, id).catch(() => 0);
   }
   for (const m of floorMarkers) await sweepEnv(FLOOR_VAR, m).catch(() => 0);
+  for (const p of floorServers) p.kill('SIGKILL');
   rmSync(root, { recursive: true, force: true });
 }
 
