@@ -7,7 +7,7 @@
 // hybrid host). Finds and creates; the per-service work is cgroups.ts's.
 
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { readSmallFile } from './small-file.js';
+import { readKeptFile } from './small-file.js';
 import { join } from 'node:path';
 import type { LimitKey } from '../core/host.js';
 import { childGroups } from './cgroup-tree.js';
@@ -129,7 +129,7 @@ export function killMembers(dir: string): number {
 /** The processes of one group (cgroup.procs); none when it cannot be read. */
 export function members(dir: string): number[] {
   try {
-    return readSmallFile(`${dir}/cgroup.procs`)
+    return readKeptFile(`${dir}/cgroup.procs`)
       .split('\n')
       .filter((l) => l !== '')
       .map(Number);

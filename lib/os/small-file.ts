@@ -5,6 +5,15 @@
 // the status of a service reads about seven such files. Measured here on
 // /proc/self/stat: 9.5 µs a read this way, 12 µs through readFileSync's
 // utf8 path, 20 µs through its latin1 path (which the cgroup files took).
+//
+// The cgroup files a status reads again and again stay open (the last
+// KEPT_FILES of them) and are read from offset 0, which makes the kernel
+// write them afresh: about 2 µs a read instead of 8.5-10 with the open and
+// the close. A kept file whose group is gone says so (ENODEV, even once a
+// group of the same name is made again); it is then closed and the name
+// opened anew. A group's kept files are closed before it is removed, so
+// no removed group is held in the kernel by them. (A /proc/PID file is not
+// kept: pids come and go, and each would hold a descriptor until evicted.)
 
 import { closeSync, openSync, readSync } from 'node:fs';
 
@@ -12,23 +21,83 @@ import { closeSync, openSync, readSync } from 'node:fs';
 let buffer: Buffer = Buffer.allocUnsafe(16 * 1024);
 const KEEP_AT_MOST = 1024 * 1024;
 
+type Encoding = 'latin1' | 'utf8';
+
 /** The whole text of `path`; throws as readFileSync would (ENOENT, EACCES, …). */
-export function readSmallFile(path: string, encoding: 'latin1' | 'utf8' = 'latin1'): string {
+export function readSmallFile(path: string, encoding: Encoding = 'latin1'): string {
   const fd = openSync(path, 'r');
   try {
-    let length = 0;
-    for (;;) {
-      if (length === buffer.length) buffer = grown(buffer);
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
-      length += n;
-    }
-    const text = buffer.toString(encoding, 0, length);
-    if (buffer.length > KEEP_AT_MOST) buffer = Buffer.allocUnsafe(KEEP_AT_MOST);
-    return text;
+    return readFrom0(fd, encoding);
   } finally {
     closeSync(fd);
   }
+}
+
+/** The last this many files read through readKeptFile stay open. */
+export const KEPT_FILES = 128;
+/** Path → descriptor, least recently read first. */
+const kept = new Map<string, number>();
+
+/**
+ * The whole text of `path` as it is now, through a descriptor kept open
+ * from an earlier read; throws as readSmallFile would.
+ */
+export function readKeptFile(path: string, encoding: Encoding = 'latin1'): string {
+  const fd = kept.get(path);
+  if (fd !== undefined) {
+    kept.delete(path);
+    try {
+      const text = readFrom0(fd, encoding);
+      kept.set(path, fd);
+      return text;
+    } catch {
+      closeSync(fd); // gone, or its name now means another object
+    }
+  }
+  const opened = openSync(path, 'r');
+  let text: string;
+  try {
+    text = readFrom0(opened, encoding);
+  } catch (err) {
+    closeSync(opened);
+    throw err;
+  }
+  kept.set(path, opened);
+  if (kept.size > KEPT_FILES) {
+    const [oldest, oldFd] = kept.entries().next().value as [string, number];
+    kept.delete(oldest);
+    closeSync(oldFd);
+  }
+  return text;
+}
+
+/** Closes the kept files in directory `dir` and below (a group about to be removed). */
+export function closeKeptUnder(dir: string): void {
+  if (kept.size === 0) return;
+  const prefix = `${dir}/`;
+  for (const [path, fd] of kept) {
+    if (!path.startsWith(prefix)) continue;
+    kept.delete(path);
+    closeSync(fd);
+  }
+}
+
+/** How many descriptors readKeptFile holds open now. */
+export function keptFileCount(): number {
+  return kept.size;
+}
+
+function readFrom0(fd: number, encoding: Encoding): string {
+  let length = 0;
+  for (;;) {
+    if (length === buffer.length) buffer = grown(buffer);
+    const n = readSync(fd, buffer, length, buffer.length - length, length);
+    if (n === 0) break;
+    length += n;
+  }
+  const text = buffer.toString(encoding, 0, length);
+  if (buffer.length > KEEP_AT_MOST) buffer = Buffer.allocUnsafe(KEEP_AT_MOST);
+  return text;
 }
 
 function grown(b: Buffer): Buffer {

@@ -298,6 +298,17 @@ t.test('stats count every process of the group, exactly', async (t) => {
   t.ok((usage?.tasks ?? 0) >= 4);
   t.ok((usage?.memory_usage ?? 0) > 0);
   t.match((await d.cli('status', 'tree')).stdout, /usage: {5}4 processes, \d+ tasks, [\d.]+ MiB/);
+  // Stopped, then started: the group is made again under the same name, and
+  // status reads the new one, not what it read of the old one.
+  await d.client.stop('tree');
+  t.equal((await d.status('tree')).usage, null, 'no usage once stopped');
+  await d.client.start('tree');
+  const again = await running(d, 'tree', 'sh');
+  t.not(again.pid, s.pid);
+  await waitFor('four processes in the group made again', () => members().length === 4);
+  const now = (await d.status('tree')).usage;
+  t.match(now, { processes: 4 }, 'status counts the new group’s processes');
+  t.ok((now?.cpu_time_ms ?? -1) >= 0);
 });
 
 t.test(

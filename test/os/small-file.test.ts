@@ -1,8 +1,16 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readSmallFile } from '../../lib/os/small-file.js';
+import {
+  KEPT_FILES,
+  closeKeptUnder,
+  keptFileCount,
+  readKeptFile,
+  readSmallFile,
+} from '../../lib/os/small-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sminit-small-file-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,4 +46,50 @@ t.test('bytes: latin1 keeps each byte, utf8 decodes', async (t) => {
 t.test("errors are readFileSync's", async (t) => {
   t.throws(() => readSmallFile(join(dir, 'missing')), { code: 'ENOENT' });
   t.throws(() => readSmallFile(dir), { code: 'EISDIR' });
+});
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+t.test('a kept file is read as it is now, through one descriptor', async (t) => {
+  const sub = join(dir, 'kept-now');
+  mkdirSync(sub);
+  const file = join(sub, 'cpu.stat');
+  writeFileSync(file, 'usage_usec 1\n');
+  t.equal(readKeptFile(file), 'usage_usec 1\n');
+  const fds = openFds();
+  writeFileSync(file, 'usage_usec 22\nuser_usec 20\n'); // in place, as the kernel rewrites it
+  t.equal(readKeptFile(file), 'usage_usec 22\nuser_usec 20\n');
+  t.equal(openFds(), fds, 'no descriptor opened for the second read');
+  closeKeptUnder(sub);
+  t.equal(openFds(), fds - 1, 'closed with its directory');
+});
+
+t.test('a kept /proc file of a process gone reads as gone', async (t) => {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  await once(child, 'spawn');
+  const file = `/proc/${child.pid}/stat`;
+  t.match(readKeptFile(file), /^\d+ \(/);
+  const fds = openFds();
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  t.throws(() => readKeptFile(file), { code: 'ENOENT' }, 'the stale descriptor is not believed');
+  t.equal(openFds(), fds - 1, 'and is closed');
+});
+
+t.test('at most KEPT_FILES stay open, the least recently read closed first', async (t) => {
+  const sub = join(dir, 'many');
+  mkdirSync(sub);
+  t.teardown(() => closeKeptUnder(sub));
+  const fds = openFds() - keptFileCount();
+  const files = Array.from({ length: KEPT_FILES + 40 }, (_, i) => join(sub, `f${i}`));
+  files.forEach((f, i) => writeFileSync(f, `${i}\n`));
+  for (const [i, f] of files.entries())
+    t.equal(readKeptFile(f), `${i}\n`, `f${i}`, { diagnostic: false });
+  t.equal(keptFileCount(), KEPT_FILES);
+  t.equal(openFds(), fds + KEPT_FILES, 'the rest were closed');
+  const before = openFds();
+  t.equal(readKeptFile(files[files.length - 1]!), `${files.length - 1}\n`);
+  t.equal(openFds(), before, 'the most recent is still open');
+  t.equal(readKeptFile(files[0]!), '0\n', 'the evicted one opens again');
+  t.equal(keptFileCount(), KEPT_FILES);
 });
