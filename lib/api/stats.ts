@@ -7,7 +7,7 @@
 
 import { Errors } from '../core/errors.js';
 import type { GroupUsage, ServiceBox } from '../supervise/seam.js';
-import { clockTicks, descendants, processStats, processTable } from '../os/procfs.js';
+import { clockTicks, descendants, processRss, processStats, processTable } from '../os/procfs.js';
 import type { GroupUsageWire, ProcessStats, ServiceStats } from './wire.js';
 
 /** CPU percent needs two readings; this is the gap between them. */
@@ -54,8 +54,7 @@ function percent(ms: number): number {
 
 /** What the group holds, memory from the controller or else summed over its processes. */
 function usageWire(u: GroupUsage): GroupUsageWire {
-  const memory =
-    u.memoryBytes ?? u.pids.reduce((sum, p) => sum + (processStats(p)?.rssBytes ?? 0), 0);
+  const memory = u.memoryBytes ?? u.pids.reduce((sum, p) => sum + (processRss(p) ?? 0), 0);
   return {
     processes: u.pids.length,
     tasks: u.tasks,

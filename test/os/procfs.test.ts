@@ -12,6 +12,7 @@ import {
   isAlive,
   pageSize,
   parseStat,
+  processRss,
   processStats,
   processTable,
   readStat,
@@ -176,6 +177,13 @@ t.test('isAlive: false after kill and reaping, and for another start time', asyn
   t.equal(stats?.pid, child.pid);
   t.ok((stats?.rssBytes ?? 0) > 0);
   t.ok((stats?.cpuTicks ?? -1) >= 0);
+  const rss = processRss(child.pid);
+  t.ok(rss !== null && rss > 0 && rss % pageSize() === 0, `statm's resident, in bytes (${rss})`);
+  // VmRSS, to the page: sleep touches no memory while asleep.
+  const vmRss = Number(
+    /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1],
+  );
+  t.equal(rss, vmRss * 1024, 'as VmRSS says');
 
   const exited = once(child, 'exit');
   t.equal(signalAll([child.pid], 'SIGKILL'), 1);
@@ -183,6 +191,7 @@ t.test('isAlive: false after kill and reaping, and for another start time', asyn
   t.notOk(isAlive(child.pid, s.startTime));
   t.equal(readStat(child.pid), null);
   t.equal(processStats(child.pid), null);
+  t.equal(processRss(child.pid), null);
   t.equal(signalAll([child.pid, -child.pid], 'SIGTERM'), 0, 'ESRCH is ignored');
   t.throws(() => signalAll([0], 'SIGTERM'), RangeError);
   t.throws(() => signalAll([-1], 'SIGTERM'), RangeError);
