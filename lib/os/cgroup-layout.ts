@@ -7,7 +7,7 @@
 // hybrid host). Finds and creates; the per-service work is cgroups.ts's.
 
 import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { closeKeptUnder, readKeptFile } from './small-file.js';
+import { closeKeptIn, readKeptFile } from './small-file.js';
 import { join } from 'node:path';
 import type { LimitKey } from '../core/host.js';
 import { childGroups } from './cgroup-tree.js';
@@ -105,7 +105,7 @@ function makeRoot(parent: string, name: string): string {
 export function removeTree(dir: string, kill: boolean): void {
   for (const e of childGroups(dir)) removeTree(join(dir, e), kill);
   if (kill) killMembers(dir);
-  closeKeptUnder(dir); // read for its members: let the kernel free it
+  closeKeptIn(dir); // read for its members: let the kernel free it
   try {
     rmdirSync(dir);
   } catch {

@@ -21,7 +21,7 @@ import {
 } from './cgroup-layout.js';
 import { TEST_GROUP, serviceGroupDir } from './cgroup-tree.js';
 import { readStat } from './procfs.js';
-import { closeKeptUnder, readKeptFile } from './small-file.js';
+import { closeKeptIn, readKeptFile } from './small-file.js';
 
 /** Who is in a service's group and what it uses, read at one instant. */
 export interface GroupUsage {
@@ -236,10 +236,11 @@ export class ServiceGroup {
     if (dirs === null) return;
     this.leftDirs = null;
     this.removals.delete(this);
-    for (const dir of dirs) closeKeptUnder(dir);
     // The shape is known (the test group below the service's): two rmdirs,
     // no listing, unless something made groups of its own in there.
-    rmdirKnown(join(this.dir, TEST));
+    closeKeptIn(this.testDir);
+    for (const dir of dirs) closeKeptIn(dir);
+    rmdirKnown(this.testDir);
     for (const dir of dirs) if (!rmdirKnown(dir)) removeTree(dir, false);
   }
 }

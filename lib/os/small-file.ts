@@ -37,6 +37,8 @@ export function readSmallFile(path: string, encoding: Encoding = 'latin1'): stri
 export const KEPT_FILES = 128;
 /** Path → descriptor, least recently read first. */
 const kept = new Map<string, number>();
+/** Directory → the kept paths in it, so a removal closes them without a search. */
+const keptIn = new Map<string, Set<string>>();
 
 /**
  * The whole text of `path` as it is now, through a descriptor kept open
@@ -45,12 +47,13 @@ const kept = new Map<string, number>();
 export function readKeptFile(path: string, encoding: Encoding = 'latin1'): string {
   const fd = kept.get(path);
   if (fd !== undefined) {
-    kept.delete(path);
+    kept.delete(path); // set again below: the most recently read last
     try {
       const text = readFrom0(fd, encoding);
       kept.set(path, fd);
       return text;
     } catch {
+      unindex(path);
       closeSync(fd); // gone, or its name now means another object
     }
   }
@@ -62,25 +65,43 @@ export function readKeptFile(path: string, encoding: Encoding = 'latin1'): strin
     closeSync(opened);
     throw err;
   }
-  kept.set(path, opened);
+  keep(path, opened);
   if (kept.size > KEPT_FILES) {
     const [oldest, oldFd] = kept.entries().next().value as [string, number];
-    kept.delete(oldest);
-    closeSync(oldFd);
+    drop(oldest, oldFd);
   }
   return text;
 }
 
-/** Closes the kept files in directory `dir` and below (a group about to be removed). */
-export function closeKeptUnder(dir: string): void {
-  if (kept.size === 0) return;
-  const prefix = `${dir}/`;
-  for (const [path, fd] of kept) {
-    if (!path.startsWith(prefix)) continue;
-    kept.delete(path);
-    closeSync(fd);
-  }
+/** Closes the kept files directly in directory `dir` (a group about to be removed). */
+export function closeKeptIn(dir: string): void {
+  const paths = keptIn.get(dir);
+  if (paths === undefined) return;
+  for (const path of [...paths]) drop(path, kept.get(path) ?? -1);
 }
+
+function keep(path: string, fd: number): void {
+  kept.set(path, fd);
+  const dir = dirOf(path);
+  const paths = keptIn.get(dir);
+  if (paths === undefined) keptIn.set(dir, new Set([path]));
+  else paths.add(path);
+}
+
+function drop(path: string, fd: number): void {
+  kept.delete(path);
+  unindex(path);
+  if (fd >= 0) closeSync(fd);
+}
+
+function unindex(path: string): void {
+  const dir = dirOf(path);
+  const paths = keptIn.get(dir);
+  paths?.delete(path);
+  if (paths?.size === 0) keptIn.delete(dir);
+}
+
+const dirOf = (path: string): string => path.slice(0, path.lastIndexOf('/'));
 
 /** How many descriptors readKeptFile holds open now. */
 export function keptFileCount(): number {

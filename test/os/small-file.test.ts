@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   KEPT_FILES,
-  closeKeptUnder,
+  closeKeptIn,
   keptFileCount,
   readKeptFile,
   readSmallFile,
@@ -60,7 +60,7 @@ t.test('a kept file is read as it is now, through one descriptor', async (t) => 
   writeFileSync(file, 'usage_usec 22\nuser_usec 20\n'); // in place, as the kernel rewrites it
   t.equal(readKeptFile(file), 'usage_usec 22\nuser_usec 20\n');
   t.equal(openFds(), fds, 'no descriptor opened for the second read');
-  closeKeptUnder(sub);
+  closeKeptIn(sub);
   t.equal(openFds(), fds - 1, 'closed with its directory');
 });
 
@@ -79,7 +79,7 @@ t.test('a kept /proc file of a process gone reads as gone', async (t) => {
 t.test('at most KEPT_FILES stay open, the least recently read closed first', async (t) => {
   const sub = join(dir, 'many');
   mkdirSync(sub);
-  t.teardown(() => closeKeptUnder(sub));
+  t.teardown(() => closeKeptIn(sub));
   const fds = openFds() - keptFileCount();
   const files = Array.from({ length: KEPT_FILES + 40 }, (_, i) => join(sub, `f${i}`));
   files.forEach((f, i) => writeFileSync(f, `${i}\n`));
