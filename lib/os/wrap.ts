@@ -65,7 +65,7 @@ export const RLIMIT_RESOURCE: Readonly<Record<RlimitName, number>> = {
 export function boxFor(setup: SpawnSetup, group: ServiceGroup | null): SpawnBox | string {
   let join: string[] = [];
   if (group !== null) {
-    const failed = group.ensure(setup.sandbox.limits);
+    const failed = group.ensure(setup.sandbox.limits, setup.role);
     if (failed !== null) return failed;
     join = group.join(setup.role);
   }
