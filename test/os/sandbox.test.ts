@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MARKER_VAR } from '../../lib/os/markers.js';
 import { findByEnv, isAlive, processTable, readStat } from '../../lib/os/procfs.js';
-import { type Daemon, startDaemon } from '../helpers/daemon.js';
+import { type Daemon, startDaemon, tempDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
 
 const procStatus = (pid: number, field: string): string =>
@@ -198,6 +198,9 @@ t.test(
     });
     writeFileSync(join(d.dir, 'app.env'), 'PLAIN=changed\n');
     const again = await d.client.restart('envy');
+    // The restart answers once the child exists; before its exec, its
+    // environ is still the daemon's.
+    await waitFor('the new process to be sleep', () => readStat(again.pid)?.comm === 'sleep');
     t.equal(environ(again.pid).PLAIN, 'changed', 'read again at the restart');
 
     writeFileSync(join(d.dir, 'bad.env'), 'GOOD=1\nthis is not a line\n');
@@ -307,8 +310,30 @@ t.test('stats count every process of the group, exactly', async (t) => {
   t.not(again.pid, s.pid);
   await waitFor('four processes in the group made again', () => members().length === 4);
   const now = (await d.status('tree')).usage;
-  t.match(now, { processes: 4 }, 'status counts the new group’s processes');
+  t.match(now, { processes: 4 }, `status counts the new group’s processes: ${JSON.stringify(now)}`);
   t.ok((now?.cpu_time_ms ?? -1) >= 0);
+});
+
+t.test('a health test runs in NAME/test, made at the first test only', async (t) => {
+  const out = join(tempDir(t, 'sminit-testgroup-'), 'cgroup');
+  const d = await startDaemon(t, {
+    plain: 'exec: sleep 1000\n',
+    checked: `exec: sleep 1000\ntest: "sh -c 'cat /proc/self/cgroup > ${out}'"\ntest_interval: 100ms\n`,
+  });
+  const plain = await running(d, 'plain');
+  const checked = await running(d, 'checked');
+  const unified = (group: string): string => `/sys/fs/cgroup/unified${group}`;
+  const line = await waitFor('the test to write its cgroup', () =>
+    existsSync(out)
+      ? readFileSync(out, 'utf8')
+          .split('\n')
+          .find((l) => l.startsWith('0::'))
+      : undefined,
+  );
+  t.equal(line, `0::${checked.cgroup}/test`, 'the test ran in the test group');
+  t.ok(existsSync(unified(`${checked.cgroup}/test`)));
+  t.notOk(existsSync(unified(`${plain.cgroup}/test`)), 'none for a service without a test');
+  t.match((await d.status('plain')).usage, { processes: 1, tasks: 1 }, 'its status all the same');
 });
 
 t.test(
