@@ -1081,7 +1081,7 @@ async function startRpcFloor(
   const answerFile = join(dir, 'floor-rpc.answer');
   writeFileSync(answerFile, answer);
   const proc = spawn(process.execPath, [FLOOR_RPC, socket, answerFile], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   floorServers.add(proc);
   const stop = (): void => {
@@ -1091,6 +1091,7 @@ async function startRpcFloor(
   const ready = await new Promise<boolean>((r) => {
     proc.stdout.once('data', () => r(true));
     proc.once('exit', () => r(false));
+    proc.once('error', () => r(false));
   });
   if (!ready) throw new Error('the request floor server did not start');
   return { socket, stop };

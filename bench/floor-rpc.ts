@@ -2,7 +2,8 @@
 // answers every line it reads with the same answer, given as bytes, and
 // does nothing else. What the daemon's answers cost beyond it (parsing,
 // the queue, reading the service's group) is sminit's; the rest is what
-// Node and this machine allow. Prints `ready` once listening; ends on SIGTERM.
+// Node and this machine allow. Prints `ready` once listening; ends on
+// SIGTERM, or when its stdin (a pipe from the bench) closes.
 //
 // usage: node floor-rpc.js SOCKET ANSWER_FILE
 
@@ -24,6 +25,9 @@ const server = createServer((s) => {
 });
 rmSync(socket, { force: true });
 server.listen(socket, () => process.stdout.write('ready\n'));
+// Its stdin is a pipe from the bench: when the bench is gone, so is this.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
 process.on('SIGTERM', () => {
   rmSync(socket, { force: true });
   process.exit(0);
