@@ -85,9 +85,15 @@ export function parseStat(text: string): ProcStat {
 
 /** The stat of one process, or null when there is no such process. */
 export function readStat(pid: number): ProcStat | null {
+  const text = readProcFile(pid, 'stat', 'utf8');
+  return text === null ? null : parseStat(text);
+}
+
+/** The text of /proc/PID/NAME, or null when there is no such process. */
+function readProcFile(pid: number, name: string, encoding?: 'utf8'): string | null {
   if (!validPid(pid)) return null;
   try {
-    return parseStat(readSmallFile(`/proc/${pid}/stat`, 'utf8'));
+    return readSmallFile(`/proc/${pid}/${name}`, encoding);
   } catch (err) {
     if (isGone(err)) return null;
     throw err;
@@ -290,7 +296,7 @@ export function zombieChildren(table: readonly ProcStat[], parentPid: number): n
  */
 export function processStats(pid: number): ProcessStats | null {
   const s = readStat(pid);
-  // stat's rss and statm's resident are the same counter; one file is enough.
+  // stat's rss, within a few pages of VmRSS: one file gives both figures.
   return s === null
     ? null
     : { pid, rssBytes: s.rssPages * pageSize(), cpuTicks: s.utime + s.stime };
@@ -303,16 +309,9 @@ export function processStats(pid: number): ProcessStats | null {
  * (kept per CPU and summed lazily).
  */
 export function processRss(pid: number): number | null {
-  if (!validPid(pid)) return null;
-  let text: string;
-  try {
-    text = readSmallFile(`/proc/${pid}/statm`);
-  } catch (err) {
-    if (isGone(err)) return null;
-    throw err;
-  }
+  const text = readProcFile(pid, 'statm');
   // size resident shared text lib data dt, in pages
-  const resident = Number(text.split(' ', 2)[1]);
+  const resident = Number(text?.split(' ', 2)[1]);
   return Number.isFinite(resident) ? resident * pageSize() : null;
 }
 

@@ -67,8 +67,7 @@ export function readKeptFile(path: string, encoding: Encoding = 'latin1'): strin
   }
   keep(path, opened);
   if (kept.size > KEPT_FILES) {
-    const [oldest, oldFd] = kept.entries().next().value as [string, number];
-    drop(oldest, oldFd);
+    drop(kept.keys().next().value as string);
   }
   return text;
 }
@@ -77,7 +76,7 @@ export function readKeptFile(path: string, encoding: Encoding = 'latin1'): strin
 export function closeKeptIn(dir: string): void {
   const paths = keptIn.get(dir);
   if (paths === undefined) return;
-  for (const path of [...paths]) drop(path, kept.get(path) ?? -1);
+  for (const path of [...paths]) drop(path);
 }
 
 function keep(path: string, fd: number): void {
@@ -88,10 +87,11 @@ function keep(path: string, fd: number): void {
   else paths.add(path);
 }
 
-function drop(path: string, fd: number): void {
+function drop(path: string): void {
+  const fd = kept.get(path);
   kept.delete(path);
   unindex(path);
-  if (fd >= 0) closeSync(fd);
+  if (fd !== undefined) closeSync(fd);
 }
 
 function unindex(path: string): void {
