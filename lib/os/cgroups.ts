@@ -223,7 +223,7 @@ export class ServiceGroup {
 
   usage(): GroupUsage {
     const test = this.testDir;
-    const tested = this.testMade ? members(test) : [];
+    const tested = this.testGroups().flatMap(members);
     const pids = [...members(this.dir), ...tested];
     const mem = this.layout.controllers.memory;
     const memDir = mem?.version === 2 ? this.dir : this.v1.get('memory');
@@ -251,7 +251,7 @@ export class ServiceGroup {
   remove(): void {
     if (!this.made) return;
     // The test group first: it is below the service's.
-    this.leftDirs = [...(this.testMade ? [this.testDir] : []), this.dir, ...this.v1.values()];
+    this.leftDirs = [...this.testGroups(), this.dir, ...this.v1.values()];
     this.v1.clear();
     this.made = false;
     this.testMade = false;
