@@ -109,8 +109,8 @@ const services = ({ manager: m, audit }: HandlerContext) =>
     service_list_full: async () => (await m.views()).map((v) => toStatus(v)),
     service_list_unloaded: () => m.notLoadedList(),
     service_status: async (p) => {
-      const status = toStatus(await m.view(p.name));
-      return { ...status, usage: groupUsage(await m.boxOf(p.name)) };
+      const { view, box } = await m.viewAndBox(p.name);
+      return toStatus(view, Date.now(), groupUsage(box));
     },
     service_start: (p, s) => (audit(s, `start ${p.name}`), m.start(p.name)),
     service_stop: (p, s) => (audit(s, `stop ${p.name}`), m.stop(p.name)),

@@ -14,6 +14,7 @@ import type { ProbeView } from '../supervise/probe.js';
 import type { ServiceView } from '../supervise/view.js';
 import type {
   ExitWire,
+  GroupUsageWire,
   LimitsWire,
   NotifyWire,
   ProbeWire,
@@ -24,7 +25,12 @@ import type {
   UserWire,
 } from './wire.js';
 
-export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
+/** A service's status record; `usage` given (null included) for service_status alone. */
+export function toStatus(
+  v: ServiceView,
+  now = Date.now(),
+  usage?: GroupUsageWire | null,
+): ServiceStatus {
   const s = v.state;
   const after: Record<string, string> = {};
   const dependencies: Record<string, ServiceStatus['status'] | 'untracked'> = {};
@@ -68,6 +74,7 @@ export function toStatus(v: ServiceView, now = Date.now()): ServiceStatus {
     user: userWire(v.def),
     cgroup: v.cgroup,
     limits: limitsWire(v.def),
+    ...(usage !== undefined ? { usage } : {}),
   };
 }
 

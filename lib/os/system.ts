@@ -29,6 +29,8 @@ export function systemProcesses(
   sources: readonly LeftoverSource[] = defaultSources(cgroups),
 ) {
   const recovery = new Recovery(sources);
+  // One box per group, made at its first use: a status reads it per request.
+  const boxes = new WeakMap<ServiceGroup, Box>();
   // A child spawned in this turn may still be setting itself up (its
   // session, its cgroups): whatever signals a group or looks at one waits
   // for that first.
@@ -52,7 +54,10 @@ export function systemProcesses(
     marker: (service: string): string => markerValue(process.pid, service),
     box: (service: string): Box | null => {
       const group = cgroups?.of(service) ?? null;
-      return group === null ? null : settledBox(group, settled);
+      if (group === null) return null;
+      let box = boxes.get(group);
+      if (box === undefined) boxes.set(group, (box = settledBox(group, settled)));
+      return box;
     },
     mayHaveEscaped: settled(
       (groups: readonly number[], marker: string | readonly string[], waitMs: number) =>

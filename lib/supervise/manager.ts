@@ -173,6 +173,14 @@ export class Manager {
     return this.command(() => this.services.viewOf(this.services.worker(name)));
   }
 
+  /** A service as it stands and its cgroup (null where sminitd makes none), in one step. */
+  viewAndBox(name: string): Promise<{ view: ServiceView; box: ServiceBox | null }> {
+    return this.command(() => {
+      const w = this.services.worker(name);
+      return { view: this.services.viewOf(w), box: this.opts.procs.box(name) };
+    });
+  }
+
   /** The service's cgroup, for what it holds now; null where sminitd makes none. */
   boxOf(name: string): Promise<ServiceBox | null> {
     return this.command(() => (this.services.worker(name), this.opts.procs.box(name)));
