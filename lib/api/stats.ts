@@ -21,7 +21,7 @@ export async function serviceStats(
   box: ServiceBox | null = null,
 ): Promise<ServiceStats> {
   if (pid === 0) throw Errors.notRunning(name);
-  const first = box?.populated() ? box.usage() : null;
+  const first = box?.usage() ?? null;
   const pids = first
     ? [pid, ...first.pids.filter((p) => p !== pid)]
     : [pid, ...descendants(await processTable(), [pid])];
@@ -67,6 +67,6 @@ function usageWire(u: GroupUsage): GroupUsageWire {
 
 /** What a service's cgroup holds at this instant, for its status; null without one or while empty. */
 export function groupUsage(box: ServiceBox | null): GroupUsageWire | null {
-  if (box === null || !box.populated()) return null;
-  return usageWire(box.usage());
+  const u = box?.usage() ?? null;
+  return u === null ? null : usageWire(u);
 }

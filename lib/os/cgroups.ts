@@ -221,10 +221,13 @@ export class ServiceGroup {
     return dir === undefined ? null : keyed(read(`${dir}/memory.oom_control`), 'oom_kill');
   }
 
-  usage(): GroupUsage {
+  /** What the group holds now; null when it was not made or holds no process. */
+  usage(): GroupUsage | null {
+    if (!this.made) return null;
     const test = this.testDir;
     const tested = this.testGroups().flatMap(members);
     const pids = [...members(this.dir), ...tested];
+    if (pids.length === 0) return null;
     const mem = this.layout.controllers.memory;
     const memDir = mem?.version === 2 ? this.dir : this.v1.get('memory');
     const memFile = mem?.version === 2 ? 'memory.current' : 'memory.usage_in_bytes';

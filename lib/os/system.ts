@@ -109,7 +109,7 @@ function settledBox(group: ServiceGroup, settled: Settled): Box {
       group.signalOutside(pgid, signal),
     ),
     oomKills: () => group.oomKills(),
-    usage: () => group.usage(),
+    usage: settled(() => group.usage()),
     remove: settled(() => group.remove()),
   };
 }

@@ -33,7 +33,8 @@ export interface ServiceBox {
   signalOutside(pgid: number, signal: SignalName): number;
   /** The OOM killer's count in it; null where it has no memory controller. */
   oomKills(): number | null;
-  usage(): GroupUsage;
+  /** Who is in it and what they use, read at one instant; null while it holds no process. */
+  usage(): GroupUsage | null;
   /** Remove it once empty; `ensure` makes it again. */
   remove(): void;
 }

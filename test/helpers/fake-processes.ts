@@ -101,6 +101,7 @@ export class FakeBox implements ServiceBox {
   }
   usage() {
     const pids = this.members().map((c) => c.pid ?? 0);
+    if (pids.length === 0) return null;
     return {
       path: this.path,
       pids,
