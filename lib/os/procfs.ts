@@ -10,7 +10,7 @@ import { WORD_BYTES } from './arch.js';
 import { readFileSync } from 'node:fs';
 import { type FileHandle, open, readdir } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { closeKeptIn, readKeptFile, readSmallFile } from './small-file.js';
+import { readSmallFile } from './small-file.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 export interface ProcStat {
@@ -89,20 +89,11 @@ export function readStat(pid: number): ProcStat | null {
   return text === null ? null : parseStat(text);
 }
 
-/**
- * The text of /proc/PID/NAME, or null when there is no such process; kept
- * open for the next read when asked (closed at the reap: forgetProcess).
- */
-function readProcFile(
-  pid: number,
-  name: string,
-  encoding: 'utf8' | 'latin1' = 'latin1',
-  keep = false,
-): string | null {
+/** The text of /proc/PID/NAME, or null when there is no such process. */
+function readProcFile(pid: number, name: string, encoding?: 'utf8'): string | null {
   if (!validPid(pid)) return null;
-  const path = `/proc/${pid}/${name}`;
   try {
-    return keep ? readKeptFile(path, encoding) : readSmallFile(path, encoding);
+    return readSmallFile(`/proc/${pid}/${name}`, encoding);
   } catch (err) {
     if (isGone(err)) return null;
     throw err;
@@ -318,16 +309,10 @@ export function processStats(pid: number): ProcessStats | null {
  * (kept per CPU and summed lazily).
  */
 export function processRss(pid: number): number | null {
-  // Read for every status: kept open while the process lives.
-  const text = readProcFile(pid, 'statm', 'latin1', true);
+  const text = readProcFile(pid, 'statm');
   // size resident shared text lib data dt, in pages
   const resident = Number(text?.split(' ', 2)[1]);
   return Number.isFinite(resident) ? resident * pageSize() : null;
-}
-
-/** Closes what is kept open of a process's /proc files: it was just reaped. */
-export function forgetProcess(pid: number): void {
-  closeKeptIn(`/proc/${pid}`);
 }
 
 // The kernel hands every process its tick rate and page size in the

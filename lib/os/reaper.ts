@@ -9,7 +9,7 @@
 
 import { messageOf } from '../core/errors.js';
 import type { Native, WaitStatus } from './native.js';
-import { forgetProcess, processTable, zombieChildren } from './procfs.js';
+import { processTable, zombieChildren } from './procfs.js';
 
 export interface ReaperOptions {
   readonly native: Native;
@@ -100,7 +100,6 @@ export class Reaper {
   private reap(pid: number): boolean {
     const status = this.opts.native.reapExit(pid);
     if (status === null) return false;
-    forgetProcess(pid);
     try {
       if (!this.opts.exited(pid, status)) this.reaped++;
     } catch (err) {

@@ -12,9 +12,8 @@
 // the close. A kept file whose group is gone says so (ENODEV, even once a
 // group of the same name is made again); it is then closed and the name
 // opened anew. A group's kept files are closed before it is removed, so
-// no removed group is held in the kernel by them. A kept /proc/PID file of
-// a process reaped since reads ESRCH (and its pid, used again, names another
-// process): the reaper closes a process's kept files as it reaps it.
+// no removed group is held in the kernel by them. (A /proc/PID file is not
+// kept: pids come and go, and each would hold a descriptor until evicted.)
 
 import { closeSync, openSync, readSync } from 'node:fs';
 
@@ -103,11 +102,6 @@ function unindex(path: string): void {
 }
 
 const dirOf = (path: string): string => path.slice(0, path.lastIndexOf('/'));
-
-/** Whether `path` is held open by readKeptFile now. */
-export function isKept(path: string): boolean {
-  return kept.has(path);
-}
 
 /** How many descriptors readKeptFile holds open now. */
 export function keptFileCount(): number {

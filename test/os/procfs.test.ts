@@ -8,7 +8,6 @@ import {
   clockTicks,
   descendants,
   findByEnv,
-  forgetProcess,
   groupMembers,
   isAlive,
   pageSize,
@@ -20,7 +19,6 @@ import {
   zombieChildren,
 } from '../../lib/os/procfs.js';
 import { signalAll } from '../../lib/os/kill.js';
-import { isKept } from '../../lib/os/small-file.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Starts `cmd` in its own process group; the group is killed at teardown. */
@@ -186,7 +184,6 @@ t.test('isAlive: false after kill and reaping, and for another start time', asyn
     /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1],
   );
   t.equal(rss, vmRss * 1024, 'as VmRSS says');
-  t.ok(isKept(`/proc/${child.pid}/statm`), 'statm is kept open for the next status');
 
   const exited = once(child, 'exit');
   t.equal(signalAll([child.pid], 'SIGKILL'), 1);
@@ -194,8 +191,7 @@ t.test('isAlive: false after kill and reaping, and for another start time', asyn
   t.notOk(isAlive(child.pid, s.startTime));
   t.equal(readStat(child.pid), null);
   t.equal(processStats(child.pid), null);
-  t.equal(processRss(child.pid), null, 'a kept statm of a reaped process reads as gone');
-  t.notOk(isKept(`/proc/${child.pid}/statm`), 'and is closed');
+  t.equal(processRss(child.pid), null);
   t.equal(signalAll([child.pid, -child.pid], 'SIGTERM'), 0, 'ESRCH is ignored');
   t.throws(() => signalAll([0], 'SIGTERM'), RangeError);
   t.throws(() => signalAll([-1], 'SIGTERM'), RangeError);
@@ -214,14 +210,4 @@ t.test('zombieChildren and isAlive on a zombie', async (t) => {
   t.equal(z?.ppid, parent.pid);
   t.notOk(isAlive(zombies[0]!, z?.startTime ?? -1), 'a zombie is not alive');
   t.same(zombieChildren(await processTable(), process.pid), [], 'Node reaps its own');
-});
-
-t.test('forgetProcess closes what is kept open of a reaped process', async (t) => {
-  const child = startGroup(t, 'sleep', ['1000']);
-  await waitFor('sleep to exec', () => readStat(child.pid)?.comm === 'sleep');
-  t.ok(processRss(child.pid) !== null);
-  t.ok(isKept(`/proc/${child.pid}/statm`));
-  forgetProcess(child.pid);
-  t.notOk(isKept(`/proc/${child.pid}/statm`), 'closed at once');
-  t.ok(processRss(child.pid) !== null, 'and opened anew at the next read');
 });
