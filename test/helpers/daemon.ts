@@ -165,6 +165,15 @@ export async function sweepSocket(socket: string): Promise<void> {
   signalAll(await findByEnv(table, SOCKET_VAR, resolve(socket)), 'SIGKILL');
 }
 
+/** A group as /proc/PID/cgroup names it (`0::/sminit.1.2/web`), as a directory of the v2 mount. */
+export function unifiedDir(group: string): string {
+  const m = cgroupMounts(readFileSync('/proc/self/mountinfo', 'utf8')).find(
+    (x) => x.fstype === 'cgroup2',
+  );
+  if (m === undefined) throw new Error('no cgroup2 mount');
+  return join(m.point, m.root === '/' ? group : group.slice(m.root.length));
+}
+
 /**
  * Remove the cgroups a daemon made (`sminit.PID.START` under this test's
  * own groups), killing what is left in them: a daemon that was SIGKILLed

@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MARKER_VAR } from '../../lib/os/markers.js';
 import { findByEnv, isAlive, processTable, readStat } from '../../lib/os/procfs.js';
-import { type Daemon, startDaemon, tempDir } from '../helpers/daemon.js';
+import { type Daemon, startDaemon, tempDir, unifiedDir } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
 
 const procStatus = (pid: number, field: string): string =>
@@ -234,7 +234,7 @@ t.test(
       `0::${s.cgroup}\n`,
       'but is in the cgroup',
     );
-    const group = `/sys/fs/cgroup/unified${s.cgroup}`;
+    const group = unifiedDir(s.cgroup ?? '');
     await d.client.stop('escape');
     t.notOk(isAlive(escaped, st?.startTime ?? 0), 'gone once the stop returns');
     // Removed in the pass after the stops, not between two of them.
@@ -282,7 +282,7 @@ t.test('stats count every process of the group, exactly', async (t) => {
   const s = await running(d, 'tree', 'sh');
   const away = await findProcess('1002');
   await findProcess('1001');
-  const group = `/sys/fs/cgroup/unified${s.cgroup}`;
+  const group = unifiedDir(s.cgroup ?? '');
   const members = (): number[] =>
     readFileSync(join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   await waitFor('four processes in the group', () => members().length === 4);
@@ -322,7 +322,6 @@ t.test('a health test runs in NAME/test, made at the first test only', async (t)
   });
   const plain = await running(d, 'plain');
   const checked = await running(d, 'checked');
-  const unified = (group: string): string => `/sys/fs/cgroup/unified${group}`;
   const line = await waitFor('the test to write its cgroup', () =>
     existsSync(out)
       ? readFileSync(out, 'utf8')
@@ -331,8 +330,8 @@ t.test('a health test runs in NAME/test, made at the first test only', async (t)
       : undefined,
   );
   t.equal(line, `0::${checked.cgroup}/test`, 'the test ran in the test group');
-  t.ok(existsSync(unified(`${checked.cgroup}/test`)));
-  t.notOk(existsSync(unified(`${plain.cgroup}/test`)), 'none for a service without a test');
+  t.ok(existsSync(unifiedDir(`${checked.cgroup}/test`)));
+  t.notOk(existsSync(unifiedDir(`${plain.cgroup}/test`)), 'none for a service without a test');
   t.match((await d.status('plain')).usage, { processes: 1, tasks: 1 }, 'its status all the same');
 });
 
@@ -409,7 +408,7 @@ t.test(
       const s = await running(d, n);
       before.set(n, { pid: s.pid, cgroup: s.cgroup ?? '' });
     }
-    const dir = (n: string): string => `/sys/fs/cgroup/unified${before.get(n)?.cgroup ?? ''}`;
+    const dir = (n: string): string => unifiedDir(before.get(n)?.cgroup ?? '');
     // Stops in one request, kills at the same moment, and one service stopped and started at once.
     const stopping = d.client.many('stop', { names: names('down') });
     for (const n of names('dies')) process.kill(before.get(n)?.pid ?? 0, 'SIGKILL');
