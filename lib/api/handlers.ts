@@ -121,7 +121,10 @@ const services = ({ manager: m, audit }: HandlerContext) =>
     service_monitor: (p, s) => (audit(s, `monitor ${p.name}`), m.monitor(p.name)),
     service_forget: (p, s) => (audit(s, `forget ${p.name}`), m.forget(p.name)),
     service_kill: (p, s) => (audit(s, `kill ${p.name} ${p.signal}`), m.kill(p.name, p.signal)),
-    service_stats: async (p) => serviceStats(p.name, await m.pidOf(p.name), await m.boxOf(p.name)),
+    service_stats: async (p) => {
+      const { view, box } = await m.viewAndBox(p.name);
+      return serviceStats(p.name, view.pid, box);
+    },
   }) satisfies Partial<Handlers>;
 
 /** What a request over many names, for the audit line. */

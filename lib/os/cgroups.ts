@@ -139,7 +139,7 @@ export class ServiceGroup {
 
   /** The cgroup.procs files a process of the service joins: the test group for a health test. */
   join(role: 'main' | 'test'): string[] {
-    const own = role === 'test' ? join(this.dir, TEST) : this.dir;
+    const own = role === 'test' ? this.testDir : this.dir;
     return [own, ...this.v1.values()].map((d) => join(d, 'cgroup.procs'));
   }
 
@@ -186,7 +186,7 @@ export class ServiceGroup {
 
   /** SIGKILL to the health test's group. */
   killTest(): void {
-    if (this.made && this.testMade) killGroup(this.testDir, []);
+    if (this.testMade) killGroup(this.testDir, []);
   }
 
   /**

@@ -85,7 +85,6 @@ type Settled = <A extends unknown[], R>(f: (...args: A) => R) => (...args: A) =>
 type Box = Pick<
   ServiceGroup,
   | 'path'
-  | 'ensure'
   | 'populated'
   | 'whenEmpty'
   | 'kill'
@@ -100,7 +99,6 @@ type Box = Pick<
 function settledBox(group: ServiceGroup, settled: Settled): Box {
   return {
     path: group.path,
-    ensure: (limits) => group.ensure(limits),
     populated: settled(() => group.populated()),
     whenEmpty: settled((deadline: number) => group.whenEmpty(deadline)),
     kill: settled(() => group.kill()),

@@ -181,16 +181,6 @@ export class Manager {
     });
   }
 
-  /** The service's cgroup, for what it holds now; null where sminitd makes none. */
-  boxOf(name: string): Promise<ServiceBox | null> {
-    return this.command(() => (this.services.worker(name), this.opts.procs.box(name)));
-  }
-
-  /** The worker's process id, for stats; 0 when none runs. */
-  pidOf(name: string): Promise<number> {
-    return this.command(() => this.services.worker(name).pid);
-  }
-
   /** How many services are on their way up: to be spawned, waiting for a dependency, or not yet ready. */
   starting(): number {
     let n = 0;

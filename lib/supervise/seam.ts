@@ -7,7 +7,6 @@
 // The daemon plugs in the real system (os/system.ts, os/network.ts); unit
 // tests of the manager and workers plug in fakes. Types only.
 
-import type { GroupLimits } from '../core/definition.js';
 import type { SignalName } from '../core/signals.js';
 import type { GroupUsage } from '../os/cgroups.js';
 import type { EarlierRun, Ended } from '../os/recover.js';
@@ -19,8 +18,6 @@ export type { Child, EarlierRun, Ended, GroupUsage, SpawnSpec };
 export interface ServiceBox {
   /** As /proc/PID/cgroup names it. */
   readonly path: string;
-  /** Make it with its limits (once, before a spawn); null, or why it cannot be. */
-  ensure(limits: GroupLimits): string | null;
   /** Whether a process of the service is left in it. */
   populated(): boolean;
   /** Resolves true once it is empty, false when `deadline` (epoch ms) comes first; watched, not polled. */
@@ -35,7 +32,7 @@ export interface ServiceBox {
   oomKills(): number | null;
   /** Who is in it and what they use, read at one instant; null while it holds no process. */
   usage(): GroupUsage | null;
-  /** Remove it once empty; `ensure` makes it again. */
+  /** Remove it once empty; the next spawn makes it again. */
   remove(): void;
 }
 

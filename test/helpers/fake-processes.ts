@@ -71,9 +71,6 @@ export class FakeBox implements ServiceBox {
   private members(): FakeChild[] {
     return this.procs.children.filter((c) => !c.exited && c.spec.setup?.service === this.service);
   }
-  ensure(): string | null {
-    return null;
-  }
   populated(): boolean {
     return this.escaped > 0 || this.members().length > 0;
   }
