@@ -65,8 +65,17 @@ function usageWire(u: GroupUsage): GroupUsageWire {
   };
 }
 
-/** What a service's cgroup holds at this instant, for its status; null without one or while empty. */
+/**
+ * What a service's cgroup holds at this instant, for its status; null without
+ * one, while empty, or when the system refuses the reads (out of descriptors,
+ * say): the status is still answered, and usage is only ever an extra.
+ */
 export function groupUsage(box: ServiceBox | null): GroupUsageWire | null {
-  const u = box?.usage() ?? null;
-  return u === null ? null : usageWire(u);
+  try {
+    const u = box?.usage() ?? null;
+    return u === null ? null : usageWire(u);
+  } catch (err) {
+    if (typeof (err as NodeJS.ErrnoException | null)?.code === 'string') return null;
+    throw err;
+  }
 }

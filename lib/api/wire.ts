@@ -187,7 +187,7 @@ export interface ServiceStatus {
   /** The service's cgroup while it has processes (as /proc/PID/cgroup names it); null without. */
   readonly cgroup: string | null;
   readonly limits: LimitsWire;
-  /** service_status only: what its cgroup holds now; null without a cgroup. */
+  /** service_status only: what its cgroup holds now; null without a cgroup, while empty, or unreadable. */
   readonly usage?: GroupUsageWire | null;
 }
 

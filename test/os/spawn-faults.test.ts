@@ -150,8 +150,9 @@ t.test(
 t.test(
   'out of file descriptors: EMFILE on the service, backoff, and the socket recovers',
   async (t) => {
-    const d = await startDaemon(t, { victim });
+    const d = await startDaemon(t, { victim, steady: 'exec: sleep 3600\n' });
     const up = await d.waitStatus('victim', (s) => s.status === 'running', 'running');
+    const steady = await d.waitStatus('steady', (s) => s.usage != null, 'running in its group');
     // Room for eight more (a spawn needs six at once: two socket pairs and
     // the exec status pipe); the connections opened next take them, and then
     // there is no room at all.
@@ -188,7 +189,19 @@ t.test(
       t.equal(await probe(d.socket), 'closed', `connection ${i} refused`);
     const cpuBefore = cpuTicks(d.pid);
     const started = Date.now();
-    t.same(Object.keys(await d.client.list()), ['victim'], 'an open connection is still served');
+    t.same(
+      Object.keys(await d.client.list()).sort(),
+      ['steady', 'victim'],
+      'an open connection is still served',
+    );
+    // A status reads the group's and its processes' files: refused, the
+    // status is still answered, without the usage it could not read.
+    const s = await d.status('steady');
+    t.equal(s.pid, steady.pid, 'a status answered with no descriptor to spare');
+    t.ok(
+      s.usage === null || s.usage?.processes === 1,
+      `usage whole or left out: ${JSON.stringify(s.usage)}`,
+    );
     await waitFor('a second of pressure', async () => {
       await probe(d.socket);
       return Date.now() - started > 1000;
