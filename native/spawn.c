@@ -8,7 +8,9 @@
 //
 // The child is made with clone(CLONE_VM) on a stack of its own: it shares
 // the daemon's memory until its exec, so a spawn costs the same however
-// large the daemon grows. sminit_spawn returns as soon as the child exists:
+// large the daemon grows. On x86_64 it is made by clone3 straight into its
+// v2 cgroup (CLONE_INTO_CGROUP) where the kernel can, and joins only the
+// rest itself. sminit_spawn returns as soon as the child exists:
 // neither its set-up (a few system calls, but two trips through the
 // scheduler if waited for one child at a time) nor its exec (most of a
 // spawn's cost) holds the daemon. sminit_spawn_settle waits until every
@@ -108,8 +110,10 @@ struct job {
   // Pairs (from, to): `from` is placed at `to`, in order.
   const int *fds;
   int nfds;
-  // cgroup.procs files to write "0" to, NULL-terminated.
+  // cgroup.procs files to write "0" to, NULL-terminated; from `joined` on
+  // (the first is skipped when the child was made in its group).
   char **join;
+  int joined;
   // Triples (resource, soft, hard); a negative value is unlimited.
   const double *limits;
   int nlimits;
@@ -171,7 +175,7 @@ static uint64_t limit_value(double v) { return v < 0 ? UINT64_MAX : (uint64_t)v;
 // Cgroups, limits and priorities: everything that must hold before the program runs.
 static int box(struct job *j) {
   long rc;
-  for (int i = 0; j->join != NULL && j->join[i] != NULL; i++) {
+  for (int i = j->joined; j->join != NULL && j->join[i] != NULL; i++) {
     if ((rc = write_all(j->join[i], "0", 1)) != 0) return fail(j, rc, STEP_CGROUP, i);
   }
   for (int i = 0; i < j->nlimits; i++) {
@@ -383,6 +387,132 @@ void sminit_spawn_settle(void) {
   unsettled = 0;
 }
 
+#if defined(__x86_64__)
+// clone3(2) with the child on its own stack, as glibc's clone does it: the
+// child returns from the call on that stack, so it must call `fn` before
+// touching any frame. Returns the pid, or -errno, in the parent.
+struct clone_args_v2 {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+long sminit_clone3(struct clone_args_v2 *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(".pushsection .text\n"
+        ".hidden sminit_clone3\n"
+        ".type sminit_clone3, @function\n"
+        "sminit_clone3:\n"
+        "  mov %rdx, %r9\n"
+        "  mov %rcx, %r8\n"
+        "  mov $435, %eax\n"
+        "  syscall\n"
+        "  test %rax, %rax\n"
+        "  jz 1f\n"
+        "  ret\n"
+        "1:\n"
+        "  xor %ebp, %ebp\n"
+        "  and $-16, %rsp\n"
+        "  mov %r8, %rdi\n"
+        "  call *%r9\n"
+        "  mov %eax, %edi\n"
+        "  mov $60, %eax\n"
+        "  syscall\n"
+        "  hlt\n"
+        ".size sminit_clone3, .-sminit_clone3\n"
+        ".popsection\n");
+
+#define INTO_CGROUP 0x200000000ULL
+// Set by sminit_spawn_probe once a child made that way ran; cleared once the
+// kernel shows it lacks clone3 or CLONE_INTO_CGROUP.
+static int into_cgroup = 0;
+
+// The directory of the first cgroup.procs to join, opened; -1 if there is none to open.
+static int first_group(const struct job *j) {
+  static const char procs[] = "/cgroup.procs";
+  if (j->join == NULL || j->join[0] == NULL) return -1;
+  size_t n = strlen(j->join[0]), tail = sizeof procs - 1;
+  if (n <= tail || n - tail >= PATH_MAX || strcmp(j->join[0] + n - tail, procs) != 0) return -1;
+  char dir[PATH_MAX];
+  memcpy(dir, j->join[0], n - tail);
+  dir[n - tail] = '\0';
+  return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+// The child made in its (v2) group, which saves it the join: a write to
+// cgroup.procs moves a process under the kernel's global lock for
+// migrations, which waits out an RCU grace period (milliseconds) when none
+// moved just before. -1 when that cannot be done (a v1 group, an old
+// kernel, a group refusing a new process): the caller clones as before and
+// the child joins, failing the way it always did.
+static pid_t clone_into_group(struct job *j, char *top, int into) {
+  int dir = into && into_cgroup ? first_group(j) : -1;
+  if (dir < 0) return -1;
+  j->joined = 1;
+  struct clone_args_v2 args = {
+      .flags = CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | INTO_CGROUP,
+      .child_tid = (uint64_t)(uintptr_t)&j->tid,
+      .parent_tid = (uint64_t)(uintptr_t)&j->tid,
+      .exit_signal = SIGCHLD,
+      .stack = (uint64_t)(uintptr_t)(top - STACK_BYTES),
+      .stack_size = STACK_BYTES,
+      .cgroup = (uint64_t)dir,
+  };
+  long pid = sminit_clone3(&args, sizeof args, child, j);
+  close(dir);
+  if (pid > 0) return (pid_t)pid;
+  // No clone3 (or a filter refusing it), no CLONE_INTO_CGROUP, a v1 group: never again.
+  if (pid == -ENOSYS || pid == -E2BIG || pid == -EINVAL || pid == -EBADF) into_cgroup = 0;
+  j->joined = 0;
+  return -1;
+}
+
+static int probe_child(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+/*
+ * Whether a child made by clone3 into the empty v2 group `dir` runs: 1 if
+ * it did (and spawns may be made so from now on), else 0. Some kernels
+ * compare a group's count of cgroup.kill writes against the parent's
+ * group's rather than the new group's own, and SIGKILL the child at birth
+ * when they differ: where the daemon's own group was ever killed, every
+ * such child would die; the caller also never asks it for a group it
+ * killed. The child is waited for by its pid.
+ */
+int sminit_spawn_probe(const char *dir) {
+  static char stack[4096] __attribute__((aligned(16)));
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return into_cgroup = 0;
+  struct clone_args_v2 args = {
+      .flags = CLONE_VM | CLONE_VFORK | INTO_CGROUP,
+      .exit_signal = SIGCHLD,
+      .stack = (uint64_t)(uintptr_t)stack,
+      .stack_size = sizeof stack,
+      .cgroup = (uint64_t)fd,
+  };
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = sminit_clone3(&args, sizeof args, probe_child, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(fd);
+  int status = 0;
+  if (pid > 0) while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR) continue;
+  return into_cgroup = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+#else
+static pid_t clone_into_group(struct job *j, char *top, int into) {
+  (void)j;
+  (void)top;
+  (void)into;
+  return -1;
+}
+
+int sminit_spawn_probe(const char *dir) {
+  (void)dir;
+  return 0;
+}
+#endif
+
 static int failed(int *out, int err, int step) {
   out[1] = err;
   out[2] = step;
@@ -394,10 +524,12 @@ static int failed(int *out, int err, int step) {
  * its pid, or 0 when no child could be made, with out[1] the errno and
  * out[2] the step. Call sminit_spawn_settle before anything signals it or
  * looks at its group. A failure in the child (its set-up or its exec) ends it
- * with 127 and is kept for sminit_spawn_failure. Returns 0 or the errno.
+ * with 127 and is kept for sminit_spawn_failure. `into`: the first of `join`
+ * is a v2 group the child may be made in (see sminit_spawn_probe). Returns 0
+ * or the errno.
  */
 int sminit_spawn(const char *path, char *const *argv, char *const *envp, const char *cwd,
-                 const int *fds, int nfds, char *const *join, const double *limits,
+                 const int *fds, int nfds, char *const *join, int into, const double *limits,
                  int nlimits, int nice, int oom, int umask, const int *ids, int nids, int *out) {
   const struct request r = {path, argv, envp, cwd, fds, nfds, join, limits,
                             nlimits, nice, oom, umask, ids, nids};
@@ -412,7 +544,8 @@ int sminit_spawn(const char *path, char *const *argv, char *const *envp, const c
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int flags = CLONE_VM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD;
-  pid_t pid = clone(child, top, flags, j, &j->tid, NULL, &j->tid);
+  pid_t pid = clone_into_group(j, top, into);
+  if (pid < 0) pid = clone(child, top, flags, j, &j->tid, NULL, &j->tid);
   int clone_err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (pid < 0) {

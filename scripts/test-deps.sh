@@ -17,6 +17,7 @@ setpriv util-linux
 prlimit util-linux
 unshare util-linux
 perl perl-base
+strace strace
 gcc gcc
 '
 

@@ -40,6 +40,8 @@ export interface GroupUsage {
 }
 
 const TEST = TEST_GROUP;
+/** A group made for a moment at start-up; no service's name has a dot. */
+const PROBE_GROUP = 'probe.spawn';
 
 const read = (file: string): string | null => {
   try {
@@ -66,6 +68,14 @@ export class ServiceGroup {
   /** The groups in v1 hierarchies that carry its limits, by controller. */
   private readonly v1 = new Map<Controller, string>();
   private made = false;
+  /**
+   * Whether the group and its test group were made here and never killed
+   * since: a child may then be made straight into them (`bornIn`). Some
+   * kernels SIGKILL such a child at birth once its group has had a
+   * cgroup.kill (an ancestor's included), comparing the count with the
+   * daemon's own group's.
+   */
+  private readonly fresh = { main: false, test: false };
 
   /** The directories a `remove` left for the next removal pass; null when none waits. */
   private leftDirs: string[] | null = null;
@@ -74,6 +84,7 @@ export class ServiceGroup {
     private readonly layout: Layout & { readonly tracking: Hierarchy },
     readonly name: string,
     private readonly removals: Removals = new Removals(),
+    private readonly spawnInto: { enabled: boolean } = { enabled: false },
   ) {
     this.dir = serviceGroupDir(layout.tracking.root, name);
   }
@@ -101,7 +112,7 @@ export class ServiceGroup {
     const failed = this.made ? null : this.make(limits);
     if (failed !== null || role === 'main' || this.testMade) return failed;
     try {
-      mkdirIfMissing(this.testDir);
+      this.fresh.test = mkdirIfMissing(this.testDir);
     } catch (err) {
       return this.cannot(err);
     }
@@ -114,7 +125,7 @@ export class ServiceGroup {
     // Made again before the removal pass came: removed now, so the limits start afresh.
     this.removeNow();
     try {
-      mkdirIfMissing(this.dir);
+      this.fresh.main = mkdirIfMissing(this.dir);
       for (const [c, file, value] of limitFiles(limits, this.layout)) {
         const h = this.layout.controllers[c];
         if (!h) return `the ${c} controller is not available to sminitd`;
@@ -141,6 +152,11 @@ export class ServiceGroup {
   join(role: 'main' | 'test'): string[] {
     const own = role === 'test' ? this.testDir : this.dir;
     return [own, ...this.v1.values()].map((d) => join(d, 'cgroup.procs'));
+  }
+
+  /** Whether a process of `role` may be made in its group (the first of `join`) rather than join it. */
+  bornIn(role: 'main' | 'test'): boolean {
+    return this.spawnInto.enabled && this.fresh[role];
   }
 
   /** Whether any process of the service (its tests included) is left. */
@@ -181,12 +197,16 @@ export class ServiceGroup {
 
   /** SIGKILL to every process of the service at once; how many there were. */
   kill(): number {
-    return this.made ? killGroup(this.dir, this.testGroups()) : 0;
+    if (!this.made) return 0;
+    this.fresh.main = this.fresh.test = false;
+    return killGroup(this.dir, this.testGroups());
   }
 
   /** SIGKILL to the health test's group. */
   killTest(): void {
-    if (this.testMade) killGroup(this.testDir, []);
+    if (!this.testMade) return;
+    this.fresh.test = false;
+    killGroup(this.testDir, []);
   }
 
   /**
@@ -331,11 +351,14 @@ function rmdirKnown(dir: string): boolean {
   }
 }
 
-function mkdirIfMissing(dir: string): void {
+/** mkdir, unless it is there; whether it was made now. */
+function mkdirIfMissing(dir: string): boolean {
   try {
     mkdirSync(dir);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
   }
 }
 
@@ -399,13 +422,35 @@ function limitFiles(limits: GroupLimits, layout: Layout): [Controller, string, s
 export class Cgroups {
   private readonly groups = new Map<string, ServiceGroup>();
   private readonly removals = new Removals();
+  private readonly spawnInto = { enabled: false };
   constructor(readonly layout: Layout & { readonly tracking: Hierarchy }) {}
+
+  /**
+   * Let children be made straight into their groups if `probe` says a child
+   * made so into an empty group of the daemon's (made for it) runs.
+   */
+  allowSpawnInto(probe: (dir: string) => boolean): void {
+    const dir = join(this.layout.tracking.root, PROBE_GROUP);
+    try {
+      mkdirSync(dir);
+    } catch {
+      return;
+    }
+    try {
+      this.spawnInto.enabled = probe(dir);
+    } finally {
+      rmdirKnown(dir);
+    }
+  }
 
   /** The service's group (an object; the directories are made by `ensure`). */
   of(service: string): ServiceGroup {
     let g = this.groups.get(service);
     if (g === undefined)
-      this.groups.set(service, (g = new ServiceGroup(this.layout, service, this.removals)));
+      this.groups.set(
+        service,
+        (g = new ServiceGroup(this.layout, service, this.removals, this.spawnInto)),
+      );
     return g;
   }
 

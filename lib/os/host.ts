@@ -26,6 +26,7 @@ export function setupHost(
   const layout = detectLayout(cgroupName);
   const tracking = layout.tracking;
   const cgroups = tracking === null ? null : new Cgroups({ ...layout, tracking });
+  if (native !== null) cgroups?.allowSpawnInto((dir) => native.probeSpawnInto(dir));
   const host: Host = {
     accounts: native?.accounts ?? null,
     self: { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 },

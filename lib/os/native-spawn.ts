@@ -315,6 +315,7 @@ function helperLaunch(helper: Fn, devNull: number, x: Scratch): Launch {
     const ids = b?.ids ? Int32Array.from(b.ids) : noIds;
     const limits = b && b.limits.length > 0 ? Float64Array.from(b.limits) : noLimits;
     const join = b && b.join.length > 0 ? [...b.join, null] : null;
+    const into = b?.into === true ? 1 : 0;
     const argv = [...req.argv, null];
     const envp = [...req.envp, null];
     const [nice, oom, umask] = [b?.nice ?? UNSET, b?.oom ?? UNSET, b?.umask ?? UNSET];
@@ -327,6 +328,7 @@ function helperLaunch(helper: Fn, devNull: number, x: Scratch): Launch {
       fds,
       n[0],
       join,
+      into,
       limits,
       n[1],
       nice,

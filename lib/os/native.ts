@@ -102,6 +102,12 @@ export interface Native {
    * set-up or its exec), asked once at its exit; null when it did not.
    */
   spawnFailure(pid: number): SpawnFailure | null;
+  /**
+   * Whether a child made straight into the empty v2 group `dir` (clone3's
+   * CLONE_INTO_CGROUP) runs: asked once, before any spawn may be made so
+   * (`NativeBox.into`). False without the spawn library or where it cannot.
+   */
+  probeSpawnInto(dir: string): boolean;
   /** waitpid(pid, WNOHANG): how that exact child ended if it was reaped now, else null. */
   reapExit(pid: number): WaitStatus | null;
   /** The user and group databases, as libc (and so NSS) reads them. */
@@ -138,6 +144,8 @@ export interface SpawnRequest {
 export interface NativeBox {
   /** cgroup.procs files the child joins. */
   readonly join: readonly string[];
+  /** The first of `join` is a v2 group the child may be made in, instead of joining it. */
+  readonly into: boolean;
   /** RLIMIT_* number, soft, hard, for each limit; a negative value is unlimited. */
   readonly limits: readonly number[];
   readonly nice: number | null;
@@ -237,6 +245,7 @@ interface SpawnLibrary {
   readonly spawn: Fn;
   readonly settle: Fn;
   readonly failure: Fn;
+  readonly probe: Fn;
 }
 
 /** The spawn library's calls, or null when it is not built (or asked not to be used). */
@@ -246,10 +255,11 @@ function spawnLibrary(koffi: Koffi): SpawnLibrary | null {
     const lib = koffi.load(SPAWN_LIBRARY);
     return {
       spawn: lib.func(
-        'int sminit_spawn(const char *path, const char **argv, const char **envp, const char *cwd, const int *fds, int nfds, const char **join, const double *limits, int nlimits, int nice, int oom, int umask, const int *ids, int nids, int *out)',
+        'int sminit_spawn(const char *path, const char **argv, const char **envp, const char *cwd, const int *fds, int nfds, const char **join, int into, const double *limits, int nlimits, int nice, int oom, int umask, const int *ids, int nids, int *out)',
       ) as Fn,
       settle: lib.func('void sminit_spawn_settle(void)') as Fn,
       failure: lib.func('int sminit_spawn_failure(int pid, int *out)') as Fn,
+      probe: lib.func('int sminit_spawn_probe(const char *dir)') as Fn,
     };
   } catch {
     return null;
@@ -260,7 +270,7 @@ function spawning(
   fn: Bind,
   fcntl: Fn,
   koffi: Koffi,
-): Pick<Native, 'spawn' | 'spawnsBoxed' | 'settleSpawns' | 'spawnFailure'> {
+): Pick<Native, 'spawn' | 'spawnsBoxed' | 'settleSpawns' | 'spawnFailure' | 'probeSpawnInto'> {
   const lib = spawnLibrary(koffi);
   const bound = bindSpawn(fn, fcntl, () => koffi.errno(), lib?.spawn ?? null);
   const used = bound?.boxes === true ? lib : null;
@@ -273,6 +283,7 @@ function spawning(
       const errno = used === null ? 0 : used.failure(pid, out);
       return errno === 0 ? null : { errno, call: helperStep(out[0] ?? 0), index: out[1] ?? 0 };
     },
+    probeSpawnInto: (dir) => used !== null && used.probe(dir) === 1,
   };
 }
 

@@ -19,6 +19,8 @@ import type { SpawnSetup } from './spawn.js';
 export interface SpawnBox {
   /** cgroup.procs files it joins (one per hierarchy). */
   readonly join: readonly string[];
+  /** The first of `join` is a v2 group it may be made in, without joining (the spawn library only). */
+  readonly into: boolean;
   /** Who it runs as; null: as sminitd. */
   readonly credentials: {
     readonly uid: number;
@@ -64,10 +66,12 @@ export const RLIMIT_RESOURCE: Readonly<Record<RlimitName, number>> = {
  */
 export function boxFor(setup: SpawnSetup, group: ServiceGroup | null): SpawnBox | string {
   let join: string[] = [];
+  let into = false;
   if (group !== null) {
     const failed = group.ensure(setup.sandbox.limits, setup.role);
     if (failed !== null) return failed;
     join = group.join(setup.role);
+    into = group.bornIn(setup.role);
   }
   const u = setup.user;
   // Only root changes users; a file asking another sminitd for it was refused when loaded.
@@ -81,6 +85,7 @@ export function boxFor(setup: SpawnSetup, group: ServiceGroup | null): SpawnBox 
   }));
   return {
     join,
+    into,
     credentials: u !== null && root ? { uid: u.uid, gid: u.gid, groups: u.groups } : null,
     umask,
     nice,
@@ -212,6 +217,7 @@ export function nativeBox(box: SpawnBox): NativeBox {
   const c = box.credentials;
   return {
     join: box.join,
+    into: box.into,
     limits: box.rlimits.flatMap((r) => [r.resource, r.soft ?? -1, r.hard ?? -1]),
     nice: box.nice,
     oom: box.oomScoreAdj,

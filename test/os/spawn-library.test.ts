@@ -6,12 +6,14 @@
 // exec that fails only then still reaches the service, with its errno.
 
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { arch } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { helperStep } from '../../lib/os/native-spawn.js';
 import { readStat } from '../../lib/os/procfs.js';
-import { startDaemon, tempDir } from '../helpers/daemon.js';
+import { startDaemon, tempDir, unifiedDir } from '../helpers/daemon.js';
 import { waitFor, waitPastWrapper } from '../helpers/wait.js';
 
 const WRAPPER_LINE = /spawning through posix_spawn: .*\/bin\/sh wrapper/;
@@ -132,4 +134,48 @@ t.test('the steps the library reports are the ones the daemon names', async (t) 
   t.equal(steps.length, Object.keys(named).length, 'every step of native/spawn.c');
   for (const [name, n] of steps)
     t.equal(helperStep(n as number), named[name as string], `STEP_${name}`);
+});
+
+// Where the kernel has clone3 and CLONE_INTO_CGROUP (5.7), the child is made
+// in its v2 group instead of writing itself into cgroup.procs: a migration
+// waits out an RCU grace period, a few milliseconds, and the daemon waits on
+// the child until it has joined. strace watches a restart do it.
+const [major = 0, minor = 0] = (
+  readFileSync('/proc/sys/kernel/osrelease', 'utf8').match(/\d+/g) ?? []
+).map(Number);
+const noClone3 =
+  arch() !== 'x64' || major * 100 + minor < 507
+    ? `clone3 into a cgroup is used on x86_64 from Linux 5.7 (${arch()}, ${major}.${minor})`
+    : false;
+t.test('a child is made in its cgroup, not moved there', { skip: noClone3 }, async (t) => {
+  const d = await startDaemon(t, { plain: 'exec: sleep 1000\n' });
+  const before = await d.waitStatus('plain', (x) => x.status === 'running', 'running');
+  if (before.cgroup === null || d.stderr().match(WRAPPER_LINE)) {
+    t.comment('no cgroup for the service, or no spawn library: nothing to watch');
+    return;
+  }
+  // -ff: a file per thread and child (trace.TID), so no call is split
+  // across lines by another's.
+  const file = join(tempDir(t, 'sminit-strace-'), 'trace');
+  const args = ['-ff', '-e', 'trace=clone,clone3,openat', '-o', file, '-p', String(d.pid)];
+  const strace = spawn('strace', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => strace.kill('SIGKILL'));
+  let said = '';
+  strace.stderr.on('data', (b: Buffer) => (said += b.toString()));
+  await waitFor('strace attached', () => / attached/.test(said) || strace.exitCode !== null);
+  t.equal(strace.exitCode, null, `strace runs: ${said}`);
+  const after = await d.client.restart('plain');
+  const gone = new Promise((r) => strace.once('exit', r));
+  strace.kill('SIGINT');
+  await gone;
+  const daemon = readFileSync(`${file}.${d.pid}`, 'utf8');
+  const made = daemon.split('\n').find((l) => new RegExp(`= ${after.pid}$`).test(l));
+  t.match(
+    made ?? daemon,
+    /^clone3\(.*CLONE_INTO_CGROUP/,
+    `pid ${after.pid} made by clone3 into its group`,
+  );
+  const procs = join(unifiedDir(before.cgroup), 'cgroup.procs');
+  const child = readFileSync(`${file}.${after.pid}`, 'utf8');
+  t.notOk(child.includes(`"${procs}"`), `it never opened ${procs}`);
 });
