@@ -476,6 +476,7 @@ async function floors(o: Options, root: string): Promise<void> {
   execFileSync('gcc', ['-O2', '-o', cBin, FLOOR_C], { stdio: 'inherit' });
   for (const n of o.ns) {
     const c: number[] = [];
+    const cStop: number[] = [];
     const nodeWall: number[] = [];
     const nodeSpawn: number[] = [];
     for (let r = 0; r < o.reps; r++) {
@@ -483,13 +484,16 @@ async function floors(o: Options, root: string): Promise<void> {
       floorMarkers.add(marker);
       const env = { ...process.env, [FLOOR_VAR]: marker };
       const cRun = await run(cBin, [String(n)], 120_000, env);
-      c.push((JSON.parse(cRun.stdout) as { spawnMs: number }).spawnMs);
+      const out = JSON.parse(cRun.stdout) as { spawnMs: number; stopMs: number };
+      c.push(out.spawnMs);
+      cStop.push(out.stopMs);
       await sweepEnv(FLOOR_VAR, marker);
       const res = await nodeFloorRun(n, `${marker}-node`);
       nodeWall.push(res.wallMs);
       nodeSpawn.push(res.spawnMs);
     }
     record(`floor.c.${n}`, 'C fork+exec floor', n, 'ms', c);
+    record(`floor.c_stop.${n}`, 'C stop floor (SIGTERM to each group, reap each)', n, 'ms', cStop);
     record(`floor.node_spawn.${n}`, 'Node spawn loop alone', n, 'ms', nodeSpawn);
     record(`floor.node.${n}`, 'Node floor (start-up + spawns)', n, 'ms', nodeWall);
   }
@@ -719,7 +723,7 @@ async function steady(o: Options, root: string): Promise<void> {
         n,
         'ms',
         [await stopInOneRequest(d, n)],
-        { floor: `floor.c.${n}`, target: { max: 150 } },
+        { floor: `floor.c_stop.${n}`, target: { max: 150 } },
       );
     }
     if (want('reload')) await reloadUnchanged(o, d, n);
@@ -728,7 +732,7 @@ async function steady(o: Options, root: string): Promise<void> {
     const s = await stopDaemon(d);
     if (want('stop') && !want('cold')) {
       record(`stop.${n}`, 'stop all (last process gone)', n, 'ms', [s.goneMs], {
-        floor: `floor.c.${n}`,
+        floor: `floor.c_stop.${n}`,
         target: { max: 100 },
       });
       record(`stop_exit.${n}`, 'stop all (daemon exited)', n, 'ms', [s.exitMs]);
@@ -952,6 +956,7 @@ async function stopAllServices(o: Options, d: Daemon, n: number): Promise<void> 
   if (res.failed.length > 0 || res.results.length !== n)
     throw new Error(`stop --all: ${res.failed.length} failed of ${res.results.length}`);
   record(`stopall.${n}`, '`stop --all` in one request (processes gone)', n, 'ms', [ms], {
+    floor: `floor.c_stop.${n}`,
     target: { max: 150 },
   });
   // The daemon's own stop (the `stop` section) is measured with everything running.
@@ -1197,7 +1202,7 @@ async function peer(o: Options, root: string, p: Peer, n: number): Promise<void>
     }
     record(`${id}.respawn`, `${p.name}: respawn after kill -9`, n, 'ms', respawns);
     record(`${id}.stop`, `${p.name}: stop all, ${p.stopHow}`, n, 'ms', [await peerStop(r)], {
-      floor: `floor.c.${n}`,
+      floor: `floor.c_stop.${n}`,
     });
   } finally {
     await r.kill();

@@ -2,8 +2,10 @@
  * The kernel's floor for starting services: fork and exec N `sleep`
  * processes, each in its own session with stdout and stderr on pipes (as
  * sminitd starts them), and wait until each exec has succeeded (a close-on-exec
- * pipe that reads EOF once the child has exec'd). Prints one JSON line with
- * the time that took and the wall-clock time it finished, then kills them.
+ * pipe that reads EOF once the child has exec'd). Then the floor for stopping
+ * them, once they have had a moment to settle: SIGTERM to each one's process
+ * group, then waitpid for each until all are reaped. Prints one JSON line
+ * with both times and the wall-clock time the start finished.
  *
  * usage: floor N
  */
@@ -70,9 +72,15 @@ int main(int argc, char **argv) {
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   clock_gettime(CLOCK_REALTIME, &wall);
-  printf("{\"spawnMs\":%.3f,\"doneAt\":%.3f}\n", ms(&t1) - ms(&t0), ms(&wall));
-  fflush(stdout);
-  for (int i = 0; i < n; i++) kill(-pids[i], SIGKILL);
+  // As the daemon's services are when they are stopped: long up, asleep.
+  struct timespec pause = {0, 500 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  struct timespec s0, s1;
+  clock_gettime(CLOCK_MONOTONIC, &s0);
+  for (int i = 0; i < n; i++) kill(-pids[i], SIGTERM);
   for (int i = 0; i < n; i++) waitpid(pids[i], NULL, 0);
+  clock_gettime(CLOCK_MONOTONIC, &s1);
+  printf("{\"spawnMs\":%.3f,\"doneAt\":%.3f,\"stopMs\":%.3f}\n", ms(&t1) - ms(&t0),
+         ms(&wall), ms(&s1) - ms(&s0));
   return 0;
 }

@@ -11,6 +11,7 @@ import { DIST, tempDir } from '../helpers/daemon.js';
 const N = 10;
 const EXPECTED = [
   `floor.c.${N}`,
+  `floor.c_stop.${N}`,
   `floor.node_spawn.${N}`,
   `floor.node.${N}`,
   'floor.node_start',
