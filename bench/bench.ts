@@ -564,7 +564,7 @@ async function cold(o: Options, root: string, withStop: boolean): Promise<void> 
       }
       if (withStop && variant === 'flat') {
         record(`stop.${n}`, 'stop all (last process gone)', n, 'ms', stops, {
-          floor: `floor.c.${n}`,
+          floor: `floor.c_stop.${n}`,
           ...(n === biggest ? { target: { max: 100 } } : {}),
         });
         record(`stop_exit.${n}`, 'stop all (daemon exited)', n, 'ms', exits);
