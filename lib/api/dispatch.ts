@@ -278,6 +278,13 @@ function isRequestShaped(v: unknown): v is JSONRPCRequest {
 
 // --- errors ----------------------------------------------------------------------
 
+/** The system out of what a request needed: descriptors, memory, buffers. */
+const EXHAUSTED: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'ENOBUFS']);
+
+function outOfResources(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && EXHAUSTED.has((err as NodeJS.ErrnoException).code ?? '');
+}
+
 function toRpcError(
   err: unknown,
   method: string,
@@ -285,6 +292,12 @@ function toRpcError(
 ): JSONRPCErrorException {
   if (err instanceof SminitError)
     return new JSONRPCErrorException(err.message, codeOf(err), err.data);
+  if (outOfResources(err)) {
+    // Not a bug: the request may succeed once the system has room again.
+    report(null, `${method} refused by the system: ${err.message}`);
+    const refused = ProtocolErrors.systemRefused(method, err.message);
+    return new JSONRPCErrorException(refused.message, refused.code);
+  }
   report(
     null,
     `internal error in ${method}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,

@@ -121,6 +121,11 @@ export const ProtocolErrors = {
       `forbidden: a page from ${origin} may not call sminitd; only its own pages may`,
     ),
   notFound: (path: string) => protocol('MethodNotFound', `nothing is served at ${path}`),
+  systemRefused: (method: string, detail: string) =>
+    protocol(
+      'InvalidRequest',
+      `${method}: the system refused what it needs (${detail}); try again once it has room`,
+    ),
   internal: (where?: string) =>
     protocol('Internal', where === undefined ? 'internal error' : `internal error in ${where}`),
 } as const;

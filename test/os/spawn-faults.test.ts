@@ -10,7 +10,8 @@ import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { Client } from '../../lib/client/client.js';
+import { Code } from '../../lib/api/errors.js';
+import { Client, RpcError } from '../../lib/client/client.js';
 import { clockTicks } from '../../lib/os/procfs.js';
 import { type Daemon, startDaemon } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/wait.js';
@@ -202,6 +203,20 @@ t.test(
       s.usage === null || s.usage?.processes === 1,
       `usage whole or left out: ${JSON.stringify(s.usage)}`,
     );
+    // service_stats cannot do without its reads: refused, it says the
+    // system refused and why, as a request to try again, not as a bug.
+    await fill();
+    const stats = await d.client.stats('steady').then(
+      () => null,
+      (err: unknown) => err,
+    );
+    if (stats === null) t.ok(true, 'service_stats found room after all');
+    else {
+      t.type(stats, RpcError);
+      const e = stats as RpcError;
+      t.equal(e.code, Code.InvalidRequest, 'a refusal, not an internal error');
+      t.match(e.message, /^service_stats: the system refused what it needs \(EMFILE/);
+    }
     await waitFor('a second of pressure', async () => {
       await probe(d.socket);
       return Date.now() - started > 1000;
